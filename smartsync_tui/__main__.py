@@ -1,0 +1,3 @@
+from smartsync_tui.cli.main import main
+
+raise SystemExit(main())

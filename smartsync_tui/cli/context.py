@@ -1,0 +1,92 @@
+"""What every CLI command needs: the home, its settings and its secrets."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from dataclasses import dataclass
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from smartsync_tui.core.errors import InputError
+from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.core.paths import Home, resolve_home
+from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+# Settings fields whose command-line flag has another name.
+_FLAGS = {"bind_user": "--user", "directory_id": "--id", "display_name": "--name"}
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    """Build a settings section from command-line values; a refusal names the flag."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][-1]) if first["loc"] else "value"
+        flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
+        message = first["msg"].removeprefix("Value error, ")
+        raise InputError(field, f"{flag}: {message}") from None
+
+
+@dataclass
+class CliContext:
+    home: Home
+    secrets: SecretStore
+
+    @classmethod
+    def open(cls, home: str | None) -> "CliContext":
+        resolved = resolve_home(home).ensure()
+        setup_logging(resolved)
+        return cls(home=resolved, secrets=SecretStore(resolved.secrets_file))
+
+    def settings(self) -> AppSettings:
+        """Settings as the agent runs with them (environment overrides applied)."""
+        return load_settings(self.home.settings_file)
+
+    def editable_settings(self) -> AppSettings:
+        """Settings as in the file, to change and save back."""
+        return load_settings(self.home.settings_file, environment=False)
+
+    def save(self, settings: AppSettings) -> None:
+        save_settings(self.home.settings_file, settings)
+
+
+class SecretInput:
+    """Reads secrets from standard input (one per line, in the order asked) or a hidden prompt.
+
+    Never from argv: command lines are visible to every user in `ps`.
+    """
+
+    def __init__(self, from_stdin: set[str]) -> None:
+        self._from_stdin = from_stdin
+
+    def read(self, what: str, label: str) -> SecretStr:
+        if what in self._from_stdin:
+            line = sys.stdin.readline()
+            if not line:
+                raise InputError(what, f"expected the {label} on standard input, but it was empty")
+            value = line.rstrip("\r\n")
+        elif sys.stdin.isatty():
+            value = getpass.getpass(f"{label}: ")
+        else:
+            raise InputError(
+                what,
+                f"the {label} is needed: pass --{what}-stdin and write it to standard input, "
+                "or run in a terminal to be prompted",
+            )
+        if not value:
+            raise InputError(what, f"the {label} is empty")
+        return SecretStr(value)
+
+
+def print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))

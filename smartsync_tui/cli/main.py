@@ -1,0 +1,155 @@
+"""`smartsync-tui`: the console, and the scripting commands beside it.
+
+Every handler returns an exit code: 0 done, 1 refused or a check failed
+(the message says why), 2 could not run (bad usage, broken settings).
+Errors meant for admins (UserError) are printed as they are; anything else is
+logged (redacted) with its traceback and reported in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from smartsync_tui import __version__
+from smartsync_tui.core.errors import UserError
+
+log = logging.getLogger("smartsync.cli")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _add_directory_fields(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument("--server", required=required, help="AD server: IP or host name only (no LDAP://, no port)")
+    parser.add_argument("--port", type=int, help="LDAP port (default 636 for ldaps, 389 otherwise)")
+    parser.add_argument("--tls", choices=["ldaps", "starttls", "plain"], help="how to protect the connection (default ldaps)")
+    parser.add_argument("--ca-file", help="PEM file of the CA that issued the DC's certificate")
+    parser.add_argument(
+        "--tls-server-name",
+        help="name on the DC's certificate, when --server is an IP or an alias (e.g. dc1.example.com)",
+    )
+    parser.add_argument("--user", required=required, help="AD user to bind as (user@domain, DOMAIN\\user or a DN)")
+    parser.add_argument("--base-dn", required=required, help="where users and groups are read, e.g. DC=example,DC=com")
+    parser.add_argument("--name", help="display name")
+    parser.add_argument("--user-filter", help="LDAP filter for users (overrides the one from Identity)")
+    parser.add_argument("--group-filter", help="LDAP filter for groups (overrides the one from Identity)")
+    parser.add_argument("--password-stdin", action="store_true", help="read the AD password from standard input")
+    parser.add_argument(
+        "--token-stdin",
+        action="store_true",
+        help="read the directory token from standard input (after the password when both are given)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartsync-tui",
+        description="Keeps TOTVS Identity in sync with Active Directory. Without a command, opens the console.",
+    )
+    parser.add_argument("--home", help="keep settings, secrets, state and logs under this folder (or set SMARTSYNC_HOME)")
+    parser.add_argument("--version", action="version", version=f"smartsync-tui {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("console", help="open the console (the default)")
+
+    emulator = commands.add_parser("emulator", help="run a local Identity emulator (demos, tests, benchmarks)")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    emulator.add_argument("--data", help="folder for its database (default: a temporary one, removed on exit)")
+    emulator.add_argument("--allow-public", action="store_true", help="allow a non-loopback --host")
+
+    identity = commands.add_parser("identity", help="the Identity environment this agent talks to")
+    identity_cmds = identity.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = identity_cmds.add_parser("show", help="show protocol and environment")
+    p.add_argument("--json", action="store_true")
+    p = identity_cmds.add_parser("set", help="change protocol and/or environment")
+    p.add_argument("--protocol", choices=["https", "http"])
+    p.add_argument("--environment", help="host, e.g. app.fluigidentity.com (no https://)")
+    p = identity_cmds.add_parser("test", help="check that the environment answers")
+    p.add_argument("--json", action="store_true")
+
+    proxy = commands.add_parser("proxy", help="how the agent reaches Identity")
+    proxy_cmds = proxy.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = proxy_cmds.add_parser("show", help="show the proxy settings")
+    p.add_argument("--json", action="store_true")
+    p = proxy_cmds.add_parser("set", help="choose system, manual or none")
+    p.add_argument("mode", choices=["system", "manual", "none"])
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--user")
+    p.add_argument("--password-stdin", action="store_true", help="read the proxy password from standard input")
+    p = proxy_cmds.add_parser("test", help="reach Identity through the proxy")
+    p.add_argument("--json", action="store_true")
+
+    directory = commands.add_parser("directory", help="the Active Directory domains to sync")
+    directory_cmds = directory.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = directory_cmds.add_parser("list", help="list directories")
+    p.add_argument("--json", action="store_true")
+    p = directory_cmds.add_parser("add", help="add a directory (checks the AD bind and the token first)")
+    p.add_argument("--id", dest="directory_id", help="short id (default: from the base DN)")
+    _add_directory_fields(p, required=True)
+    p.add_argument("--json", action="store_true")
+    p = directory_cmds.add_parser("edit", help="change a directory (checks again before saving)")
+    p.add_argument("directory_id", metavar="ID")
+    _add_directory_fields(p, required=False)
+    p.add_argument("--enable", dest="enabled", action="store_const", const=True)
+    p.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    p.add_argument("--json", action="store_true")
+    p = directory_cmds.add_parser("remove", help="remove a directory and its secrets (sync stops for good)")
+    p.add_argument("directory_id", metavar="ID")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = directory_cmds.add_parser("test", help="check the AD connection, rights and the token")
+    p.add_argument("directory_id", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "emulator":
+        from smartsync_tui.emulator.server import serve_forever_cli
+
+        return serve_forever_cli(args.host, args.port, args.data, allow_public=args.allow_public)
+
+    from smartsync_tui.cli.context import CliContext
+
+    ctx = CliContext.open(args.home)
+    if args.command in (None, "console"):
+        from smartsync_tui.ui.app import run_console
+
+        return run_console(ctx.home)
+    if args.command == "identity":
+        from smartsync_tui.cli import identity_cmd
+
+        return identity_cmd.run(ctx, args)
+    if args.command == "proxy":
+        from smartsync_tui.cli import proxy_cmd
+
+        return proxy_cmd.run(ctx, args)
+    if args.command == "directory":
+        from smartsync_tui.cli import directory_cmd
+
+        return directory_cmd.run(ctx, args)
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.kind in ("settings", "input", "secrets") else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: no traceback on screen
+        log.exception("unexpected error")
+        print(
+            f"error: unexpected {type(exc).__name__}; the details are in the application log. "
+            "Please report it.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE

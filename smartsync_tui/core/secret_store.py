@@ -1,0 +1,99 @@
+"""Secrets (AD passwords, directory tokens, agent keys, the proxy password).
+
+Kept in ``secrets.json`` beside appsettings.json, mode 0600, never in
+appsettings.json. A file store rather than the OS keyring: the agent runs
+headless under systemd, where no unlocked keyring exists (docs/configuration.md).
+A store readable by group or others is refused until it is made private again,
+as ssh does with keys. Values come back as ``SecretStr`` and are registered
+with the log redactor the moment they are read or written.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import threading
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from smartsync_tui.core.atomic import atomic_write_text
+from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.redaction import register_secret
+
+
+class SecretStoreError(UserError):
+    kind = "secrets"
+
+
+def directory_password_key(directory_id: str) -> str:
+    return f"directory/{directory_id}/bind_password"
+
+
+def directory_token_key(directory_id: str) -> str:
+    return f"directory/{directory_id}/token"
+
+
+def directory_agent_key(directory_id: str) -> str:
+    return f"directory/{directory_id}/agent_key"
+
+
+PROXY_PASSWORD_KEY = "proxy/password"
+
+
+class SecretStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, str]:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SecretStoreError(
+                f"{self.path} can be read by other users (mode {stat.S_IMODE(info.st_mode):o}). "
+                f"Make it private with `chmod 600 {self.path}`, then run again."
+            )
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise SecretStoreError(
+                f"{self.path} is damaged (not JSON). It was left as it is; move it away and "
+                "enter the passwords and tokens again."
+            ) from None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise SecretStoreError(f"{self.path} is damaged (unexpected content); move it away and re-enter the secrets.")
+        for value in data.values():
+            register_secret(value)
+        return data
+
+    def get(self, key: str) -> SecretStr | None:
+        with self._lock:
+            value = self._load().get(key)
+        return SecretStr(value) if value is not None else None
+
+    def set_many(self, values: dict[str, str | SecretStr]) -> None:
+        with self._lock:
+            data = self._load()
+            for key, value in values.items():
+                plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+                register_secret(plain)
+                data[key] = plain
+            atomic_write_text(self.path, json.dumps(data, indent=2) + "\n", mode=0o600)
+
+    def set(self, key: str, value: str | SecretStr) -> None:
+        self.set_many({key: value})
+
+    def delete_prefix(self, prefix: str) -> None:
+        with self._lock:
+            data = self._load()
+            kept = {k: v for k, v in data.items() if not k.startswith(prefix)}
+            if kept != data:
+                atomic_write_text(self.path, json.dumps(kept, indent=2) + "\n", mode=0o600)
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return sorted(self._load())
+

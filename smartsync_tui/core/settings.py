@@ -1,0 +1,283 @@
+"""appsettings.json: the agent's settings, hand-editable, no secrets inside.
+
+The model is a pydantic-settings class, so any field can be overridden from
+the environment (prefix ``SMARTSYNC_``, nested with ``__``, for example
+``SMARTSYNC_SYNC__DELTA_INTERVAL_SECONDS=60``). Writes go through
+:func:`save_settings` (temp file, fsync, rename): a crash never leaves a half
+file. A file that is not JSON or does not validate raises
+:class:`SettingsError` naming the line or field and is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from smartsync_tui.core.atomic import atomic_write_text
+from smartsync_tui.core.errors import SettingsError
+from smartsync_tui.core import validation
+
+DEFAULT_USER_FILTER = "(&(objectClass=user)(objectCategory=person))"
+DEFAULT_GROUP_FILTER = "(objectCategory=group)"
+PRODUCTION_ENVIRONMENT = "app.fluigidentity.com"
+
+TlsMode = Literal["ldaps", "starttls", "plain"]
+DEFAULT_PORTS: dict[str, int] = {"ldaps": 636, "starttls": 389, "plain": 389}
+
+
+class _Section(BaseModel):
+    # Unknown keys are refused so a typo in a hand-edited file is reported
+    # instead of silently ignored.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class IdentitySettings(_Section):
+    protocol: Literal["https", "http"] = "https"
+    environment: str = PRODUCTION_ENVIRONMENT
+
+    _check_environment = field_validator("environment")(lambda cls, v: validation.check_environment_host(v))
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.protocol}://{self.environment}"
+
+
+class ProxySettings(_Section):
+    """How to reach Identity. The proxy password is in the secret store."""
+
+    mode: Literal["system", "manual", "none"] = "system"
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return validation.check_server(value)
+
+    @field_validator("port")
+    @classmethod
+    def _check_port(cls, value: int | None) -> int | None:
+        return None if value is None else validation.check_port(value)
+
+    @model_validator(mode="after")
+    def _manual_needs_host(self) -> "ProxySettings":
+        if self.mode == "manual" and (not self.host or not self.port):
+            raise ValueError("a manual proxy needs both host and port")
+        return self
+
+
+class DirectorySettings(_Section):
+    """One Active Directory domain to sync. Its password and token are secrets, kept apart."""
+
+    id: str
+    display_name: str = ""
+    server: str
+    port: int | None = None
+    tls: TlsMode = "ldaps"
+    ca_file: str | None = None
+    # The name on the DC's certificate when ``server`` is an IP or an alias:
+    # DC certificates carry the DC's FQDN and never an IP address.
+    tls_server_name: str | None = None
+    bind_user: str
+    base_dn: str
+    user_filter: str | None = None
+    group_filter: str | None = None
+    enabled: bool = True
+
+    _check_id = field_validator("id")(lambda cls, v: validation.check_directory_id(v))
+    _check_server = field_validator("server")(lambda cls, v: validation.check_server(v))
+    _check_base_dn = field_validator("base_dn")(lambda cls, v: validation.check_base_dn(v))
+    _check_filters = field_validator("user_filter", "group_filter")(
+        lambda cls, v: validation.check_ldap_filter(v)
+    )
+
+    @field_validator("port")
+    @classmethod
+    def _check_port(cls, value: int | None) -> int | None:
+        return None if value is None else validation.check_port(value)
+
+    @field_validator("tls_server_name")
+    @classmethod
+    def _check_tls_name(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return validation.check_server(value)
+
+    @field_validator("bind_user")
+    @classmethod
+    def _check_user(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("give the AD user to bind as (user@domain, DOMAIN\\user or a DN)")
+        return value.strip()
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.tls]
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.id
+
+
+class SyncSettings(_Section):
+    delta_interval_seconds: int = Field(30, ge=5, le=86400)
+    full_reconcile_interval_hours: float = Field(24, gt=0, le=24 * 31)
+
+
+class DeletionThreshold(_Section):
+    """A run that would disable more than this holds the disables for an admin."""
+
+    max_count: int = Field(500, ge=0)
+    max_percent: float | None = Field(None, ge=0, le=100)
+
+
+class AppSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTSYNC_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    identity: IdentitySettings = IdentitySettings()
+    proxy: ProxySettings = ProxySettings()
+    directories: list[DirectorySettings] = []
+    sync: SyncSettings = SyncSettings()
+    deletion_threshold: DeletionThreshold = DeletionThreshold()
+    # Where `smartsync-tui web` serves the console (the original's default port).
+    url: str = "http://127.0.0.1:5325"
+    language: str | None = None
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "AppSettings":
+        seen: set[str] = set()
+        for directory in self.directories:
+            if directory.id in seen:
+                raise ValueError(f"two directories have the id '{directory.id}': ids must be unique")
+            seen.add(directory.id)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init arguments; the environment wins over them.
+        return (env_settings, init_settings)
+
+    def directory(self, directory_id: str) -> DirectorySettings | None:
+        return next((d for d in self.directories if d.id == directory_id), None)
+
+
+class _FileOnly(AppSettings):
+    """The same model without the environment: what is saved back to disk."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def describe_validation_error(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        where = _location(item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            name = str(item["loc"][-1]) if item["loc"] else where
+            if "password" in name.lower() or "token" in name.lower() or "secret" in name.lower():
+                message = (
+                    f"'{name}' does not belong here: passwords and tokens are kept in the secret "
+                    "store, set them with `smartsync-tui directory edit ID --password-stdin` "
+                    "or `--token-stdin`"
+                )
+            else:
+                message = f"unknown setting '{name}' (a typo?)"
+        elif item["type"] == "missing":
+            message = "is required"
+        lines.append(f"  {where}: {message}")
+    return f"{source} has settings that are not allowed:\n" + "\n".join(lines)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise SettingsError(f"Cannot read {path}: {exc.strerror}. Check its permissions.") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path} is not UTF-8 text. Save it as UTF-8 and run again.") from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
+            "Fix that line in a text editor (the file was left as it is) and run again."
+        ) from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} must hold a JSON object ({{ ... }}) at the top level.")
+    return data
+
+
+def load_settings(path: Path, *, environment: bool = True) -> AppSettings:
+    """Read and validate the settings file (missing file: defaults).
+
+    ``environment=False`` ignores ``SMARTSYNC_*`` overrides: use it to load
+    settings that are going to be changed and saved, so an override from the
+    environment is never written into the file.
+    """
+    data = _read_file(path)
+    model = AppSettings if environment else _FileOnly
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        source = f"{path}" if environment is False else f"{path} (or a SMARTSYNC_* environment variable)"
+        raise SettingsError(
+            describe_validation_error(exc, source) + "\nThe file was left as it is; fix it and run again."
+        ) from None
+
+
+def settings_to_json(settings: AppSettings) -> str:
+    data = settings.model_dump(mode="json")
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def save_settings(path: Path, settings: AppSettings) -> None:
+    """Write atomically. Refuses when the file on disk is broken (it would be lost)."""
+    if path.exists():
+        _read_file(path)  # raises SettingsError for a corrupt file: never overwrite it
+    # Re-validate through the file-only model: a value set by assignment is checked
+    # already, but a list mutated in place is not.
+    try:
+        checked = _FileOnly(**settings.model_dump())
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc, "The new settings")) from None
+    atomic_write_text(path, settings_to_json(checked), mode=0o600)

@@ -1,0 +1,141 @@
+"""Checks on what an admin types, shared by the CLI, the console and the
+settings file, so the same value is refused the same way everywhere.
+
+Each ``check_*`` returns the cleaned value or raises ``ValueError`` whose text
+says what to fix (pydantic turns it into a field error; the CLI and the
+console wrap it in :class:`~smartsync_tui.core.errors.InputError`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
+
+# A DNS name: labels of letters, digits and hyphens (underscores are tolerated
+# because some AD sites use them in host names).
+_LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
+_HOSTNAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*\.?$")
+# Tokens are opaque strings copied from Identity: URL-safe/base64 characters.
+_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
+_DIRECTORY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_server(value: str) -> str:
+    """An AD server: only an IP address or a host name (the original's rule)."""
+    text = (value or "").strip()
+    if not text:
+        raise ValueError("give the IP address or name of the AD server")
+    lowered = text.lower()
+    if "://" in lowered or lowered.startswith(("ldap:", "ldaps:")):
+        raise ValueError(
+            f"give only the IP or server name, without 'LDAP://' or another protocol "
+            f"(for example {text.split('://', 1)[-1].split(':', 1)[0].strip('/') or 'dc1.example.com'})"
+        )
+    if text.startswith("[") or (":" in text and not _is_ip(text)):
+        raise ValueError(
+            "give only the IP or server name, without the port (set the port in its own field)"
+        )
+    if "/" in text or " " in text:
+        raise ValueError("give only the IP or server name (no path, no spaces)")
+    if not (_is_ip(text) or _HOSTNAME.match(text)):
+        raise ValueError(f"'{text}' is not an IP address or a host name")
+    return text
+
+
+def check_port(value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise ValueError("a port is a whole number from 1 to 65535")
+    return value
+
+
+def check_base_dn(value: str) -> str:
+    """A distinguished name such as ``DC=example,DC=com``."""
+    text = (value or "").strip()
+    if not text:
+        raise ValueError("give the base DN, for example DC=example,DC=com")
+    if "://" in text:
+        raise ValueError("the base DN is a DN such as DC=example,DC=com, not a URL")
+    try:
+        parts = parse_dn(text, strip=True)
+    except (LDAPInvalidDnError, ValueError, IndexError):
+        parts = None
+    if not parts:
+        raise ValueError(
+            f"'{text}' is not a valid DN: write it as attribute=value pairs separated by "
+            "commas, for example DC=example,DC=com or OU=Staff,DC=example,DC=com"
+        )
+    return text
+
+
+def check_environment_host(value: str) -> str:
+    """The Identity environment: a host name (optionally ``:port``), no scheme, no path."""
+    text = (value or "").strip().rstrip("/")
+    if not text:
+        raise ValueError("give the Identity environment's host, for example app.fluigidentity.com")
+    if "://" in text:
+        raise ValueError(
+            "give the environment's host without 'https://' (choose the protocol separately), "
+            f"for example {text.split('://', 1)[1].split('/', 1)[0]}"
+        )
+    if "/" in text:
+        raise ValueError("give only the environment's host, without a path")
+    host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    if sep:
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError("the port after ':' must be a number from 1 to 65535")
+    else:
+        host = text
+    if not (_HOSTNAME.match(host) or _is_ip(host)):
+        raise ValueError(f"'{host}' is not a host name")
+    return text
+
+
+def check_token(value: str) -> str:
+    """A directory token copied from Identity (checked for shape only here)."""
+    text = (value or "").strip()
+    if not text:
+        raise ValueError("paste the directory's token copied from Identity")
+    if not _TOKEN.match(text):
+        raise ValueError(
+            "the token has characters a token never has (spaces or line breaks inside?): "
+            "copy it again from the directory in Identity"
+        )
+    if len(text) < 16 or len(text) > 4096:
+        raise ValueError("the token is too short or too long: copy it again from the directory in Identity")
+    return text
+
+
+def check_directory_id(value: str) -> str:
+    text = (value or "").strip()
+    if not _DIRECTORY_ID.match(text):
+        raise ValueError(
+            "a directory id is 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return text
+
+
+def check_ldap_filter(value: str | None) -> str | None:
+    """An LDAP filter override: balanced parentheses, starting with '('."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    depth = 0
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if depth < 0:
+            break
+    if not text.startswith("(") or depth != 0:
+        raise ValueError(f"'{text}' is not an LDAP filter: it must start with '(' and balance its parentheses")
+    return text

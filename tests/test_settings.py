@@ -1,0 +1,110 @@
+"""appsettings.json: defaults, environment overrides, atomic saves, broken files left intact."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from smartsync_tui.core.errors import SettingsError
+from smartsync_tui.core.settings import (
+    AppSettings,
+    DirectorySettings,
+    load_settings,
+    save_settings,
+)
+
+
+@pytest.fixture
+def settings_file(tmp_path):
+    return tmp_path / "config" / "appsettings.json"
+
+
+def test_defaults_match_the_original_product(settings_file):
+    settings = load_settings(settings_file)
+    assert settings.identity.base_url == "https://app.fluigidentity.com"
+    assert settings.proxy.mode == "system"
+    assert settings.sync.delta_interval_seconds == 30
+    assert settings.sync.full_reconcile_interval_hours == 24
+    assert settings.deletion_threshold.max_count == 500
+    assert settings.url == "http://127.0.0.1:5325"
+    assert settings.directories == []
+
+
+def test_save_then_load_round_trips_and_is_hand_editable(settings_file):
+    settings = load_settings(settings_file)
+    settings.directories.append(
+        DirectorySettings(id="corp", server="dc1.corp.example", bind_user="svc@corp.example", base_dn="DC=corp,DC=example")
+    )
+    save_settings(settings_file, settings)
+    text = settings_file.read_text()
+    assert text.startswith("{\n  ")  # indented JSON, one key per line
+    data = json.loads(text)
+    assert data["directories"][0]["server"] == "dc1.corp.example"
+    again = load_settings(settings_file)
+    assert again.directory("corp").effective_port == 636
+    assert stat.S_IMODE(os.stat(settings_file).st_mode) == 0o600
+    assert not [p for p in settings_file.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_environment_overrides_nested_fields_but_is_never_saved(settings_file, monkeypatch):
+    save_settings(settings_file, AppSettings())
+    monkeypatch.setenv("SMARTSYNC_SYNC__DELTA_INTERVAL_SECONDS", "60")
+    monkeypatch.setenv("SMARTSYNC_IDENTITY__ENVIRONMENT", "test.customerfi.com")
+    assert load_settings(settings_file).sync.delta_interval_seconds == 60
+    assert load_settings(settings_file).identity.environment == "test.customerfi.com"
+    editable = load_settings(settings_file, environment=False)
+    assert editable.sync.delta_interval_seconds == 30
+    save_settings(settings_file, editable)
+    assert json.loads(settings_file.read_text())["sync"]["delta_interval_seconds"] == 30
+
+
+def test_invalid_json_names_the_line_and_the_file_is_not_overwritten(settings_file):
+    settings_file.parent.mkdir(parents=True)
+    broken = b'{\n  "identity": {\n    "protocol": "https",\n  }\n}\n'
+    settings_file.write_bytes(broken)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(settings_file)
+    assert "line 4" in str(caught.value)
+    assert "not valid JSON" in str(caught.value)
+    with pytest.raises(SettingsError):
+        save_settings(settings_file, AppSettings())
+    assert settings_file.read_bytes() == broken
+
+
+def test_validation_errors_name_each_field_and_what_is_allowed(settings_file):
+    settings_file.parent.mkdir(parents=True)
+    settings_file.write_text(
+        json.dumps(
+            {
+                "identity": {"protocol": "ftp", "environment": "https://app.fluigidentity.com"},
+                "directories": [
+                    {"id": "corp", "server": "LDAP://dc1", "bind_user": "a", "base_dn": "DC=x", "tls": "ssl",
+                     "password": "Hunter2-secret"}
+                ],
+            }
+        )
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings(settings_file)
+    message = str(caught.value)
+    assert "identity.protocol" in message and "'https' or 'http'" in message
+    assert "identity.environment" in message and "without 'https://'" in message
+    assert "directories[0].server" in message and "only the IP or server name" in message
+    assert "directories[0].tls" in message and "'ldaps', 'starttls' or 'plain'" in message
+    assert "directories[0].password" in message and "secret store" in message
+    assert "Hunter2-secret" not in message
+
+
+def test_duplicate_directory_ids_are_refused(settings_file):
+    settings_file.parent.mkdir(parents=True)
+    one = {"id": "corp", "server": "dc1", "bind_user": "a", "base_dn": "DC=x"}
+    settings_file.write_text(json.dumps({"directories": [one, one]}))
+    with pytest.raises(SettingsError, match="two directories have the id 'corp'"):
+        load_settings(settings_file)
+
+
+def test_bad_environment_variable_is_reported_by_field(settings_file, monkeypatch):
+    monkeypatch.setenv("SMARTSYNC_SYNC__DELTA_INTERVAL_SECONDS", "soon")
+    with pytest.raises(SettingsError, match=r"sync\.delta_interval_seconds"):
+        load_settings(settings_file)

@@ -1,0 +1,78 @@
+"""The input rules shared by the CLI, the console and the settings file."""
+
+import pytest
+
+from smartsync_tui.core import validation
+
+
+@pytest.mark.parametrize("server", ["10.0.0.5", "dc1", "dc1.corp.example.com", "DC1.CORP.EXAMPLE", "fe80::1"])
+def test_server_accepts_ip_or_name(server):
+    assert validation.check_server(f"  {server} ") == server
+
+
+@pytest.mark.parametrize(
+    "server, says",
+    [
+        ("LDAP://dc1.corp.example", "without 'LDAP://'"),
+        ("ldaps://10.0.0.5:636", "without 'LDAP://'"),
+        ("dc1.corp.example:389", "without the port"),
+        ("", "give the IP address or name"),
+        ("dc 1", "no path, no spaces"),
+        ("dc1/corp", "no path"),
+        ("-bad-.example", "not an IP address or a host name"),
+    ],
+)
+def test_server_refusals_say_what_to_fix(server, says):
+    with pytest.raises(ValueError, match=says):
+        validation.check_server(server)
+
+
+def test_ldap_url_refusal_suggests_the_bare_name():
+    with pytest.raises(ValueError, match=r"for example dc1\.corp\.example\)"):
+        validation.check_server("LDAP://dc1.corp.example:389")
+
+
+@pytest.mark.parametrize("dn", ["DC=corp,DC=example", "OU=Staff,DC=corp,DC=example", "CN=Users, DC=a"])
+def test_base_dn_accepts_dns(dn):
+    assert validation.check_base_dn(dn) == dn
+
+
+@pytest.mark.parametrize("dn", ["corp.example", "ldap://dc1/DC=corp", "", "DC=corp,,"])
+def test_base_dn_refuses_non_dns(dn):
+    with pytest.raises(ValueError):
+        validation.check_base_dn(dn)
+
+
+def test_environment_host_without_scheme():
+    assert validation.check_environment_host("app.fluigidentity.com") == "app.fluigidentity.com"
+    assert validation.check_environment_host("127.0.0.1:8765") == "127.0.0.1:8765"
+    with pytest.raises(ValueError, match="without 'https://'.*for example app.fluigidentity.com"):
+        validation.check_environment_host("https://app.fluigidentity.com/")
+    with pytest.raises(ValueError, match="without a path"):
+        validation.check_environment_host("app.fluigidentity.com/rest")
+    with pytest.raises(ValueError, match="1 to 65535"):
+        validation.check_environment_host("localhost:99999")
+
+
+def test_token_shape():
+    token = "Zx8_kq-3vB1mN0pQrS7tUwY2aC4dE6fG"
+    assert validation.check_token(f"{token}\n") == token
+    with pytest.raises(ValueError, match="copy it again"):
+        validation.check_token("abc def ghi jkl mno pqr")
+    with pytest.raises(ValueError, match="too short"):
+        validation.check_token("abc")
+    with pytest.raises(ValueError, match="paste"):
+        validation.check_token("")
+
+
+@pytest.mark.parametrize("port", [0, 65536, -1])
+def test_port_range(port):
+    with pytest.raises(ValueError, match="1 to 65535"):
+        validation.check_port(port)
+
+
+def test_ldap_filter_override():
+    assert validation.check_ldap_filter("(&(objectClass=user)(department=IT))") == "(&(objectClass=user)(department=IT))"
+    assert validation.check_ldap_filter("  ") is None
+    with pytest.raises(ValueError, match="balance"):
+        validation.check_ldap_filter("(&(objectClass=user)")
