@@ -1,0 +1,45 @@
+"""The console as an admin first sees it (no servers needed)."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, TabbedContent
+
+from smartsync_tui.core.paths import resolve_home
+from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
+from smartsync_tui.ui.app import SmartSyncApp
+
+
+def _app(tmp_path) -> SmartSyncApp:
+    home = resolve_home(tmp_path / "home").ensure()
+    settings = AppSettings()
+    settings.directories.append(
+        DirectorySettings(id="corp", display_name="Corp", server="dc1.corp.example", bind_user="svc@corp.example",
+                          base_dn="DC=corp,DC=example")
+    )
+    save_settings(home.settings_file, settings)
+    # The settings path would make snapshots depend on tmp_path: point at a fixed home.
+    return SmartSyncApp(resolve_home("/srv/smartsync"), settings)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_tabs_switch_by_key_and_list_directories(tmp_path, size):
+    app = _app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        tabs = app.query_one(TabbedContent)
+        assert tabs.active == "home"
+        await pilot.press("d")
+        assert tabs.active == "directories"
+        table = app.query_one("#directory-table", DataTable)
+        assert table.row_count == 1
+        assert table.get_row_at(0)[:3] == ["Corp", "dc1.corp.example:636", "DC=corp,DC=example"]
+        await pilot.press("h")
+        assert tabs.active == "home"
+
+
+def test_home_tab_snapshot(tmp_path, snap_compare):
+    assert snap_compare(_app(tmp_path), terminal_size=(80, 24))
+
+
+def test_directories_tab_snapshot(tmp_path, snap_compare):
+    assert snap_compare(_app(tmp_path), press=["d"], terminal_size=(80, 24))
