@@ -1,0 +1,698 @@
+"""Client of the Identity agent API (docs/identity-agent-api.md), synchronous, on httpx.
+
+What it does for its callers:
+
+- retries what is worth retrying (connection failures, timeouts, 429, 500,
+  502, 503, 504) with exponential backoff and full jitter, honouring
+  ``Retry-After`` (seconds or an HTTP date, capped at 60 s); never other 4xx;
+- turns every failure into a :class:`~smartsync_tui.core.errors.UserError`
+  whose message says what happened and what to do;
+- keeps the directory token, the agent key and the proxy credentials out of
+  every message, ``repr`` and log line (the log carries method, path, status
+  and milliseconds, nothing else).
+
+TLS certificates are always verified: against the system's store plus the
+Mozilla bundle (certifi), or against the CA file or folder named by ``verify``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import json
+import logging
+import os
+import random
+import re
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from smartsync_tui import __version__
+from smartsync_tui.core.errors import InputError, UserError
+from smartsync_tui.core.redaction import register_secret
+
+log = logging.getLogger("smartsync.identity")
+
+API_PATH = "/api/agent/v1"
+MAX_BATCH = 1000
+MAX_WAIT = 30.0
+RETRY_AFTER_CAP = 60.0
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Statuses that mean the request was not processed, so even a request that is
+# not idempotent (agent registration) may be sent again.
+_SAFE_RETRY_STATUSES = frozenset({429, 503})
+_MASK = "***"
+
+# --------------------------------------------------------------------------- errors
+
+
+class IdentityError(UserError):
+    """Base of every error about talking to Identity."""
+
+    kind = "identity"
+
+    def __init__(self, message: str, *, status: int | None = None, problem_type: str | None = None) -> None:
+        super().__init__(message)
+        #: HTTP status of the answer that caused it, when there was one.
+        self.status = status
+        #: RFC 9457 ``type`` of the problem details, when the server sent one.
+        self.problem_type = problem_type
+
+
+class IdentityUnreachable(IdentityError):
+    kind = "identity-unreachable"
+
+
+class IdentityTlsError(IdentityError):
+    kind = "identity-tls"
+
+
+class TokenRejected(IdentityError):
+    kind = "token-rejected"
+
+
+class AgentKeyRejected(IdentityError):
+    kind = "agent-key-rejected"
+
+
+class IdentityCredentialsMissing(IdentityError):
+    """The call needs a token or an agent key that this client was not given."""
+
+    kind = "identity-credentials-missing"
+
+
+class IdentityThrottled(IdentityError):
+    kind = "identity-throttled"
+
+
+class IdentityServerError(IdentityError):
+    kind = "identity-server-error"
+
+
+class IdentityProtocolError(IdentityError):
+    """Identity answered something this client does not understand (or refused a malformed request)."""
+
+    kind = "identity-protocol"
+
+
+class CommandGone(IdentityError):
+    """The command is unknown to Identity or expired before its result arrived."""
+
+    kind = "command-gone"
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True, repr=False)
+class ProxyChoice:
+    """How to reach Identity: the system's proxy settings, a given proxy, or directly.
+
+    ``url`` (manual only) may carry credentials, ``http://user:pass@host:port``;
+    they never show in ``repr`` or ``str``.
+    """
+
+    mode: Literal["system", "manual", "none"]
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("system", "manual", "none"):
+            raise InputError("proxy", f"proxy mode must be system, manual or none, not {self.mode!r}")
+        if self.mode != "manual":
+            if self.url is not None:
+                raise InputError("proxy", "a proxy address is only used with the manual proxy mode")
+            return
+        if not self.url:
+            raise InputError("proxy", "the manual proxy mode needs the proxy address (host and port)")
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https"):
+            raise InputError("proxy", f"the proxy address must start with http:// or https://, not {self.redacted_url}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise InputError("proxy", f"the proxy port is not a number in {self.redacted_url}") from None
+        if not parts.hostname or port is None:
+            raise InputError("proxy", f"the proxy address needs a host and a port: {self.redacted_url}")
+
+    @property
+    def redacted_url(self) -> str | None:
+        """The proxy URL with any credentials replaced by ``***``."""
+        if self.url is None:
+            return None
+        scheme, sep, rest = self.url.partition("://")
+        if not sep:
+            return _MASK if "@" in self.url else self.url
+        authority, slash, path = rest.partition("/")
+        if "@" in authority:
+            authority = _MASK + "@" + authority.rpartition("@")[2]
+        return f"{scheme}://{authority}{slash}{path}"
+
+    def secret_values(self) -> list[str]:
+        """The credentials in ``url`` (as written and decoded), to scrub from any text."""
+        if not self.url or "@" not in self.url:
+            return []
+        userinfo = self.url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+        user, _, password = userinfo.partition(":")
+        values = {userinfo, unquote(userinfo)}
+        if password:
+            values |= {password, unquote(password), quote(unquote(password), safe="")}
+        return [v for v in values if v]
+
+    def __repr__(self) -> str:
+        if self.url is None:
+            return f"ProxyChoice(mode={self.mode!r})"
+        return f"ProxyChoice(mode={self.mode!r}, url={self.redacted_url!r})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class DirectoryRecord:
+    """A directory as Identity keeps it: what the agent syncs, with which LDAP filters."""
+
+    id: str
+    name: str
+    user_filter: str
+    group_filter: str
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    current = time.time() if now is None else now
+    return max(0.0, moment.timestamp() - current)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_ssl_context() -> ssl.SSLContext:
+    """The system's trust store (honours SSL_CERT_FILE / SSL_CERT_DIR) plus the Mozilla bundle."""
+    context = ssl.create_default_context()
+    try:
+        import certifi
+
+        context.load_verify_locations(cafile=certifi.where())
+    except (ImportError, OSError, ssl.SSLError):  # the system store alone is still a verifying store
+        pass
+    return context
+
+
+def _ssl_context(verify: bool | str) -> ssl.SSLContext:
+    if verify is True:
+        return _default_ssl_context()
+    if verify is False:
+        raise InputError(
+            "verify",
+            "TLS certificate verification cannot be turned off; give the CA file that issued Identity's "
+            "(or the TLS-inspecting proxy's) certificate instead.",
+        )
+    path = os.path.expanduser(verify)
+    try:
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        if os.path.isfile(path):
+            return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise IdentityTlsError(
+            f"The CA file {verify} cannot be used to check Identity's certificate ({type(exc).__name__}). "
+            "Give a PEM file with the CA certificate."
+        ) from None
+    raise IdentityTlsError(f"The CA file {verify} does not exist. Give the PEM file of the CA that issued the certificate.")
+
+
+def _normalise_base_url(base_url: str) -> tuple[str, str]:
+    """(root of the agent API, ``host[:port]`` for messages)."""
+    text = (base_url or "").strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise InputError("identity", f"the Identity address must look like https://host, not {text[:100]!r}")
+    if parts.username or parts.password:
+        raise InputError("identity", "the Identity address must not contain a user name or password")
+    if parts.query or parts.fragment:
+        raise InputError("identity", "the Identity address must not have a query (?...) or a fragment (#...)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise InputError("identity", "the port in the Identity address is not a number") from None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    shown = f"{host}:{port}" if port else host
+    path = parts.path
+    if not path.endswith(API_PATH):
+        path = path + API_PATH
+    return f"{parts.scheme}://{parts.netloc}{path}", shown
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9._~+/-]+")
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class IdentityClient:
+    """The agent's connection to Identity; one per environment (and per directory when authenticated).
+
+    ``token`` is the directory token the admin copied from Identity;
+    ``agent_key`` the key :meth:`register_agent` returned. ``sleep``, ``rng``
+    and ``transport`` exist for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: SecretStr | None = None,
+        agent_key: SecretStr | None = None,
+        proxy: ProxyChoice = ProxyChoice("system"),
+        timeout: float = 15.0,
+        max_retries: int = 4,
+        verify: bool | str = True,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url, self.host = _normalise_base_url(base_url)
+        if max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        self.proxy = proxy
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self._token = token
+        self._agent_key = agent_key
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        for value in (token, agent_key):
+            if value is not None:
+                register_secret(value.get_secret_value())
+        for value in proxy.secret_values():
+            register_secret(value)
+        options: dict[str, Any] = {
+            "timeout": httpx.Timeout(self.timeout),
+            "follow_redirects": False,
+            "headers": {
+                "User-Agent": f"smartsync-tui/{__version__}",
+                "Accept": "application/json, application/problem+json",
+            },
+            "verify": _ssl_context(verify),
+        }
+        if proxy.mode == "system":
+            options["trust_env"] = True
+        elif proxy.mode == "manual":
+            options["trust_env"] = False
+            options["proxy"] = proxy.url
+        else:
+            options["trust_env"] = False
+        if transport is not None:
+            options["transport"] = transport
+        self._http = httpx.Client(**options)
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "IdentityClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"IdentityClient({self.base_url!r}, token={'set' if self._token else 'none'}, "
+            f"agent_key={'set' if self._agent_key else 'none'}, proxy={self.proxy!r})"
+        )
+
+    @property
+    def has_agent_key(self) -> bool:
+        return self._agent_key is not None
+
+    # -- the API
+
+    def ping(self) -> dict:
+        """Check that the address answers as an Identity agent API; returns its service description."""
+        body = self._json(self._request("GET", "/ping", auth="none"), "/ping")
+        if not isinstance(body, dict) or body.get("service") != "identity-agent-api":
+            raise IdentityProtocolError(
+                f"{self.host} answered, but not as the Identity agent API. Check the address of the Identity environment."
+            )
+        return body
+
+    def register_agent(self, name: str) -> tuple[str, SecretStr]:
+        """Register this agent with the directory token; returns (agent id, api key) and uses the key from now on."""
+        response = self._request("POST", "/agents", auth="token", body={"name": name}, retry="safe", agent_key=False)
+        body = self._json(response, "/agents")
+        agent_id, api_key = (body.get("agent_id"), body.get("api_key")) if isinstance(body, dict) else (None, None)
+        if not isinstance(agent_id, str) or not isinstance(api_key, str) or not api_key:
+            raise IdentityProtocolError(f"Identity at {self.host} answered the agent registration without an agent key.")
+        register_secret(api_key)
+        self._agent_key = SecretStr(api_key)
+        return agent_id, self._agent_key
+
+    def get_directory(self) -> DirectoryRecord:
+        """The directory the token belongs to (works with the token alone)."""
+        body = self._json(self._request("GET", "/directory", auth="token"), "/directory")
+        try:
+            return DirectoryRecord(
+                id=_str(body["id"]),
+                name=_str(body["name"]),
+                user_filter=_str(body["user_filter"]),
+                group_filter=_str(body["group_filter"]),
+                created_at=datetime.fromisoformat(_str(body["created_at"])),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise IdentityProtocolError(f"Identity at {self.host} sent a directory record this agent does not understand.") from None
+
+    def upsert_users(self, users: list[dict]) -> list[dict]:
+        """Create or update users (batches of at most 1000 are sent); one result per user, in order."""
+        return self._batches("/users:batch", "users", users)
+
+    def upsert_groups(self, groups: list[dict]) -> list[dict]:
+        """Create or update groups and replace their member lists; one result per group, in order."""
+        return self._batches("/groups:batch", "groups", groups)
+
+    def poll_commands(self, wait: float) -> list[dict]:
+        """Commands waiting for this agent; waits up to ``wait`` seconds (at most 30) for one to arrive."""
+        wait = min(max(float(wait), 0.0), MAX_WAIT)
+        shown = str(int(wait)) if wait.is_integer() else f"{wait:.3f}"
+        response = self._request(
+            "GET", f"/commands?wait={shown}", auth="agent", timeout=httpx.Timeout(self.timeout + wait)
+        )
+        body = self._json(response, "/commands")
+        commands = body.get("commands") if isinstance(body, dict) else None
+        if not isinstance(commands, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("type"), str) for c in commands
+        ):
+            raise IdentityProtocolError(f"Identity at {self.host} sent a list of commands this agent does not understand.")
+        return commands
+
+    def post_command_result(self, command_id: str, result: dict) -> None:
+        """Report a command's outcome. Raises CommandGone when Identity no longer waits for it."""
+        path = f"/commands/{quote(command_id, safe='')}/result"
+        self._request("POST", path, auth="agent", body=result, gone=CommandGone)
+
+    def put_public_key(self, pem: str, algorithm: str = "RSA-OAEP-SHA256") -> dict:
+        """Publish the public half of the key pair Identity encrypts login checks to."""
+        response = self._request(
+            "PUT", "/public-key", auth="agent", body={"algorithm": algorithm, "public_key_pem": pem}
+        )
+        return self._json(response, "/public-key")
+
+    # -- internals
+
+    def _batches(self, path: str, field: str, items: list[dict]) -> list[dict]:
+        results: list[dict] = []
+        for start in range(0, len(items), MAX_BATCH):
+            chunk = items[start : start + MAX_BATCH]
+            body = self._json(self._request("POST", path, auth="agent", body={field: chunk}), path)
+            part = body.get("results") if isinstance(body, dict) else None
+            if (
+                not isinstance(part, list)
+                or len(part) != len(chunk)
+                or not all(isinstance(r, dict) and "status" in r and "external_id" in r for r in part)
+            ):
+                raise IdentityProtocolError(
+                    f"Identity at {self.host} answered a batch of {len(chunk)} {field} with results this agent "
+                    "does not understand; nothing is known about that batch."
+                )
+            results.extend(part)
+        return results
+
+    def _headers(self, auth: str, agent_key: bool) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if auth == "none":
+            return headers
+        if self._token is None:
+            raise IdentityCredentialsMissing(
+                "No directory token is set: copy the token from the directory in Identity into this directory's settings."
+            )
+        headers["Authorization"] = "Bearer " + self._token.get_secret_value()
+        if agent_key and self._agent_key is not None:
+            headers["X-Agent-Key"] = self._agent_key.get_secret_value()
+        elif auth == "agent":
+            raise IdentityCredentialsMissing(
+                "This agent is not registered with Identity yet (it has no agent key): enter the directory token "
+                "again so the agent registers."
+            )
+        return headers
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: Literal["none", "token", "agent"],
+        body: Any = None,
+        retry: Literal["all", "safe"] = "all",
+        timeout: httpx.Timeout | None = None,
+        agent_key: bool = True,
+        gone: type[IdentityError] | None = None,
+    ) -> httpx.Response:
+        headers = self._headers(auth, agent_key)
+        content = None
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        url = self.base_url + path
+        log_path = urlsplit(url).path
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                response = self._http.request(
+                    method, url, content=content, headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT
+                )
+            except httpx.TransportError as exc:
+                elapsed = (time.perf_counter() - started) * 1000
+                log.debug("%s %s -> %s in %.0f ms", method, log_path, type(exc).__name__, elapsed)
+                error, retryable = self._transport_error(exc, retry)
+                if retryable and attempt < self.max_retries:
+                    self._sleep(self._backoff(attempt, None))
+                    attempt += 1
+                    continue
+                raise error from None
+            elapsed = (time.perf_counter() - started) * 1000
+            status = response.status_code
+            log.debug("%s %s -> %d in %.0f ms", method, log_path, status, elapsed)
+            if status < 300:
+                return response
+            allowed = RETRY_STATUSES if retry == "all" else _SAFE_RETRY_STATUSES
+            if status in allowed and attempt < self.max_retries:
+                self._sleep(self._backoff(attempt, response))
+                attempt += 1
+                continue
+            raise self._status_error(method, log_path, response, attempts=attempt + 1, gone=gone)
+
+    def _backoff(self, attempt: int, response: httpx.Response | None) -> float:
+        if response is not None:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                return min(retry_after, RETRY_AFTER_CAP)
+        return self._rng.uniform(0.0, min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt)))
+
+    def _scrub(self, text: str, limit: int = 300) -> str:
+        """Text from a server or a library made safe to show: no secrets, no control characters, bounded."""
+        values = [s.get_secret_value() for s in (self._token, self._agent_key) if s is not None]
+        values += self.proxy.secret_values()
+        for value in sorted(values, key=len, reverse=True):
+            if value:
+                text = text.replace(value, _MASK)
+        text = re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    def _transport_error(self, exc: httpx.TransportError, retry: str) -> tuple[IdentityError, bool]:
+        """The admin-facing error for a failure below HTTP, and whether another attempt may help."""
+        chain = _chain(exc)
+        for link in chain:
+            if isinstance(link, ssl.SSLCertVerificationError):
+                reason = self._scrub(
+                    getattr(link, "verify_message", None) or getattr(link, "reason", None) or "verification failed"
+                ).rstrip(".")
+                return (
+                    IdentityTlsError(
+                        f"The TLS certificate of Identity at {self.host} is not trusted: {reason}. Check the address; "
+                        "if a proxy or firewall inspects TLS, give the CA file of its certificate."
+                    ),
+                    False,
+                )
+            if isinstance(link, ssl.SSLError):
+                reason = self._scrub(str(getattr(link, "reason", None) or link))
+                return (
+                    IdentityTlsError(
+                        f"The TLS connection to Identity at {self.host} failed ({reason}). Check that the address "
+                        "uses the right protocol (https) and port, and the proxy settings."
+                    ),
+                    False,
+                )
+        if isinstance(exc, httpx.ProxyError):
+            reason = self._scrub(str(exc)) or "no reason given"
+            hint = " (check the proxy user and password)" if "407" in reason else ""
+            return IdentityUnreachable(self._unreachable(f"the proxy refused the connection: {reason}{hint}")), False
+        if isinstance(exc, httpx.TimeoutException):
+            what = "connecting" if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else "waiting for an answer"
+            reason = f"timed out after {self.timeout:g} s {what}"
+            not_sent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            if isinstance(exc, httpx.ConnectTimeout) and self.proxy.mode == "manual":
+                reason += f" (to the proxy {self._proxy_address()})"
+            return IdentityUnreachable(self._unreachable(reason)), retry == "all" or not_sent
+        if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
+            not_sent = isinstance(exc, httpx.ConnectError)
+            # With a manual proxy, a connection that fails to open is the one to the proxy.
+            reason = self._network_reason(exc, chain, via_proxy=not_sent and self.proxy.mode == "manual")
+            return IdentityUnreachable(self._unreachable(reason)), retry == "all" or not_sent
+        reason = self._scrub(str(exc)) or type(exc).__name__
+        return IdentityUnreachable(self._unreachable(reason)), False
+
+    def _proxy_address(self) -> str:
+        parts = urlsplit(self.proxy.url or "")
+        return f"{parts.hostname}:{parts.port}"
+
+    def _network_reason(self, exc: httpx.TransportError, chain: list[BaseException], *, via_proxy: bool) -> str:
+        text = " ".join(str(link) for link in chain).lower()
+        proxy = f" to the proxy {self._proxy_address()}" if via_proxy else ""
+        if any(s in text for s in ("name or service not known", "nodename nor servname", "getaddrinfo failed",
+                                   "no address associated", "temporary failure in name resolution", "name resolution")):
+            return f"the host name of the proxy {self._proxy_address()} does not resolve (DNS)" if via_proxy else (
+                "the host name does not resolve (DNS)"
+            )
+        if "refused" in text:
+            return f"the connection{proxy} was refused (nothing accepts connections on that address and port)"
+        if "network is unreachable" in text or "no route to host" in text:
+            return f"there is no network route{proxy or ' to it'}"
+        if isinstance(exc, httpx.RemoteProtocolError) or "disconnected" in text or "reset" in text:
+            return "the connection was closed before an answer arrived"
+        return self._scrub(str(exc)) or type(exc).__name__
+
+    def _unreachable(self, reason: str) -> str:
+        return f"Cannot reach Identity at {self.host}: {reason}. Check the address, DNS, the firewall and the proxy settings."
+
+    def _problem(self, response: httpx.Response) -> tuple[str | None, str | None]:
+        """(type, detail) of an RFC 9457 body, scrubbed; (None, None) when there is none."""
+        try:
+            body = json.loads(response.content) if response.content else None
+        except (ValueError, UnicodeDecodeError):
+            return None, None
+        if not isinstance(body, dict):
+            return None, None
+        problem_type = body.get("type") if isinstance(body.get("type"), str) else None
+        detail = body.get("detail") if isinstance(body.get("detail"), str) else None
+        if detail is None and isinstance(body.get("title"), str):
+            detail = body["title"]
+        return (
+            self._scrub(problem_type, 200) if problem_type else None,
+            self._scrub(detail).rstrip(".") if detail else None,
+        )
+
+    def _status_error(
+        self, method: str, path: str, response: httpx.Response, *, attempts: int, gone: type[IdentityError] | None
+    ) -> IdentityError:
+        status = response.status_code
+        problem_type, detail = self._problem(response)
+        slug = (problem_type or "").rstrip("/").rsplit("/", 1)[-1]
+        said = f": {detail}" if detail else ""
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        extra = {"status": status, "problem_type": problem_type}
+        if status == 401 and slug == "token-rejected":
+            return TokenRejected(
+                f"Identity at {self.host} rejected the directory token (unknown or revoked): generate a new token in "
+                "Identity and copy it into this directory's settings.",
+                **extra,
+            )
+        if status == 401 and slug == "agent-key-rejected":
+            return AgentKeyRejected(
+                f"Identity at {self.host} rejected this agent's key (the registration was removed or the key is "
+                "wrong): enter the directory token again so the agent registers anew.",
+                **extra,
+            )
+        if status == 401 and slug in ("token-missing", "agent-key-missing"):
+            header = "Authorization" if slug == "token-missing" else "X-Agent-Key"
+            return IdentityProtocolError(
+                f"Identity at {self.host} did not receive the {header} header (HTTP 401). A proxy between this "
+                "server and Identity may be removing it.",
+                **extra,
+            )
+        if status == 407:
+            return IdentityUnreachable(
+                self._unreachable("the proxy asks for credentials (HTTP 407); check the proxy user and password"), **extra
+            )
+        if status == 429:
+            return IdentityThrottled(
+                f"Identity at {self.host} is throttling this agent (HTTP 429){tries}. Nothing was lost; "
+                "try again in a few minutes.",
+                **extra,
+            )
+        if status >= 500:
+            return IdentityServerError(
+                f"Identity at {self.host} failed with HTTP {status}{said}{tries}. This is on the Identity side; "
+                "try again later (nothing was lost).",
+                **extra,
+            )
+        if gone is not None and status in (404, 410):
+            return gone(f"Identity at {self.host} no longer waits for this command (HTTP {status}{said}).", **extra)
+        if 300 <= status < 400:
+            return IdentityProtocolError(
+                f"Identity at {self.host} answered with a redirect (HTTP {status}). Check the protocol (https) and "
+                "the address of the Identity environment.",
+                **extra,
+            )
+        if status == 404:
+            return IdentityProtocolError(
+                f"{self.host} has no Identity agent API at {path} (HTTP 404). Check the address of the Identity environment.",
+                **extra,
+            )
+        return IdentityProtocolError(
+            f"Identity at {self.host} refused {method} {path} (HTTP {status}){said}. "
+            "This agent and Identity may disagree about the API; please report it.",
+            **extra,
+        )
+
+    def _json(self, response: httpx.Response, path: str) -> Any:
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            media = response.headers.get("Content-Type", "").split(";")[0].strip()
+            shown = f", {media}" if media and _TOKEN_LIKE.fullmatch(media) and len(media) < 60 else ""
+            raise IdentityProtocolError(
+                f"Identity at {self.host} answered {path} with something that is not JSON (HTTP "
+                f"{response.status_code}{shown}). Check the address; a proxy or a login page may be answering instead.",
+                status=response.status_code,
+            ) from None
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
