@@ -1,0 +1,47 @@
+"""`smartsync-tui proxy show|set|test`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from smartsync_tui.cli import identity_cmd
+from smartsync_tui.cli.context import CliContext, SecretInput, print_json, validated
+from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
+from smartsync_tui.core.settings import ProxySettings
+
+log = logging.getLogger("smartsync.cli")
+
+
+def run(ctx: CliContext, args: argparse.Namespace) -> int:
+    if args.action == "show":
+        proxy = ctx.settings().proxy
+        has_password = ctx.secrets.get(PROXY_PASSWORD_KEY) is not None
+        if args.json:
+            print_json({**proxy.model_dump(), "password_set": has_password})
+        elif proxy.mode == "manual":
+            who = f", user {proxy.user} (password {'set' if has_password else 'not set'})" if proxy.user else ""
+            print(f"Proxy: manual, {proxy.host}:{proxy.port}{who}")
+        else:
+            print(f"Proxy: {proxy.mode}" + (" (from HTTPS_PROXY/NO_PROXY)" if proxy.mode == "system" else ""))
+        return 0
+    if args.action == "set":
+        settings = ctx.editable_settings()
+        data = {"mode": args.mode}
+        if args.mode == "manual":
+            data.update(host=args.host, port=args.port, user=args.user)
+        settings.proxy = validated(ProxySettings, data)
+        password = None
+        if args.mode == "manual" and args.user:
+            password = SecretInput({"password"} if args.password_stdin else set()).read("password", "proxy password")
+        # The password first: a settings file that names a user whose password
+        # is missing would fail every request.
+        if password is not None:
+            ctx.secrets.set(PROXY_PASSWORD_KEY, password)
+        elif args.mode != "manual" or not args.user:
+            ctx.secrets.delete_prefix(PROXY_PASSWORD_KEY)
+        ctx.save(settings)
+        log.info("proxy set to %s", args.mode)
+        print(f"Proxy: {args.mode} (saved)")
+        return 0
+    return identity_cmd.test(ctx, json_output=args.json)

@@ -1,0 +1,78 @@
+"""The whole check of a directory before it is saved: the AD side (bind,
+base DN, what the account can read) and the Identity side (the token).
+Shared by `directory add|edit|test` and the console's wizard."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from pydantic import SecretStr
+
+from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.identity_access import identity_client
+from smartsync_tui.core.identity_client import DirectoryRecord
+from smartsync_tui.core.ldap_reader import DirectoryTestReport, test_directory
+from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.core.settings import AppSettings, DirectorySettings
+
+
+@dataclass
+class DirectoryCheck:
+    ldap: DirectoryTestReport
+    identity: DirectoryRecord | None
+    identity_error: UserError | None
+
+    @property
+    def ok(self) -> bool:
+        return self.ldap.ok and self.identity_error is None
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.ldap.ok:
+            found.append(f"Active Directory: {self.ldap.message}")
+        if self.identity_error is not None:
+            found.append(f"Identity: {self.identity_error}")
+        return found
+
+    def report_lines(self) -> list[str]:
+        ldap_lines = self.ldap.lines()
+        if not self.ldap.ok and ldap_lines and ldap_lines[-1] == self.ldap.message:
+            ldap_lines = ldap_lines[:-1]  # the failed step already says it
+        lines = ["Active Directory:"] + [f"  {line}" for line in ldap_lines if line]
+        if self.identity is not None:
+            lines.append(f"Identity: the token is valid for directory '{self.identity.name}' ({self.identity.id}).")
+        else:
+            lines.append(f"Identity: {self.identity_error}")
+        return lines
+
+    def as_dict(self) -> dict:
+        ldap = asdict(self.ldap)
+        return {
+            "ok": self.ok,
+            "ldap": ldap,
+            "identity": (
+                {"ok": True, "directory_id": self.identity.id, "name": self.identity.name,
+                 "user_filter": self.identity.user_filter, "group_filter": self.identity.group_filter}
+                if self.identity is not None
+                else {"ok": False, "error": str(self.identity_error), "kind": self.identity_error.kind}
+            ),
+        }
+
+
+def check_directory(
+    settings: AppSettings,
+    secrets: SecretStore,
+    directory: DirectorySettings,
+    password: SecretStr,
+    token: SecretStr,
+) -> DirectoryCheck:
+    """Both checks always run, so the admin learns everything wrong at once."""
+    ldap = test_directory(directory, password)
+    record: DirectoryRecord | None = None
+    error: UserError | None = None
+    try:
+        with identity_client(settings, secrets, token=token, max_retries=2) as client:
+            record = client.get_directory()
+    except UserError as exc:
+        error = exc
+    return DirectoryCheck(ldap=ldap, identity=record, identity_error=error)

@@ -1,0 +1,51 @@
+"""Building Identity clients from settings and secrets (one place for the CLI,
+the console and the engine)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from pydantic import SecretStr
+
+from smartsync_tui.core.identity_client import IdentityClient, ProxyChoice
+from smartsync_tui.core.secret_store import (
+    PROXY_PASSWORD_KEY,
+    SecretStore,
+    directory_agent_key,
+    directory_token_key,
+)
+from smartsync_tui.core.settings import AppSettings
+
+
+def proxy_choice(settings: AppSettings, secrets: SecretStore) -> ProxyChoice:
+    proxy = settings.proxy
+    if proxy.mode != "manual":
+        return ProxyChoice(proxy.mode)
+    credentials = ""
+    if proxy.user:
+        password = secrets.get(PROXY_PASSWORD_KEY)
+        secret = f":{quote(password.get_secret_value(), safe='')}" if password else ""
+        credentials = f"{quote(proxy.user, safe='')}{secret}@"
+    return ProxyChoice("manual", f"http://{credentials}{proxy.host}:{proxy.port}")
+
+
+def identity_client(
+    settings: AppSettings,
+    secrets: SecretStore,
+    *,
+    directory_id: str | None = None,
+    token: SecretStr | None = None,
+    **options: object,
+) -> IdentityClient:
+    """A client for the configured environment; with a directory, authenticated as its agent."""
+    agent_key = None
+    if directory_id is not None:
+        token = token or secrets.get(directory_token_key(directory_id))
+        agent_key = secrets.get(directory_agent_key(directory_id))
+    return IdentityClient(
+        settings.identity.base_url,
+        token=token,
+        agent_key=agent_key,
+        proxy=proxy_choice(settings, secrets),
+        **options,  # type: ignore[arg-type]
+    )
