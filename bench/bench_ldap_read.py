@@ -18,7 +18,6 @@ test: it prints figures and asserts nothing.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -40,14 +39,9 @@ PAGE_SIZE = 1000
 
 
 def _samba_dc():
-    name = "smartsync_samba_dc"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "samba_dc.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    from smartsync_tui.testbed import samba_dc
+
+    return samba_dc
 
 
 def _peak_rss_mib() -> float:

@@ -11,7 +11,6 @@ file. A file that is not JSON or does not validate raises
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 

@@ -27,9 +27,7 @@ installed and cannot be (not root).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,22 +36,7 @@ from typing import Any, Iterator
 
 import pytest
 
-_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "samba_dc.py"
-
-
-def _load_samba_dc() -> Any:
-    name = "smartsync_samba_dc"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
-
-samba_dc_script = _load_samba_dc()
+from smartsync_tui.testbed import samba_dc as samba_dc_script
 
 
 @dataclass
