@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     commands.add_parser("console", help="open the console (the default)")
+    commands.add_parser("demo", help="the console on a throw-away emulator and demo AD, removed on exit")
 
     emulator = commands.add_parser("emulator", help="run a local Identity emulator (demos, tests, benchmarks)")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -111,6 +112,11 @@ def _run(args: argparse.Namespace) -> int:
         from smartsync_tui.emulator.server import serve_forever_cli
 
         return serve_forever_cli(args.host, args.port, args.data, allow_public=args.allow_public)
+
+    if args.command == "demo":
+        from smartsync_tui.cli import demo_cmd
+
+        return demo_cmd.run()
 
     from smartsync_tui.cli.context import CliContext
 

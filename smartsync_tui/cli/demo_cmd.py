@@ -1,0 +1,107 @@
+"""`smartsync-tui demo`: a first look without touching a real install.
+
+Starts the Identity emulator with a demo directory and, where one can be
+started, a throw-away Samba AD DC on 127.0.0.1 seeded with demo users; writes
+a throw-away home pointed at both; opens the console; removes it all on exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from smartsync_tui.core.directory_check import check_directory
+from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.identity_access import identity_client
+from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.core.paths import resolve_home
+from smartsync_tui.core.secret_store import (
+    SecretStore,
+    directory_agent_key,
+    directory_password_key,
+    directory_token_key,
+)
+from smartsync_tui.core.settings import AppSettings, DirectorySettings, IdentitySettings, save_settings
+from smartsync_tui.emulator.server import RunningEmulator
+from smartsync_tui.testbed import samba_dc
+
+log = logging.getLogger("smartsync.demo")
+DEMO_USERS = 200
+
+
+def _start_dc(workdir: Path) -> samba_dc.DCInfo | None:
+    print(f"Starting a throw-away Samba AD DC on 127.0.0.1 with {DEMO_USERS} demo users...", flush=True)
+    try:
+        return samba_dc.up(workdir / "dc", users=DEMO_USERS)
+    except samba_dc.SambaDCError as exc:
+        print(f"No AD DC could be started here: {exc}\nThe console opens with the emulator only.", flush=True)
+        return None
+
+
+def _add_demo_directory(settings: AppSettings, secrets: SecretStore, dc: samba_dc.DCInfo, token: str) -> None:
+    from pydantic import SecretStr
+
+    directory = DirectorySettings(
+        id="demo",
+        display_name="Demo AD (Samba)",
+        server=dc.host,
+        tls="ldaps",
+        ca_file=dc.ca_file,
+        tls_server_name=dc.tls_server_name,
+        bind_user=dc.admin_user,
+        base_dn=dc.base_dn,
+    )
+    password, secret_token = SecretStr(dc.admin_password), SecretStr(token)
+    check = check_directory(settings, secrets, directory, password, secret_token)
+    if not check.ok:
+        print("The demo directory did not pass its check:\n" + "\n".join(check.problems()), flush=True)
+        return
+    with identity_client(settings, secrets, token=secret_token) as client:
+        _agent_id, agent_key = client.register_agent(socket.gethostname())
+    secrets.set_many(
+        {
+            directory_password_key(directory.id): password,
+            directory_token_key(directory.id): secret_token,
+            directory_agent_key(directory.id): agent_key,
+        }
+    )
+    settings.directories = [directory]
+
+
+def run() -> int:
+    from smartsync_tui.ui.app import run_console
+
+    workdir = Path(tempfile.mkdtemp(prefix="smartsync-demo-"))
+    home = resolve_home(workdir / "home").ensure()
+    handler = setup_logging(home)
+    emulator = RunningEmulator("127.0.0.1", 0, workdir / "emulator").start()
+    dc: samba_dc.DCInfo | None = None
+    try:
+        print(f"Identity emulator on {emulator.url}", flush=True)
+        created = httpx.post(f"{emulator.url}/admin/directories", json={"name": "Demo directory"}, timeout=10)
+        created.raise_for_status()
+        token = created.json()["token"]
+        environment = emulator.url.removeprefix("http://")
+        settings = AppSettings(identity=IdentitySettings(protocol="http", environment=environment))
+        secrets = SecretStore(home.secrets_file)
+        dc = _start_dc(workdir)
+        if dc is not None:
+            _add_demo_directory(settings, secrets, dc, token)
+        save_settings(home.settings_file, settings)
+        return run_console(home)
+    except UserError as exc:
+        print(f"error: the demo could not start: {exc}")
+        return 2
+    finally:
+        if dc is not None and dc.pid:
+            samba_dc.stop(dc.pid)
+        emulator.stop()
+        logging.getLogger("smartsync").removeHandler(handler)
+        handler.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        print("Demo stopped; its emulator, DC and files were removed.")
