@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
-from smartsync_tui.core.directory_check import check_directory
+from smartsync_tui.core.directory_check import check_directory, register_directory
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.logs import setup_logging
 from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.secret_store import (
-    SecretStore,
-    directory_agent_key,
-    directory_password_key,
-    directory_token_key,
-)
+from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, IdentitySettings, save_settings
 from smartsync_tui.emulator.server import RunningEmulator
 from smartsync_tui.testbed import samba_dc
@@ -44,8 +38,6 @@ def _start_dc(workdir: Path) -> samba_dc.DCInfo | None:
 
 
 def _add_demo_directory(settings: AppSettings, secrets: SecretStore, dc: samba_dc.DCInfo, token: str) -> None:
-    from pydantic import SecretStr
-
     directory = DirectorySettings(
         id="demo",
         display_name="Demo AD (Samba)",
@@ -61,16 +53,7 @@ def _add_demo_directory(settings: AppSettings, secrets: SecretStore, dc: samba_d
     if not check.ok:
         print("The demo directory did not pass its check:\n" + "\n".join(check.problems()), flush=True)
         return
-    with identity_client(settings, secrets, token=secret_token) as client:
-        _agent_id, agent_key = client.register_agent(socket.gethostname())
-    secrets.set_many(
-        {
-            directory_password_key(directory.id): password,
-            directory_token_key(directory.id): secret_token,
-            directory_agent_key(directory.id): agent_key,
-        }
-    )
-    settings.directories = [directory]
+    register_directory(settings, secrets, directory, password, secret_token)
 
 
 def run() -> int:

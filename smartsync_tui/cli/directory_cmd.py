@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import socket
 import sys
 from pathlib import Path
 
@@ -17,14 +16,9 @@ from pydantic import SecretStr
 
 from smartsync_tui.cli.context import CliContext, SecretInput, print_json, validated
 from smartsync_tui.core import validation
-from smartsync_tui.core.directory_check import check_directory
+from smartsync_tui.core.directory_check import check_directory, register_directory
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.secret_store import (
-    directory_agent_key,
-    directory_password_key,
-    directory_token_key,
-)
+from smartsync_tui.core.secret_store import directory_password_key, directory_token_key
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
 
 log = logging.getLogger("smartsync.cli")
@@ -84,12 +78,6 @@ def _default_id(base_dn: str, settings: AppSettings) -> str:
     return candidate
 
 
-def _register_agent(ctx: CliContext, settings: AppSettings, token: SecretStr) -> SecretStr:
-    with identity_client(settings, ctx.secrets, token=token) as client:
-        _agent_id, key = client.register_agent(socket.gethostname())
-    return key
-
-
 def _add(ctx: CliContext, args: argparse.Namespace) -> int:
     settings = ctx.editable_settings()
     data = {field: getattr(args, arg) for field, arg in _FIELD_ARGS.items() if getattr(args, arg) is not None}
@@ -103,37 +91,7 @@ def _add(ctx: CliContext, args: argparse.Namespace) -> int:
     password = reader.read("password", f"password of {directory.bind_user}")
     token = _read_token(reader)
 
-    check = check_directory(settings, ctx.secrets, directory, password, token)
-    if not check.ok:
-        log.warning("directory add refused for %s: %s", directory.id, "; ".join(check.problems()))
-        if args.json:
-            print_json({"added": False, "id": directory.id, **check.as_dict()})
-        else:
-            print("\n".join(check.report_lines()))
-            print("Nothing was added. Fix what is shown above and run the command again.")
-        return 1
-
-    agent_key = _register_agent(ctx, settings, token)
-    ctx.secrets.set_many(
-        {
-            directory_password_key(directory.id): password,
-            directory_token_key(directory.id): token,
-            directory_agent_key(directory.id): agent_key,
-        }
-    )
-    settings.directories = [*settings.directories, directory]
-    try:
-        ctx.save(settings)
-    except UserError:
-        ctx.secrets.delete_prefix(f"directory/{directory.id}/")
-        raise
-    log.info("directory %s added: %s:%s %s (%s)", directory.id, directory.server, directory.effective_port, directory.base_dn, directory.tls)
-    if args.json:
-        print_json({"added": True, "directory": directory.model_dump(), **check.as_dict()})
-    else:
-        print("\n".join(check.report_lines()))
-        print(f"Directory '{directory.id}' added.")
-    return 0
+    return _check_and_save(ctx, args, settings, directory, password=password, token=token, verb="added")
 
 
 def _existing(settings: AppSettings, directory_id: str) -> DirectorySettings:
@@ -162,31 +120,60 @@ def _edit(ctx: CliContext, args: argparse.Namespace) -> int:
         missing = "password" if password is None else "token"
         raise InputError(missing, f"the stored {missing} is missing: give it with --{missing}-stdin")
 
+    return _check_and_save(
+        ctx,
+        args,
+        settings,
+        directory,
+        password=password,
+        token=token,
+        verb="saved",
+        new_password=args.password_stdin,
+        new_token=args.token_stdin,
+    )
+
+
+def _check_and_save(
+    ctx: CliContext,
+    args: argparse.Namespace,
+    settings: AppSettings,
+    directory: DirectorySettings,
+    *,
+    password: SecretStr,
+    token: SecretStr,
+    verb: str,
+    new_password: bool = True,
+    new_token: bool = True,
+) -> int:
+    """Check AD and the token; save only when both pass, and say what happened."""
     check = check_directory(settings, ctx.secrets, directory, password, token)
     if not check.ok:
+        log.warning("directory %s not %s: %s", directory.id, verb, "; ".join(check.problems()))
         if args.json:
-            print_json({"saved": False, "id": directory.id, **check.as_dict()})
+            print_json({verb: False, "id": directory.id, **check.as_dict()})
         else:
             print("\n".join(check.report_lines()))
-            print("Nothing was changed. Fix what is shown above and run the command again.")
+            nothing = "Nothing was added" if verb == "added" else "Nothing was changed"
+            print(f"{nothing}. Fix what is shown above and run the command again.")
         return 1
-    new_secrets: dict[str, SecretStr] = {}
-    if args.password_stdin:
-        new_secrets[directory_password_key(directory.id)] = password
-    if args.token_stdin:
-        new_secrets[directory_token_key(directory.id)] = token
-        new_secrets[directory_agent_key(directory.id)] = _register_agent(ctx, settings, token)
-    if new_secrets:
-        ctx.secrets.set_many(new_secrets)
-    settings.directories = [directory if d.id == directory.id else d for d in settings.directories]
-    ctx.save(settings)
-    changed = sorted(changes) + [k.rsplit("/", 1)[-1] for k in new_secrets]
-    log.info("directory %s edited: %s", directory.id, ", ".join(changed))
+    register_directory(
+        settings, ctx.secrets, directory, password if new_password else None, token if new_token else None
+    )
+    try:
+        ctx.save(settings)
+    except UserError:
+        if verb == "added":  # don't leave secrets behind for a directory that was not saved
+            ctx.secrets.delete_prefix(f"directory/{directory.id}/")
+        raise
+    log.info(
+        "directory %s %s: %s:%s %s (%s)",
+        directory.id, verb, directory.server, directory.effective_port, directory.base_dn, directory.tls,
+    )
     if args.json:
-        print_json({"saved": True, "directory": directory.model_dump(), **check.as_dict()})
+        print_json({verb: True, "directory": directory.model_dump(), **check.as_dict()})
     else:
         print("\n".join(check.report_lines()))
-        print(f"Directory '{directory.id}' saved.")
+        print(f"Directory '{directory.id}' {verb}.")
     return 0
 
 

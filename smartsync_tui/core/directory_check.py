@@ -4,6 +4,7 @@ Shared by `directory add|edit|test` and the console's wizard."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import asdict, dataclass
 
 from pydantic import SecretStr
@@ -12,7 +13,12 @@ from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.identity_client import DirectoryRecord
 from smartsync_tui.core.ldap_reader import DirectoryTestReport, test_directory
-from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.core.secret_store import (
+    SecretStore,
+    directory_agent_key,
+    directory_password_key,
+    directory_token_key,
+)
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
 
 
@@ -76,3 +82,31 @@ def check_directory(
     except UserError as exc:
         error = exc
     return DirectoryCheck(ldap=ldap, identity=record, identity_error=error)
+
+
+def register_directory(
+    settings: AppSettings,
+    secrets: SecretStore,
+    directory: DirectorySettings,
+    password: SecretStr | None,
+    token: SecretStr | None,
+) -> None:
+    """After a passing check: store what changed of the secrets and put the
+    directory into ``settings`` (the caller saves them).
+
+    A new token registers this agent with Identity again, which issues the
+    agent key that goes with it.
+    """
+    values: dict[str, SecretStr] = {}
+    if password is not None:
+        values[directory_password_key(directory.id)] = password
+    if token is not None:
+        with identity_client(settings, secrets, token=token) as client:
+            _agent_id, agent_key = client.register_agent(socket.gethostname())
+        values[directory_token_key(directory.id)] = token
+        values[directory_agent_key(directory.id)] = agent_key
+    if values:
+        secrets.set_many(values)
+    others = [d for d in settings.directories if d.id != directory.id]
+    position = next((i for i, d in enumerate(settings.directories) if d.id == directory.id), len(others))
+    settings.directories = others[:position] + [directory] + others[position:]

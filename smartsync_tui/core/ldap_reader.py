@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import math
 import socket
 import ssl
@@ -43,6 +42,7 @@ from pydantic import SecretStr
 from smartsync_tui.core.ad_errors import AdBindReason, describe_bind_failure, parse_bind_reason
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, DirectorySettings
+from smartsync_tui.core.validation import is_ip_address
 
 __all__ = [
     "Stage",
@@ -145,14 +145,6 @@ def guid_to_str(value: bytes) -> str:
 def guid_filter_value(guid: str) -> str:
     """A GUID string as an escaped filter value, for ``(objectGUID=...)``."""
     return escape_bytes(uuid.UUID(guid).bytes_le)
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _where(directory: DirectorySettings) -> str:
@@ -276,7 +268,7 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
             names = _certificate_names(directory, timeout)
             name = names[0].lower() if names else "dc1.example.com"
             issued = f"it is issued to {', '.join(names)}" if names else "it names another host"
-            if _is_ip(expected):
+            if is_ip_address(expected):
                 why = (
                     f"The DC's certificate does not match the address '{expected}': {issued}. "
                     "DC certificates carry the DC's full DNS name (FQDN), never its IP address."
@@ -356,7 +348,7 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
 
 def _resolve(directory: DirectorySettings, timeout: float) -> None:
     host = directory.server
-    if _is_ip(host):
+    if is_ip_address(host):
         return
     outcome: dict[str, BaseException | None] = {}
 
@@ -579,7 +571,7 @@ def connect(
             "anonymous login. Set the account's password.",
         )
     _resolve(directory, timeout)
-    step("dns", "" if _is_ip(directory.server) else f"{directory.server} resolved")
+    step("dns", "" if is_ip_address(directory.server) else f"{directory.server} resolved")
 
     mode = directory.tls
     tls: _ValidatingTls | None = None

@@ -23,7 +23,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
 _DIRECTORY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-def _is_ip(value: str) -> bool:
+def is_ip_address(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -42,13 +42,13 @@ def check_server(value: str) -> str:
             f"give only the IP or server name, without 'LDAP://' or another protocol "
             f"(for example {text.split('://', 1)[-1].split(':', 1)[0].strip('/') or 'dc1.example.com'})"
         )
-    if text.startswith("[") or (":" in text and not _is_ip(text)):
+    if text.startswith("[") or (":" in text and not is_ip_address(text)):
         raise ValueError(
             "give only the IP or server name, without the port (set the port in its own field)"
         )
     if "/" in text or " " in text:
         raise ValueError("give only the IP or server name (no path, no spaces)")
-    if not (_is_ip(text) or _HOSTNAME.match(text)):
+    if not (is_ip_address(text) or _HOSTNAME.match(text)):
         raise ValueError(f"'{text}' is not an IP address or a host name")
     return text
 
@@ -96,7 +96,7 @@ def check_environment_host(value: str) -> str:
             raise ValueError("the port after ':' must be a number from 1 to 65535")
     else:
         host = text
-    if not (_HOSTNAME.match(host) or _is_ip(host)):
+    if not (_HOSTNAME.match(host) or is_ip_address(host)):
         raise ValueError(f"'{host}' is not a host name")
     return text
 
