@@ -173,7 +173,7 @@ def test_proxy_password_stays_out_of_the_settings_file(home):
     assert "manual, proxy.corp.example:3128, user alice (password set)" in shown.stdout
     assert "Pr0xy-Secret!" not in everything_written(home) + shown.stdout
     bad = cli(home, "proxy", "set", "manual", "--host", "proxy.corp.example")
-    assert bad.returncode == 2 and "host and port" in bad.stderr
+    assert bad.returncode == 2 and "--host and --port" in bad.stderr
 
 
 def test_edit_rechecks_and_remove_deletes_settings_and_secrets(samba_dc, home, token, emulator):
@@ -198,3 +198,53 @@ def test_edit_rechecks_and_remove_deletes_settings_and_secrets(samba_dc, home, t
     assert removed.returncode == 0
     assert_nothing_saved(home)
     assert new_token not in (home / "config" / "secrets.json").read_text()
+
+
+def test_a_secret_typed_as_an_option_is_refused_and_never_echoed(home):
+    for args in (
+        ["directory", "add", "--server", "dc1", "--user", "a", "--base-dn", "DC=x", "--password", "Hunter2-Secret"],
+        ["directory", "add", "--server", "dc1", "--user", "a", "--base-dn", "DC=x", "--token=idt_Hunter2Secret99"],
+        ["proxy", "set", "manual", "--host", "p", "--port", "3128", "--user", "u", "--password", "Hunter2-Secret"],
+    ):
+        done = cli(home, *args)
+        assert done.returncode == 2
+        assert "never taken on the command line" in done.stderr
+        assert "Hunter2" not in done.stdout + done.stderr + everything_written(home)
+
+
+def test_home_may_follow_the_command_and_a_bad_home_says_what_to_do(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "smartsync_tui", "identity", "show", "--home", str(tmp_path / "h")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and (tmp_path / "h" / "config").is_dir()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = cli(blocker / "home", "identity", "show")
+    assert done.returncode == 2
+    assert "Cannot create the folder" in done.stderr and "Choose another --home" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_same_directory_cannot_be_added_twice(samba_dc, home, token):
+    first = cli(home, *add_args(samba_dc, "ldaps"), stdin=f"{samba_dc.admin_password}\n{token}\n")
+    assert first.returncode == 0, first.stdout + first.stderr
+    args = add_args(samba_dc, "starttls")
+    args[args.index("--id") + 1] = "another-id"
+    again = cli(home, *args, stdin=f"{samba_dc.admin_password}\n{token}\n")
+    assert again.returncode == 2
+    assert "already reads DC=smartsync,DC=test" in again.stderr and "directory edit corp-ldaps" in again.stderr
+    assert [d["id"] for d in settings_of(home)["directories"]] == ["corp-ldaps"]
+
+
+def test_checks_use_the_environment_override_that_the_agent_runs_with(samba_dc, tmp_path, emulator, token):
+    home = tmp_path / "home"
+    cli(home, "identity", "set", "--protocol", "http", "--environment", "127.0.0.1:1")
+    env = {**os.environ, "SMARTSYNC_IDENTITY__ENVIRONMENT": urlparse(emulator.url).netloc,
+           "SMARTSYNC_IDENTITY__PROTOCOL": "http"}
+    done = subprocess.run(
+        [sys.executable, "-m", "smartsync_tui", "--home", str(home), *add_args(samba_dc, "ldaps")],
+        input=f"{samba_dc.admin_password}\n{token}\n", capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    saved = settings_of(home)
+    assert saved["identity"]["environment"] == "127.0.0.1:1"  # the override was not written into the file
+    assert [d["id"] for d in saved["directories"]] == ["corp-ldaps"]

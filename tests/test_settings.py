@@ -1,6 +1,7 @@
 """appsettings.json: defaults, environment overrides, atomic saves, broken files left intact."""
 
 import json
+import re
 import os
 import stat
 
@@ -107,4 +108,55 @@ def test_duplicate_directory_ids_are_refused(settings_file):
 def test_bad_environment_variable_is_reported_by_field(settings_file, monkeypatch):
     monkeypatch.setenv("SMARTSYNC_SYNC__DELTA_INTERVAL_SECONDS", "soon")
     with pytest.raises(SettingsError, match=r"sync\.delta_interval_seconds"):
+        load_settings(settings_file)
+
+
+def test_a_file_changed_since_it_was_read_is_not_overwritten(settings_file):
+    save_settings(settings_file, AppSettings())
+    mine = load_settings(settings_file, environment=False)
+    theirs = load_settings(settings_file, environment=False)
+    theirs.sync.delta_interval_seconds = 90
+    save_settings(settings_file, theirs)
+    mine.identity.environment = "test.customerfi.com"
+    with pytest.raises(SettingsError, match="changed since it was read"):
+        save_settings(settings_file, mine)
+    assert json.loads(settings_file.read_text())["sync"]["delta_interval_seconds"] == 90
+    # Settings made in memory may create a file, never replace one.
+    with pytest.raises(SettingsError, match="changed since it was read"):
+        save_settings(settings_file, AppSettings())
+
+
+def test_a_hand_edit_that_does_not_validate_is_never_overwritten(settings_file):
+    save_settings(settings_file, AppSettings())
+    loaded = load_settings(settings_file, environment=False)
+    edited = settings_file.read_text().replace('"ldaps"', '"ssl"').replace('"system"', '"sistema"')
+    settings_file.write_text(edited)
+    with pytest.raises(SettingsError):
+        save_settings(settings_file, loaded)
+    assert settings_file.read_text() == edited
+
+
+def test_environment_variable_errors_name_the_variable_not_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMARTSYNC_SYNC__DELTA_INTERVAL_SECONDS", "abc")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(tmp_path / "absent.json")
+    message = str(caught.value)
+    assert "SMARTSYNC_SYNC__DELTA_INTERVAL_SECONDS" in message
+    assert "absent.json" not in message and "left as it is" not in message
+
+
+@pytest.mark.parametrize(
+    "data, says",
+    [
+        ({"language": "klingon"}, "'en' or 'pt_BR'"),
+        ({"url": "banana"}, "http://HOST:PORT"),
+        ({"proxy": {"mode": "manual", "host": "proxy.local"}}, "host and its port"),
+        ({"proxy": {"mode": "manual", "host": "http://proxy.local", "port": 3128}}, "without 'http://'"),
+        ({"identity": {"environment": "::1"}}, "IPv6"),
+    ],
+)
+def test_other_fields_are_checked_too(settings_file, data, says):
+    settings_file.parent.mkdir(parents=True)
+    settings_file.write_text(json.dumps(data))
+    with pytest.raises(SettingsError, match=re.escape(says)):
         load_settings(settings_file)

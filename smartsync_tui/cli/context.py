@@ -13,6 +13,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.paths import Home, resolve_home
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
@@ -22,19 +23,27 @@ M = TypeVar("M", bound=BaseModel)
 
 
 # Settings fields whose command-line flag has another name.
-_FLAGS = {"bind_user": "--user", "directory_id": "--id", "display_name": "--name"}
+FLAGS = {"bind_user": "user", "display_name": "name", "id": "id"}
+
+
+def flag_of(field: str) -> str:
+    return FLAGS.get(field, field)
 
 
 def validated(model: type[M], data: dict[str, Any]) -> M:
-    """Build a settings section from command-line values; a refusal names the flag."""
+    """Build a settings section from command-line values; a refusal names each flag."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][-1]) if first["loc"] else "value"
-        flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
-        message = first["msg"].removeprefix("Value error, ")
-        raise InputError(field, f"{flag}: {message}") from None
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            if error["loc"]:
+                problems.append(f"--{flag_of(str(error['loc'][-1])).replace('_', '-')}: {message}")
+            else:
+                problems.append(message)  # a rule across fields says which ones itself
+        field = str(exc.errors()[0]["loc"][-1]) if exc.errors()[0]["loc"] else "value"
+        raise InputError(field, "; ".join(problems)) from None
 
 
 @dataclass
@@ -85,6 +94,8 @@ class SecretInput:
             )
         if not value:
             raise InputError(what, f"the {label} is empty")
+        # Masked in every log line from now on, even if it is never stored.
+        register_secret(value)
         return SecretStr(value)
 
 

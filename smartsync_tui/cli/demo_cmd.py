@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from smartsync_tui.core.directory_check import check_directory, register_directory
+from smartsync_tui.core.directory_check import check_directory, store_directory_secrets
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.logs import setup_logging
 from smartsync_tui.core.paths import resolve_home
@@ -53,7 +53,8 @@ def _add_demo_directory(settings: AppSettings, secrets: SecretStore, dc: samba_d
     if not check.ok:
         print("The demo directory did not pass its check:\n" + "\n".join(check.problems()), flush=True)
         return
-    register_directory(settings, secrets, directory, password, secret_token)
+    store_directory_secrets(settings, secrets, directory, password, secret_token)
+    settings.put_directory(directory)
 
 
 def run() -> int:

@@ -7,6 +7,7 @@ import logging
 import time
 
 from smartsync_tui.cli.context import CliContext, print_json, validated
+from smartsync_tui.core import validation
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.settings import IdentitySettings
@@ -24,13 +25,21 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         return 0
     if args.action == "set":
         settings = ctx.editable_settings()
-        changes = {k: v for k, v in (("protocol", args.protocol), ("environment", args.environment)) if v}
+        changes: dict[str, object] = {k: v for k, v in (("protocol", args.protocol), ("environment", args.environment)) if v}
+        if args.ca_file is not None:
+            try:
+                changes["ca_file"] = validation.check_ca_file(args.ca_file)
+            except ValueError as exc:
+                raise InputError("ca_file", f"--ca-file: {exc}") from None
         if not changes:
-            raise InputError("environment", "nothing to change: give --protocol and/or --environment")
+            raise InputError("environment", "nothing to change: give --protocol, --environment and/or --ca-file")
         settings.identity = validated(IdentitySettings, {**settings.identity.model_dump(), **changes})
         ctx.save(settings)
         log.info("identity environment set to %s", settings.identity.base_url)
         print(f"Identity: {settings.identity.base_url} (saved)")
+        effective = ctx.settings().identity.base_url
+        if effective != settings.identity.base_url:
+            print(f"Note: SMARTSYNC_IDENTITY__* environment variables override it here; in effect: {effective}")
         return 0
     return test(ctx, json_output=args.json)
 

@@ -17,8 +17,27 @@ from smartsync_tui import __version__
 from smartsync_tui.core.errors import UserError
 
 log = logging.getLogger("smartsync.cli")
+# Until the log file is set up, nothing is printed: never Python's fallback
+# handler, which would put a traceback on screen.
+logging.getLogger("smartsync").addHandler(logging.NullHandler())
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _RefuseSecretOnCommandLine(argparse.Action):
+    """``--password X`` / ``--token X``: refused without repeating X (argv is visible in ps)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        parser.error(
+            f"{option_string} is not accepted: secrets are never taken on the command line, where other "
+            f"users can see them (ps). Use {option_string}-stdin and write it to standard input, or leave "
+            "it out to be asked for it."
+        )
+
+
+def _refuse_secret_flags(parser: argparse.ArgumentParser, *names: str) -> None:
+    for name in names:
+        parser.add_argument(f"--{name}", action=_RefuseSecretOnCommandLine, help=argparse.SUPPRESS)
 
 
 def _add_directory_fields(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -41,16 +60,34 @@ def _add_directory_fields(parser: argparse.ArgumentParser, *, required: bool) ->
         action="store_true",
         help="read the directory token from standard input (after the password when both are given)",
     )
+    _refuse_secret_flags(parser, "password", "token")
+
+
+class _Subcommands:
+    """add_parser with the shared options and without abbreviations."""
+
+    def __init__(self, action: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+        self._action = action
+        self._common = common
+
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return self._action.add_parser(name, parents=[self._common], allow_abbrev=False, **kwargs)  # type: ignore[arg-type]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    home_help = "keep settings, secrets, state and logs under this folder (or set SMARTSYNC_HOME)"
+    # --home is taken before or after the command; abbreviations are off so that
+    # a mistyped option is never read as another one (--password as --password-stdin).
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    common.add_argument("--home", default=argparse.SUPPRESS, help=home_help)
     parser = argparse.ArgumentParser(
         prog="smartsync-tui",
         description="Keeps TOTVS Identity in sync with Active Directory. Without a command, opens the console.",
+        allow_abbrev=False,
     )
-    parser.add_argument("--home", help="keep settings, secrets, state and logs under this folder (or set SMARTSYNC_HOME)")
+    parser.add_argument("--home", help=home_help)
     parser.add_argument("--version", action="version", version=f"smartsync-tui {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = _Subcommands(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
 
     commands.add_parser("console", help="open the console (the default)")
     commands.add_parser("demo", help="the console on a throw-away emulator and demo AD, removed on exit")
@@ -62,17 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--allow-public", action="store_true", help="allow a non-loopback --host")
 
     identity = commands.add_parser("identity", help="the Identity environment this agent talks to")
-    identity_cmds = identity.add_subparsers(dest="action", metavar="ACTION", required=True)
+    identity_cmds = _Subcommands(identity.add_subparsers(dest="action", metavar="ACTION", required=True), common)
     p = identity_cmds.add_parser("show", help="show protocol and environment")
     p.add_argument("--json", action="store_true")
     p = identity_cmds.add_parser("set", help="change protocol and/or environment")
     p.add_argument("--protocol", choices=["https", "http"])
     p.add_argument("--environment", help="host, e.g. app.fluigidentity.com (no https://)")
+    p.add_argument("--ca-file", help="CA that signs Identity's certificate, only behind a TLS-inspecting proxy ('' to clear)")
     p = identity_cmds.add_parser("test", help="check that the environment answers")
     p.add_argument("--json", action="store_true")
 
     proxy = commands.add_parser("proxy", help="how the agent reaches Identity")
-    proxy_cmds = proxy.add_subparsers(dest="action", metavar="ACTION", required=True)
+    proxy_cmds = _Subcommands(proxy.add_subparsers(dest="action", metavar="ACTION", required=True), common)
     p = proxy_cmds.add_parser("show", help="show the proxy settings")
     p.add_argument("--json", action="store_true")
     p = proxy_cmds.add_parser("set", help="choose system, manual or none")
@@ -81,11 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument("--user")
     p.add_argument("--password-stdin", action="store_true", help="read the proxy password from standard input")
+    _refuse_secret_flags(p, "password")
     p = proxy_cmds.add_parser("test", help="reach Identity through the proxy")
     p.add_argument("--json", action="store_true")
 
     directory = commands.add_parser("directory", help="the Active Directory domains to sync")
-    directory_cmds = directory.add_subparsers(dest="action", metavar="ACTION", required=True)
+    directory_cmds = _Subcommands(directory.add_subparsers(dest="action", metavar="ACTION", required=True), common)
     p = directory_cmds.add_parser("list", help="list directories")
     p.add_argument("--json", action="store_true")
     p = directory_cmds.add_parser("add", help="add a directory (checks the AD bind and the token first)")
@@ -153,9 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the last line of defence: no traceback on screen
         log.exception("unexpected error")
-        print(
-            f"error: unexpected {type(exc).__name__}; the details are in the application log. "
-            "Please report it.",
-            file=sys.stderr,
-        )
+        where = next((h.baseFilename for h in logging.getLogger("smartsync").handlers if hasattr(h, "baseFilename")), None)
+        details = f"the details are in {where}" if where else "no log could be written"
+        print(f"error: unexpected {type(exc).__name__}; {details}. Please report it.", file=sys.stderr)
         return EXIT_USAGE

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: writers are not serialised (docs/configuration.md)
+    fcntl = None  # type: ignore[assignment]
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
@@ -12,7 +19,8 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates the file 0600; set the wanted mode before any byte is written.
-        os.fchmod(fd, mode)
+        if hasattr(os, "fchmod"):  # not on Windows, where the profile's ACL protects it
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
@@ -24,9 +32,24 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
         except FileNotFoundError:
             pass
         raise
-    # Make the rename itself durable.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    # Make the rename itself durable (directories cannot be opened on Windows).
+    if os.name != "nt":
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock held for a read-check-write of a file."""
+    if fcntl is None:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -72,8 +72,11 @@ def check_directory(
     password: SecretStr,
     token: SecretStr,
 ) -> DirectoryCheck:
-    """Both checks always run, so the admin learns everything wrong at once."""
-    ldap = test_directory(directory, password)
+    """Both checks always run, so the admin learns everything wrong at once.
+
+    Identity is asked first: its directory record carries the user and group
+    filters, which the AD test then samples with (unless overridden locally).
+    """
     record: DirectoryRecord | None = None
     error: UserError | None = None
     try:
@@ -81,21 +84,29 @@ def check_directory(
             record = client.get_directory()
     except UserError as exc:
         error = exc
-    return DirectoryCheck(ldap=ldap, identity=record, identity_error=error)
+    probed = directory
+    if record is not None:
+        probed = directory.model_copy(
+            update={
+                "user_filter": directory.user_filter or record.user_filter,
+                "group_filter": directory.group_filter or record.group_filter,
+            }
+        )
+    return DirectoryCheck(ldap=test_directory(probed, password), identity=record, identity_error=error)
 
 
-def register_directory(
+def store_directory_secrets(
     settings: AppSettings,
     secrets: SecretStore,
     directory: DirectorySettings,
     password: SecretStr | None,
     token: SecretStr | None,
 ) -> None:
-    """After a passing check: store what changed of the secrets and put the
-    directory into ``settings`` (the caller saves them).
+    """After a passing check: store the secrets that changed.
 
     A new token registers this agent with Identity again, which issues the
-    agent key that goes with it.
+    agent key that goes with it. ``settings`` are the effective ones (they
+    say which Identity to talk to).
     """
     values: dict[str, SecretStr] = {}
     if password is not None:
@@ -107,6 +118,3 @@ def register_directory(
         values[directory_agent_key(directory.id)] = agent_key
     if values:
         secrets.set_many(values)
-    others = [d for d in settings.directories if d.id != directory.id]
-    position = next((i for i, d in enumerate(settings.directories) if d.id == directory.id), len(others))
-    settings.directories = others[:position] + [directory] + others[position:]

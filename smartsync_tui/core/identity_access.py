@@ -47,5 +47,6 @@ def identity_client(
         token=token,
         agent_key=agent_key,
         proxy=proxy_choice(settings, secrets),
+        verify=settings.identity.ca_file or True,
         **options,  # type: ignore[arg-type]
     )

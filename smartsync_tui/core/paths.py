@@ -13,6 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
+from smartsync_tui.core.errors import SettingsError
+
 APP_NAME = "smartsync-tui"
 HOME_ENV = "SMARTSYNC_HOME"
 
@@ -38,7 +40,13 @@ class Home:
     def ensure(self) -> "Home":
         """Create the folders (private to the user: they hold secrets and state)."""
         for folder in (self.config_dir, self.data_dir, self.log_dir):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise SettingsError(
+                    f"Cannot create the folder {folder}: {exc.strerror}. Choose another --home "
+                    "(or SMARTSYNC_HOME), or fix the owner and permissions of that folder."
+                ) from None
         return self
 
 

@@ -11,6 +11,7 @@ with the log redactor the moment they are read or written.
 from __future__ import annotations
 
 import json
+import os
 import stat
 import threading
 from pathlib import Path
@@ -51,13 +52,18 @@ class SecretStore:
             info = self.path.stat()
         except FileNotFoundError:
             return {}
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        except OSError as exc:
+            raise SecretStoreError(f"Cannot read {self.path}: {exc.strerror}. Check its owner and permissions.") from None
+        # Windows reports every file as 0666: there the profile folder's ACL protects it.
+        if os.name != "nt" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise SecretStoreError(
                 f"{self.path} can be read by other users (mode {stat.S_IMODE(info.st_mode):o}). "
                 f"Make it private with `chmod 600 {self.path}`, then run again."
             )
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SecretStoreError(f"Cannot read {self.path}: {exc.strerror}. Check its owner and permissions.") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise SecretStoreError(
                 f"{self.path} is damaged (not JSON). It was left as it is; move it away and "
@@ -85,6 +91,17 @@ class SecretStore:
 
     def set(self, key: str, value: str | SecretStr) -> None:
         self.set_many({key: value})
+
+    def snapshot(self, prefix: str) -> dict[str, str]:
+        """The values under ``prefix``, to put back with :meth:`restore` if a change fails."""
+        with self._lock:
+            return {k: v for k, v in self._load().items() if k.startswith(prefix)}
+
+    def restore(self, prefix: str, snapshot: dict[str, str]) -> None:
+        with self._lock:
+            data = {k: v for k, v in self._load().items() if not k.startswith(prefix)}
+            data.update(snapshot)
+            atomic_write_text(self.path, json.dumps(data, indent=2) + "\n", mode=0o600)
 
     def delete_prefix(self, prefix: str) -> None:
         with self._lock:

@@ -10,14 +10,17 @@ file. A file that is not JSON or does not validate raises
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from smartsync_tui.core.atomic import atomic_write_text
+from smartsync_tui.core.atomic import atomic_write_text, file_lock
 from smartsync_tui.core.errors import SettingsError
 from smartsync_tui.core import validation
 
@@ -38,6 +41,8 @@ class _Section(BaseModel):
 class IdentitySettings(_Section):
     protocol: Literal["https", "http"] = "https"
     environment: str = PRODUCTION_ENVIRONMENT
+    # Only for a proxy or firewall that re-signs TLS: the CA that signs what it shows.
+    ca_file: str | None = None
 
     _check_environment = field_validator("environment")(lambda cls, v: validation.check_environment_host(v))
 
@@ -59,7 +64,7 @@ class ProxySettings(_Section):
     def _check_host(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        return validation.check_server(value)
+        return validation.check_proxy_host(value)
 
     @field_validator("port")
     @classmethod
@@ -69,7 +74,7 @@ class ProxySettings(_Section):
     @model_validator(mode="after")
     def _manual_needs_host(self) -> "ProxySettings":
         if self.mode == "manual" and (not self.host or not self.port):
-            raise ValueError("a manual proxy needs both host and port")
+            raise ValueError("a manual proxy needs both its host and its port (--host and --port)")
         return self
 
 
@@ -153,7 +158,13 @@ class AppSettings(BaseSettings):
     deletion_threshold: DeletionThreshold = DeletionThreshold()
     # Where `smartsync-tui web` serves the console (the original's default port).
     url: str = "http://127.0.0.1:5325"
-    language: str | None = None
+    # None: from the locale.
+    language: Literal["en", "pt_BR"] | None = None
+    # sha256 of the file as loaded (None: no file): save_settings refuses to
+    # overwrite a file that changed since.
+    _loaded_digest: str | None = PrivateAttr(default=None)
+
+    _check_url = field_validator("url")(lambda cls, v: validation.check_web_url(v))
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "AppSettings":
@@ -179,6 +190,32 @@ class AppSettings(BaseSettings):
     def directory(self, directory_id: str) -> DirectorySettings | None:
         return next((d for d in self.directories if d.id == directory_id), None)
 
+    def put_directory(self, directory: DirectorySettings) -> None:
+        """Add the directory, or replace the one with its id in place."""
+        ids = [d.id for d in self.directories]
+        if directory.id in ids:
+            updated = list(self.directories)
+            updated[ids.index(directory.id)] = directory
+            self.directories = updated
+        else:
+            self.directories = [*self.directories, directory]
+
+    def directory_reading(self, server: str, base_dn: str) -> DirectorySettings | None:
+        """A directory that already reads this base DN from this server."""
+        def same_dn(a: str, b: str) -> bool:
+            return a.replace(" ", "").lower() == b.replace(" ", "").lower()
+
+        return next(
+            (d for d in self.directories if d.server.lower() == server.lower() and same_dn(d.base_dn, base_dn)),
+            None,
+        )
+
+    def new_directory_id(self, base_dn: str) -> str:
+        """A short id from the base DN's DC parts (DC=corp,DC=example -> corp-example)."""
+        parts = re.findall(r"(?i)\bdc=([^,]+)", base_dn)
+        stem = re.sub(r"[^a-z0-9_-]+", "-", "-".join(parts).lower()).strip("-")[:50]
+        return stem or "directory"
+
 
 class _FileOnly(AppSettings):
     """The same model without the environment: what is saved back to disk."""
@@ -202,10 +239,19 @@ def _location(loc: tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
+def _environment_variable(loc: tuple[Any, ...]) -> str | None:
+    """The SMARTSYNC_* variable that set this field, if one is set."""
+    name = "SMARTSYNC_" + "__".join(str(part).upper() for part in loc if not isinstance(part, int))
+    return name if loc and name in os.environ else None
+
+
 def describe_validation_error(error: ValidationError, source: str) -> str:
     lines = []
     for item in error.errors():
         where = _location(item["loc"])
+        variable = _environment_variable(item["loc"])
+        if variable:
+            where = f"{where} (from the environment variable {variable})"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             name = str(item["loc"][-1]) if item["loc"] else where
@@ -256,12 +302,13 @@ def load_settings(path: Path, *, environment: bool = True) -> AppSettings:
     data = _read_file(path)
     model = AppSettings if environment else _FileOnly
     try:
-        return model(**data)
+        settings = model(**data)
     except ValidationError as exc:
-        source = f"{path}" if environment is False else f"{path} (or a SMARTSYNC_* environment variable)"
-        raise SettingsError(
-            describe_validation_error(exc, source) + "\nThe file was left as it is; fix it and run again."
-        ) from None
+        source = str(path) if path.exists() else "The settings"
+        advice = "The file was left as it is; fix it and run again." if path.exists() else "Fix it and run again."
+        raise SettingsError(describe_validation_error(exc, source) + "\n" + advice) from None
+    settings._loaded_digest = _digest(path)
+    return settings
 
 
 def settings_to_json(settings: AppSettings) -> str:
@@ -269,14 +316,35 @@ def settings_to_json(settings: AppSettings) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
 def save_settings(path: Path, settings: AppSettings) -> None:
-    """Write atomically. Refuses when the file on disk is broken (it would be lost)."""
-    if path.exists():
-        _read_file(path)  # raises SettingsError for a corrupt file: never overwrite it
+    """Write atomically, only over the file these settings were loaded from.
+
+    A file changed since it was read (another command, a hand edit, the
+    console) is not overwritten: that change would be lost silently. Neither
+    is a broken file. Settings built in memory (never loaded) may create the
+    file but not replace one.
+    """
     # Re-validate through the file-only model: a value set by assignment is checked
     # already, but a list mutated in place is not.
     try:
         checked = _FileOnly(**settings.model_dump())
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc, "The new settings")) from None
-    atomic_write_text(path, settings_to_json(checked), mode=0o600)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with file_lock(path.with_name(path.name + ".lock")):
+        on_disk = _digest(path)
+        if on_disk is not None and on_disk != settings._loaded_digest:
+            _read_file(path)  # a broken file says so, with its line
+            raise SettingsError(
+                f"{path} changed since it was read (by another command, the console or an editor); "
+                "nothing was saved so that change is not lost. Run the command again."
+            )
+        atomic_write_text(path, settings_to_json(checked), mode=0o600)
+    settings._loaded_digest = _digest(path)

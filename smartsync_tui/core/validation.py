@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import parse_dn
@@ -96,9 +98,49 @@ def check_environment_host(value: str) -> str:
             raise ValueError("the port after ':' must be a number from 1 to 65535")
     else:
         host = text
+    if ":" in host:
+        raise ValueError("give Identity's host name (an IPv6 address cannot be used here)")
     if not (_HOSTNAME.match(host) or is_ip_address(host)):
         raise ValueError(f"'{host}' is not a host name")
     return text
+
+
+def check_proxy_host(value: str) -> str:
+    """A proxy: its host name or IPv4 address only; the port has its own field."""
+    text = (value or "").strip()
+    if "://" in text:
+        raise ValueError(f"give only the proxy's host, without '{text.split('://', 1)[0]}://'")
+    if ":" in text:
+        raise ValueError("give only the proxy's host name or IPv4 address; the port has its own field")
+    if not (is_ip_address(text) or _HOSTNAME.match(text)):
+        raise ValueError(f"'{text}' is not a host name or an IPv4 address")
+    return text
+
+
+def check_web_url(value: str) -> str:
+    """Where the browser console listens: http://HOST:PORT."""
+    parsed = urlsplit((value or "").strip())
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or port is None:
+        raise ValueError("give the address as http://HOST:PORT, for example http://127.0.0.1:5325")
+    return value.strip()
+
+
+def check_ca_file(value: str | None) -> str | None:
+    """A CA certificate file that exists and can be read; returned as an absolute path."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{value} does not exist (give the PEM file of the CA that issued the certificate)")
+    try:
+        path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+    return str(path.resolve())
 
 
 def check_token(value: str) -> str:
