@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 DEFAULT_USER_FILTER = "(&(objectClass=user)(objectCategory=person))"
 DEFAULT_GROUP_FILTER = "(objectCategory=group)"
@@ -138,6 +138,30 @@ def new_token() -> str:
 def new_agent_key() -> str:
     return "iak_" + secrets.token_urlsafe(32)
 
+
+
+def _validate_batch(
+    items: list[Any], validate: Callable[[Any], tuple]
+) -> tuple[list[dict | None], dict[str, tuple[int, tuple]]]:
+    """Validate each item; failures get their result now, the rest are keyed by external_id."""
+    results: list[dict | None] = [None] * len(items)
+    valid: dict[str, tuple[int, tuple]] = {}
+    for index, item in enumerate(items):
+        try:
+            row = validate(item)
+        except ValueError as exc:
+            results[index] = {"external_id": _echo_external_id(item), "id": None, "status": "failed", "detail": str(exc)}
+            continue
+        if row[0] in valid:
+            results[index] = {
+                "external_id": row[0],
+                "id": None,
+                "status": "failed",
+                "detail": "external_id appears more than once in this batch",
+            }
+            continue
+        valid[row[0]] = (index, row)
+    return results, valid
 
 class NotFound(Exception):
     """The object asked for does not exist (or belongs to another directory)."""
@@ -401,23 +425,7 @@ class Store:
 
     def upsert_users(self, directory_id: str, items: list[Any]) -> list[dict]:
         """Create, update or leave each user; one transaction; per-item failures do not stop the batch."""
-        results: list[dict | None] = [None] * len(items)
-        valid: dict[str, tuple[int, tuple]] = {}
-        for index, item in enumerate(items):
-            try:
-                row = validate_user(item)
-            except ValueError as exc:
-                results[index] = {"external_id": _echo_external_id(item), "id": None, "status": "failed", "detail": str(exc)}
-                continue
-            if row[0] in valid:
-                results[index] = {
-                    "external_id": row[0],
-                    "id": None,
-                    "status": "failed",
-                    "detail": "external_id appears more than once in this batch",
-                }
-                continue
-            valid[row[0]] = (index, row)
+        results, valid = _validate_batch(items, validate_user)
 
         with self._lock, self._tx():
             now = time.time()
@@ -542,23 +550,7 @@ class Store:
     # -- groups
 
     def upsert_groups(self, directory_id: str, items: list[Any]) -> list[dict]:
-        results: list[dict | None] = [None] * len(items)
-        valid: dict[str, tuple[int, tuple[str, str, str | None, frozenset[str]]]] = {}
-        for index, item in enumerate(items):
-            try:
-                row = validate_group(item)
-            except ValueError as exc:
-                results[index] = {"external_id": _echo_external_id(item), "id": None, "status": "failed", "detail": str(exc)}
-                continue
-            if row[0] in valid:
-                results[index] = {
-                    "external_id": row[0],
-                    "id": None,
-                    "status": "failed",
-                    "detail": "external_id appears more than once in this batch",
-                }
-                continue
-            valid[row[0]] = (index, row)
+        results, valid = _validate_batch(items, validate_group)
 
         with self._lock, self._tx():
             now = time.time()
