@@ -9,7 +9,7 @@ import pytest_textual_snapshot
 
 pytest_plugins = [
     name
-    for name in ("tests.support.samba", "tests.support.emulator")
+    for name in ("tests.support.samba", "tests.support.emulator", "tests.support.sync_env")
     if (Path(__file__).parent / "support" / f"{name.rsplit('.', 1)[1]}.py").exists()
 ]
 

@@ -397,7 +397,8 @@ def test_directory_report_for_a_good_directory(samba_dc):
     assert report.dns_host_name == samba_dc.tls_server_name
     assert report.default_naming_context == samba_dc.base_dn
     assert report.base_dn_exists is True
-    assert report.can_read_users and report.users_sampled >= 20 and not report.users_more
+    # Other tests add users to the shared DC: only a lower bound holds here.
+    assert report.can_read_users and report.users_sampled >= 20
     assert report.can_read_groups and report.groups_sampled >= 9
     assert report.missing_user_attributes == []
     assert report.can_read_deleted_objects is True

@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = proxy_cmds.add_parser("test", help="reach Identity through the proxy")
     p.add_argument("--json", action="store_true")
 
+    p = commands.add_parser("sync", help="one sync pass of every enabled directory (or --directory D)")
+    p.add_argument("--directory", metavar="ID", help="only this directory")
+    p.add_argument("--full", action="store_true", help="read everything, not only the changes since the last run")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    p.add_argument("--allow-deletes", action="store_true", help="apply disables held back by the deletion threshold")
+    p.add_argument("--json", action="store_true")
+
     directory = commands.add_parser("directory", help="the Active Directory domains to sync")
     directory_cmds = _Subcommands(directory.add_subparsers(dest="action", metavar="ACTION", required=True), common)
     p = directory_cmds.add_parser("list", help="list directories")
@@ -172,6 +179,10 @@ def _run(args: argparse.Namespace) -> int:
         from smartsync_tui.cli import proxy_cmd
 
         return proxy_cmd.run(ctx, args)
+    if args.command == "sync":
+        from smartsync_tui.cli import sync_cmd
+
+        return sync_cmd.run(ctx, args)
     if args.command == "directory":
         from smartsync_tui.cli import directory_cmd
 

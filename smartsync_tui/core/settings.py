@@ -134,6 +134,9 @@ class DirectorySettings(_Section):
 class SyncSettings(_Section):
     delta_interval_seconds: int = Field(30, ge=5, le=86400)
     full_reconcile_interval_hours: float = Field(24, gt=0, le=24 * 31)
+    # Objects per request to Identity (the API takes at most 1000) and requests in flight.
+    batch_size: int = Field(500, ge=1, le=1000)
+    concurrency: int = Field(4, ge=1, le=16)
 
 
 class DeletionThreshold(_Section):

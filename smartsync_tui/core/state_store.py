@@ -1,0 +1,432 @@
+"""The engine's memory between runs: SQLite (stdlib, WAL) in the data dir.
+
+Per directory: the DC it last read and how far (the delta watermark), every
+object it synced (objectGUID -> Identity id, what was sent and its hash),
+the operations a run planned and has not finished (resumed by the next run,
+also how one object's failure is retried), disables held back by the
+threshold, skipped objects with their reason, and the run history.
+
+One connection per store, used from one thread at a time (the engine's);
+the console and other processes open their own and only read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from smartsync_tui.core.errors import UserError
+
+# Each entry upgrades the schema from its index to the next version.
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE watermark (
+        directory_id TEXT PRIMARY KEY,
+        dns_host_name TEXT NOT NULL,
+        invocation_id TEXT NOT NULL,
+        usn INTEGER NOT NULL,
+        filters_hash TEXT NOT NULL,
+        full_at REAL NOT NULL
+    );
+    CREATE TABLE object (
+        directory_id TEXT NOT NULL,
+        guid TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),
+        dn TEXT NOT NULL,
+        identity_id TEXT,
+        content_hash TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        applied_at REAL NOT NULL,
+        PRIMARY KEY (directory_id, guid)
+    ) WITHOUT ROWID;
+    CREATE INDEX object_dn ON object (directory_id, dn COLLATE NOCASE);
+    CREATE TABLE pending (
+        directory_id TEXT NOT NULL,
+        guid TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        op TEXT NOT NULL,
+        dn TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        PRIMARY KEY (directory_id, guid)
+    ) WITHOUT ROWID;
+    CREATE TABLE held (
+        directory_id TEXT NOT NULL,
+        guid TEXT NOT NULL,
+        dn TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        held_at REAL NOT NULL,
+        PRIMARY KEY (directory_id, guid)
+    ) WITHOUT ROWID;
+    CREATE TABLE skipped (
+        directory_id TEXT NOT NULL,
+        guid TEXT NOT NULL,
+        dn TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (directory_id, guid)
+    ) WITHOUT ROWID;
+    CREATE TABLE run (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        directory_id TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        dry_run INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        outcome TEXT,
+        counts TEXT,
+        error TEXT
+    );
+    CREATE INDEX run_directory ON run (directory_id, id);
+    """,
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class StateStoreError(UserError):
+    kind = "state"
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    dns_host_name: str
+    invocation_id: str
+    usn: int
+    filters_hash: str
+    full_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedObject:
+    guid: str
+    kind: str
+    dn: str
+    identity_id: str | None
+    content_hash: str
+    payload: dict
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOp:
+    guid: str
+    kind: str  # 'user' | 'group'
+    op: str  # create | update | disable | enable | group-create | group-update
+    dn: str
+    payload: dict
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: int
+    directory_id: str
+    mode: str
+    dry_run: bool
+    started_at: float
+    ended_at: float | None
+    outcome: str | None
+    counts: dict
+    error: str | None
+
+
+def _dumps(payload: dict) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+class StateStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateStoreError(
+                f"The state database {path} cannot be used ({exc}). If it is damaged, move it away: "
+                "the next run then does a full sync and rebuilds it (nothing is duplicated in Identity)."
+            ) from None
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "StateStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StateStoreError(
+                f"The state database {self.path} was written by a newer smartsync-tui (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}). Upgrade smartsync-tui."
+            )
+        for target in range(version, SCHEMA_VERSION):
+            # One transaction per step: the schema and its version move together.
+            try:
+                self._db.executescript(
+                    f"BEGIN IMMEDIATE; {_MIGRATIONS[target]}; PRAGMA user_version = {target + 1}; COMMIT;"
+                )
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _tx(self) -> "_Transaction":
+        return _Transaction(self._db, self._lock)
+
+    # -- watermark
+
+    def watermark(self, directory_id: str) -> Watermark | None:
+        row = self._db.execute(
+            "SELECT dns_host_name, invocation_id, usn, filters_hash, full_at FROM watermark WHERE directory_id = ?",
+            (directory_id,),
+        ).fetchone()
+        return Watermark(*row) if row else None
+
+    def set_watermark(self, directory_id: str, mark: Watermark) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO watermark VALUES (?, ?, ?, ?, ?, ?)",
+                (directory_id, mark.dns_host_name, mark.invocation_id, mark.usn, mark.filters_hash, mark.full_at),
+            )
+
+    # -- synced objects
+
+    def objects(self, directory_id: str, kind: str | None = None) -> Iterator[SyncedObject]:
+        sql = "SELECT guid, kind, dn, identity_id, content_hash, payload, active FROM object WHERE directory_id = ?"
+        args: tuple = (directory_id,)
+        if kind:
+            sql += " AND kind = ?"
+            args += (kind,)
+        for guid, k, dn, identity_id, content_hash, payload, active in self._db.execute(sql, args):
+            yield SyncedObject(guid, k, dn, identity_id, content_hash, json.loads(payload), bool(active))
+
+    def hashes(self, directory_id: str, kind: str) -> dict[str, tuple[str, bool, str]]:
+        """guid -> (content hash, active, dn): what a full sync compares against, without payloads."""
+        return {
+            guid: (content_hash, bool(active), dn)
+            for guid, content_hash, active, dn in self._db.execute(
+                "SELECT guid, content_hash, active, dn FROM object WHERE directory_id = ? AND kind = ?",
+                (directory_id, kind),
+            )
+        }
+
+    def update_dns(self, directory_id: str, moved: Iterable[tuple[str, str]]) -> None:
+        """(guid, new dn) of objects renamed or moved whose Identity fields did not change."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE object SET dn = ? WHERE directory_id = ? AND guid = ?",
+                [(dn, directory_id, guid) for guid, dn in moved],
+            )
+
+    def get_objects(self, directory_id: str, guids: Iterable[str]) -> dict[str, SyncedObject]:
+        found: dict[str, SyncedObject] = {}
+        keys = list(guids)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for guid, k, dn, identity_id, content_hash, payload, active in self._db.execute(
+                "SELECT guid, kind, dn, identity_id, content_hash, payload, active FROM object"
+                f" WHERE directory_id = ? AND guid IN ({marks})",
+                (directory_id, *chunk),
+            ):
+                found[guid] = SyncedObject(guid, k, dn, identity_id, content_hash, json.loads(payload), bool(active))
+        return found
+
+    def guids_for_dns(self, directory_id: str, dns: Iterable[str]) -> dict[str, str]:
+        """Lower-cased DN -> guid for the DNs of objects already synced."""
+        found: dict[str, str] = {}
+        keys = list(dns)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for dn, guid in self._db.execute(
+                f"SELECT dn, guid FROM object WHERE directory_id = ? AND dn COLLATE NOCASE IN ({marks})",
+                (directory_id, *chunk),
+            ):
+                found[dn.lower()] = guid
+        return found
+
+    def record_applied(self, directory_id: str, applied: Iterable[SyncedObject]) -> None:
+        """Objects Identity confirmed: remember them and drop their pending operation, atomically."""
+        now = time.time()
+        rows = [
+            (directory_id, o.guid, o.kind, o.dn, o.identity_id, o.content_hash, _dumps(o.payload), int(o.active), now)
+            for o in applied
+        ]
+        with self._tx():
+            self._db.executemany("INSERT OR REPLACE INTO object VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "DELETE FROM pending WHERE directory_id = ? AND guid = ?", [(directory_id, r[1]) for r in rows]
+            )
+            self._db.executemany(
+                "DELETE FROM held WHERE directory_id = ? AND guid = ?", [(directory_id, r[1]) for r in rows]
+            )
+
+    def counts(self, directory_id: str) -> dict[str, int]:
+        """Synced users (active), disabled users and groups: what the console shows."""
+        rows = self._db.execute(
+            "SELECT kind, active, count(*) FROM object WHERE directory_id = ? GROUP BY kind, active", (directory_id,)
+        ).fetchall()
+        out = {"users": 0, "disabled_users": 0, "groups": 0}
+        for kind, active, n in rows:
+            if kind == "group":
+                out["groups"] += n
+            elif active:
+                out["users"] += n
+            else:
+                out["disabled_users"] += n
+        return out
+
+    # -- pending operations
+
+    def add_pending(self, directory_id: str, ops: Iterable[PendingOp]) -> None:
+        """Plan recorded before it is applied; a newer plan for an object replaces the older one."""
+        rows = [
+            (directory_id, op.guid, op.kind, op.op, op.dn, _dumps(op.payload), op.attempts, op.last_error)
+            for op in ops
+        ]
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (directory_id, guid) DO UPDATE SET"
+                " kind = excluded.kind, op = excluded.op, dn = excluded.dn, payload = excluded.payload",
+                rows,
+            )
+
+    def pending(self, directory_id: str) -> list[PendingOp]:
+        return [
+            PendingOp(guid, kind, op, dn, json.loads(payload), attempts, error)
+            for guid, kind, op, dn, payload, attempts, error in self._db.execute(
+                "SELECT guid, kind, op, dn, payload, attempts, last_error FROM pending WHERE directory_id = ?",
+                (directory_id,),
+            )
+        ]
+
+    def mark_failed(self, directory_id: str, failures: dict[str, str]) -> None:
+        """Identity refused these: keep them pending (retried next run) with the reason."""
+        with self._tx():
+            self._db.executemany(
+                "UPDATE pending SET attempts = attempts + 1, last_error = ? WHERE directory_id = ? AND guid = ?",
+                [(error, directory_id, guid) for guid, error in failures.items()],
+            )
+
+    def drop_pending(self, directory_id: str, guids: Iterable[str]) -> None:
+        with self._tx():
+            self._db.executemany(
+                "DELETE FROM pending WHERE directory_id = ? AND guid = ?", [(directory_id, g) for g in guids]
+            )
+
+    # -- disables held by the threshold
+
+    def hold(self, directory_id: str, ops: Iterable[PendingOp]) -> None:
+        now = time.time()
+        with self._tx():
+            self._db.execute("DELETE FROM held WHERE directory_id = ?", (directory_id,))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO held VALUES (?, ?, ?, ?, ?)",
+                [(directory_id, op.guid, op.dn, _dumps(op.payload), now) for op in ops],
+            )
+
+    def held(self, directory_id: str) -> list[PendingOp]:
+        return [
+            PendingOp(guid, "user", "disable", dn, json.loads(payload))
+            for guid, dn, payload in self._db.execute(
+                "SELECT guid, dn, payload FROM held WHERE directory_id = ? ORDER BY dn", (directory_id,)
+            )
+        ]
+
+    def release_held(self, directory_id: str) -> None:
+        with self._tx():
+            self._db.execute("DELETE FROM held WHERE directory_id = ?", (directory_id,))
+
+    # -- skipped objects
+
+    def set_skipped(self, directory_id: str, skipped: Iterable[tuple[str, str, str]], *, replace_all: bool) -> None:
+        """(guid, dn, reason) of objects not synced. A full run replaces the list; a delta adds to it."""
+        now = time.time()
+        with self._tx():
+            if replace_all:
+                self._db.execute("DELETE FROM skipped WHERE directory_id = ?", (directory_id,))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?, ?)",
+                [(directory_id, guid, dn, reason, now) for guid, dn, reason in skipped],
+            )
+
+    def unskip(self, directory_id: str, guids: Iterable[str]) -> None:
+        with self._tx():
+            self._db.executemany(
+                "DELETE FROM skipped WHERE directory_id = ? AND guid = ?", [(directory_id, g) for g in guids]
+            )
+
+    def skipped(self, directory_id: str) -> list[tuple[str, str, str]]:
+        return self._db.execute(
+            "SELECT guid, dn, reason FROM skipped WHERE directory_id = ? ORDER BY dn", (directory_id,)
+        ).fetchall()
+
+    # -- run history
+
+    def start_run(self, directory_id: str, mode: str, *, dry_run: bool) -> int:
+        with self._tx():
+            cursor = self._db.execute(
+                "INSERT INTO run (directory_id, mode, dry_run, started_at) VALUES (?, ?, ?, ?)",
+                (directory_id, mode, int(dry_run), time.time()),
+            )
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, *, outcome: str, counts: dict, error: str | None = None, mode: str | None = None) -> None:
+        with self._tx():
+            self._db.execute(
+                "UPDATE run SET ended_at = ?, outcome = ?, counts = ?, error = ?, mode = coalesce(?, mode) WHERE id = ?",
+                (time.time(), outcome, json.dumps(counts), error, mode, run_id),
+            )
+
+    def runs(self, directory_id: str, limit: int = 20) -> list[RunRecord]:
+        return [
+            RunRecord(i, d, mode, bool(dry), start, end, outcome, json.loads(counts or "{}"), error)
+            for i, d, mode, dry, start, end, outcome, counts, error in self._db.execute(
+                "SELECT id, directory_id, mode, dry_run, started_at, ended_at, outcome, counts, error FROM run"
+                " WHERE directory_id = ? ORDER BY id DESC LIMIT ?",
+                (directory_id, limit),
+            )
+        ]
+
+    def forget_directory(self, directory_id: str) -> None:
+        with self._tx():
+            for table in ("watermark", "object", "pending", "held", "skipped", "run"):
+                self._db.execute(f"DELETE FROM {table} WHERE directory_id = ?", (directory_id,))
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._db = db
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self._lock.release()

@@ -1,0 +1,388 @@
+"""One sync pass of one directory: connect, read AD, plan, apply.
+
+The same engine runs under `smartsync-tui sync`, the headless `run` and the
+console's workers. It reports progress through a callback and checks a
+cancel event between pages and batches (threads cannot be killed). Nothing
+here imports textual.
+
+Safety rules (DESIGN section 5): a read that failed never produces disables
+(deletions are planned only after a complete read); the deletion threshold
+holds mass disables; every planned operation is written to the state store
+before it is sent, so a crash or an outage loses nothing and the next run
+finishes the work (upserts are idempotent, keyed by objectGUID).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import SecretStr
+
+from smartsync_tui.core import ad_sync_reader
+from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.identity_access import identity_client
+from smartsync_tui.core.identity_client import AgentKeyRejected, IdentityUnreachable, TokenRejected
+from smartsync_tui.core.ldap_reader import SearchCancelled, close, connect
+from smartsync_tui.core.secret_store import (
+    SecretStore,
+    directory_agent_key,
+    directory_password_key,
+    directory_token_key,
+)
+from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, AppSettings, DirectorySettings
+from smartsync_tui.core.state_store import StateStore, SyncedObject, Watermark
+from smartsync_tui.core.sync_mapping import content_hash
+from smartsync_tui.core.sync_plan import PlannedOp, Planner, SyncPlan
+
+log = logging.getLogger("smartsync.sync")
+
+PHASES = ("connecting", "reading users", "reading groups", "planning", "applying", "done")
+
+
+class SyncTarget(Protocol):
+    """Where synced objects go (the Identity agent API today; SCIM could be another)."""
+
+    def upsert_users(self, users: list[dict]) -> list[dict]: ...
+
+    def upsert_groups(self, groups: list[dict]) -> list[dict]: ...
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    full: bool = False
+    dry_run: bool = False
+    allow_deletes: bool = False
+    batch_size: int = 500
+    concurrency: int = 4
+    page_size: int = 1000
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    directory_id: str
+    phase: str
+    done: int = 0
+    total: int = 0
+    message: str = ""
+
+    @property
+    def percent(self) -> float | None:
+        return None if not self.total else min(100.0, 100.0 * self.done / self.total)
+
+
+@dataclass
+class SyncResult:
+    directory_id: str
+    mode: str = ""
+    mode_reason: str = ""
+    # ok | partial (some objects failed) | held (disables held back) | cancelled | failed (could not run)
+    outcome: str = "failed"
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # guid, dn, error
+    plan: SyncPlan | None = None
+    error: str | None = None
+    duration: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "partial": 1, "held": 1, "cancelled": 1}.get(self.outcome, 2)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def filters_hash(user_filter: str, group_filter: str) -> str:
+    return hashlib.sha256(f"{user_filter}\n{group_filter}".encode()).hexdigest()[:16]
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        settings: AppSettings,
+        secrets: SecretStore,
+        state: StateStore,
+        *,
+        target_factory: Callable[[DirectorySettings], SyncTarget] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.state = state
+        self._target_factory = target_factory
+
+    # -- entry point
+
+    def run(
+        self,
+        directory_id: str,
+        options: SyncOptions = SyncOptions(),
+        *,
+        progress: Callable[[SyncProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SyncResult:
+        started = time.monotonic()
+        result = SyncResult(directory_id)
+        cancel = cancel or threading.Event()
+        report = progress or (lambda p: None)
+        run_id: int | None = None
+        try:
+            directory = self._directory(directory_id)
+            if not options.dry_run:
+                run_id = self.state.start_run(directory_id, "full" if options.full else "auto", dry_run=False)
+            self._run(directory, options, result, report, cancel)
+        except (_Cancelled, SearchCancelled):
+            result.outcome = "cancelled"
+            result.error = "cancelled; nothing is lost: the next run goes on from here"
+        except UserError as exc:
+            result.outcome = "failed"
+            result.error = str(exc)
+        except Exception as exc:  # a bug must not kill the scheduler or the console
+            log.exception("sync of %s failed unexpectedly", directory_id)
+            result.outcome = "failed"
+            result.error = f"unexpected {type(exc).__name__} (details in the application log)"
+        result.duration = time.monotonic() - started
+        if run_id is not None:
+            self.state.finish_run(
+                run_id, outcome=result.outcome, counts=result.counts, error=result.error, mode=result.mode or None
+            )
+        self._log_result(result, options)
+        report(SyncProgress(directory_id, "done", message=result.outcome))
+        return result
+
+    # -- the pass
+
+    def _directory(self, directory_id: str) -> DirectorySettings:
+        directory = self.settings.directory(directory_id)
+        if directory is None:
+            known = ", ".join(d.id for d in self.settings.directories) or "none"
+            raise UserError(f"There is no directory '{directory_id}' (configured: {known}).")
+        return directory
+
+    def _secret(self, key: str, what: str, directory: DirectorySettings) -> SecretStr:
+        value = self.secrets.get(key)
+        if value is None:
+            raise UserError(
+                f"The {what} of directory '{directory.id}' is missing from the secret store: set it with "
+                f"`smartsync-tui directory edit {directory.id} --{what.split()[-1]}-stdin`."
+            )
+        return value
+
+    def _target(self, directory: DirectorySettings):  # type: ignore[no-untyped-def]
+        if self._target_factory is not None:
+            return self._target_factory(directory)
+        self._secret(directory_token_key(directory.id), "token", directory)
+        self._secret(directory_agent_key(directory.id), "agent key (re-enter the token)", directory)
+        return identity_client(self.settings, self.secrets, directory_id=directory.id)
+
+    def _run(
+        self,
+        directory: DirectorySettings,
+        options: SyncOptions,
+        result: SyncResult,
+        report: Callable[[SyncProgress], None],
+        cancel: threading.Event,
+    ) -> None:
+        did = directory.id
+        report(SyncProgress(did, "connecting", message=f"{directory.server}:{directory.effective_port}"))
+        password = self._secret(directory_password_key(did), "password", directory)
+        target = self._target(directory)
+        try:
+            user_filter, group_filter = self._filters(directory, target)
+            conn = connect(directory, password)
+            try:
+                dc = ad_sync_reader.read_dc_identity(conn)
+                mode, reason, since = self._mode(did, dc, options, filters_hash(user_filter, group_filter))
+                result.mode, result.mode_reason = mode, reason
+                log.info(
+                    "sync %s: %s (%s) from %s, users %s, groups %s",
+                    did, mode, reason, dc.dns_host_name, user_filter, group_filter,
+                )
+                planner = Planner(did, self.state, mode, reason)
+                expected = self.state.counts(did)["users"] + self.state.counts(did)["disabled_users"]
+                report(SyncProgress(did, "reading users", 0, expected))
+                planner.add_users(
+                    ad_sync_reader.iter_users(
+                        conn, directory.base_dn, user_filter, since_usn=since, page_size=options.page_size, cancel=cancel
+                    ),
+                    on_progress=lambda n: report(SyncProgress(did, "reading users", n, max(n, expected))),
+                )
+                report(SyncProgress(did, "reading groups"))
+                planner.add_groups(
+                    ad_sync_reader.iter_groups(
+                        conn, directory.base_dn, group_filter, since_usn=since, page_size=options.page_size, cancel=cancel
+                    )
+                )
+                # Only now, after every read completed, may absence mean "gone".
+                if mode == "full":
+                    planner.add_gone_after_full_read()
+                else:
+                    planner.add_tombstones(
+                        ad_sync_reader.iter_deleted(conn, ad_sync_reader.domain_dn_of(conn), since_usn=since, cancel=cancel)
+                    )
+            finally:
+                close(conn)
+            report(SyncProgress(did, "planning"))
+            planner.add_leftovers(self.state.pending(did))
+            held_before = self.state.held(did)
+            if options.allow_deletes and held_before:
+                planner.add_leftovers(held_before)
+            cfg = self.settings.deletion_threshold
+            planner.apply_threshold(
+                max_count=cfg.max_count, max_percent=cfg.max_percent, allow_deletes=options.allow_deletes
+            )
+            planner.fill_field_changes()
+            plan = planner.plan
+            result.plan = plan
+            result.counts = plan.counts() | {"users_read": plan.users_read, "groups_read": plan.groups_read}
+            if options.dry_run:
+                result.outcome = "held" if plan.held else "ok"
+                return
+            # The plan is on disk before anything is sent: a crash from here on loses nothing.
+            self.state.add_pending(did, [op.as_pending() for op in plan.ops])
+            self.state.hold(did, [op.as_pending() for op in plan.held])
+            self.state.set_skipped(did, plan.skipped, replace_all=mode == "full")
+            self.state.unskip(did, [op.guid for op in plan.ops])
+            if plan.moved:
+                self.state.update_dns(did, plan.moved)
+            previous = self.state.watermark(did)
+            self.state.set_watermark(
+                did,
+                Watermark(
+                    dc.dns_host_name, dc.invocation_id, dc.highest_committed_usn, filters_hash(user_filter, group_filter),
+                    time.time() if mode == "full" else (previous.full_at if previous else time.time()),
+                ),
+            )
+            failures = self._apply(did, plan, target, options, report, cancel)
+        finally:
+            if hasattr(target, "close"):
+                target.close()
+        result.failures = failures
+        result.counts["failed"] = len(failures)
+        if failures:
+            result.outcome = "partial"
+        elif plan.held:
+            result.outcome = "held"
+        else:
+            result.outcome = "ok"
+
+    def _filters(self, directory: DirectorySettings, target: object) -> tuple[str, str]:
+        """Local override, else the directory record in Identity, else the defaults."""
+        user_filter, group_filter = directory.user_filter, directory.group_filter
+        if (user_filter is None or group_filter is None) and hasattr(target, "get_directory"):
+            record = target.get_directory()  # type: ignore[attr-defined]
+            user_filter = user_filter or record.user_filter
+            group_filter = group_filter or record.group_filter
+        return user_filter or DEFAULT_USER_FILTER, group_filter or DEFAULT_GROUP_FILTER
+
+    def _mode(self, did: str, dc, options: SyncOptions, fhash: str) -> tuple[str, str, int | None]:  # type: ignore[no-untyped-def]
+        mark = self.state.watermark(did)
+        if mark is None:
+            return "full", "first sync of this directory", None
+        if options.full:
+            return "full", "full sync asked for", None
+        if mark.dns_host_name.lower() != dc.dns_host_name.lower():
+            return "full", f"another DC answered ({dc.dns_host_name}, last time {mark.dns_host_name})", None
+        if mark.invocation_id != dc.invocation_id:
+            return "full", f"the DC's database changed (invocationId {dc.invocation_id}, was {mark.invocation_id}: restored?)", None
+        if dc.highest_committed_usn < mark.usn:
+            return "full", f"the DC's USN went back ({dc.highest_committed_usn} < {mark.usn}: restored?)", None
+        if mark.filters_hash != fhash:
+            return "full", "the user or group filter changed", None
+        interval = self.settings.sync.full_reconcile_interval_hours * 3600
+        if time.time() - mark.full_at >= interval:
+            return "full", "scheduled full reconcile", None
+        return "delta", f"changes since USN {mark.usn}", mark.usn
+
+    # -- applying
+
+    def _apply(
+        self,
+        did: str,
+        plan: SyncPlan,
+        target: SyncTarget,
+        options: SyncOptions,
+        report: Callable[[SyncProgress], None],
+        cancel: threading.Event,
+    ) -> list[tuple[str, str, str]]:
+        users = [op for op in plan.ops if op.kind == "user"]
+        groups = [op for op in plan.ops if op.kind == "group"]
+        total = len(plan.ops)
+        done = 0
+        failures: list[tuple[str, str, str]] = []
+        report(SyncProgress(did, "applying", 0, total))
+        # Users first so that group links land on existing users.
+        for kind, ops, send in (("user", users, target.upsert_users), ("group", groups, target.upsert_groups)):
+            batches = [ops[i : i + options.batch_size] for i in range(0, len(ops), options.batch_size)]
+            with ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix=f"sync-{did}") as pool:
+                running: dict[Future, list[PlannedOp]] = {}
+                queue = list(reversed(batches))
+                while queue or running:
+                    # Cancelled: let the batches in flight finish and be recorded, send no more.
+                    if cancel.is_set() and not running:
+                        raise _Cancelled()
+                    while queue and len(running) < options.concurrency and not cancel.is_set():
+                        batch = queue.pop()
+                        running[pool.submit(send, [op.payload for op in batch])] = batch
+                    if not running:
+                        continue
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        batch = running.pop(future)
+                        failures += self._record(did, kind, batch, future)
+                        done += len(batch)
+                        report(SyncProgress(did, "applying", done, total))
+        return failures
+
+    def _record(self, did: str, kind: str, batch: list[PlannedOp], future: Future) -> list[tuple[str, str, str]]:
+        """Commit one batch's outcome to the state store (its own transaction)."""
+        try:
+            results = future.result()
+        except (TokenRejected, AgentKeyRejected, IdentityUnreachable):
+            raise  # every later batch would fail the same way; what is left stays pending
+        except UserError as exc:
+            self.state.mark_failed(did, {op.guid: str(exc) for op in batch})
+            return [(op.guid, op.dn, str(exc)) for op in batch]
+        by_id = {r.get("external_id"): r for r in results}
+        applied: list[SyncedObject] = []
+        failed: dict[str, str] = {}
+        for op in batch:
+            answer = by_id.get(op.guid)
+            if answer is None or answer.get("status") == "failed":
+                failed[op.guid] = (answer or {}).get("detail") or "Identity returned no result for it"
+                continue
+            applied.append(
+                SyncedObject(
+                    op.guid, kind, op.dn, answer.get("id"), content_hash(op.payload), op.payload,
+                    bool(op.payload.get("active", True)),
+                )
+            )
+        if applied:
+            self.state.record_applied(did, applied)
+        if failed:
+            self.state.mark_failed(did, failed)
+        return [(op.guid, op.dn, failed[op.guid]) for op in batch if op.guid in failed]
+
+    def _log_result(self, result: SyncResult, options: SyncOptions) -> None:
+        c = result.counts
+        summary = ", ".join(f"{k} {v}" for k, v in c.items() if v)
+        level = logging.INFO if result.outcome in ("ok", "held") else logging.WARNING
+        log.log(
+            level,
+            "sync %s %s%s: %s in %.2f s%s",
+            result.directory_id, result.mode or "-", " (dry run)" if options.dry_run else "", result.outcome,
+            result.duration, f" ({summary})" if summary else "",
+        )
+        if result.error:
+            log.warning("sync %s: %s", result.directory_id, result.error)
+        for guid, dn, error in result.failures[:50]:
+            log.warning("sync %s: %s (%s) failed: %s", result.directory_id, dn, guid, error)
+
+
+

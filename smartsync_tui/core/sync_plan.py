@@ -1,0 +1,276 @@
+"""Diff AD against the state store into a plan: what to create, update,
+disable, re-enable, and which groups change. Planning writes nothing; the
+same plan is printed by a dry run and applied by a real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from smartsync_tui.core.state_store import PendingOp, StateStore, SyncedObject
+from smartsync_tui.core.sync_mapping import content_hash, field_changes, group_payload, user_payload
+from smartsync_tui.core.sync_model import AdGroup, AdUser, DeletedObject
+
+USER_OPS = ("create", "update", "disable", "enable")
+GROUP_OPS = ("group-create", "group-update")
+
+
+@dataclass(slots=True)
+class PlannedOp:
+    guid: str
+    kind: str  # 'user' | 'group'
+    op: str  # create | update | disable | enable | group-create | group-update
+    dn: str
+    payload: dict
+    # (field, old, new); for groups also ('members+', ...) / ('members-', ...)
+    changes: list[tuple[str, object, object]] = field(default_factory=list)
+    why: str = ""
+
+    def as_pending(self) -> PendingOp:
+        return PendingOp(self.guid, self.kind, self.op, self.dn, self.payload)
+
+
+@dataclass
+class SyncPlan:
+    directory_id: str
+    mode: str  # 'full' | 'delta'
+    mode_reason: str
+    ops: list[PlannedOp] = field(default_factory=list)
+    held: list[PlannedOp] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    # Renamed/moved objects whose Identity fields did not change: only the state store learns the DN.
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    users_read: int = 0
+    groups_read: int = 0
+    threshold_note: str = ""
+
+    def count(self, op: str) -> int:
+        return sum(1 for o in self.ops if o.op == op)
+
+    def counts(self) -> dict[str, int]:
+        out = {name.replace("-", "_"): self.count(name) for name in USER_OPS + GROUP_OPS}
+        out.update(skipped=len(self.skipped), held=len(self.held))
+        return out
+
+    @property
+    def empty(self) -> bool:
+        return not self.ops
+
+
+def _describe_member_change(old: list[str], new: list[str], names: Callable[[str], str]) -> list[tuple[str, object, object]]:
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    changes: list[tuple[str, object, object]] = []
+    if added:
+        changes.append(("members+", None, [names(g) for g in added]))
+    if removed:
+        changes.append(("members-", [names(g) for g in removed], None))
+    return changes
+
+
+class Planner:
+    """Streams AD objects in, keeps only what a plan needs (not the LDAP entries)."""
+
+    def __init__(self, directory_id: str, state: StateStore, mode: str, mode_reason: str) -> None:
+        self.directory_id = directory_id
+        self.state = state
+        self.full = mode == "full"
+        self.plan = SyncPlan(directory_id, mode, mode_reason)
+        # Full: every stored user and group at once (hash, active, dn); delta: looked up per batch.
+        self._known_users = state.hashes(directory_id, "user") if self.full else {}
+        self._known_groups = state.hashes(directory_id, "group") if self.full else {}
+        self._seen: set[str] = set()
+        # lower-cased DN -> guid of users/groups Identity has or will have after this run.
+        self.dn_to_guid: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+
+    # -- users
+
+    def add_users(self, users: Iterable[AdUser], *, on_progress: Callable[[int], None] | None = None) -> None:
+        batch: list[AdUser] = []
+        for user in users:
+            batch.append(user)
+            if len(batch) >= 500:
+                self._user_batch(batch)
+                batch = []
+                if on_progress:
+                    on_progress(self.plan.users_read)
+        if batch:
+            self._user_batch(batch)
+            if on_progress:
+                on_progress(self.plan.users_read)
+
+    def _user_batch(self, users: list[AdUser]) -> None:
+        self.plan.users_read += len(users)
+        stored = None if self.full else self.state.get_objects(self.directory_id, [u.guid for u in users])
+        for user in users:
+            self._seen.add(user.guid)
+            payload, reason = user_payload(user)
+            known = self._known_users.get(user.guid) if self.full else _as_known(stored.get(user.guid))  # type: ignore[union-attr]
+            if payload is None:
+                self.plan.skipped.append((user.guid, user.dn, reason or "skipped"))
+                if known is not None:
+                    # Still in Identity as it was: member links keep pointing at it.
+                    self.dn_to_guid[user.dn.lower()] = user.guid
+                continue
+            self._names[user.guid] = payload["login"]
+            if known is None:
+                if not payload["active"]:
+                    self.plan.skipped.append((user.guid, user.dn, "disabled in AD and never synced: not created"))
+                    continue
+                self.dn_to_guid[user.dn.lower()] = user.guid
+                self.plan.ops.append(PlannedOp(user.guid, "user", "create", user.dn, payload))
+                continue
+            self.dn_to_guid[user.dn.lower()] = user.guid
+            old_hash, old_active, old_dn = known
+            digest = content_hash(payload)
+            if digest == old_hash:
+                if old_dn != user.dn:
+                    self.plan.moved.append((user.guid, user.dn))
+                continue
+            op = "update"
+            if old_active and not payload["active"]:
+                op = "disable"
+            elif not old_active and payload["active"]:
+                op = "enable"
+            old_payload = (stored or {}).get(user.guid) if not self.full else None
+            changes = field_changes(old_payload.payload, payload) if old_payload else []
+            self.plan.ops.append(PlannedOp(user.guid, "user", op, user.dn, payload, changes, why="changed in AD"))
+
+    # -- groups
+
+    def add_groups(self, groups: Iterable[AdGroup]) -> None:
+        """Groups are kept until all are read: members may name groups read later."""
+        collected = list(groups)
+        self.plan.groups_read = len(collected)
+        for group in collected:
+            self._seen.add(group.guid)
+            self.dn_to_guid[group.dn.lower()] = group.guid
+            self._names[group.guid] = group.name
+        unresolved = {
+            dn.lower() for g in collected for dn in g.member_dns if dn.lower() not in self.dn_to_guid
+        }
+        if unresolved and not self.full:
+            self.dn_to_guid.update(self.state.guids_for_dns(self.directory_id, unresolved))
+        stored = (
+            self.state.get_objects(self.directory_id, [g.guid for g in collected]) if collected else {}
+        )
+        for group in collected:
+            members = [self.dn_to_guid[dn.lower()] for dn in group.member_dns if dn.lower() in self.dn_to_guid]
+            payload = group_payload(group, members)
+            old = stored.get(group.guid)
+            if old is None:
+                self.plan.ops.append(PlannedOp(group.guid, "group", "group-create", group.dn, payload))
+                continue
+            if content_hash(payload) == old.content_hash:
+                if old.dn != group.dn:
+                    self.plan.moved.append((group.guid, group.dn))
+                continue
+            changes = [c for c in field_changes(old.payload, payload) if c[0] != "members"]
+            changes += _describe_member_change(old.payload.get("members", []), payload["members"], self._name_of)
+            self.plan.ops.append(PlannedOp(group.guid, "group", "group-update", group.dn, payload, changes))
+
+    def _name_of(self, guid: str) -> str:
+        return self._names.get(guid, guid)
+
+    # -- deletions
+
+    def add_gone_after_full_read(self) -> None:
+        """Full run: whatever Identity has that AD no longer shows in scope is disabled (users)
+        or emptied (groups). Only called after a read that completed without error."""
+        gone_users = [g for g, (_h, active, _dn) in self._known_users.items() if active and g not in self._seen]
+        gone_groups = [g for g in self._known_groups if g not in self._seen]
+        self._disable(gone_users, "gone from AD or out of scope")
+        self._empty_groups(gone_groups)
+
+    def add_tombstones(self, tombstones: Iterable[DeletedObject]) -> None:
+        """Delta run: deleted objects seen through the show-deleted control."""
+        guids = [t.guid for t in tombstones if t.guid not in self._seen]
+        stored = self.state.get_objects(self.directory_id, guids)
+        self._disable([g for g, o in stored.items() if o.kind == "user" and o.active], "deleted in AD", stored)
+        self._empty_groups([g for g, o in stored.items() if o.kind == "group"], stored)
+        self._drop_members(set(stored))
+
+    def _drop_members(self, deleted: set[str]) -> None:
+        """A deleted object is no member of anything: AD removes its links without
+        touching the groups' uSNChanged, so a delta would not see those groups change."""
+        if not deleted:
+            return
+        planned = {op.guid: op for op in self.plan.ops if op.kind == "group"}
+        for group in self.state.objects(self.directory_id, "group"):
+            op = planned.get(group.guid)
+            members = (op.payload if op else group.payload).get("members", [])
+            if not deleted.intersection(members):
+                continue
+            kept = [m for m in members if m not in deleted]
+            if op is not None:
+                op.payload = {**op.payload, "members": kept}
+                continue
+            payload = {**group.payload, "members": kept}
+            changes = _describe_member_change(members, kept, self._name_of)
+            self.plan.ops.append(PlannedOp(group.guid, "group", "group-update", group.dn, payload, changes, "member deleted in AD"))
+
+    def _disable(self, guids: list[str], why: str, stored: dict[str, SyncedObject] | None = None) -> None:
+        if not guids:
+            return
+        stored = stored if stored is not None else self.state.get_objects(self.directory_id, guids)
+        for guid in guids:
+            old = stored[guid]
+            payload = {**old.payload, "active": False}
+            self.plan.ops.append(PlannedOp(guid, "user", "disable", old.dn, payload, [("active", True, False)], why))
+
+    def _empty_groups(self, guids: list[str], stored: dict[str, SyncedObject] | None = None) -> None:
+        if not guids:
+            return
+        stored = stored if stored is not None else self.state.get_objects(self.directory_id, guids)
+        for guid in guids:
+            old = stored[guid]
+            if not old.payload.get("members"):
+                continue
+            payload = {**old.payload, "members": []}
+            changes = _describe_member_change(old.payload["members"], [], self._name_of)
+            self.plan.ops.append(PlannedOp(guid, "group", "group-update", old.dn, payload, changes, "gone from AD"))
+
+    def fill_field_changes(self) -> None:
+        """Field-level diffs for updates planned from hashes alone (full runs)."""
+        bare = [op for op in self.plan.ops if op.kind == "user" and op.op != "create" and not op.changes]
+        stored = self.state.get_objects(self.directory_id, [op.guid for op in bare]) if bare else {}
+        for op in bare:
+            old = stored.get(op.guid)
+            if old is not None:
+                op.changes = field_changes(old.payload, op.payload)
+
+    # -- leftovers and safety
+
+    def add_leftovers(self, pending: list[PendingOp]) -> None:
+        """Operations an earlier run planned but did not finish (crash, outage, refused items)."""
+        planned = {op.guid for op in self.plan.ops}
+        for op in pending:
+            if op.guid in planned:
+                continue  # this run's view of the object is newer
+            if self.full and op.op != "disable":
+                continue  # a full read re-planned everything that still differs
+            self.plan.ops.append(PlannedOp(op.guid, op.kind, op.op, op.dn, op.payload, why="left from an earlier run"))
+
+    def apply_threshold(self, *, max_count: int, max_percent: float | None, allow_deletes: bool) -> None:
+        disables = [op for op in self.plan.ops if op.op == "disable"]
+        if not disables or allow_deletes:
+            return
+        active = self.state.counts(self.directory_id)["users"] or 1
+        over_count = len(disables) > max_count
+        over_percent = max_percent is not None and len(disables) * 100 / active > max_percent
+        if not (over_count or over_percent):
+            return
+        limit = f"{max_count}" + (f" or {max_percent:g}% of {active} active users" if max_percent is not None else "")
+        self.plan.threshold_note = (
+            f"{len(disables)} users would be disabled, more than the deletion threshold ({limit}): "
+            "the disables are held until an admin allows them (--allow-deletes, or the console's dialog)"
+        )
+        held = {id(op) for op in disables}
+        self.plan.held = disables
+        self.plan.ops = [op for op in self.plan.ops if id(op) not in held]
+
+
+def _as_known(obj: SyncedObject | None) -> tuple[str, bool, str] | None:
+    return None if obj is None else (obj.content_hash, obj.active, obj.dn)
