@@ -210,3 +210,19 @@ def test_a_dc_that_dies_mid_run_never_causes_disables(sync_env, samba_dc):
     assert healed.outcome == "ok", healed.error
     assert [u["login"] for u in sync_env.identity_users().values() if not u["active"]] == [
         sync_env.ad.login("ana.goncalves")]
+
+
+def test_nested_groups_can_be_flattened_to_their_users(samba_dc, emulator, tmp_path):
+    from tests.support.sync_env import make_sync_env
+
+    env = make_sync_env(samba_dc, emulator, tmp_path, flatten_nested_groups=True)
+    try:
+        dns = seed_basic(env)
+        guid = {k: env.ad.guid(dn) for k, dn in dns.items()}
+        assert env.sync().outcome == "ok"
+        groups = env.identity_groups()
+        assert set(groups[guid["gestores"]]["members"]) == {guid["ana"], guid["ivan"], guid["li"]}
+        assert set(groups[guid["ti"]]["members"]) == {guid["ana"], guid["ivan"]}
+    finally:
+        env.ad.close()
+        env.state.close()

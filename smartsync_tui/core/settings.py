@@ -94,6 +94,9 @@ class DirectorySettings(_Section):
     base_dn: str
     user_filter: str | None = None
     group_filter: str | None = None
+    # Send each group's users at any depth instead of its direct members
+    # (users and nested groups). Identity does not expand nesting itself.
+    flatten_nested_groups: bool = False
     enabled: bool = True
 
     _check_id = field_validator("id")(lambda cls, v: validation.check_directory_id(v))

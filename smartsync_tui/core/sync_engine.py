@@ -214,10 +214,17 @@ class SyncEngine:
                     on_progress=lambda n: report(SyncProgress(did, "reading users", n, max(n, expected))),
                 )
                 report(SyncProgress(did, "reading groups"))
+                flatten = None
+                if directory.flatten_nested_groups:
+                    def flatten(group):  # type: ignore[no-untyped-def]
+                        return ad_sync_reader.nested_user_guids(
+                            conn, directory.base_dn, group.dn, user_filter, page_size=options.page_size, cancel=cancel
+                        )
                 planner.add_groups(
                     ad_sync_reader.iter_groups(
                         conn, directory.base_dn, group_filter, since_usn=since, page_size=options.page_size, cancel=cancel
-                    )
+                    ),
+                    flatten=flatten,
                 )
                 # Only now, after every read completed, may absence mean "gone".
                 if mode == "full":

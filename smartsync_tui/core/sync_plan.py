@@ -140,8 +140,13 @@ class Planner:
 
     # -- groups
 
-    def add_groups(self, groups: Iterable[AdGroup]) -> None:
-        """Groups are kept until all are read: members may name groups read later."""
+    def add_groups(
+        self, groups: Iterable[AdGroup], *, flatten: Callable[[AdGroup], list[str]] | None = None
+    ) -> None:
+        """Groups are kept until all are read: members may name groups read later.
+
+        ``flatten`` (nested-group flattening) gives a group's users at any depth;
+        those replace its direct members, minus users that are not synced."""
         collected = list(groups)
         self.plan.groups_read = len(collected)
         for group in collected:
@@ -156,8 +161,12 @@ class Planner:
         stored = (
             self.state.get_objects(self.directory_id, [g.guid for g in collected]) if collected else {}
         )
+        not_synced = {guid for guid, _dn, _why in self.plan.skipped}
         for group in collected:
-            members = [self.dn_to_guid[dn.lower()] for dn in group.member_dns if dn.lower() in self.dn_to_guid]
+            if flatten is not None:
+                members = [g for g in flatten(group) if g not in not_synced]
+            else:
+                members = [self.dn_to_guid[dn.lower()] for dn in group.member_dns if dn.lower() in self.dn_to_guid]
             payload = group_payload(group, members)
             old = stored.get(group.guid)
             if old is None:
