@@ -120,17 +120,24 @@ def test_a_2000_member_group_and_a_group_nested_in_it(sync_env):
 def test_the_threshold_holds_a_mass_disable_until_allowed(sync_env):
     seed_basic(sync_env)
     assert sync_env.sync().outcome == "ok"
-    sync_env.settings.deletion_threshold.max_count = 2
+    sync_env.settings.deletion_threshold.max_count = 1
     corp = sync_env.settings.directory("corp")
-    corp.user_filter = "(&(objectCategory=person)(sAMAccountName=nobody-matches-this))"
+    corp.user_filter = f"(&(objectCategory=person)(sAMAccountName={sync_env.ad.sam('ivan.petrov')}))"
 
     dry = sync_env.sync(dry_run=True)
-    assert dry.outcome == "held" and len(dry.plan.held) == 3
+    assert dry.outcome == "held" and len(dry.plan.held) == 2
     held = sync_env.sync()
     assert held.outcome == "held" and held.exit_code == 1
-    assert "deletion threshold" in held.plan.threshold_note
+    assert "more than the deletion threshold (1)" in held.plan.threshold_note
     assert all(u["active"] for u in sync_env.identity_users().values())
-    assert len(sync_env.state.held("corp")) == 3
+    assert len(sync_env.state.held("corp")) == 2
+
+    # Even under the threshold, a read that finds nobody at all is never taken as "everyone left".
+    sync_env.settings.deletion_threshold.max_count = 500
+    corp.user_filter = "(&(objectCategory=person)(sAMAccountName=nobody-matches-this))"
+    nobody = sync_env.sync()
+    assert nobody.outcome == "held" and "no user at all" in nobody.plan.threshold_note
+    assert len(sync_env.state.held("corp")) == 3 and all(u["active"] for u in sync_env.identity_users().values())
 
     allowed = sync_env.sync(allow_deletes=True)
     assert allowed.outcome == "ok", allowed.error

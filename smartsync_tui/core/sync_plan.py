@@ -269,13 +269,22 @@ class Planner:
         active = self.state.counts(self.directory_id)["users"] or 1
         over_count = len(disables) > max_count
         over_percent = max_percent is not None and len(disables) * 100 / active > max_percent
-        if not (over_count or over_percent):
+        # A complete read that found nobody at all is far more often a wrong filter, base DN
+        # or missing read right than a domain that emptied: never take it as "everyone left".
+        nobody = self.full and self.plan.users_read == 0
+        if not (over_count or over_percent or nobody):
             return
-        limit = f"{max_count}" + (f" or {max_percent:g}% of {active} active users" if max_percent is not None else "")
-        self.plan.threshold_note = (
-            f"{len(disables)} users would be disabled, more than the deletion threshold ({limit}): "
-            "the disables are held until an admin allows them (--allow-deletes, or the console's dialog)"
-        )
+        allow = "the disables are held until an admin allows them (--allow-deletes, or the console's dialog)"
+        if nobody:
+            self.plan.threshold_note = (
+                f"AD returned no user at all under this base DN and filter, so {len(disables)} users would be "
+                f"disabled; check the filter, the base DN and the account's read rights: {allow}"
+            )
+        else:
+            limit = f"{max_count}" + (f" or {max_percent:g}% of {active} active users" if max_percent is not None else "")
+            self.plan.threshold_note = (
+                f"{len(disables)} users would be disabled, more than the deletion threshold ({limit}): {allow}"
+            )
         held = {id(op) for op in disables}
         self.plan.held = disables
         self.plan.ops = [op for op in self.plan.ops if id(op) not in held]
