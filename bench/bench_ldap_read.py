@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -45,7 +44,10 @@ def _samba_dc():
 
 
 def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """VmHWM: a forked child's ru_maxrss starts at its parent's high-water mark."""
+    from measure import peak_rss_bytes
+
+    return peak_rss_bytes() / (1024 * 1024)
 
 
 # -- children: one variant each ------------------------------------------------
