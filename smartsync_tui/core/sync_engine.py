@@ -80,6 +80,7 @@ class SyncProgress:
 @dataclass
 class SyncResult:
     directory_id: str
+    dry_run: bool = False
     mode: str = ""
     mode_reason: str = ""
     # ok | partial (some objects failed) | held (disables held back) | cancelled | failed (could not run)
@@ -128,7 +129,7 @@ class SyncEngine:
         cancel: threading.Event | None = None,
     ) -> SyncResult:
         started = time.monotonic()
-        result = SyncResult(directory_id)
+        result = SyncResult(directory_id, dry_run=options.dry_run)
         cancel = cancel or threading.Event()
         report = progress or (lambda p: None)
         run_id: int | None = None

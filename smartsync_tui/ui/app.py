@@ -1,62 +1,259 @@
-"""The console: Home and Active Directory tabs over the core."""
+"""The console: Home and Active Directory tabs over the core.
+
+The App owns the settings, the secret store and the sync workers (one named
+group per directory, started on the App so they outlive any screen). Worker
+threads talk to widgets only through messages.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from functools import partial
+
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.containers import Vertical
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from smartsync_tui import __version__
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.paths import Home
-from smartsync_tui.core.settings import AppSettings, load_settings
+from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
+from smartsync_tui.core.state_store import StateStore
+from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+from smartsync_tui.ui.console_state import DirectoryStatus
+from smartsync_tui.ui.i18n import _, detect_language, set_language
+from smartsync_tui.ui.messages import SyncFinished, SyncProgressed
 from smartsync_tui.ui.resources import stylesheets
+from smartsync_tui.ui.widgets.directory_table import DirectoryTable
+
+log = logging.getLogger("smartsync.console")
 
 
 class SmartSyncApp(App[None]):
     TITLE = "smartsync-tui"
     CSS_PATH = stylesheets()
     BINDINGS = [
-        Binding("h", "show_tab('home')", "Home", id="tab-home"),
-        Binding("d", "show_tab('directories')", "Active Directory", id="tab-directories"),
-        Binding("q", "quit", "Quit", id="quit"),
+        Binding("h", "show_tab('home')", _("Home"), id="tab-home"),
+        Binding("d", "show_tab('directories')", _("Active Directory"), id="tab-directories"),
+        Binding("s", "sync_now", _("Sync now"), id="sync-now"),
+        Binding("f", "full_sync", _("Full sync"), id="full-sync", show=False),
+        Binding("p", "preview", _("Preview"), id="preview", show=False),
+        Binding("a", "add_directory", _("Add"), id="add-directory", show=False),
+        Binding("e", "edit_directory", _("Edit"), id="edit-directory", show=False),
+        Binding("delete,x", "delete_directory", _("Delete"), id="delete-directory", show=False),
+        Binding("w", "setup_wizard", _("Setup wizard"), id="setup-wizard", show=False),
+        Binding("q", "quit", _("Quit"), id="quit"),
     ]
 
-    def __init__(self, home: Home, settings: AppSettings) -> None:
+    def __init__(
+        self,
+        home: Home,
+        settings: AppSettings,
+        *,
+        secrets: SecretStore | None = None,
+        scheduler: bool = True,
+    ) -> None:
         super().__init__()
         self.home = home
         self.settings = settings
+        self.secrets = secrets or SecretStore(home.secrets_file)
+        self.state = StateStore(home.state_db)
+        self.statuses: dict[str, DirectoryStatus] = {}
+        self._previewing: set[str] = set()
+        self._scheduler = scheduler
         self.sub_title = settings.identity.base_url
+
+    # -- layout
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(initial="home"):
-            with TabPane("Home", id="home"):
-                yield Static("Identity", classes="section-title")
+            with TabPane(_("Home"), id="home"):
                 yield Static(self._home_summary(), id="home-summary")
-            with TabPane("Active Directory", id="directories"):
-                yield DataTable(id="directory-table", cursor_type="row", zebra_stripes=True)
+            with TabPane(_("Active Directory"), id="directories"):
+                with Vertical(id="directories-pane"):
+                    yield DirectoryTable(id="directory-table")
+                    yield Static(self._directory_hint(), id="directory-hint")
         yield Footer()
 
     def _home_summary(self) -> str:
         s = self.settings
         proxy = s.proxy.mode if s.proxy.mode != "manual" else f"manual ({s.proxy.host}:{s.proxy.port})"
-        return (
-            f"Environment: {s.identity.base_url}\n"
-            f"Proxy: {proxy}\n"
-            f"Directories: {len(s.directories)}\n"
-            f"Settings: {self.home.settings_file}\n"
-            f"Version: {__version__}"
+        return "\n".join(
+            [
+                _("Identity: {url}").format(url=s.identity.base_url),
+                _("Proxy: {proxy}").format(proxy=proxy),
+                _("Directories: {n}").format(n=len(s.directories)),
+                _("Settings: {path}").format(path=self.home.settings_file),
+                _("Version: {version}").format(version=__version__),
+            ]
         )
 
+    def _directory_hint(self) -> str:
+        if not self.settings.directories:
+            return _("No directory yet: press a to add one, or w for the setup wizard.")
+        return _("s sync now · f full sync · p preview · Enter details · a add · e edit · x delete")
+
     def on_mount(self) -> None:
-        table = self.query_one("#directory-table", DataTable)
-        table.add_columns("Directory", "Server", "Base DN", "TLS", "Enabled")
+        self._load_statuses()
+        self.refresh_directories()
+        if self._scheduler:
+            self.set_interval(self.settings.sync.delta_interval_seconds, self._scheduled_syncs)
+            self.call_after_refresh(self._scheduled_syncs)
+
+    def _load_statuses(self) -> None:
         for d in self.settings.directories:
-            table.add_row(d.label, f"{d.server}:{d.effective_port}", d.base_dn, d.tls, "yes" if d.enabled else "no", key=d.id)
+            status = self.statuses.setdefault(d.id, DirectoryStatus(d.id))
+            counts = self.state.counts(d.id)
+            status.users = counts["users"] + counts["disabled_users"]
+            status.groups = counts["groups"]
+            runs = self.state.runs(d.id, limit=1)
+            if runs and runs[0].ended_at:
+                status.last_sync = runs[0].ended_at
+                status.state = {"ok": "synced", "held": "held", "partial": "partial"}.get(runs[0].outcome or "", "failed")
+
+    def refresh_directories(self) -> None:
+        self.query_one(DirectoryTable).show(self.settings.directories, self.statuses)
+        self.query_one("#directory-hint", Static).update(self._directory_hint())
+        self.query_one("#home-summary", Static).update(self._home_summary())
+
+    # -- settings changes (the only way the console writes appsettings.json)
+
+    def change_settings(self, change: Callable[[AppSettings], None]) -> None:
+        """Apply ``change`` to the file's settings, save, and reload what the engine runs with."""
+        editable = load_settings(self.home.settings_file, environment=False)
+        change(editable)
+        save_settings(self.home.settings_file, editable)
+        self.settings = load_settings(self.home.settings_file)
+        self.sub_title = self.settings.identity.base_url
+        for d in self.settings.directories:
+            self.statuses.setdefault(d.id, DirectoryStatus(d.id))
+        self.refresh_directories()
+
+    # -- tabs
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    # -- syncing
+
+    def selected_directory(self) -> str | None:
+        directory_id = self.query_one(DirectoryTable).selected_id
+        if directory_id is None:
+            self.notify(_("No directory selected: add one first (a)."), severity="warning")
+        return directory_id
+
+    def is_syncing(self, directory_id: str) -> bool:
+        return any(w.group == f"sync-{directory_id}" and w.is_running for w in self.workers)
+
+    def start_sync(self, directory_id: str, *, full: bool = False, allow_deletes: bool = False, dry_run: bool = False) -> bool:
+        if self.is_syncing(directory_id):
+            self.notify(_("{id} is syncing already.").format(id=directory_id))
+            return False
+        options = SyncOptions(
+            full=full, dry_run=dry_run, allow_deletes=allow_deletes,
+            batch_size=self.settings.sync.batch_size, concurrency=self.settings.sync.concurrency,
+        )
+        if dry_run:
+            self._previewing.add(directory_id)  # a preview changes nothing: the row keeps its state
+        else:
+            self.statuses.setdefault(directory_id, DirectoryStatus(directory_id)).started()
+            self._update_row(directory_id)
+        self.run_worker(
+            partial(self._sync_in_thread, directory_id, options),
+            name=f"sync {directory_id}", group=f"sync-{directory_id}", thread=True, exit_on_error=False,
+        )
+        return True
+
+    def _sync_in_thread(self, directory_id: str, options: SyncOptions) -> None:
+        worker = get_current_worker()
+        # A connection of its own: SQLite connections are not shared between threads.
+        with StateStore(self.home.state_db) as state:
+            engine = SyncEngine(self.settings, self.secrets, state)
+            result = engine.run(
+                directory_id, options,
+                progress=lambda p: self.post_message(SyncProgressed(p)),
+                cancel=worker.cancelled_event,
+            )
+        self.post_message(SyncFinished(result))
+
+    def _scheduled_syncs(self) -> None:
+        for d in self.settings.directories:
+            if d.enabled and not self.is_syncing(d.id):
+                self.start_sync(d.id)
+
+    def _update_row(self, directory_id: str) -> None:
+        directory = self.settings.directory(directory_id)
+        if directory is not None:
+            self.query_one(DirectoryTable).update_status(directory, self.statuses[directory_id])
+
+    @on(SyncProgressed)
+    def _on_progress(self, message: SyncProgressed) -> None:
+        if message.progress.directory_id in self._previewing:
+            return
+        status = self.statuses.setdefault(message.progress.directory_id, DirectoryStatus(message.progress.directory_id))
+        status.progressed(message.progress)
+        self._update_row(message.progress.directory_id)
+
+    @on(SyncFinished)
+    def _on_finished(self, message: SyncFinished) -> None:
+        result = message.result
+        status = self.statuses.setdefault(result.directory_id, DirectoryStatus(result.directory_id))
+        plan = result.plan
+        if result.dry_run:
+            self._previewing.discard(result.directory_id)
+            if plan is None:
+                self.notify(result.error or _("The preview failed."), severity="error", timeout=10)
+            else:
+                self.show_preview(result)
+            return
+        status.finished(result, self.state.counts(result.directory_id))
+        self._update_row(result.directory_id)
+        if result.outcome == "failed":
+            self.notify(result.error or _("The sync failed."), title=_("Sync of {id} failed").format(id=result.directory_id),
+                        severity="error", timeout=10)
+        elif result.outcome == "held" and plan is not None:
+            self.show_threshold(result)
+
+    def show_preview(self, result) -> None:  # type: ignore[no-untyped-def]
+        """Filled in by the preview screen."""
+
+    def show_threshold(self, result) -> None:  # type: ignore[no-untyped-def]
+        """Filled in by the threshold dialog."""
+
+    def action_sync_now(self) -> None:
+        directory_id = self.selected_directory()
+        if directory_id:
+            self.action_show_tab("directories")
+            self.start_sync(directory_id)
+
+    def action_full_sync(self) -> None:
+        directory_id = self.selected_directory()
+        if directory_id:
+            self.start_sync(directory_id, full=True)
+
+    def action_preview(self) -> None:
+        directory_id = self.selected_directory()
+        if directory_id:
+            self.start_sync(directory_id, dry_run=True)
+
+    @on(Worker.StateChanged)
+    def _on_worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            text = str(error) if isinstance(error, UserError) else _("Unexpected error: {kind} (see the application log)").format(
+                kind=type(error).__name__
+            )
+            log.error("worker %s failed: %s", event.worker.name, text, exc_info=error)
+            self.notify(text, severity="error", timeout=10)
+
+    def on_unmount(self) -> None:
+        self.state.close()
 
 
 def run_console(home: Home) -> int:
@@ -66,5 +263,6 @@ def run_console(home: Home) -> int:
         # Shown before the screen switches to the console, so it stays readable.
         print(f"error: {exc}")
         return 2
+    set_language(detect_language(settings.language))
     SmartSyncApp(home, settings).run()
     return 0

@@ -1,0 +1,49 @@
+"""What the console keeps about each directory's sync (the table's rows)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from smartsync_tui.core.sync_engine import SyncProgress, SyncResult
+
+
+@dataclass
+class DirectoryStatus:
+    directory_id: str
+    # Syncing | Synced | Failed | Held back | Partial | Never synced
+    state: str = "never"
+    percent: float | None = None
+    phase: str = ""
+    identity_connected: bool | None = None
+    last_sync: float | None = None
+    users: int = 0
+    groups: int = 0
+    last_result: SyncResult | None = None
+    history: list[SyncResult] = field(default_factory=list)
+
+    def started(self) -> None:
+        self.state = "syncing"
+        self.percent = None
+        self.phase = "connecting"
+
+    def progressed(self, progress: SyncProgress) -> None:
+        self.state = "syncing"
+        self.phase = progress.phase
+        self.percent = progress.percent
+
+    def finished(self, result: SyncResult, counts: dict[str, int]) -> None:
+        self.last_result = result
+        self.history = [result, *self.history][:20]
+        self.state = {"ok": "synced", "held": "held", "partial": "partial", "cancelled": "cancelled"}.get(
+            result.outcome, "failed"
+        )
+        self.percent = None
+        self.phase = ""
+        self.last_sync = time.time()
+        self.users = counts.get("users", 0) + counts.get("disabled_users", 0)
+        self.groups = counts.get("groups", 0)
+        if result.outcome == "failed" and result.error and "Identity" in result.error:
+            self.identity_connected = False
+        elif result.outcome in ("ok", "held", "partial"):
+            self.identity_connected = True
