@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from textual.widgets import DataTable, TabbedContent
 
@@ -10,16 +14,20 @@ from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_set
 from smartsync_tui.ui.app import SmartSyncApp
 
 
+# Snapshots show the settings path: a fixed home keeps them deterministic.
+SNAPSHOT_HOME = Path(tempfile.gettempdir()) / "smartsync-snapshot-home"
+
+
 def _app(tmp_path) -> SmartSyncApp:
-    home = resolve_home(tmp_path / "home").ensure()
+    shutil.rmtree(SNAPSHOT_HOME, ignore_errors=True)
+    home = resolve_home(SNAPSHOT_HOME).ensure()
     settings = AppSettings()
     settings.directories.append(
         DirectorySettings(id="corp", display_name="Corp", server="dc1.corp.example", bind_user="svc@corp.example",
                           base_dn="DC=corp,DC=example")
     )
     save_settings(home.settings_file, settings)
-    # The settings path would make snapshots depend on tmp_path: point at a fixed home.
-    return SmartSyncApp(resolve_home("/srv/smartsync"), settings)
+    return SmartSyncApp(home, settings, scheduler=False)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -32,7 +40,7 @@ async def test_tabs_switch_by_key_and_list_directories(tmp_path, size):
         assert tabs.active == "directories"
         table = app.query_one("#directory-table", DataTable)
         assert table.row_count == 1
-        assert table.get_row_at(0)[:3] == ["Corp", "dc1.corp.example:636", "DC=corp,DC=example"]
+        assert table.get_row_at(0)[:4] == ["dc1.corp.example", "DC=corp,DC=example", "-", "Not synced yet"]
         await pilot.press("h")
         assert tabs.active == "home"
 
