@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from smartsync_tui import __version__
@@ -24,11 +24,15 @@ from smartsync_tui.core.paths import Home
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
 from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
 from smartsync_tui.ui.console_state import DirectoryStatus
 from smartsync_tui.ui.i18n import _, detect_language, set_language
 from smartsync_tui.ui.messages import SyncFinished, SyncProgressed
 from smartsync_tui.ui.resources import stylesheets
+from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
+from smartsync_tui.ui.screens.details import DirectoryDetails
+from smartsync_tui.ui.screens.preview import PreviewScreen
+from smartsync_tui.ui.screens.threshold import ThresholdDialog
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
 
 log = logging.getLogger("smartsync.console")
@@ -139,6 +143,8 @@ class SmartSyncApp(App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        if tab == "directories":
+            self.query_one(DirectoryTable).focus()
 
     # -- syncing
 
@@ -220,11 +226,52 @@ class SmartSyncApp(App[None]):
         elif result.outcome == "held" and plan is not None:
             self.show_threshold(result)
 
-    def show_preview(self, result) -> None:  # type: ignore[no-untyped-def]
-        """Filled in by the preview screen."""
+    def show_preview(self, result: SyncResult) -> None:
+        self.push_screen(PreviewScreen(result))
 
-    def show_threshold(self, result) -> None:  # type: ignore[no-untyped-def]
-        """Filled in by the threshold dialog."""
+    def show_threshold(self, result: SyncResult) -> None:
+        def decided(allow: bool | None) -> None:
+            if allow:
+                log.info("held disables of %s allowed in the console", result.directory_id)
+                self.start_sync(result.directory_id, allow_deletes=True)
+            else:
+                self.notify(_("The disables stay held; they are listed again at the next run."))
+
+        self.push_screen(ThresholdDialog(result), decided)
+
+    # -- directories
+
+    @on(DataTable.RowSelected, "#directory-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        directory = self.settings.directory(str(event.row_key.value))
+        if directory is not None:
+            self.push_screen(DirectoryDetails(directory, self.state))
+
+    def action_delete_directory(self) -> None:
+        directory_id = self.selected_directory()
+        directory = self.settings.directory(directory_id) if directory_id else None
+        if directory is None:
+            return
+
+        def decided(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            for worker in self.workers:
+                if worker.group == f"sync-{directory.id}":
+                    worker.cancel()
+            try:
+                self.change_settings(lambda s: setattr(s, "directories", [d for d in s.directories if d.id != directory.id]))
+            except UserError as exc:
+                self.notify(str(exc), severity="error", timeout=10)
+                return
+            self.secrets.delete_prefix(f"directory/{directory.id}/")
+            self.state.forget_directory(directory.id)
+            self.statuses.pop(directory.id, None)
+            log.info("directory %s deleted in the console", directory.id)
+            self.notify(_("Directory {id} deleted.").format(id=directory.id))
+            self.refresh_directories()
+
+        self.push_screen(ConfirmDeleteDialog(directory), decided)
 
     def action_sync_now(self) -> None:
         directory_id = self.selected_directory()

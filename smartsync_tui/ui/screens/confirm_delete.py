@@ -1,0 +1,51 @@
+"""Deleting a directory: a dialog with a checkbox that must be ticked, as in the original."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Static
+
+from smartsync_tui.core.settings import DirectorySettings
+from smartsync_tui.ui.i18n import _
+
+
+class ConfirmDeleteDialog(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "cancel", _("Cancel"))]
+
+    def __init__(self, directory: DirectorySettings) -> None:
+        super().__init__()
+        self.directory = directory
+
+    def compose(self) -> ComposeResult:
+        d = self.directory
+        with Vertical(classes="dialog"):
+            yield Static(_("Delete directory {name}?").format(name=d.label), classes="dialog-title")
+            yield Static(
+                _("{server} · {base_dn}\nSync of this directory stops for good: its users stay in Identity "
+                  "as they are, its password and token are deleted here.").format(server=d.server, base_dn=d.base_dn),
+                classes="dialog-body",
+            )
+            yield Checkbox(_("I understand that sync stops for good"), id="understood")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(_("Delete"), id="delete", variant="error", disabled=True)
+                yield Button(_("Cancel"), id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#understood", Checkbox).focus()
+
+    @on(Checkbox.Changed, "#understood")
+    def _ticked(self, event: Checkbox.Changed) -> None:
+        self.query_one("#delete", Button).disabled = not event.value
+
+    @on(Button.Pressed, "#delete")
+    def _delete(self) -> None:
+        if self.query_one("#understood", Checkbox).value:
+            self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,52 @@
+"""A run held back by the deletion threshold: what would be disabled, allow or keep holding."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Static
+
+from smartsync_tui.core.sync_engine import SyncResult
+from smartsync_tui.ui.i18n import _
+
+
+class ThresholdDialog(ModalScreen[bool]):
+    """Dismisses True to allow the held disables, False to keep holding them."""
+
+    BINDINGS = [Binding("escape", "keep", _("Keep holding"))]
+
+    def __init__(self, result: SyncResult) -> None:
+        super().__init__()
+        self.result = result
+
+    def compose(self) -> ComposeResult:
+        plan = self.result.plan
+        held = plan.held if plan else []
+        with Vertical(classes="dialog wide"):
+            yield Static(
+                _("{n} users would be disabled in {id}").format(n=len(held), id=self.result.directory_id),
+                classes="dialog-title",
+            )
+            yield Static(plan.threshold_note if plan else "", classes="dialog-body")
+            table = DataTable(id="held-table", cursor_type="row", zebra_stripes=True)
+            table.add_columns(_("Login"), _("Why"), _("DN"))
+            for op in held:
+                table.add_row(str(op.payload.get("login", op.guid)), op.why, op.dn)
+            yield table
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(_("Allow the disables"), id="allow", variant="error")
+                yield Button(_("Keep holding"), id="keep", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    @on(Button.Pressed, "#allow")
+    def _allow(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#keep")
+    def action_keep(self) -> None:
+        self.dismiss(False)

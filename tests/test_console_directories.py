@@ -1,0 +1,110 @@
+"""The Active Directory tab driven by keys, against the live DC and emulator."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Button, Checkbox, DataTable
+
+from smartsync_tui.core.settings import load_settings
+from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
+from smartsync_tui.ui.screens.details import DirectoryDetails
+from smartsync_tui.ui.screens.preview import PreviewScreen
+from smartsync_tui.ui.screens.threshold import ThresholdDialog
+from tests.test_sync_engine import seed_basic
+
+pytestmark = pytest.mark.samba
+
+
+def console(env) -> SmartSyncApp:
+    return SmartSyncApp(env.home, load_settings(env.home.settings_file), secrets=env.secrets, scheduler=False)
+
+
+def row(app: SmartSyncApp) -> list[str]:
+    return [str(c) for c in app.query_one("#directory-table", DataTable).get_row_at(0)]
+
+
+async def test_sync_now_turns_the_row_synced_with_the_counts(sync_env):
+    seed_basic(sync_env)
+    app = console(sync_env)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("d", "s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        server, base_dn, identity, state, _last, users, groups = row(app)
+        assert (identity, state, users, groups) == ("Connected", "Synced", "3", "2")
+        assert base_dn == sync_env.ad.ou
+        assert len(sync_env.identity_users()) == 3
+
+        await pilot.press("enter")
+        await pilot.pause()
+        details = app.screen
+        assert isinstance(details, DirectoryDetails)
+        runs = details.query_one("#runs-table", DataTable)
+        assert runs.row_count == 1 and "create 3" in str(runs.get_row_at(0)[4])
+        skipped = details.query_one("#skipped-table", DataTable)
+        assert skipped.row_count == 2
+        await pilot.press("escape")
+
+
+async def test_preview_shows_a_pending_change_and_changes_nothing(sync_env):
+    dns = seed_basic(sync_env)
+    assert sync_env.sync().outcome == "ok"
+    sync_env.ad.modify(dns["ana"], sn="Lima")
+    app = console(sync_env)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("d", "p")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, PreviewScreen)
+        table = app.screen.query_one("#plan-table", DataTable)
+        cells = [str(c) for c in table.get_row_at(0)]
+        assert cells[0] == "update" and cells[1] == sync_env.ad.login("ana.goncalves")
+        assert cells[2] == "last_name: Gonçalves → Lima"
+        await pilot.press("escape")
+    assert sync_env.by_login()["ana.goncalves"]["last_name"] == "Gonçalves"
+
+
+async def test_threshold_dialog_allows_the_held_disables(sync_env):
+    seed_basic(sync_env)
+    assert sync_env.sync().outcome == "ok"
+    def nobody(settings):
+        settings.directories[0].user_filter = "(&(objectCategory=person)(sAMAccountName=nobody-at-all))"
+    app = console(sync_env)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.change_settings(nobody)
+        await pilot.press("d", "s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, ThresholdDialog)
+        held = app.screen.query_one("#held-table", DataTable)
+        assert held.row_count == 3
+        assert row(app)[3] == "Held back"
+        assert all(u["active"] for u in sync_env.identity_users().values())
+        await pilot.click("#allow")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert row(app)[3] == "Synced"
+    assert not any(u["active"] for u in sync_env.identity_users().values())
+
+
+async def test_delete_needs_the_checkbox_ticked(sync_env):
+    app = console(sync_env)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d", "x")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDeleteDialog)
+        assert dialog.query_one("#delete", Button).disabled
+        await pilot.click("#delete")
+        await pilot.pause()
+        assert app.screen is dialog  # unticked: nothing happens
+        assert load_settings(sync_env.home.settings_file).directories
+        dialog.query_one("#understood", Checkbox).value = True
+        await pilot.pause()
+        await pilot.click("#delete")
+        await pilot.pause()
+        assert load_settings(sync_env.home.settings_file).directories == []
+        assert "directory/corp/" not in sync_env.home.secrets_file.read_text()
+        assert app.query_one("#directory-table", DataTable).row_count == 0
