@@ -51,3 +51,12 @@ def test_home_tab_snapshot(tmp_path, snap_compare):
 
 def test_directories_tab_snapshot(tmp_path, snap_compare):
     assert snap_compare(_app(tmp_path), press=["d"], terminal_size=(80, 24))
+
+
+async def test_the_command_palette_lists_every_action(tmp_path):
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)):
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+    for title in ("Sync now (s)", "Full sync (f)", "Preview (p)", "Add (a)", "Edit (e)", "Delete (delete)",
+                  "Home (h)", "Active Directory (d)"):
+        assert title in titles

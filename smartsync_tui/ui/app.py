@@ -8,14 +8,15 @@ threads talk to widgets only through messages.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from smartsync_tui import __version__
@@ -138,6 +139,19 @@ class SmartSyncApp(App[None]):
         for d in self.settings.directories:
             self.statuses.setdefault(d.id, DirectoryStatus(d.id))
         self.refresh_directories()
+
+    # -- command palette: every action, with the key that also runs it
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.action != "quit":
+                key = binding.key.split(",")[0]
+                yield SystemCommand(
+                    f"{binding.description} ({key})",
+                    binding.tooltip or binding.description,
+                    partial(self.run_action, binding.action),
+                )
 
     # -- tabs
 
