@@ -12,6 +12,7 @@ from textual.widgets import DataTable, TabbedContent
 from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.widgets.home_tab import HomeTab
 
 
 # Snapshots show the settings path: a fixed home keeps them deterministic.
@@ -45,7 +46,8 @@ async def test_tabs_switch_by_key_and_list_directories(tmp_path, size):
         assert tabs.active == "home"
 
 
-def test_home_tab_snapshot(tmp_path, snap_compare):
+def test_home_tab_snapshot(tmp_path, snap_compare, monkeypatch):
+    monkeypatch.setattr(HomeTab, "default_clock", lambda: 1_800_000_000.0)
     assert snap_compare(_app(tmp_path), terminal_size=(80, 24))
 
 

@@ -18,6 +18,7 @@ from smartsync_tui.cli.context import CliContext, SecretInput, flag_of, print_js
 from smartsync_tui.core import validation
 from smartsync_tui.core.directory_check import check_directory, store_directory_secrets
 from smartsync_tui.core.errors import InputError
+from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
 
@@ -156,9 +157,11 @@ def _check_and_save(
         # Settings and secrets change together or not at all.
         ctx.secrets.restore(prefix, before)
         raise
-    log.info(
-        "directory %s %s: %s:%s %s (%s)",
-        directory.id, verb, directory.server, directory.effective_port, directory.base_dn, directory.tls,
+    audit(
+        f"directory.{'added' if adding else 'edited'}",
+        f"Directory {directory.id} {verb}: {directory.server}:{directory.effective_port} {directory.base_dn} "
+        f"({directory.tls})",
+        directory=directory.id,
     )
     if args.json:
         print_json({verb: True, "directory": directory.model_dump(), **check.as_dict()})
@@ -181,7 +184,7 @@ def _remove(ctx: CliContext, args: argparse.Namespace) -> int:
     editable.directories = [d for d in editable.directories if d.id != directory.id]
     ctx.save(editable)
     ctx.secrets.delete_prefix(f"directory/{directory.id}/")
-    log.info("directory %s removed", directory.id)
+    audit("directory.removed", f"Directory {directory.id} removed; its secrets were deleted", directory=directory.id)
     print(f"Directory '{directory.id}' removed; its password and token were deleted.")
     return 0
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import time
 
 from smartsync_tui.cli.context import CliContext, print_json, validated
 from smartsync_tui.core import validation
-from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.identity_access import identity_client
+from smartsync_tui.core.errors import InputError
+from smartsync_tui.core.connection_check import check_identity
+from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.settings import IdentitySettings
 
-log = logging.getLogger("smartsync.cli")
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -35,7 +33,8 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
             raise InputError("environment", "nothing to change: give --protocol, --environment and/or --ca-file")
         settings.identity = validated(IdentitySettings, {**settings.identity.model_dump(), **changes})
         ctx.save(settings)
-        log.info("identity environment set to %s", settings.identity.base_url)
+        audit("identity.changed", f"Identity environment set to {settings.identity.base_url}",
+              ca_file=settings.identity.ca_file)
         print(f"Identity: {settings.identity.base_url} (saved)")
         effective = ctx.settings().identity.base_url
         if effective != settings.identity.base_url:
@@ -45,22 +44,11 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def test(ctx: CliContext, *, json_output: bool) -> int:
-    settings = ctx.settings()
-    started = time.monotonic()
-    try:
-        with identity_client(settings, ctx.secrets, max_retries=1) as client:
-            client.ping()
-    except UserError as exc:
-        log.warning("identity test failed: %s", exc)
-        if json_output:
-            print_json({"ok": False, "url": settings.identity.base_url, "error": str(exc), "kind": exc.kind})
-        else:
-            print(f"Identity at {settings.identity.base_url}: NOT reachable\n{exc}")
-        return 1
-    elapsed_ms = round((time.monotonic() - started) * 1000)
-    log.info("identity test ok: %s in %d ms", settings.identity.base_url, elapsed_ms)
+    check = check_identity(ctx.settings(), ctx.secrets)
     if json_output:
-        print_json({"ok": True, "url": settings.identity.base_url, "ms": elapsed_ms})
+        print_json({"ok": check.ok, "url": check.url, "ms": check.ms, "error": check.error, "kind": check.kind})
+    elif check.ok:
+        print(f"Identity at {check.url}: reachable ({check.ms} ms, proxy: {check.proxy})")
     else:
-        print(f"Identity at {settings.identity.base_url}: reachable ({elapsed_ms} ms, proxy: {settings.proxy.mode})")
-    return 0
+        print(f"Identity at {check.url}: NOT reachable\n{check.error}")
+    return 0 if check.ok else 1

@@ -150,6 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = directory_cmds.add_parser("test", help="check the AD connection, rights and the token")
     p.add_argument("directory_id", metavar="ID")
     p.add_argument("--json", action="store_true")
+
+    # -- event logs (smartsync_tui/cli/logs_cmd.py)
+    logs = commands.add_parser("logs", help="the application and console event logs")
+    logs_cmds = _Subcommands(logs.add_subparsers(dest="action", metavar="ACTION", required=True), common)
+    p = logs_cmds.add_parser("export", help="copy a period of a log to a .txt file")
+    p.add_argument("--log", choices=["application", "console"], required=True,
+                   help="application: what the engine did; console: what admins did")
+    when = "2026-11-27, '2026-11-27 14:30', ISO with zone, now, or ago: -2h, -7d"
+    p.add_argument("--since", metavar="T", help=f"from this time (default: the start of the log); {when}")
+    p.add_argument("--until", metavar="T", help="up to this time, a date meaning its whole day (default: now)")
+    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the .txt file to write")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
@@ -187,6 +200,10 @@ def _run(args: argparse.Namespace) -> int:
         from smartsync_tui.cli import directory_cmd
 
         return directory_cmd.run(ctx, args)
+    if args.command == "logs":
+        from smartsync_tui.cli import logs_cmd
+
+        return logs_cmd.run(ctx, args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

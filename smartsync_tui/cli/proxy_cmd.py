@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from smartsync_tui.cli import identity_cmd
 from smartsync_tui.cli.context import CliContext, SecretInput, print_json, validated
+from smartsync_tui.core.connection_check import save_proxy
+from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
 from smartsync_tui.core.settings import ProxySettings
 
-log = logging.getLogger("smartsync.cli")
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -34,14 +34,9 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         password = None
         if args.mode == "manual" and args.user:
             password = SecretInput({"password"} if args.password_stdin else set()).read("password", "proxy password")
-        # The password first: a settings file that names a user whose password
-        # is missing would fail every request.
-        if password is not None:
-            ctx.secrets.set(PROXY_PASSWORD_KEY, password)
-        elif args.mode != "manual" or not args.user:
-            ctx.secrets.delete_prefix(PROXY_PASSWORD_KEY)
-        ctx.save(settings)
-        log.info("proxy set to %s", args.mode)
+        save_proxy(ctx.secrets, settings.proxy, password, lambda: ctx.save(settings))
+        where = f" {settings.proxy.host}:{settings.proxy.port}" if args.mode == "manual" else ""
+        audit("proxy.changed", f"Proxy set to {args.mode}{where}")
         print(f"Proxy: {args.mode} (saved)")
         return 0
     return identity_cmd.test(ctx, json_output=args.json)

@@ -19,8 +19,8 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from smartsync_tui import __version__
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
@@ -35,6 +35,7 @@ from smartsync_tui.ui.screens.details import DirectoryDetails
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
+from smartsync_tui.ui.widgets.home_tab import HomeTab
 
 log = logging.getLogger("smartsync.console")
 
@@ -79,25 +80,12 @@ class SmartSyncApp(App[None]):
         yield Header()
         with TabbedContent(initial="home"):
             with TabPane(_("Home"), id="home"):
-                yield Static(self._home_summary(), id="home-summary")
+                yield HomeTab(id="home-tab")
             with TabPane(_("Active Directory"), id="directories"):
                 with Vertical(id="directories-pane"):
                     yield DirectoryTable(id="directory-table")
                     yield Static(self._directory_hint(), id="directory-hint")
         yield Footer()
-
-    def _home_summary(self) -> str:
-        s = self.settings
-        proxy = s.proxy.mode if s.proxy.mode != "manual" else f"manual ({s.proxy.host}:{s.proxy.port})"
-        return "\n".join(
-            [
-                _("Identity: {url}").format(url=s.identity.base_url),
-                _("Proxy: {proxy}").format(proxy=proxy),
-                _("Directories: {n}").format(n=len(s.directories)),
-                _("Settings: {path}").format(path=self.home.settings_file),
-                _("Version: {version}").format(version=__version__),
-            ]
-        )
 
     def _directory_hint(self) -> str:
         if not self.settings.directories:
@@ -125,7 +113,7 @@ class SmartSyncApp(App[None]):
     def refresh_directories(self) -> None:
         self.query_one(DirectoryTable).show(self.settings.directories, self.statuses)
         self.query_one("#directory-hint", Static).update(self._directory_hint())
-        self.query_one("#home-summary", Static).update(self._home_summary())
+        self.query_one(HomeTab).refresh_view()
 
     # -- settings changes (the only way the console writes appsettings.json)
 
@@ -234,6 +222,7 @@ class SmartSyncApp(App[None]):
             return
         status.finished(result, self.state.counts(result.directory_id))
         self._update_row(result.directory_id)
+        self.query_one(HomeTab).refresh_view()
         if result.outcome == "failed":
             self.notify(result.error or _("The sync failed."), title=_("Sync of {id} failed").format(id=result.directory_id),
                         severity="error", timeout=10)
@@ -246,7 +235,8 @@ class SmartSyncApp(App[None]):
     def show_threshold(self, result: SyncResult) -> None:
         def decided(allow: bool | None) -> None:
             if allow:
-                log.info("held disables of %s allowed in the console", result.directory_id)
+                audit("sync.disables_allowed", f"Held disables of {result.directory_id} allowed in the console",
+                      directory=result.directory_id, count=len(result.plan.held) if result.plan else 0)
                 self.start_sync(result.directory_id, allow_deletes=True)
             else:
                 self.notify(_("The disables stay held; they are listed again at the next run."))
@@ -281,7 +271,8 @@ class SmartSyncApp(App[None]):
             self.secrets.delete_prefix(f"directory/{directory.id}/")
             self.state.forget_directory(directory.id)
             self.statuses.pop(directory.id, None)
-            log.info("directory %s deleted in the console", directory.id)
+            audit("directory.removed", f"Directory {directory.id} deleted in the console; its secrets were deleted",
+                  directory=directory.id)
             self.notify(_("Directory {id} deleted.").format(id=directory.id))
             self.refresh_directories()
 

@@ -1,0 +1,293 @@
+"""The two event logs of the original, and exporting a period of one to .txt.
+
+``application``: what the engine did (runs, counts, filters, connection
+tests, errors): ``application.log``. ``console``: what admins did (settings
+changed, directories added, edited or deleted, exports): ``console.log``,
+written through :func:`audit`. Both sit in the log dir, rotate by size
+(``name.log.1`` is the newest backup) and start every record with its time and
+zone (:data:`~smartsync_tui.core.logs.LOG_DATE_FORMAT`); the lines after a
+record's first one (a traceback) belong to it.
+
+:func:`export_log` copies the records of a period, oldest first, to a plain
+UTF-8 text file any editor opens; :func:`parse_when` reads the times an
+admin types for the period.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from smartsync_tui.core.errors import InputError, UserError
+from smartsync_tui.core.logs import APPLICATION_LOG, AUDIT_LOGGER, CONSOLE_LOG, LOG_DATE_FORMAT
+from smartsync_tui.core.paths import Home
+from smartsync_tui.core.redaction import redact
+from smartsync_tui.core.secret_store import SecretStore
+
+LogName = Literal["application", "console"]
+LOG_NAMES: tuple[LogName, ...] = ("application", "console")
+LOG_FILES: dict[str, str] = {"application": APPLICATION_LOG, "console": CONSOLE_LOG}
+
+_audit_log = logging.getLogger(AUDIT_LOGGER)
+# A record's first line: its timestamp, then a space (the format of core.logs).
+_RECORD_START = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{4}|Z)) ")
+# How the period is written in messages.
+_SHOWN = "%Y-%m-%d %H:%M:%S %z"
+
+
+class EventLogError(UserError):
+    """An export that cannot be done; the message says what to change."""
+
+    kind = "logs"
+
+
+class NothingToExport(EventLogError):
+    """The log has no line in the period asked for; nothing was written."""
+
+    kind = "empty"
+
+
+class ExportExists(EventLogError):
+    """The destination exists and replacing it was not asked for."""
+
+    kind = "exists"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} already exists: choose another file name, or replace it.")
+        self.path = path
+
+
+# -- the console log
+
+
+def audit(event: str, message: str, **fields: object) -> None:
+    """Record what an admin did in the console log (never in the application log).
+
+    ``event`` is a short dotted name (``identity.changed``, ``directory.added``,
+    ``logs.exported``); ``message`` says it in a sentence; ``fields`` are added
+    as ``key=value`` (``directory="corp"``). The OS user is added as ``user``
+    unless given. Secrets are masked by the log's redaction filter.
+    """
+    fields.setdefault("user", _os_user())
+    details = ", ".join(f"{key}={_field_value(value)}" for key, value in fields.items() if value is not None)
+    _audit_log.info("%s: %s (%s)", event, message, details)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container without passwd entry): still audit the action
+        return "unknown"
+
+
+def _field_value(value: object) -> str:
+    text = str(value)
+    if not text or any(c in text for c in " ,()=\"'\n\t"):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+# -- times typed by an admin
+
+_RELATIVE = re.compile(r"^-\s*(\d+)\s*(m|min|h|d|w)$", re.IGNORECASE)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})(:\d{2})?$")
+_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+WHEN_FORMATS = "2026-11-27, 2026-11-27 14:30, 2026-11-27T14:30:00-03:00, now, or a time ago such as -2h or -7d"
+
+
+def parse_when(text: str, *, now: datetime | None = None, end: bool = False) -> datetime:
+    """A time typed by an admin, as an aware datetime (local zone unless one is given).
+
+    Accepts ``2026-11-27``, ``2026-11-27 14:30`` (seconds optional), ISO 8601
+    with a zone (``2026-11-27T14:30:00-03:00``, ``...Z``), ``now`` (or ``agora``), and a time
+    ago: ``-30m``, ``-2h``, ``-7d``, ``-1w``. With ``end=True`` (the end of a
+    period) a date means the end of that day and a minute the end of that
+    minute, so "until 2026-11-27" includes the whole 27th.
+    """
+    value = (text or "").strip()
+    current = (now or datetime.now()).astimezone()
+    if value.lower() in ("now", "agora"):
+        return current
+    relative = _RELATIVE.match(value)
+    if relative:
+        return current - timedelta(**{_UNITS[relative.group(2).lower()]: int(relative.group(1))})
+    try:
+        if _DATE.match(value):
+            day = datetime.strptime(value, "%Y-%m-%d")
+            return (day + timedelta(days=1, microseconds=-1) if end else day).astimezone()
+        simple = _DATE_TIME.match(value)
+        if simple:
+            when = datetime.strptime(f"{simple.group(1)} {simple.group(2)}", "%Y-%m-%d %H:%M")
+            if simple.group(3):
+                return when.replace(second=int(simple.group(3)[1:])).astimezone()
+            return (when + timedelta(minutes=1, microseconds=-1) if end else when).astimezone()
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None:
+        raise InputError(
+            "when", f"'{value}' is not a time I can read: write it as {WHEN_FORMATS}" if value
+            else f"give a time: {WHEN_FORMATS}"
+        )
+    return when.astimezone() if when.tzinfo is None else when
+
+
+def describe_period(since: datetime | None, until: datetime | None) -> str:
+    """``between A and B`` / ``since A`` / ``until B`` / ``at all``, for messages."""
+    if since and until:
+        return f"between {since.strftime(_SHOWN)} and {until.strftime(_SHOWN)}"
+    if since:
+        return f"since {since.strftime(_SHOWN)}"
+    if until:
+        return f"until {until.strftime(_SHOWN)}"
+    return "at all"
+
+
+# -- reading and exporting
+
+
+def log_files(home: Home, log: LogName) -> list[Path]:
+    """The log's files, oldest first: the rotated backups (highest number first), then the current file."""
+    if log not in LOG_FILES:
+        raise InputError("log", f"there is no '{log}' log: choose application or console")
+    current = home.log_dir / LOG_FILES[log]
+    backups = []
+    for path in home.log_dir.glob(LOG_FILES[log] + ".*"):
+        suffix = path.name[len(current.name) + 1:]
+        if suffix.isdigit():
+            backups.append((int(suffix), path))
+    files = [path for _, path in sorted(backups, reverse=True)]
+    if current.exists():
+        files.append(current)
+    return files
+
+
+def _records(files: list[Path]) -> Iterator[tuple[datetime, list[str]]]:
+    """(time, lines) of each record, across the files in order; lines keep their newline."""
+    when: datetime | None = None
+    lines: list[str] = []
+    for path in files:
+        try:
+            handle = open(path, encoding="utf-8", errors="replace", newline="")
+        except FileNotFoundError:  # rotated away while reading
+            continue
+        with handle:
+            for line in handle:
+                if not line.endswith("\n"):
+                    line += "\n"
+                match = _RECORD_START.match(line)
+                stamp = _parse_stamp(match.group(1)) if match else None
+                if stamp is None:
+                    # Part of the record above (a traceback); before any record: unplaceable, dropped.
+                    if when is not None:
+                        lines.append(line)
+                    continue
+                if when is not None:
+                    yield when, lines
+                when, lines = stamp, [line]
+    if when is not None:
+        yield when, lines
+
+
+def _parse_stamp(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text.replace("Z", "+0000"), LOG_DATE_FORMAT)
+    except ValueError:
+        return None
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    return when.astimezone() if when is not None and when.tzinfo is None else when
+
+
+def check_destination(path: Path, *, overwrite: bool = False) -> Path:
+    """The export's file, refused early with what to change (no folder, a folder, exists)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise EventLogError(
+            f"{path} is a folder: give a file name inside it, for example {path / 'smartsync-log.txt'}."
+        )
+    if not path.parent.is_dir():
+        raise EventLogError(f"The folder {path.parent} does not exist: create it first or choose another folder.")
+    if path.exists() and not overwrite:
+        raise ExportExists(path)
+    return path
+
+
+def export_log(
+    home: Home,
+    log: LogName,
+    since: datetime | None,
+    until: datetime | None,
+    path: Path,
+    *,
+    overwrite: bool = False,
+) -> int:
+    """Write the log's records from ``since`` to ``until`` (both included, None: open) to ``path``.
+
+    Returns the number of lines written. The file appears whole or not at all
+    (written beside it, then renamed) and is private to the user, as the logs
+    are. Every line is redacted again in case a secret got into an old line.
+    Raises :class:`NothingToExport` (nothing written) for a period without
+    lines, :class:`ExportExists` unless ``overwrite``, :class:`EventLogError`
+    for a missing folder or a folder given as the file.
+    """
+    since, until = _aware(since), _aware(until)
+    if since and until and since > until:
+        raise InputError("since", f"the period starts after it ends ({describe_period(since, until)}): swap the two times")
+    path = check_destination(path, overwrite=overwrite)
+    _register_stored_secrets(home)
+    files = log_files(home, log)
+    if not files:
+        raise NothingToExport(
+            f"The {log} log has no lines {describe_period(since, until)} (nothing was recorded in "
+            f"{home.log_dir / LOG_FILES[log]} yet); nothing was written."
+        )
+    written = 0
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            for when, lines in _records(files):
+                if (since is None or when >= since) and (until is None or when <= until):
+                    for line in lines:
+                        out.write(redact(line.rstrip("\r\n")) + "\n")
+                    written += len(lines)
+            out.flush()
+            os.fsync(out.fileno())
+        if written == 0:
+            raise NothingToExport(f"The {log} log has no lines {describe_period(since, until)}; nothing was written.")
+        if not overwrite and path.exists():  # created meanwhile: still not replaced
+            raise ExportExists(path)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    audit(
+        "logs.exported",
+        f"{log} log {describe_period(since, until)} exported",
+        log=log, file=str(path), lines=written,
+    )
+    return written
+
+
+def _register_stored_secrets(home: Home) -> None:
+    """Register the stored secrets with the redactor, so an export masks them even in old lines."""
+    try:
+        SecretStore(home.secrets_file).keys()  # reading registers every value
+    except UserError:
+        # An unreadable store is reported where it is used; lines were redacted when written.
+        pass
+
+
+def default_export_name(log: LogName, when: datetime) -> str:
+    """``smartsync-<log>-<date>.txt``, the file name the console and the CLI suggest."""
+    return f"smartsync-{log}-{when.strftime('%Y-%m-%d')}.txt"

@@ -1,0 +1,718 @@
+"""The Home tab ("Início" in the original): Identity connection, proxy, event
+logs and a status summary, with the small dialogs that edit them.
+
+It reads what it shows from the App (``settings``, ``secrets``, ``state``,
+``statuses``, ``home``) and changes settings only through
+``app.change_settings``. Connection tests and exports run in short thread
+workers on this widget; their results come back as messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic import SecretStr
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.worker import get_current_worker
+
+from smartsync_tui import __version__
+from smartsync_tui.core import validation
+from smartsync_tui.core.connection_check import IdentityCheck, check_identity, environments, save_proxy
+from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.event_log import (
+    EventLogError,
+    ExportExists,
+    audit,
+    check_destination,
+    default_export_name,
+    export_log,
+    parse_when,
+)
+from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
+from smartsync_tui.core.settings import PRODUCTION_ENVIRONMENT, AppSettings, IdentitySettings, ProxySettings
+from smartsync_tui.ui.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from smartsync_tui.ui.app import SmartSyncApp
+
+log = logging.getLogger("smartsync.console")
+
+Clock = Callable[[], float]
+# The label column of the tab's rows (the same as .home-label in styles/home.tcss).
+LABEL_WIDTH = 13
+
+
+# -- what the status section says, as plain functions of settings, state and a clock
+
+
+def _in(seconds: float) -> str:
+    """A time to wait, for people: "due now", "in 25 s", "in 4 min", "in 23 h 10 min"."""
+    seconds = int(seconds)
+    if seconds <= 0:
+        return _("due now")
+    if seconds < 60:
+        return _("in {n} s").format(n=seconds)
+    if seconds < 3600:
+        return _("in {n} min").format(n=(seconds + 59) // 60)
+    hours, minutes = divmod((seconds + 59) // 60, 60)
+    if hours < 48:
+        return _("in {h} h {m} min").format(h=hours, m=minutes) if minutes else _("in {h} h").format(h=hours)
+    return _("in {n} days").format(n=round(hours / 24))
+
+
+def _every(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return _("every {n} s").format(n=seconds)
+    if seconds < 2 * 3600:
+        return _("every {n} min").format(n=seconds // 60)
+    return _("every {n} h").format(n=f"{seconds / 3600:g}")
+
+
+def next_runs(settings: AppSettings, state: Any, now: float, syncing: frozenset[str] = frozenset()) -> tuple[str, str]:
+    """(next delta, next full) over the enabled directories, relative to ``now``.
+
+    The next delta follows the last finished real run (previews do not count;
+    a run never finished, say killed, neither); ``syncing`` are the directories
+    running now. The next full follows the last full read (the watermark).
+    """
+    enabled = [d for d in settings.directories if d.enabled]
+    delta_every = settings.sync.delta_interval_seconds
+    full_every = settings.sync.full_reconcile_interval_hours * 3600
+    if not enabled:
+        nothing = _("no directory to sync")
+        return nothing, nothing
+    delta_due: float | None = None
+    running = False
+    full_due: float | None = None
+    first_full = False
+    for directory in enabled:
+        running = running or directory.id in syncing
+        last = next((r for r in state.runs(directory.id, limit=20) if not r.dry_run and r.ended_at), None)
+        due = last.ended_at + delta_every if last is not None else now
+        delta_due = due if delta_due is None else min(delta_due, due)
+        mark = state.watermark(directory.id)
+        if mark is None:
+            first_full = True
+        else:
+            due = mark.full_at + full_every
+            full_due = due if full_due is None else min(full_due, due)
+    delta = _("running now") if running else _in((delta_due or now) - now)
+    full = _("with the first sync") if first_full else _in((full_due or now) - now)
+    return (
+        f"{delta} ({_every(delta_every)})",
+        f"{full} ({_every(full_every)})",
+    )
+
+
+def _proxy_text(proxy: ProxySettings, password_stored: bool) -> str:
+    if proxy.mode == "system":
+        return _("System default (HTTPS_PROXY / NO_PROXY)")
+    if proxy.mode == "none":
+        return _("None: Identity is reached directly")
+    text = _("Manual: {host}:{port}").format(host=proxy.host, port=proxy.port)
+    if proxy.user:
+        state = _("password stored") if password_stored else _("no password stored")
+        text += ", " + _("user {user} ({state})").format(user=proxy.user, state=state)
+    return text
+
+
+def _check_text(check: IdentityCheck) -> str:
+    if check.ok:
+        return _("✓ {url} reachable ({ms} ms)").format(url=check.url, ms=check.ms)
+    return _("✗ {url} not reachable: {error}").format(url=check.url, error=check.error)
+
+
+def _period_text(since: datetime | None, until: datetime | None) -> str:
+    shown = "%Y-%m-%d %H:%M:%S %z"
+    if since and until:
+        return _("between {since} and {until}").format(since=since.strftime(shown), until=until.strftime(shown))
+    if since:
+        return _("since {since}").format(since=since.strftime(shown))
+    if until:
+        return _("until {until}").format(until=until.strftime(shown))
+    return _("the whole log")
+
+
+def _sentence(text: str) -> str:
+    """A core check's message ("give the port ...") as a sentence (str.capitalize would lower "IPv6")."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _rows(*pairs: tuple[str, str]) -> str:
+    """Label/value lines with the values aligned (plain text: values are not markup)."""
+    width = max(LABEL_WIDTH, *(len(label) + 2 for label, _value in pairs))
+    return "\n".join(f"{label:<{width}}{value}" for label, value in pairs)
+
+
+class Choices(RadioSet):
+    """A RadioSet whose keyboard cursor starts on the chosen option (RadioSet starts it on the first)."""
+
+    def on_mount(self) -> None:
+        # After RadioSet's own mount handling, which puts the cursor on the first option.
+        self.call_after_refresh(self._cursor_to_pressed)
+
+    def _cursor_to_pressed(self) -> None:
+        for _step in range(max(self.pressed_index, 0)):
+            self.action_next_button()
+
+
+# -- the tab
+
+
+class HomeTab(VerticalScroll):
+    """Identity, proxy, event logs and status; call :meth:`refresh_view` after settings or statuses change."""
+
+    class ConnectionTested(Message, bubble=False):
+        """A connection test finished; ``target`` is the section that asked (identity or proxy)."""
+
+        def __init__(self, target: str, checks: list[IdentityCheck]) -> None:
+            super().__init__()
+            self.target = target
+            self.checks = checks
+
+    class LogExported(Message, bubble=False):
+        """An export finished: ``lines`` written to ``path``, or ``error``."""
+
+        def __init__(self, path: Path, lines: int, error: str | None = None) -> None:
+            super().__init__()
+            self.path = path
+            self.lines = lines
+            self.error = error
+
+    #: Seconds since the epoch, as time.time: the clock of tabs built without one.
+    #: Replaceable (here, or per tab with ``clock=``) so that snapshots and tests
+    #: do not depend on the time they run at.
+    default_clock: Clock = time.time
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        # Read from the class, not the instance: a plain function set there stays unbound.
+        self.clock: Clock = clock or type(self).default_clock
+        self._export_default = ""
+        self._period = ""
+
+    @property
+    def console(self) -> "SmartSyncApp":
+        return cast("SmartSyncApp", self.app)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock()).astimezone()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="home-identity", classes="home-section"):
+            yield Label(_("Identity connection"), classes="home-title")
+            yield Static(id="identity-info", classes="home-info", markup=False)
+            with Horizontal(classes="home-buttons"):
+                yield Button(_("Edit"), id="identity-edit", compact=True, tooltip=_("Change protocol and environment"))
+                yield Button(_("Test connection"), id="identity-test", compact=True,
+                             tooltip=_("Check that each environment the directories use answers"))
+            yield Static(id="identity-result", classes="home-result", markup=False)
+        with Vertical(id="home-proxy", classes="home-section"):
+            yield Label(_("Proxy"), classes="home-title")
+            yield Static(id="proxy-info", classes="home-info", markup=False)
+            with Horizontal(classes="home-buttons"):
+                yield Button(_("Edit"), id="proxy-edit", compact=True, tooltip=_("System, manual or no proxy"))
+                yield Button(_("Test"), id="proxy-test", compact=True, tooltip=_("Reach Identity through the proxy"))
+            yield Static(id="proxy-result", classes="home-result", markup=False)
+        with Vertical(id="home-logs", classes="home-section"):
+            yield Label(_("Event logs"), classes="home-title")
+            with Horizontal(classes="home-row"):
+                yield Label(_("Log"), classes="home-label")
+                with Choices(id="log-choice", compact=True):
+                    yield RadioButton(_("Application (engine)"), value=True, id="log-application")
+                    yield RadioButton(_("Console (admin actions)"), id="log-console")
+            with Horizontal(classes="home-row"):
+                yield Label(_("From"), classes="home-label")
+                yield Input("-24h", id="log-since", compact=True, placeholder="2026-11-27 14:30")
+                yield Label(_("To"), classes="home-label-short")
+                yield Input("now", id="log-until", compact=True, placeholder="now")
+            yield Static(_("Times: 2026-11-27, 2026-11-27 14:30, now, or ago: -2h, -7d"), classes="home-hint", markup=False)
+            with Horizontal(classes="home-row"):
+                yield Label(_("Save to"), classes="home-label")
+                yield Input(id="log-path", compact=True)
+            with Horizontal(classes="home-buttons"):
+                yield Button(_("Export"), id="log-export", compact=True, tooltip=_("Write the period's lines to the .txt file"))
+            yield Static(id="export-result", classes="home-result", markup=False)
+        with Vertical(id="home-status", classes="home-section"):
+            yield Label(_("Status"), classes="home-title")
+            yield Static(id="status-info", classes="home-info", markup=False)
+
+    def on_mount(self) -> None:
+        self._export_default = self._default_path("application")
+        self.query_one("#log-path", Input).value = self._export_default
+        self.refresh_view()
+        # "next run in ..." moves with time.
+        self.set_interval(5, self._refresh_status)
+
+    # -- what is shown
+
+    def refresh_view(self) -> None:
+        """Show the current settings and statuses (call after either changes)."""
+        settings = self.console.settings
+        directories = len(settings.directories)
+        environment = settings.identity.base_url
+        if settings.identity.environment == PRODUCTION_ENVIRONMENT:
+            environment += "  " + _("(production)")
+        self.query_one("#identity-info", Static).update(
+            _rows(
+                (_("Environment"), environment),
+                (_("Used by"), ngettext("{n} directory", "{n} directories", directories).format(n=directories)),
+            )
+        )
+        try:
+            stored = self.console.secrets.get(PROXY_PASSWORD_KEY) is not None
+        except UserError:
+            stored = False
+        self.query_one("#proxy-info", Static).update(_rows((_("Mode"), _proxy_text(settings.proxy, stored))))
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        console = self.console
+        settings = console.settings
+        try:
+            syncing = frozenset(i for i, status in console.statuses.items() if status.state == "syncing")
+            delta, full = next_runs(settings, console.state, self.clock(), syncing)
+        except Exception as exc:  # a busy or damaged state store must not break the tab
+            log.warning("home tab: cannot read the run history: %s", exc)
+            delta = full = _("unknown (see the application log)")
+        ids = [d.id for d in settings.directories]
+        users = sum(console.statuses[i].users for i in ids if i in console.statuses)
+        groups = sum(console.statuses[i].groups for i in ids if i in console.statuses)
+        self.query_one("#status-info", Static).update(
+            _rows(
+                (_("Engine"), _("running in this console")),
+                (_("Next delta"), delta),
+                (_("Next full"), full),
+                (_("Totals"), ", ".join((
+                    ngettext("{n} directory", "{n} directories", len(ids)).format(n=len(ids)),
+                    ngettext("{n} user", "{n} users", users).format(n=users),
+                    ngettext("{n} group", "{n} groups", groups).format(n=groups),
+                ))),
+                (_("Settings"), str(console.home.settings_file)),
+                (_("Logs"), str(console.home.log_dir)),
+                (_("Version"), __version__),
+            )
+        )
+
+    def _result(self, selector: str, text: str, kind: str) -> None:
+        """One result line: kind is ok, error or busy (coloured by the stylesheet)."""
+        result = self.query_one(selector, Static)
+        result.update(text)
+        for name in ("ok", "error", "busy"):
+            result.set_class(name == kind, f"-{name}")
+
+    # -- Identity and proxy
+
+    @on(Button.Pressed, "#identity-edit")
+    def _edit_identity(self) -> None:
+        current = self.console.settings.identity
+
+        def done(chosen: IdentitySettings | None) -> None:
+            if chosen is None or (chosen.protocol, chosen.environment) == (current.protocol, current.environment):
+                return
+            try:
+                self.console.change_settings(lambda s: setattr(s, "identity", chosen))
+            except UserError as exc:
+                self._result("#identity-result", str(exc), "error")
+                return
+            audit("identity.changed", f"Identity environment changed from {current.base_url} to {chosen.base_url}",
+                  environment=chosen.base_url)
+            effective = self.console.settings.identity.base_url
+            if effective != chosen.base_url:
+                self._result("#identity-result", _(
+                    "Saved {url}, but SMARTSYNC_IDENTITY__* environment variables override it here; in effect: {effective}"
+                ).format(url=chosen.base_url, effective=effective), "error")
+            else:
+                self._result("#identity-result", _("Saved: {url}").format(url=chosen.base_url), "ok")
+            self.refresh_view()
+
+        self.app.push_screen(IdentityEditScreen(current), done)
+
+    @on(Button.Pressed, "#identity-test")
+    def _test_identity(self) -> None:
+        settings = self.console.settings
+        urls = ", ".join(e.base_url for e in environments(settings))
+        self._result("#identity-result", _("Testing {url} ...").format(url=urls), "busy")
+        self._run_connection_test("identity", settings)
+
+    @on(Button.Pressed, "#proxy-edit")
+    def _edit_proxy(self) -> None:
+        console = self.console
+        try:
+            stored = console.secrets.get(PROXY_PASSWORD_KEY) is not None
+        except UserError as exc:
+            self._result("#proxy-result", str(exc), "error")
+            return
+
+        def done(edit: ProxyEdit | None) -> None:
+            if edit is None:
+                return
+            try:
+                save_proxy(console.secrets, edit.proxy, edit.password,
+                           lambda: console.change_settings(lambda s: setattr(s, "proxy", edit.proxy)))
+            except UserError as exc:
+                self._result("#proxy-result", str(exc), "error")
+                return
+            where = f" {edit.proxy.host}:{edit.proxy.port}" if edit.proxy.mode == "manual" else ""
+            audit("proxy.changed", f"proxy set to {edit.proxy.mode}{where}", mode=edit.proxy.mode,
+                  proxy_user=edit.proxy.user, password_changed=edit.password is not None or None)
+            self._result("#proxy-result", _("Saved."), "ok")
+            self.refresh_view()
+
+        self.app.push_screen(ProxyEditScreen(console.settings, password_stored=stored), done)
+
+    @on(Button.Pressed, "#proxy-test")
+    def _test_proxy(self) -> None:
+        settings = self.console.settings
+        self._result("#proxy-result", _("Testing {url} through the proxy ...").format(url=settings.identity.base_url), "busy")
+        self._run_connection_test("proxy", settings)
+
+    @work(thread=True, group="identity-test", exclusive=True, exit_on_error=False)
+    def _run_connection_test(self, target: str, settings: AppSettings) -> None:
+        worker = get_current_worker()
+        try:
+            checks = [check_identity(settings, self.console.secrets, identity=e) for e in environments(settings)]
+        except Exception as exc:  # never a traceback on screen
+            log.exception("connection test failed")
+            checks = [IdentityCheck(settings.identity.base_url, False,
+                                    error=_("unexpected {kind} (see the application log)").format(kind=type(exc).__name__))]
+        if not worker.is_cancelled:  # a newer test replaced this one
+            self.post_message(self.ConnectionTested(target, checks))
+
+    @on(ConnectionTested)
+    def _show_tested(self, message: ConnectionTested) -> None:
+        ok = all(c.ok for c in message.checks)
+        self._result(f"#{message.target}-result", "\n".join(_check_text(c) for c in message.checks), "ok" if ok else "error")
+
+    # -- event logs
+
+    def _chosen_log(self) -> str:
+        pressed = self.query_one("#log-choice", RadioSet).pressed_button
+        return "console" if pressed is not None and pressed.id == "log-console" else "application"
+
+    def _default_path(self, log_name: str) -> str:
+        return "~/" + default_export_name(log_name, self._now())  # type: ignore[arg-type]
+
+    @on(RadioSet.Changed, "#log-choice")
+    def _log_changed(self) -> None:
+        path = self.query_one("#log-path", Input)
+        new_default = self._default_path(self._chosen_log())
+        if path.value == self._export_default:  # not typed by the admin: follow the choice
+            path.value = new_default
+        self._export_default = new_default
+
+    @on(Button.Pressed, "#log-export")
+    @on(Input.Submitted, "#log-since, #log-until, #log-path")
+    def _export(self) -> None:
+        log_name = self._chosen_log()
+        now = self._now()
+        try:
+            since_text = self.query_one("#log-since", Input).value.strip()
+            until_text = self.query_one("#log-until", Input).value.strip()
+            since = parse_when(since_text, now=now) if since_text else None
+            until = parse_when(until_text, now=now, end=True) if until_text else None
+        except UserError as exc:
+            self._result("#export-result", str(exc), "error")
+            return
+        raw = self.query_one("#log-path", Input).value.strip()
+        if not raw:
+            self._result("#export-result", _("Give the file to write, for example {path}").format(
+                path=self._default_path(log_name)), "error")
+            return
+        path = Path(raw).expanduser().absolute()
+        try:
+            check_destination(path)
+        except ExportExists:
+            def replace(yes: bool | None) -> None:
+                if yes:
+                    self._start_export(log_name, since, until, path, overwrite=True)
+
+            self.app.push_screen(ReplaceFileScreen(path), replace)
+            return
+        except EventLogError as exc:
+            self._result("#export-result", str(exc), "error")
+            return
+        self._start_export(log_name, since, until, path, overwrite=False)
+
+    def _start_export(self, log_name: str, since: datetime | None, until: datetime | None, path: Path, *, overwrite: bool) -> None:
+        self._period = _period_text(since, until)
+        self._result("#export-result", _("Exporting the {log} log ...").format(log=log_name), "busy")
+        self._export_in_thread(log_name, since, until, path, overwrite)
+
+    @work(thread=True, group="log-export", exclusive=True, exit_on_error=False)
+    def _export_in_thread(self, log_name: str, since: datetime | None, until: datetime | None, path: Path, overwrite: bool) -> None:
+        try:
+            lines = export_log(self.console.home, log_name, since, until, path, overwrite=overwrite)  # type: ignore[arg-type]
+        except UserError as exc:
+            self.post_message(self.LogExported(path, 0, str(exc)))
+            return
+        except Exception as exc:  # never a traceback on screen
+            log.exception("log export failed")
+            self.post_message(self.LogExported(
+                path, 0, _("The export failed: unexpected {kind} (see the application log).").format(kind=type(exc).__name__)
+            ))
+            return
+        self.post_message(self.LogExported(path, lines))
+
+    @on(LogExported)
+    def _show_exported(self, message: LogExported) -> None:
+        if message.error:
+            self._result("#export-result", message.error, "error")
+            return
+        self._result(
+            "#export-result",
+            ngettext("✓ Wrote {n} line ({period}) to {path}", "✓ Wrote {n} lines ({period}) to {path}", message.lines).format(
+                n=message.lines, period=self._period, path=message.path
+            ),
+            "ok",
+        )
+
+
+# -- dialogs
+
+
+class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
+    """Protocol and environment; returns the new IdentitySettings, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="dialog-cancel", tooltip=_("Close without saving"))]
+
+    def __init__(self, current: IdentitySettings) -> None:
+        super().__init__()
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="home-dialog") as dialog:
+            dialog.border_title = _("Identity environment")
+            with Horizontal(classes="home-row"):
+                yield Label(_("Protocol"), classes="home-label")
+                with Choices(id="identity-protocol", compact=True):
+                    yield RadioButton("https", value=self._current.protocol == "https", id="protocol-https")
+                    yield RadioButton("http", value=self._current.protocol == "http", id="protocol-http")
+            with Horizontal(classes="home-row"):
+                yield Label(_("Environment"), classes="home-label")
+                yield Input(self._current.environment, id="identity-environment", compact=True,
+                            placeholder=PRODUCTION_ENVIRONMENT)
+            yield Static(_("Host only, for example {host}").format(host=PRODUCTION_ENVIRONMENT),
+                         id="identity-error", classes="home-hint", markup=False)
+            with Horizontal(classes="home-buttons"):
+                yield Button(_("Save"), id="identity-save", variant="primary", compact=True)
+                yield Button(_("Cancel"), id="identity-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#identity-environment", Input).focus()
+
+    def _validated(self) -> IdentitySettings | None:
+        error = self.query_one("#identity-error", Static)
+        try:
+            environment = validation.check_environment_host(self.query_one("#identity-environment", Input).value)
+        except ValueError as exc:
+            error.update(_sentence(str(exc)))
+            error.set_class(True, "-error")
+            return None
+        error.update(_("Host only, for example {host}").format(host=PRODUCTION_ENVIRONMENT))
+        error.set_class(False, "-error")
+        pressed = self.query_one("#identity-protocol", RadioSet).pressed_button
+        protocol = "http" if pressed is not None and pressed.id == "protocol-http" else "https"
+        return IdentitySettings(protocol=protocol, environment=environment, ca_file=self._current.ca_file)
+
+    @on(Input.Changed, "#identity-environment")
+    def _check_inline(self) -> None:
+        self._validated()
+
+    @on(Button.Pressed, "#identity-save")
+    @on(Input.Submitted, "#identity-environment")
+    def _save(self) -> None:
+        chosen = self._validated()
+        if chosen is None:
+            self.query_one("#identity-environment", Input).focus()
+            return
+        self.dismiss(chosen)
+
+    @on(Button.Pressed, "#identity-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class ProxyEdit:
+    """What the proxy dialog returns: the settings, and a new password (None: keep the stored one)."""
+
+    proxy: ProxySettings
+    password: SecretStr | None
+
+
+class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
+    """System / manual (host, port, user, password) / none, with *Test* before saving."""
+
+    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="dialog-cancel", tooltip=_("Close without saving"))]
+
+    def __init__(self, settings: AppSettings, *, password_stored: bool) -> None:
+        super().__init__()
+        self._settings = settings
+        self._password_stored = password_stored
+
+    def compose(self) -> ComposeResult:
+        proxy = self._settings.proxy
+        with Vertical(classes="home-dialog") as dialog:
+            dialog.border_title = _("Proxy")
+            with Horizontal(classes="home-row"):
+                yield Label(_("Mode"), classes="home-label")
+                with Choices(id="proxy-mode", compact=True):
+                    yield RadioButton(_("System"), value=proxy.mode == "system", id="proxy-system")
+                    yield RadioButton(_("Manual"), value=proxy.mode == "manual", id="proxy-manual")
+                    yield RadioButton(_("None"), value=proxy.mode == "none", id="proxy-none")
+            with Vertical(id="proxy-fields"):
+                with Horizontal(classes="home-row"):
+                    yield Label(_("Host"), classes="home-label")
+                    yield Input(proxy.host or "", id="proxy-host", compact=True, placeholder="proxy.example.com")
+                    yield Label(_("Port"), classes="home-label-short")
+                    yield Input(str(proxy.port or ""), id="proxy-port", type="integer", valid_empty=True, compact=True, placeholder="3128")
+                with Horizontal(classes="home-row"):
+                    yield Label(_("User"), classes="home-label")
+                    yield Input(proxy.user or "", id="proxy-user", compact=True, placeholder=_("(none)"))
+                with Horizontal(classes="home-row"):
+                    yield Label(_("Password"), classes="home-label")
+                    yield Input(id="proxy-password", password=True, compact=True,
+                                placeholder=_("(stored: empty keeps it)") if self._password_stored else "")
+            yield Static(id="proxy-error", classes="home-hint", markup=False)
+            with Horizontal(classes="home-buttons"):
+                yield Button(_("Test"), id="proxy-dialog-test", compact=True)
+                yield Button(_("Save"), id="proxy-save", variant="primary", compact=True)
+                yield Button(_("Cancel"), id="proxy-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self._follow_mode()
+        self.query_one("#proxy-mode", RadioSet).focus()
+
+    def _mode(self) -> str:
+        pressed = self.query_one("#proxy-mode", RadioSet).pressed_button
+        return (pressed.id or "proxy-system").removeprefix("proxy-") if pressed is not None else "system"
+
+    @on(RadioSet.Changed, "#proxy-mode")
+    def _follow_mode(self) -> None:
+        # Host, port, user and password only mean something for a manual proxy (and Tab skips them otherwise).
+        self.query_one("#proxy-fields").disabled = self._mode() != "manual"
+
+    def _message(self, text: str, kind: str) -> None:
+        line = self.query_one("#proxy-error", Static)
+        line.update(text)
+        for name in ("ok", "error", "busy"):
+            line.set_class(name == kind, f"-{name}")
+
+    def _edit(self) -> ProxyEdit | None:
+        """The proxy as typed, or None after saying what to fix (and focusing that field)."""
+        mode = self._mode()
+        if mode != "manual":
+            return ProxyEdit(ProxySettings(mode=mode), None)  # type: ignore[arg-type]
+        fields = {name: self.query_one(f"#proxy-{name}", Input) for name in ("host", "port", "user", "password")}
+        host, port_text = fields["host"].value.strip(), fields["port"].value.strip()
+        problem: tuple[str, str] | None = None
+        if not host:
+            problem = ("host", _("Give the proxy's host name or IPv4 address."))
+        elif not port_text:
+            problem = ("port", _("Give the proxy's port, for example 3128."))
+        else:
+            try:
+                validation.check_proxy_host(host)
+            except ValueError as exc:
+                problem = ("host", _sentence(str(exc)))
+            else:
+                try:
+                    port = validation.check_port(int(port_text))
+                except ValueError as exc:
+                    problem = ("port", _sentence(str(exc)))
+        user = fields["user"].value.strip() or None
+        password_text = fields["password"].value
+        if problem is None and user and not password_text and not self._password_stored:
+            problem = ("password", _("Give the password of {user}, or leave the user empty.").format(user=user))
+        if problem is not None:
+            self._message(problem[1], "error")
+            fields[problem[0]].focus()
+            return None
+        password = SecretStr(password_text) if user and password_text else None
+        return ProxyEdit(ProxySettings(mode="manual", host=host, port=port, user=user), password)
+
+    @on(Button.Pressed, "#proxy-save")
+    def _save(self) -> None:
+        edit = self._edit()
+        if edit is not None:
+            self.dismiss(edit)
+
+    @on(Button.Pressed, "#proxy-dialog-test")
+    def _test(self) -> None:
+        edit = self._edit()
+        if edit is None:
+            return
+        self._message(_("Testing {url} through this proxy ...").format(url=self._settings.identity.base_url), "busy")
+        self._run_test(edit)
+
+    @work(thread=True, group="identity-test", exclusive=True, exit_on_error=False)
+    def _run_test(self, edit: ProxyEdit) -> None:
+        worker = get_current_worker()
+        app = cast("SmartSyncApp", self.app)
+        try:
+            check = check_identity(self._settings, app.secrets, proxy=edit.proxy, proxy_password=edit.password)
+        except Exception as exc:  # never a traceback on screen
+            log.exception("proxy test failed")
+            check = IdentityCheck(self._settings.identity.base_url, False,
+                                  error=_("unexpected {kind} (see the application log)").format(kind=type(exc).__name__))
+        if not worker.is_cancelled:
+            self.post_message(HomeTab.ConnectionTested("proxy-dialog", [check]))
+
+    @on(HomeTab.ConnectionTested)
+    def _tested(self, message: HomeTab.ConnectionTested) -> None:
+        check = message.checks[0]
+        self._message(_check_text(check), "ok" if check.ok else "error")
+
+    @on(Button.Pressed, "#proxy-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ReplaceFileScreen(ModalScreen[bool]):
+    """Asks before an export replaces an existing file."""
+
+    BINDINGS = [Binding("escape", "keep", _("Cancel"), id="dialog-cancel", tooltip=_("Keep the existing file"))]
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._path = path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="home-dialog") as dialog:
+            dialog.border_title = _("Replace the file?")
+            yield Static(_("{path} already exists. Replace it with the export?").format(path=self._path), markup=False)
+            with Horizontal(classes="home-buttons"):
+                yield Button(_("Keep it"), id="replace-no", compact=True)
+                yield Button(_("Replace"), id="replace-yes", variant="warning", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#replace-no", Button).focus()
+
+    @on(Button.Pressed, "#replace-yes")
+    def _replace(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#replace-no")
+    def action_keep(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,294 @@
+"""The event logs: the console log's audit lines, exporting a period of a log
+(through the real logging set-up, across rotated files), and `logs export`."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from smartsync_tui.core.errors import InputError
+from smartsync_tui.core.event_log import (
+    EventLogError,
+    ExportExists,
+    NothingToExport,
+    audit,
+    export_log,
+    log_files,
+    parse_when,
+)
+from smartsync_tui.core.logs import AUDIT_LOGGER, setup_logging
+from smartsync_tui.core.paths import Home, resolve_home
+from smartsync_tui.core.redaction import register_secret
+from smartsync_tui.core.secret_store import SecretStore
+
+ROOT = Path(__file__).resolve().parent.parent
+UTC = timezone.utc
+# The records' times: one an hour from 2026-01-01 00:00 UTC.
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+SECRET = "Pr0xy-Passw0rd-for-export-test"
+
+
+def _close_logging() -> None:
+    for name in ("smartsync", AUDIT_LOGGER):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if hasattr(h, "baseFilename")]:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+@pytest.fixture
+def home(tmp_path) -> Home:
+    resolved = resolve_home(tmp_path / "home").ensure()
+    yield resolved
+    _close_logging()
+
+
+def _emit(logger_name: str, when: datetime, message: str, *, level: int = logging.INFO, exc: bool = False) -> None:
+    """A record at a chosen time, through the real handlers (format, redaction, rotation)."""
+    logger = logging.getLogger(logger_name)
+    exc_info = None
+    if exc:
+        try:
+            raise RuntimeError(f"boom in {message}")
+        except RuntimeError:
+            exc_info = sys.exc_info()
+    record = logger.makeRecord(logger.name, level, __file__, 0, message, (), exc_info)
+    record.created = when.timestamp()
+    record.msecs = 0
+    logger.handle(record)
+
+
+def _application_log_in_three_files(home: Home) -> logging.Handler:
+    """Events 0-9 an hour apart: 0-2 in application.log.2, 3-5 in .1, 6-9 in the current file.
+
+    Event 5 carries a traceback; event 4 mentions a secret (masked when written).
+    """
+    handler = setup_logging(home)
+    register_secret(SECRET)
+    for i in range(10):
+        if i in (3, 6):
+            handler.doRollover()
+        message = f"event-{i:02d} proxy password {SECRET}" if i == 4 else f"event-{i:02d}"
+        _emit("smartsync.engine", BASE + timedelta(hours=i), message, exc=(i == 5))
+    handler.flush()
+    return handler
+
+
+def _file_lines(home: Home, log: str = "application") -> list[str]:
+    return [line for path in log_files(home, log) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _between(lines: list[str], first: str, after_last: str | None) -> list[str]:
+    """The lines from the record containing ``first`` up to (not including) the one containing ``after_last``."""
+    start = next(i for i, line in enumerate(lines) if first in line)
+    end = next(i for i, line in enumerate(lines) if after_last in line) if after_last else len(lines)
+    return lines[start:end]
+
+
+# -- exporting
+
+
+def test_export_by_period_matches_the_lines_in_the_files(home, tmp_path):
+    _application_log_in_three_files(home)
+    assert [p.name for p in log_files(home, "application")] == ["application.log.2", "application.log.1", "application.log"]
+    out = tmp_path / "export.txt"
+
+    # 02:00 to 07:00 UTC, asked for in another zone: events 2 to 7, across all three files.
+    since = datetime(2025, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-3)))
+    until = BASE + timedelta(hours=7)
+    written = export_log(home, "application", since, until, out)
+
+    exported = out.read_text(encoding="utf-8").splitlines()
+    expected = _between(_file_lines(home), "event-02", "event-08")
+    assert exported == expected
+    assert written == len(expected)
+    traceback = [line for line in exported if "RuntimeError: boom in event-05" in line]
+    assert traceback, "the traceback lines stay with their record"
+    assert [line.split(" ")[3] for line in exported if " INFO " in line] == [f"event-{i:02d}" for i in range(2, 8)]
+
+
+def test_export_has_open_ends_and_is_utf8_text(home, tmp_path):
+    _application_log_in_three_files(home)
+    _emit("smartsync.engine", BASE + timedelta(hours=10), "usuário São Paulo ✓")
+    out = tmp_path / "all.txt"
+    assert export_log(home, "application", None, None, out) == len(_file_lines(home))
+    assert out.read_bytes().decode("utf-8").splitlines() == _file_lines(home)
+    assert export_log(home, "application", BASE + timedelta(hours=9), None, tmp_path / "tail.txt") == 2
+    assert "São Paulo ✓" in (tmp_path / "tail.txt").read_text(encoding="utf-8")
+
+
+def test_export_contains_no_registered_secret(home, tmp_path):
+    _application_log_in_three_files(home)
+    # A line written before the secret was known (an old file, another tool): the export masks it too.
+    backup = home.log_dir / "application.log.1"
+    with backup.open("a", encoding="utf-8") as handle:
+        handle.write(f"2026-01-01T05:30:00+0000 INFO smartsync.old token {SECRET} and http://bob:hunter22@proxy:3128\n")
+    SecretStore(home.secrets_file).set("proxy/password", SECRET)
+    out = tmp_path / "export.txt"
+    export_log(home, "application", None, None, out)
+    text = out.read_text(encoding="utf-8")
+    assert SECRET not in text and "hunter22" not in text
+    assert "event-04 proxy password ***" in text and "token *** and http://***@proxy:3128" in text
+    for path in home.log_dir.iterdir():  # and it was never in the files either, except the planted line
+        if path.name != "application.log.1":
+            assert SECRET not in path.read_text(encoding="utf-8")
+
+
+def test_an_empty_period_says_so_and_writes_nothing(home, tmp_path):
+    _application_log_in_three_files(home)
+    out = tmp_path / "empty.txt"
+    with pytest.raises(NothingToExport, match=r"no lines between 2027-01-01 00:00:00 \+0000 and 2027-01-02"):
+        export_log(home, "application", datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 2, tzinfo=UTC), out)
+    assert not out.exists()
+    assert list(tmp_path.glob(".empty.txt.*")) == []  # no temporary file left behind
+    with pytest.raises(NothingToExport, match="console log has no lines"):
+        export_log(home, "console", None, None, out)
+    assert not out.exists()
+
+
+def test_an_existing_file_is_refused_unless_overwrite(home, tmp_path):
+    _application_log_in_three_files(home)
+    out = tmp_path / "export.txt"
+    out.write_text("keep me\n")
+    with pytest.raises(ExportExists, match="already exists"):
+        export_log(home, "application", None, None, out)
+    assert out.read_text() == "keep me\n"
+    assert export_log(home, "application", None, None, out, overwrite=True) > 0
+    assert "event-09" in out.read_text()
+
+
+def test_a_missing_folder_or_a_folder_as_the_file_is_refused(home, tmp_path):
+    _application_log_in_three_files(home)
+    with pytest.raises(EventLogError, match="does not exist"):
+        export_log(home, "application", None, None, tmp_path / "nowhere" / "x.txt")
+    assert not (tmp_path / "nowhere").exists()
+    with pytest.raises(EventLogError, match="is a folder"):
+        export_log(home, "application", None, None, tmp_path)
+    with pytest.raises(InputError, match="starts after it ends"):
+        export_log(home, "application", BASE + timedelta(hours=2), BASE, tmp_path / "x.txt")
+
+
+# -- the console log
+
+
+def test_audit_lines_go_to_the_console_log_only(home, tmp_path):
+    _application_log_in_three_files(home)
+    audit("directory.added", "added directory corp (dc1.corp.example)", directory="corp", user="alice")
+    audit("proxy.changed", f"proxy set to manual with password {SECRET}", mode="manual")
+    export_log(home, "application", None, None, tmp_path / "app.txt")
+    logging.getLogger("smartsync").handlers[-1].flush()
+
+    console = (home.log_dir / "console.log").read_text(encoding="utf-8").splitlines()
+    assert len(console) == 3  # the two above and the export's own line
+    stamp, level, logger, rest = console[0].split(" ", 3)
+    assert datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").tzinfo is not None
+    assert (level, logger) == ("INFO", "smartsync.audit")
+    assert rest == "directory.added: added directory corp (dc1.corp.example) (directory=corp, user=alice)"
+    assert SECRET not in console[1] and "***" in console[1]
+    assert console[2].split(" ", 3)[3] == (
+        f"logs.exported: application log at all exported (log=application, file={tmp_path / 'app.txt'}, "
+        f"lines={len(_file_lines(home))}, user={getpass.getuser()})"
+    )
+    application = "\n".join(_file_lines(home))
+    assert "smartsync.audit" not in application
+
+
+def test_setting_up_logging_again_moves_the_console_log(tmp_path):
+    first, second = (resolve_home(tmp_path / name).ensure() for name in ("a", "b"))
+    try:
+        setup_logging(first)
+        setup_logging(second)
+        audit("test.event", "only once, in the second home")
+    finally:
+        _close_logging()
+    assert (first.log_dir / "console.log").read_text() == ""
+    assert (second.log_dir / "console.log").read_text().count("only once") == 1
+
+
+# -- times typed by an admin
+
+NOW = datetime(2026, 11, 27, 15, 0, tzinfo=timezone(timedelta(hours=-3)))
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "expected"),
+    [
+        ("2026-11-27", False, datetime(2026, 11, 27).astimezone()),
+        ("2026-11-27", True, datetime(2026, 11, 27, 23, 59, 59, 999999).astimezone()),
+        ("2026-11-27 14:30", False, datetime(2026, 11, 27, 14, 30).astimezone()),
+        ("2026-11-27 14:30", True, datetime(2026, 11, 27, 14, 30, 59, 999999).astimezone()),
+        ("2026-11-27T14:30", False, datetime(2026, 11, 27, 14, 30).astimezone()),
+        ("2026-11-27 14:30:15", True, datetime(2026, 11, 27, 14, 30, 15).astimezone()),
+        ("2026-11-27T14:30:00-03:00", False, datetime(2026, 11, 27, 17, 30, tzinfo=UTC)),
+        ("2026-11-27T17:30:00Z", False, datetime(2026, 11, 27, 17, 30, tzinfo=UTC)),
+        ("2026-11-27T17:30:00+0000", True, datetime(2026, 11, 27, 17, 30, tzinfo=UTC)),
+        ("-2h", False, NOW - timedelta(hours=2)),
+        ("-7d", False, NOW - timedelta(days=7)),
+        ("-30m", False, NOW - timedelta(minutes=30)),
+        ("-1w", False, NOW - timedelta(weeks=1)),
+        (" now ", True, NOW),
+        ("agora", False, NOW),
+    ],
+)
+def test_parse_when(text, end, expected):
+    parsed = parse_when(text, now=NOW, end=end)
+    assert parsed.tzinfo is not None
+    assert parsed == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "2026-11-27 25:00", "27/11/2026", "-2x", "", "2h"])
+def test_parse_when_says_what_it_accepts(text):
+    with pytest.raises(InputError, match=r"2026-11-27 14:30.*-2h"):
+        parse_when(text, now=NOW)
+
+
+# -- the command line
+
+
+def _cli(home: Home, *args: str, tz: str = "America/Sao_Paulo") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TZ": tz}
+    env.pop("SMARTSYNC_HOME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "smartsync_tui", "--home", str(home.config_dir.parent), "logs", "export", *args],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
+    )
+
+
+def test_cli_logs_export(home, tmp_path):
+    _application_log_in_three_files(home)
+    _close_logging()  # the command writes to these files itself
+    out = tmp_path / "cli.txt"
+
+    # Local times in São Paulo (-03:00): 2025-12-31 23:00 to 2026-01-01 04:59:59 = events 2 to 7 UTC.
+    done = _cli(home, "--log", "application", "--since", "2025-12-31 23:00", "--until", "2026-01-01 04:00", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"Wrote {len(out.read_text().splitlines())} lines of the application log")
+    assert done.stdout.rstrip().endswith(f"to {out}")
+    assert out.read_text().splitlines() == _between(_file_lines(home), "event-02", "event-08")
+    assert SECRET not in out.read_text()
+
+    again = _cli(home, "--log", "application", "--since", "2025-12-31", "-o", str(out))
+    assert again.returncode == 1 and "already exists" in again.stderr and "--force" in again.stderr
+    forced = _cli(home, "--log", "application", "--since", "2025-12-31", "-o", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+
+    empty = _cli(home, "--log", "application", "--since", "2030-01-01", "--until", "2030-01-02", "-o", str(tmp_path / "none.txt"))
+    assert empty.returncode == 1
+    assert "no lines between 2030-01-01 00:00:00 -0300 and 2030-01-02 23:59:59 -0300" in empty.stderr
+    assert not (tmp_path / "none.txt").exists()
+
+    bad = _cli(home, "--log", "application", "--since", "last tuesday", "-o", str(tmp_path / "bad.txt"))
+    assert bad.returncode == 2 and "--since: 'last tuesday' is not a time" in bad.stderr
+
+    # The exports were audited in the console log, which exports too.
+    console = _cli(home, "--log", "console", "-o", str(tmp_path / "console.txt"), "--json")
+    assert console.returncode == 0, console.stderr
+    assert '"lines": 2' in console.stdout
+    assert (tmp_path / "console.txt").read_text().count("logs.exported: application log") == 2
