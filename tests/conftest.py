@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import pytest_textual_snapshot
 
 pytest_plugins = [
@@ -26,3 +27,20 @@ class _TopLevelSnapshots(pytest_textual_snapshot.SVGImageExtension):
 
 # The plugin looks this name up when its fixture runs (pytest-textual-snapshot 1.1.0, pinned).
 pytest_textual_snapshot.SVGImageExtension = _TopLevelSnapshots
+
+
+@pytest.fixture(autouse=True)
+def _restore_smartsync_logging():
+    """Tests that set up the agent's logging in-process (the console, the CLI's
+    context) must not leave handlers or propagate=False behind for the next test."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("smartsync", "smartsync.audit")]
+    saved = [(lg, list(lg.handlers), lg.propagate, lg.level) for lg in loggers]
+    yield
+    for lg, handlers, propagate, level in saved:
+        for handler in list(lg.handlers):
+            if handler not in handlers:
+                lg.removeHandler(handler)
+                handler.close()
+        lg.propagate, lg.level = propagate, level

@@ -51,3 +51,4 @@ def test_wheel_carries_the_styles_and_the_entry_point(tmp_path):
         assert "smartsync-tui = smartsync_tui.cli.main:main" in archive.read(entry_points).decode()
     styles = {Path(n).name for n in names if n.startswith("smartsync_tui/styles/")}
     assert styles == {p.name for p in (ROOT / "styles").glob("*.tcss")} and styles
+    assert {f"smartsync_tui/locale/{lang}/LC_MESSAGES/smartsync.mo" for lang in ("en", "pt_BR")} <= set(names)

@@ -16,7 +16,8 @@ from pydantic import SecretStr
 
 from smartsync_tui.cli.context import CliContext, SecretInput, flag_of, print_json, validated
 from smartsync_tui.core import validation
-from smartsync_tui.core.directory_check import check_directory, store_directory_secrets
+from smartsync_tui.core.directory_check import check_directory
+from smartsync_tui.core.directory_setup import save_checked_directory
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
@@ -145,18 +146,14 @@ def _check_and_save(
             nothing = "Nothing was added" if adding else "Nothing was changed"
             print(f"{nothing}. Fix what is shown above and run the command again.")
         return 1
-    prefix = f"directory/{directory.id}/"
-    before = ctx.secrets.snapshot(prefix)
-    store_directory_secrets(
-        effective, ctx.secrets, directory, password if new_password else None, token if new_token else None
-    )
     editable.put_directory(directory)
-    try:
-        ctx.save(editable)
-    except BaseException:
-        # Settings and secrets change together or not at all.
-        ctx.secrets.restore(prefix, before)
-        raise
+    # Settings and secrets change together or not at all.
+    save_checked_directory(
+        effective, ctx.secrets, directory,
+        password=password if new_password else None,
+        token=token if new_token else None,
+        save=lambda: ctx.save(editable),
+    )
     audit(
         f"directory.{'added' if adding else 'edited'}",
         f"Directory {directory.id} {verb}: {directory.server}:{directory.effective_port} {directory.base_dn} "

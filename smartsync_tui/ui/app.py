@@ -15,8 +15,8 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from smartsync_tui.core.errors import UserError
@@ -26,16 +26,26 @@ from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
+from smartsync_tui.ui import log_bridge
 from smartsync_tui.ui.console_state import DirectoryStatus
-from smartsync_tui.ui.i18n import _, detect_language, set_language
+from smartsync_tui.ui.i18n import (
+    N_,
+    _,
+    detect_language,
+    set_language,
+    translate_bindings,
+)
 from smartsync_tui.ui.messages import SyncFinished, SyncProgressed
 from smartsync_tui.ui.resources import stylesheets
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens.details import DirectoryDetails
+from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog
+from smartsync_tui.ui.screens.wizard import SetupWizard
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
 from smartsync_tui.ui.widgets.home_tab import HomeTab
+from smartsync_tui.ui.widgets.log_pane import LogPane
 
 log = logging.getLogger("smartsync.console")
 
@@ -44,16 +54,17 @@ class SmartSyncApp(App[None]):
     TITLE = "smartsync-tui"
     CSS_PATH = stylesheets()
     BINDINGS = [
-        Binding("h", "show_tab('home')", _("Home"), id="tab-home"),
-        Binding("d", "show_tab('directories')", _("Active Directory"), id="tab-directories"),
-        Binding("s", "sync_now", _("Sync now"), id="sync-now"),
-        Binding("f", "full_sync", _("Full sync"), id="full-sync", show=False),
-        Binding("p", "preview", _("Preview"), id="preview", show=False),
-        Binding("a", "add_directory", _("Add"), id="add-directory", show=False),
-        Binding("e", "edit_directory", _("Edit"), id="edit-directory", show=False),
-        Binding("delete,x", "delete_directory", _("Delete"), id="delete-directory", show=False),
-        Binding("w", "setup_wizard", _("Setup wizard"), id="setup-wizard", show=False),
-        Binding("q", "quit", _("Quit"), id="quit"),
+        Binding("h", "show_tab('home')", N_("Home"), id="tab-home"),
+        Binding("d", "show_tab('directories')", N_("Active Directory"), id="tab-directories"),
+        Binding("s", "sync_now", N_("Sync now"), id="sync-now"),
+        Binding("f", "full_sync", N_("Full sync"), id="full-sync", show=False),
+        Binding("p", "preview", N_("Preview"), id="preview", show=False),
+        Binding("a", "add_directory", N_("Add"), id="add-directory", show=False),
+        Binding("e", "edit_directory", N_("Edit"), id="edit-directory", show=False),
+        Binding("delete,x", "delete_directory", N_("Delete"), id="delete-directory", show=False),
+        Binding("w", "setup_wizard", N_("Setup wizard"), id="setup-wizard", show=False),
+        Binding("l", "toggle_log", N_("Log"), id="toggle-log", tooltip=N_("Show or hide the live log pane")),
+        Binding("q", "quit", N_("Quit"), id="quit"),
     ]
 
     def __init__(
@@ -65,6 +76,7 @@ class SmartSyncApp(App[None]):
         scheduler: bool = True,
     ) -> None:
         super().__init__()
+        translate_bindings(self)
         self.home = home
         self.settings = settings
         self.secrets = secrets or SecretStore(home.secrets_file)
@@ -85,6 +97,7 @@ class SmartSyncApp(App[None]):
                 with Vertical(id="directories-pane"):
                     yield DirectoryTable(id="directory-table")
                     yield Static(self._directory_hint(), id="directory-hint")
+        yield LogPane()
         yield Footer()
 
     def _directory_hint(self) -> str:
@@ -93,11 +106,16 @@ class SmartSyncApp(App[None]):
         return _("s sync now · f full sync · p preview · Enter details · a add · e edit · x delete")
 
     def on_mount(self) -> None:
+        # Installed here, not in __init__: an app that never runs leaves no handler behind.
+        self._log_handler = log_bridge.install()
+        self.query_one(LogPane).attach(self._log_handler)
         self._load_statuses()
         self.refresh_directories()
         if self._scheduler:
             self.set_interval(self.settings.sync.delta_interval_seconds, self._scheduled_syncs)
             self.call_after_refresh(self._scheduled_syncs)
+        if not self.settings.directories and not self.home.settings_file.exists():
+            self.action_setup_wizard()  # first run
 
     def _load_statuses(self) -> None:
         for d in self.settings.directories:
@@ -251,6 +269,30 @@ class SmartSyncApp(App[None]):
         if directory is not None:
             self.push_screen(DirectoryDetails(directory, self.state))
 
+    def action_setup_wizard(self) -> None:
+        wizard = SetupWizard()
+
+        def done(saved: bool | None) -> None:
+            if saved and wizard.directory_id:
+                self.action_show_tab("directories")
+                self.start_sync(wizard.directory_id)
+
+        self.push_screen(wizard, done)
+
+    def action_add_directory(self) -> None:
+        def done(directory_id: str | None) -> None:
+            if directory_id:
+                self.action_show_tab("directories")
+                self.start_sync(directory_id)
+
+        self.push_screen(DirectoryFormDialog(), done)
+
+    def action_edit_directory(self) -> None:
+        directory_id = self.selected_directory()
+        directory = self.settings.directory(directory_id) if directory_id else None
+        if directory is not None:
+            self.push_screen(DirectoryFormDialog(directory))  # it saves through change_settings
+
     def action_delete_directory(self) -> None:
         directory_id = self.selected_directory()
         directory = self.settings.directory(directory_id) if directory_id else None
@@ -304,7 +346,11 @@ class SmartSyncApp(App[None]):
             log.error("worker %s failed: %s", event.worker.name, text, exc_info=error)
             self.notify(text, severity="error", timeout=10)
 
+    def action_toggle_log(self) -> None:
+        self.query_one(LogPane).toggle()
+
     def on_unmount(self) -> None:
+        log_bridge.uninstall(self._log_handler)
         self.state.close()
 
 

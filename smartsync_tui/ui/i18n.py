@@ -44,3 +44,30 @@ def _(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Marks a string for the catalogue without translating it yet: class-level
+    data such as BINDINGS is built at import, before the language is chosen."""
+    return message
+
+
+def translate_bindings(node: object) -> None:
+    """Translate a node's binding descriptions and tooltips (marked with N_), per instance.
+
+    Uses Textual's ``_bindings`` map (stable within the pinned Textual 8).
+    """
+    from dataclasses import replace
+
+    from textual.binding import BindingsMap
+
+    translate = _  # an alias: the catalogue tool looks for literal _() calls only
+    current = node._bindings  # type: ignore[attr-defined]
+    node._bindings = BindingsMap(  # type: ignore[attr-defined]
+        [
+            replace(binding, description=translate(binding.description) if binding.description else "",
+                    tooltip=translate(binding.tooltip) if binding.tooltip else "")
+            for bindings in current.key_to_bindings.values()
+            for binding in bindings
+        ]
+    )

@@ -10,14 +10,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
 from smartsync_tui.core.settings import DirectorySettings
-from smartsync_tui.ui.i18n import _
+from smartsync_tui.ui.i18n import N_, _, translate_bindings
 
 
 class ConfirmDeleteDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"))]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"))]
 
     def __init__(self, directory: DirectorySettings) -> None:
         super().__init__()
+        translate_bindings(self)
         self.directory = directory
 
     def compose(self) -> ComposeResult:

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from smartsync_tui.core.settings import DirectorySettings
 from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.ui.i18n import _
+from smartsync_tui.ui.i18n import N_, _, translate_bindings
 
 
 def _when(ts: float | None) -> str:
@@ -20,10 +20,11 @@ def _when(ts: float | None) -> str:
 
 
 class DirectoryDetails(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "close", _("Close"))]
+    BINDINGS = [Binding("escape,q", "close", N_("Close"))]
 
     def __init__(self, directory: DirectorySettings, state: StateStore) -> None:
         super().__init__()
+        translate_bindings(self)
         self.directory = directory
         self.state = state
 

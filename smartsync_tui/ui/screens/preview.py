@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from smartsync_tui.core.sync_engine import SyncResult
-from smartsync_tui.ui.i18n import _
+from smartsync_tui.ui.i18n import N_, _, translate_bindings
 
 
 def op_label(op: str) -> str:
@@ -36,10 +36,11 @@ def describe_changes(changes: list[tuple[str, object, object]]) -> str:
 
 
 class PreviewScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "close", _("Close"))]
+    BINDINGS = [Binding("escape,q", "close", N_("Close"))]
 
     def __init__(self, result: SyncResult) -> None:
         super().__init__()
+        translate_bindings(self)
         self.result = result
 
     def compose(self) -> ComposeResult:

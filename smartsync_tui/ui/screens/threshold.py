@@ -10,16 +10,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from smartsync_tui.core.sync_engine import SyncResult
-from smartsync_tui.ui.i18n import _
+from smartsync_tui.ui.i18n import N_, _, translate_bindings
 
 
 class ThresholdDialog(ModalScreen[bool]):
     """Dismisses True to allow the held disables, False to keep holding them."""
 
-    BINDINGS = [Binding("escape", "keep", _("Keep holding"))]
+    BINDINGS = [Binding("escape", "keep", N_("Keep holding"))]
 
     def __init__(self, result: SyncResult) -> None:
         super().__init__()
+        translate_bindings(self)
         self.result = result
 
     def compose(self) -> ComposeResult:

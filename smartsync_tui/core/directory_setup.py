@@ -1,0 +1,94 @@
+"""Adding or changing a directory once its check passed, and the pieces the
+console's wizard needs around it (shared by the CLI and the console).
+
+The rule both follow: settings and secrets change together or not at all. A
+check runs before anything is stored, so values typed but not yet saved (a
+new proxy password) are seen through :class:`PendingSecrets`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pydantic import SecretStr
+
+from smartsync_tui.core.directory_check import store_directory_secrets
+from smartsync_tui.core.identity_access import identity_client
+from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
+from smartsync_tui.core.settings import AppSettings, DirectorySettings
+
+#: ``proxy_password`` value of :func:`save_checked_directory` that leaves the stored one alone.
+KEEP = object()
+
+
+class PendingSecrets:
+    """A secret store as it will be once ``pending`` is saved (for checks before saving).
+
+    Reads see ``pending`` first (``None`` there means "absent"); nothing is
+    ever written through it.
+    """
+
+    def __init__(self, store: SecretStore, pending: dict[str, SecretStr | None]) -> None:
+        self.store = store
+        self.pending = dict(pending)
+
+    def get(self, key: str) -> SecretStr | None:
+        if key in self.pending:
+            return self.pending[key]
+        return self.store.get(key)
+
+
+def unique_directory_id(settings: AppSettings, base_dn: str) -> str:
+    """A new directory's id from its base DN, with a suffix when that id is taken."""
+    stem = settings.new_directory_id(base_dn)
+    candidate, n = stem, 2
+    while settings.directory(candidate) is not None:
+        suffix = f"-{n}"
+        candidate = stem[: 63 - len(suffix)] + suffix
+        n += 1
+    return candidate
+
+
+def ping_identity(settings: AppSettings, secrets: SecretStore | PendingSecrets) -> int:
+    """Milliseconds Identity took to answer as the agent API; raises UserError saying why not."""
+    started = time.monotonic()
+    with identity_client(settings, secrets, max_retries=1) as client:  # type: ignore[arg-type]
+        client.ping()
+    return round((time.monotonic() - started) * 1000)
+
+
+def save_checked_directory(
+    settings: AppSettings,
+    secrets: SecretStore,
+    directory: DirectorySettings,
+    *,
+    password: SecretStr | None,
+    token: SecretStr | None,
+    save: Callable[[], None],
+    proxy_password: object = KEEP,
+) -> None:
+    """After a passing check: store the secrets, then ``save()`` the settings.
+
+    ``settings`` are the effective ones the check ran with (they say which
+    Identity to register with and through which proxy). ``password`` and
+    ``token`` are None to keep the stored ones. ``proxy_password`` is a
+    SecretStr to store, None to delete the stored one, or KEEP. If anything
+    fails (registering with Identity, writing, ``save()``), every secret
+    touched is put back as it was and the error is raised again.
+    """
+    prefixes = [f"directory/{directory.id}/"]
+    if proxy_password is not KEEP:
+        prefixes.append(PROXY_PASSWORD_KEY)
+    before = {prefix: secrets.snapshot(prefix) for prefix in prefixes}
+    try:
+        if isinstance(proxy_password, SecretStr):
+            secrets.set(PROXY_PASSWORD_KEY, proxy_password)
+        elif proxy_password is None:
+            secrets.delete_prefix(PROXY_PASSWORD_KEY)
+        store_directory_secrets(settings, secrets, directory, password, token)
+        save()
+    except BaseException:
+        for prefix, snapshot in before.items():
+            secrets.restore(prefix, snapshot)
+        raise

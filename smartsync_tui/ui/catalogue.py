@@ -1,0 +1,531 @@
+"""The console's gettext catalogues: extract, merge, compile, check.
+
+Standard library only, so ``scripts/i18n.py`` (its command line) runs without
+Textual installed. The strings are the literal arguments of ``_("...")``,
+``N_("...")`` (marked now, translated later) and ``ngettext("...", "...", n)``
+in ``smartsync_tui/ui/**/*.py``, found with :mod:`ast` (so a string in a
+comment or a docstring never counts).
+
+Everything written is deterministic (entries sorted by msgid, file names
+without line numbers, no dates in the header), so rerunning ``update`` on an
+unchanged tree changes no byte and a diff shows only real changes.
+"""
+
+from __future__ import annotations
+
+import ast
+import string
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smartsync_tui.ui.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+UI_DIR = PACKAGE_DIR / "ui"
+SOURCE_LANGUAGE = "en"
+
+_PLURAL_FORMS = {
+    "en": "nplurals=2; plural=(n != 1);",
+    # Brazilian Portuguese treats 0 like 1 ("0 usuário"), as gettext's own pt_BR does.
+    "pt_BR": "nplurals=2; plural=(n > 1);",
+}
+_LANGUAGE_NAMES = {"en": "English", "pt_BR": "Brazilian Portuguese"}
+
+
+# -- extraction -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    """One translatable string in the code."""
+
+    msgid: str
+    msgid_plural: str | None
+    locations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A call the extractor cannot take a string from (``_(name)``, ``_(f"...")``)."""
+
+    location: str
+    text: str
+    fatal: bool
+
+
+# Call names whose first argument(s) are catalogue strings: _() translates, N_() only marks
+# (for text built at import, translated later with _()), ngettext() has a singular and a plural.
+_MARKERS = {"_": 1, "N_": 1, "ngettext": 2}
+
+
+def _literal(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _called_name(node: ast.Call) -> str | None:
+    if isinstance(node.func, ast.Name):
+        return node.func.id
+    return None
+
+
+def extract_source(source: str, location: str) -> tuple[list[tuple[str, str | None]], list[Problem]]:
+    """The (msgid, msgid_plural) pairs of one module's source, and the calls that are not literal."""
+    tree = ast.parse(source, filename=location)
+    found: list[tuple[str, str | None]] = []
+    problems: list[Problem] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _called_name(node)
+        if name not in _MARKERS:
+            continue
+        where = f"{location}:{node.lineno}"
+        wanted = _MARKERS[name]
+        args = node.args[:wanted]
+        literals = [_literal(arg) for arg in args]
+        if len(args) == wanted and all(value is not None for value in literals):
+            if wanted == 1:
+                found.append((literals[0], None))  # type: ignore[arg-type]
+            else:
+                found.append((literals[0], literals[1]))  # type: ignore[arg-type]
+            continue
+        if any(isinstance(arg, ast.JoinedStr) for arg in args):
+            # The f-string is formatted before the lookup: no catalogue can hold it.
+            problems.append(Problem(where, f"{name}() of an f-string; use {name}(\"... {{name}} ...\").format(name=...)", True))
+        else:
+            problems.append(Problem(where, f"{name}() of a non-literal; its strings must be marked where they are written", False))
+    return found, problems
+
+
+def extract(ui_dir: Path = UI_DIR, *, relative_to: Path | None = None) -> tuple[dict[str, Found], list[Problem]]:
+    """Every translatable string under ``ui_dir``, keyed by msgid."""
+    base = relative_to if relative_to is not None else ui_dir.parent.parent
+    pairs: dict[str, tuple[str | None, set[str]]] = {}
+    problems: list[Problem] = []
+    for path in sorted(ui_dir.rglob("*.py")):
+        location = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.as_posix()
+        found, trouble = extract_source(path.read_text(encoding="utf-8"), location)
+        problems.extend(trouble)
+        for msgid, plural in found:
+            if msgid == "":
+                problems.append(Problem(location, "_(\"\") is the catalogue header, not a string to translate", True))
+                continue
+            known_plural, files = pairs.setdefault(msgid, (plural, set()))
+            if known_plural != plural:
+                if known_plural is None:
+                    pairs[msgid] = (plural, files)
+                elif plural is not None:
+                    problems.append(Problem(location, f"{msgid!r} has two plural forms: {known_plural!r} and {plural!r}", True))
+            files.add(location)
+    messages = {
+        msgid: Found(msgid, plural, tuple(sorted(files))) for msgid, (plural, files) in sorted(pairs.items())
+    }
+    return messages, problems
+
+
+# -- .po files ----------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    msgid: str
+    msgid_plural: str | None = None
+    msgstr: list[str] = field(default_factory=lambda: [""])
+    locations: tuple[str, ...] = ()
+    translator_comments: list[str] = field(default_factory=list)
+    fuzzy: bool = False
+
+    @property
+    def translated(self) -> bool:
+        return not self.fuzzy and all(self.msgstr)
+
+
+@dataclass
+class Catalogue:
+    language: str
+    header: str = ""
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+
+class PoSyntaxError(ValueError):
+    pass
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def _unquote(text: str, where: str) -> str:
+    text = text.strip()
+    if len(text) < 2 or text[0] != '"' or text[-1] != '"':
+        raise PoSyntaxError(f"{where}: expected a quoted string, got {text!r}")
+    body = text[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            i += 1
+            if i >= len(body):
+                raise PoSyntaxError(f"{where}: a backslash ends the string")
+            code = body[i]
+            if code in _ESCAPES:
+                out.append(_ESCAPES[code])
+            elif code in "01234567":
+                digits = code
+                while i + 1 < len(body) and len(digits) < 3 and body[i + 1] in "01234567":
+                    i += 1
+                    digits += body[i]
+                out.append(chr(int(digits, 8)))
+            else:
+                raise PoSyntaxError(f"{where}: unknown escape \\{code}")
+        elif char == '"':
+            raise PoSyntaxError(f"{where}: unescaped quote inside a string")
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def parse_po(text: str, language: str, *, name: str = "<po>") -> Catalogue:
+    """Read a .po file (the subset gettext tools and this module write)."""
+    catalogue = Catalogue(language)
+    # Each entry: fields in order of appearance; "comments" before them.
+    current: dict[str, object] = {}
+    last_key: str | None = None
+
+    def finish() -> None:
+        nonlocal current, last_key
+        if "msgid" not in current:
+            if any(k in current for k in ("msgstr", "msgid_plural", "msgctxt")):
+                raise PoSyntaxError(f"{name}: an entry without msgid")
+            current, last_key = {}, None
+            return
+        if "msgctxt" in current:
+            raise PoSyntaxError(f"{name}: msgctxt is not used by this project (msgid {current['msgid']!r})")
+        msgid = current["msgid"]
+        assert isinstance(msgid, str)
+        plural = current.get("msgid_plural")
+        forms: dict[int, str] = current.get("msgstr", {})  # type: ignore[assignment]
+        if plural is None:
+            msgstr = [forms.get(0, "")]
+        else:
+            count = max(forms) + 1 if forms else 2
+            msgstr = [forms.get(i, "") for i in range(max(count, 2))]
+        if msgid == "":
+            catalogue.header = msgstr[0]
+        else:
+            if msgid in catalogue.entries:
+                raise PoSyntaxError(f"{name}: {msgid!r} appears twice")
+            catalogue.entries[msgid] = Entry(
+                msgid=msgid,
+                msgid_plural=plural,  # type: ignore[arg-type]
+                msgstr=msgstr,
+                locations=tuple(current.get("locations", ())),  # type: ignore[arg-type]
+                translator_comments=list(current.get("comments", [])),  # type: ignore[call-overload]
+                fuzzy=bool(current.get("fuzzy", False)),
+            )
+        current, last_key = {}, None
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        where = f"{name}:{number}"
+        line = raw.strip()
+        if not line:
+            finish()
+            continue
+        if line.startswith("#~"):
+            continue  # an obsolete entry gettext kept; this project drops them
+        if line.startswith("#"):
+            if "msgid" in current and last_key is not None and last_key.startswith("msgstr"):
+                finish()
+            if line.startswith("#:"):
+                locations = current.setdefault("locations", [])
+                locations.extend(line[2:].split())  # type: ignore[union-attr]
+            elif line.startswith("#,"):
+                flags = {flag.strip() for flag in line[2:].split(",")}
+                if "fuzzy" in flags:
+                    current["fuzzy"] = True
+            elif line.startswith("# ") or line == "#":
+                current.setdefault("comments", []).append(line[2:])  # type: ignore[union-attr]
+            continue  # "#." extracted comments, "#|" previous strings: regenerated or not kept
+        if line.startswith('"'):
+            if last_key is None:
+                raise PoSyntaxError(f"{where}: a string continues nothing")
+            value = _unquote(line, where)
+            if last_key.startswith("msgstr["):
+                index = int(last_key[7:-1])
+                current["msgstr"][index] += value  # type: ignore[index]
+            elif last_key == "msgstr":
+                current["msgstr"][0] += value  # type: ignore[index]
+            else:
+                current[last_key] += value  # type: ignore[operator]
+            continue
+        keyword, _space, rest = line.partition(" ")
+        if keyword in ("msgctxt", "msgid") and last_key is not None and last_key.startswith("msgstr"):
+            finish()  # a new entry without a blank line before it
+        if keyword in ("msgctxt", "msgid", "msgid_plural"):
+            current[keyword] = _unquote(rest, where)
+            last_key = keyword
+        elif keyword == "msgstr":
+            current.setdefault("msgstr", {})[0] = _unquote(rest, where)  # type: ignore[index]
+            last_key = "msgstr"
+        elif keyword.startswith("msgstr[") and keyword.endswith("]") and keyword[7:-1].isdigit():
+            index = int(keyword[7:-1])
+            current.setdefault("msgstr", {})[index] = _unquote(rest, where)  # type: ignore[index]
+            last_key = keyword
+        else:
+            raise PoSyntaxError(f"{where}: cannot read {raw!r}")
+    finish()
+    return catalogue
+
+
+def read_po(path: Path, language: str) -> Catalogue:
+    return parse_po(path.read_text(encoding="utf-8"), language, name=str(path))
+
+
+def _quote(text: str) -> str:
+    out = text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t").replace("\r", "\\r")
+    return '"' + out.replace("\n", "\\n") + '"'
+
+
+def _field(keyword: str, value: str) -> list[str]:
+    # A string with inner newlines is written one line per source line, as gettext does.
+    if "\n" in value.rstrip("\n"):
+        parts = value.splitlines(keepends=True)
+        return [f'{keyword} ""', *(_quote(part) for part in parts)]
+    return [f"{keyword} {_quote(value)}"]
+
+
+def default_header(language: str) -> str:
+    return (
+        "Project-Id-Version: smartsync-tui\n"
+        f"Language: {language}\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=UTF-8\n"
+        "Content-Transfer-Encoding: 8bit\n"
+        f"Plural-Forms: {_PLURAL_FORMS.get(language, _PLURAL_FORMS['en'])}\n"
+    )
+
+
+def has_placeholders(text: str) -> bool:
+    try:
+        return any(name is not None for _literal_text, name, _spec, _conv in string.Formatter().parse(text))
+    except ValueError:
+        return True
+
+
+def format_po(catalogue: Catalogue) -> str:
+    """The .po text: header, then entries sorted by msgid."""
+    name = _LANGUAGE_NAMES.get(catalogue.language, catalogue.language)
+    header = catalogue.header or default_header(catalogue.language)
+    lines = [
+        f"# smartsync-tui console strings: {name}.",
+        "# Made by `python scripts/i18n.py update` (which keeps every msgstr written here);",
+        "# `python scripts/i18n.py check` says what is missing.",
+        "#",
+        'msgid ""',
+        # The header's msgstr starts on its own line, one line per header field, as gettext writes it.
+        'msgstr ""',
+        *(_quote(part) for part in header.splitlines(keepends=True)),
+    ]
+    for msgid in sorted(catalogue.entries):
+        entry = catalogue.entries[msgid]
+        lines.append("")
+        lines.extend(f"# {comment}".rstrip() for comment in entry.translator_comments)
+        if entry.locations:
+            lines.append("#: " + " ".join(entry.locations))
+        flags = []
+        if entry.fuzzy:
+            flags.append("fuzzy")
+        if has_placeholders(entry.msgid) or (entry.msgid_plural and has_placeholders(entry.msgid_plural)):
+            flags.append("python-brace-format")
+        if flags:
+            lines.append("#, " + ", ".join(flags))
+        lines.extend(_field("msgid", entry.msgid))
+        if entry.msgid_plural is None:
+            lines.extend(_field("msgstr", entry.msgstr[0]))
+        else:
+            lines.extend(_field("msgid_plural", entry.msgid_plural))
+            for index, form in enumerate(entry.msgstr):
+                lines.extend(_field(f"msgstr[{index}]", form))
+    return "\n".join(lines) + "\n"
+
+
+def write_text_if_changed(path: Path, data: str | bytes) -> bool:
+    """Write only when the content differs (keeps mtimes and diffs quiet). True when written."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if path.exists() and path.read_bytes() == payload:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(payload)
+    temporary.replace(path)
+    return True
+
+
+# -- merging ------------------------------------------------------------------
+
+
+def merge(found: dict[str, Found], existing: Catalogue | None, language: str) -> Catalogue:
+    """The catalogue for ``language`` holding exactly the strings in ``found``.
+
+    English (the source language) translates each string to itself. Other
+    languages keep every translation already written, start new strings empty
+    and drop strings the code no longer has.
+    """
+    header = existing.header if existing is not None and existing.header else default_header(language)
+    merged = Catalogue(language, header=header)
+    for msgid, message in sorted(found.items()):
+        old = existing.entries.get(msgid) if existing is not None else None
+        forms = 1 if message.msgid_plural is None else 2
+        if language == SOURCE_LANGUAGE:
+            msgstr = [message.msgid] if message.msgid_plural is None else [message.msgid, message.msgid_plural]
+            merged.entries[msgid] = Entry(msgid, message.msgid_plural, msgstr, message.locations)
+            continue
+        if old is None:
+            merged.entries[msgid] = Entry(msgid, message.msgid_plural, [""] * forms, message.locations)
+            continue
+        msgstr = list(old.msgstr)
+        fuzzy = old.fuzzy
+        if old.msgid_plural != message.msgid_plural:
+            # Singular became plural or the plural text changed: keep the words, ask for a look.
+            msgstr = (msgstr + [""] * forms)[: max(forms, len(msgstr) if message.msgid_plural else 1)]
+            fuzzy = fuzzy or any(msgstr)
+        merged.entries[msgid] = Entry(
+            msgid, message.msgid_plural, msgstr, message.locations, list(old.translator_comments), fuzzy
+        )
+    return merged
+
+
+# -- .mo files ----------------------------------------------------------------
+
+
+def compile_mo(catalogue: Catalogue) -> bytes:
+    """GNU .mo bytes: header entry plus every translated entry, keys sorted, no hash table.
+
+    Untranslated and fuzzy entries are left out (gettext then shows the English
+    text), as msgfmt does.
+    """
+    pairs: dict[bytes, bytes] = {b"": (catalogue.header or default_header(catalogue.language)).encode("utf-8")}
+    for entry in catalogue.entries.values():
+        if not entry.translated:
+            continue
+        if entry.msgid_plural is None:
+            key = entry.msgid.encode("utf-8")
+            value = entry.msgstr[0].encode("utf-8")
+        else:
+            key = entry.msgid.encode("utf-8") + b"\0" + entry.msgid_plural.encode("utf-8")
+            value = b"\0".join(form.encode("utf-8") for form in entry.msgstr)
+        pairs[key] = value
+    keys = sorted(pairs)
+    count = len(keys)
+    originals_offset = 7 * 4
+    translations_offset = originals_offset + count * 8
+    data_offset = translations_offset + count * 8
+    originals = bytearray()
+    translations = bytearray()
+    original_table: list[int] = []
+    translation_table: list[int] = []
+    for key in keys:
+        original_table += [len(key), data_offset + len(originals)]
+        originals += key + b"\0"
+    translations_start = data_offset + len(originals)
+    for key in keys:
+        value = pairs[key]
+        translation_table += [len(value), translations_start + len(translations)]
+        translations += value + b"\0"
+    header = struct.pack("<7I", 0x950412DE, 0, count, originals_offset, translations_offset, 0, data_offset)
+    return (
+        header
+        + struct.pack(f"<{2 * count}I", *original_table)
+        + struct.pack(f"<{2 * count}I", *translation_table)
+        + bytes(originals)
+        + bytes(translations)
+    )
+
+
+# -- the repository's catalogues ----------------------------------------------
+
+
+def po_path(language: str, locale_dir: Path = LOCALE_DIR) -> Path:
+    return locale_dir / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def mo_path(language: str, locale_dir: Path = LOCALE_DIR) -> Path:
+    return locale_dir / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
+
+
+def update(
+    ui_dir: Path = UI_DIR, locale_dir: Path = LOCALE_DIR, languages: Iterable[str] = LANGUAGES
+) -> tuple[list[str], list[Problem]]:
+    """Extract, merge into every language's .po and compile each .mo. Returns the files written."""
+    found, problems = extract(ui_dir)
+    written: list[str] = []
+    for language in languages:
+        po = po_path(language, locale_dir)
+        existing = read_po(po, language) if po.exists() else None
+        catalogue = merge(found, existing, language)
+        if write_text_if_changed(po, format_po(catalogue)):
+            written.append(str(po))
+        if write_text_if_changed(mo_path(language, locale_dir), compile_mo(catalogue)):
+            written.append(str(mo_path(language, locale_dir)))
+    return written, problems
+
+
+def _fields(text: str) -> list[str] | None:
+    """The sorted ``{name}`` fields of a format string; None when it is not a valid one."""
+    try:
+        return sorted(name for _text, name, _spec, _conv in string.Formatter().parse(text) if name is not None)
+    except ValueError:
+        return None
+
+
+def check(
+    ui_dir: Path = UI_DIR, locale_dir: Path = LOCALE_DIR, languages: Iterable[str] = LANGUAGES
+) -> tuple[list[str], list[str]]:
+    """What is wrong with the catalogues (errors) and what merely looks stale (warnings)."""
+    found, problems = extract(ui_dir)
+    errors = [f"{p.location}: {p.text}" for p in problems if p.fatal]
+    warnings = [f"{p.location}: {p.text}" for p in problems if not p.fatal]
+    for language in languages:
+        po = po_path(language, locale_dir)
+        if not po.exists():
+            errors.append(f"{po}: missing (run: python scripts/i18n.py update)")
+            continue
+        try:
+            catalogue = read_po(po, language)
+        except (PoSyntaxError, UnicodeDecodeError) as exc:
+            errors.append(f"{po}: unreadable: {exc}")
+            continue
+        for msgid, message in found.items():
+            entry = catalogue.entries.get(msgid)
+            if entry is None:
+                errors.append(f"{po}: missing {msgid!r} (from {', '.join(message.locations)})")
+            elif entry.msgid_plural != message.msgid_plural:
+                errors.append(f"{po}: {msgid!r} has plural {entry.msgid_plural!r}, the code {message.msgid_plural!r}")
+        for msgid in sorted(set(catalogue.entries) - set(found)):
+            warnings.append(f"{po}: {msgid!r} is no longer in the code (update drops it)")
+        for msgid, entry in sorted(catalogue.entries.items()):
+            if entry.fuzzy:
+                errors.append(f"{po}: {msgid!r} is marked fuzzy: review the translation and remove the flag")
+            elif not all(entry.msgstr):
+                errors.append(f"{po}: {msgid!r} has no translation")
+                continue
+            sources = [entry.msgid] if entry.msgid_plural is None else [entry.msgid] + [entry.msgid_plural] * (len(entry.msgstr) - 1)
+            for source, form in zip(sources, entry.msgstr):
+                if not form:
+                    continue
+                wanted, got = _fields(source), _fields(form)
+                if got is None:
+                    errors.append(f"{po}: the translation of {msgid!r} is not a valid format string: {form!r}")
+                elif wanted is not None and wanted != got:
+                    errors.append(f"{po}: placeholders of {msgid!r} are {wanted}, its translation has {got}: {form!r}")
+        mo = mo_path(language, locale_dir)
+        if not mo.exists():
+            errors.append(f"{mo}: missing (run: python scripts/i18n.py update)")
+        elif mo.read_bytes() != compile_mo(catalogue):
+            errors.append(f"{mo}: does not match {po.name} (run: python scripts/i18n.py update)")
+    return errors, warnings

@@ -1,0 +1,554 @@
+"""The setup wizard: Identity, proxy, then the first Active Directory.
+
+One Screen with a ContentSwitcher of three steps; Back and Next keep what
+was typed. Finish checks the directory for real (AD bind and the token with
+Identity) in a thread worker and saves only when both pass, settings and
+secrets together. Dismisses True once saved, False when the admin leaves.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import (
+    Button,
+    ContentSwitcher,
+    Footer,
+    Header,
+    Input,
+    LoadingIndicator,
+    RadioButton,
+    RadioSet,
+    Select,
+    Static,
+)
+from textual.worker import Worker, WorkerState
+
+from smartsync_tui.core import validation
+from smartsync_tui.core.directory_setup import (
+    KEEP,
+    PendingSecrets,
+    ping_identity,
+    unique_directory_id,
+)
+from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.redaction import register_secret
+from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
+from smartsync_tui.core.settings import (
+    PRODUCTION_ENVIRONMENT,
+    AppSettings,
+    DirectorySettings,
+    IdentitySettings,
+    ProxySettings,
+)
+from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.widgets.directory_fields import (
+    CheckOutcome,
+    DirectoryFields,
+    FieldCheck,
+    FieldRow,
+    check_and_save,
+    check_port_text,
+    next_input,
+    sentence,
+    shown,
+    validate_input,
+)
+
+if TYPE_CHECKING:
+    from smartsync_tui.ui.app import SmartSyncApp
+
+STEPS = ("step-identity", "step-proxy", "step-directory")
+TEST_ENVIRONMENT_DOMAIN = ".customerfi.com"
+
+
+class DiscardDialog(ModalScreen[bool]):
+    """Asks before what was typed is thrown away; True: discard."""
+
+    BINDINGS = [Binding("escape", "keep", N_("Keep editing"), id="discard-keep")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="discard-dialog"):
+            yield Static(self.question, id="discard-question", markup=False)
+            with Horizontal(id="discard-buttons"):
+                yield Button(N_("Keep editing"), id="discard-keep", variant="primary")
+                yield Button(N_("Discard"), id="discard-yes", variant="error")
+
+    @on(Button.Pressed, "#discard-yes")
+    def _discard(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#discard-keep")
+    def action_keep(self) -> None:
+        self.dismiss(False)
+
+
+class SetupWizard(Screen[bool]):
+    """First run (or from the palette): Identity, proxy and one directory, checked, then saved."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", N_("Cancel"), id="wizard-cancel", tooltip=N_("Leave the setup (asks first)")),
+        Binding("ctrl+n", "next", N_("Next"), id="wizard-next", tooltip=N_("Check this step and go to the next one")),
+        Binding("ctrl+n", "finish", N_("Finish"), id="wizard-finish",
+                tooltip=N_("Check the directory for real and save")),
+        Binding("ctrl+t", "test", N_("Test"), id="wizard-test", tooltip=N_("Test the connection to Identity")),
+    ]
+
+    app: SmartSyncApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self._step = 0
+        self._busy = False
+        # Between the worker (which starts saving) and Esc (which leaves).
+        self._lock = threading.Lock()
+        self._saving = False
+        self._leaving = False
+        #: The directory saved by Finish (None until then): the one to sync first.
+        self.directory_id: str | None = None
+
+    @property
+    def is_modal(self) -> bool:
+        # The console's own keys (tabs, sync now, quit) do not apply while setting up.
+        return True
+
+    # -- layout
+
+    def compose(self) -> ComposeResult:
+        settings = self.app.settings
+        identity, proxy = settings.identity, settings.proxy
+        yield Header()
+        yield Static(id="wizard-steps")
+        with VerticalScroll(id="wizard-form"):
+            with ContentSwitcher(initial=STEPS[0], id="wizard-switcher"):
+                with Vertical(id="step-identity", classes="wizard-step"):
+                    yield Static(
+                        _("Where is TOTVS Identity? Production suits most companies; the test environment "
+                          "is your company's host under customerfi.com."),
+                        classes="wizard-intro",
+                    )
+                    yield FieldRow(_("Protocol"), Select(
+                        [("HTTPS", "https"), (_("HTTP (test servers only)"), "http")],
+                        value=identity.protocol, allow_blank=False, id="identity-protocol",
+                    ))
+                    yield FieldRow(_("Environment"), Select(
+                        [
+                            (_("Production ({host})").format(host=PRODUCTION_ENVIRONMENT), "production"),
+                            (_("Test (*.customerfi.com)"), "test"),
+                            (_("Another host"), "other"),
+                        ],
+                        value=self._environment_kind(identity.environment), allow_blank=False,
+                        id="identity-environment",
+                    ))
+                    yield FieldRow(_("Host"), Input(
+                        "" if identity.environment == PRODUCTION_ENVIRONMENT else identity.environment,
+                        id="identity-host", placeholder=_("e.g. company.customerfi.com"),
+                        validators=[FieldCheck(validation.check_environment_host)],
+                        validate_on=["changed", "submitted"],
+                    ))
+                    with Horizontal(classes="wizard-test"):
+                        yield Button(_("Test"), id="identity-test")
+                        yield Static("", id="identity-result", classes="test-result", markup=False)
+                with Vertical(id="step-proxy", classes="wizard-step"):
+                    yield Static(_("How this computer reaches Identity."), classes="wizard-intro")
+                    yield FieldRow(_("Proxy"), RadioSet(
+                        RadioButton(_("System default (HTTPS_PROXY, NO_PROXY)"), id="proxy-system",
+                                    value=proxy.mode == "system"),
+                        RadioButton(_("Manual: this proxy host and port"), id="proxy-manual",
+                                    value=proxy.mode == "manual"),
+                        RadioButton(_("None: connect directly"), id="proxy-none", value=proxy.mode == "none"),
+                        id="proxy-mode",
+                    ))
+                    with Vertical(id="proxy-manual-fields"):
+                        yield FieldRow(_("Proxy host"), Input(
+                            proxy.host or "", id="proxy-host", placeholder=_("name or IPv4, no http://"),
+                            validators=[FieldCheck(validation.check_proxy_host)], validate_on=["changed", "submitted"],
+                        ))
+                        yield FieldRow(_("Proxy port"), Input(
+                            str(proxy.port) if proxy.port else "", id="proxy-port", type="integer",
+                            placeholder=_("e.g. 3128"),
+                            validators=[FieldCheck(check_port_text)], validate_on=["changed", "submitted"],
+                        ))
+                        yield FieldRow(_("Proxy user"), Input(
+                            proxy.user or "", id="proxy-user", placeholder=_("optional"),
+                        ))
+                        yield FieldRow(_("Proxy password"), Input(
+                            id="proxy-password", password=True,
+                            placeholder=_("leave empty to keep the stored one")
+                            if self._proxy_password_stored() else _("optional"),
+                        ))
+                    with Horizontal(classes="wizard-test"):
+                        yield Button(_("Test"), id="proxy-test")
+                        yield Static("", id="proxy-result", classes="test-result", markup=False)
+                with Vertical(id="step-directory", classes="wizard-step"):
+                    yield Static(
+                        _("The Active Directory to sync, as registered in Identity; the token is copied from "
+                          "that directory in Identity."),
+                        classes="wizard-intro",
+                    )
+                    yield DirectoryFields(id="directory-fields")
+        with Horizontal(id="wizard-status-bar"):
+            yield LoadingIndicator(id="wizard-busy")
+            yield Static("", id="wizard-status", markup=False)
+        with Horizontal(id="wizard-buttons"):
+            yield Button(_("Back"), id="back")
+            yield Button(_("Next"), id="next", variant="primary")
+            yield Button(_("Cancel"), id="cancel")
+        yield Footer()
+
+    def _proxy_password_stored(self) -> bool:
+        try:
+            return self.app.secrets.get(PROXY_PASSWORD_KEY) is not None
+        except UserError:
+            return False  # a damaged store says so when Finish saves
+
+    def on_mount(self) -> None:
+        self.query_one("#wizard-busy").display = False
+        self._environment_changed()
+        self._proxy_mode_changed()
+        self._show_step(0)
+
+    @staticmethod
+    def _environment_kind(environment: str) -> str:
+        if environment == PRODUCTION_ENVIRONMENT:
+            return "production"
+        host = environment.rsplit(":", 1)[0].lower()
+        return "test" if host.endswith(TEST_ENVIRONMENT_DOMAIN) else "other"
+
+    # -- steps
+
+    def _show_step(self, index: int) -> None:
+        self._step = index
+        self.query_one(ContentSwitcher).current = STEPS[index]
+        names = [_("Identity"), _("Proxy"), _("Active Directory")]
+        crumbs = [
+            f"[b reverse] {n}. {name} [/]" if n - 1 == index else f" {n}. {name} "
+            for n, name in enumerate(names, 1)
+        ]
+        self.query_one("#wizard-steps", Static).update(
+            _("Setup") + "  " + " › ".join(crumbs)
+        )
+        self.query_one("#back", Button).disabled = index == 0 or self._busy
+        self.query_one("#next", Button).label = _("Finish") if index == len(STEPS) - 1 else _("Next")
+        self.query_one("#wizard-form", VerticalScroll).scroll_home(animate=False)
+        self._focus_first(self.query_one(f"#{STEPS[index]}"))
+        self.refresh_bindings()
+
+    def _focus_first(self, container: Widget) -> None:
+        for widget in container.query("*"):
+            if widget.can_focus and shown(widget, container):
+                widget.focus()
+                return
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self._busy and action in ("next", "finish", "test"):
+            return None  # shown, greyed out, while the check runs
+        if action == "next":
+            return self._step < len(STEPS) - 1
+        if action == "finish":
+            return self._step == len(STEPS) - 1
+        if action == "test":
+            return self._step < len(STEPS) - 1
+        return True
+
+    def action_next(self) -> None:
+        if self._busy:
+            return
+        if self._step == 0 and self._check_identity_step():
+            self._show_step(1)
+        elif self._step == 1 and self._check_proxy_step():
+            self._show_step(2)
+        elif self._step == 2:
+            self._finish()
+
+    def action_finish(self) -> None:
+        self.action_next()
+
+    def action_back(self) -> None:
+        if not self._busy and self._step > 0:
+            self._show_step(self._step - 1)
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    @on(Input.Submitted)
+    def _enter_in_field(self, event: Input.Submitted) -> None:
+        """Enter goes to the next field; in the step's last field, to the next step (or Finish)."""
+        event.stop()
+        following = next_input(self.query_one(f"#{STEPS[self._step]}"), event.input)
+        if following is None:
+            self.action_next()
+        else:
+            following.focus()
+
+    # -- step 1: Identity
+
+    @on(Select.Changed, "#identity-environment")
+    def _environment_changed(self) -> None:
+        kind = self.query_one("#identity-environment", Select).value
+        row = self.query_one("#row-identity-host", FieldRow)
+        row.display = kind != "production"
+        host = self.query_one("#identity-host", Input)
+        host.placeholder = _("e.g. company.customerfi.com") if kind == "test" else _("host or host:port")
+        row.show_error(None)
+        self.query_one("#identity-result", Static).update("")
+
+    def _check_identity_step(self) -> bool:
+        kind = self.query_one("#identity-environment", Select).value
+        row = self.query_one("#row-identity-host", FieldRow)
+        if kind == "production":
+            row.show_error(None)
+            return True
+        problem = validate_input(row, required="give the Identity environment's host, for example company.customerfi.com")
+        host = self.query_one("#identity-host", Input).value.strip()
+        if not problem and kind == "test" and not host.rsplit(":", 1)[0].lower().endswith(TEST_ENVIRONMENT_DOMAIN):
+            problem = _("A test environment's host ends in .customerfi.com; choose Another host for any other address.")
+            row.show_error(problem)
+        if problem:
+            self.query_one("#identity-host", Input).focus()
+        return not problem
+
+    def _identity(self) -> IdentitySettings:
+        kind = self.query_one("#identity-environment", Select).value
+        environment = (
+            PRODUCTION_ENVIRONMENT if kind == "production" else self.query_one("#identity-host", Input).value.strip()
+        )
+        return IdentitySettings(
+            protocol=self.query_one("#identity-protocol", Select).value,
+            environment=environment,
+            ca_file=self.app.settings.identity.ca_file,
+        )
+
+    # -- step 2: proxy
+
+    @on(RadioSet.Changed, "#proxy-mode")
+    def _proxy_mode_changed(self) -> None:
+        manual = self._proxy_mode() == "manual"
+        self.query_one("#proxy-manual-fields").display = manual
+        self.query_one("#proxy-result", Static).update("")
+
+    def _proxy_mode(self) -> str:
+        pressed = self.query_one("#proxy-mode", RadioSet).pressed_button
+        return {"proxy-manual": "manual", "proxy-none": "none"}.get(pressed.id if pressed else "", "system")
+
+    def _check_proxy_step(self) -> bool:
+        if self._proxy_mode() != "manual":
+            return True
+        bad = [
+            field_id
+            for field_id, required in (
+                ("proxy-host", "give the proxy's host name or IPv4 address"),
+                ("proxy-port", "give the proxy's port"),
+            )
+            if validate_input(self.query_one(f"#row-{field_id}", FieldRow), required=required)
+        ]
+        if bad:
+            self.query_one(f"#{bad[0]}").focus()
+        return not bad
+
+    def _proxy(self) -> ProxySettings:
+        mode = self._proxy_mode()
+        if mode != "manual":
+            return ProxySettings(mode=mode)
+        def value(field_id: str) -> str:
+            return self.query_one(f"#{field_id}", Input).value.strip()
+
+        return ProxySettings(mode="manual", host=value("proxy-host"), port=int(value("proxy-port")),
+                             user=value("proxy-user") or None)
+
+    def _proxy_password(self, proxy: ProxySettings) -> tuple[object, dict[str, SecretStr | None]]:
+        """(what to store: a SecretStr, None to delete, or KEEP; what checks see before it is stored)."""
+        typed = self.query_one("#proxy-password", Input).value
+        if proxy.mode == "manual" and proxy.user:
+            if not typed:
+                return KEEP, {}
+            register_secret(typed)
+            return SecretStr(typed), {PROXY_PASSWORD_KEY: SecretStr(typed)}
+        return None, {PROXY_PASSWORD_KEY: None}
+
+    def _candidate(self) -> tuple[AppSettings, object, dict[str, SecretStr | None]]:
+        """The settings as they will be (for checks), the proxy password to store, the pending secrets."""
+        proxy = self._proxy()
+        proxy_password, pending = self._proxy_password(proxy)
+        settings = self.app.settings.model_copy(update={"identity": self._identity(), "proxy": proxy})
+        return settings, proxy_password, pending
+
+    # -- Test (steps 1 and 2)
+
+    def action_test(self) -> None:
+        if self._step < 2 and not self._busy:
+            self._test(on_identity=self._step == 0)
+
+    @on(Button.Pressed, "#identity-test, #proxy-test")
+    def _test_pressed(self, event: Button.Pressed) -> None:
+        self._test(on_identity=event.button.id == "identity-test")
+
+    def _test(self, *, on_identity: bool) -> None:
+        result = self.query_one("#identity-result" if on_identity else "#proxy-result", Static)
+        if not self._check_identity_step():
+            if not on_identity:
+                result.update(_("Fix the Identity step first (Back)."))
+            return
+        if not on_identity and not self._check_proxy_step():
+            return
+        try:
+            settings, _password, pending = self._candidate()
+        except ValueError as exc:  # a rule across fields (pydantic's ValidationError is a ValueError)
+            result.update(sentence(str(exc)))
+            return
+        result.set_classes("test-result")
+        result.update(_("Testing {url}…").format(url=settings.identity.base_url))
+        self._ping(settings, pending, result.id or "")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="setup-wizard-test", name="ping")
+    def _ping(self, settings: AppSettings, pending: dict[str, SecretStr | None], result_id: str) -> tuple[str, bool, str]:
+        url = settings.identity.base_url
+        try:
+            ms = ping_identity(settings, PendingSecrets(self.app.secrets, pending))
+        except UserError as exc:
+            return result_id, False, _("Not reachable: {reason}").format(reason=exc)
+        except Exception as exc:  # noqa: BLE001 - a sentence on screen, never a traceback
+            return result_id, False, _("Not reachable: unexpected error {kind}.").format(kind=type(exc).__name__)
+        return result_id, True, _("Reachable: {url} answered in {ms} ms.").format(url=url, ms=ms)
+
+    # -- step 3 and Finish
+
+    def _finish(self) -> None:
+        fields = self.query_one(DirectoryFields)
+        status = self.query_one("#wizard-status", Static)
+        fields.clear_check()
+        bad = fields.check_fields()
+        if bad:
+            status.update(_("Fix the fields marked in red, then press Finish again."))
+            fields.focus_field(bad[0])
+            return
+        settings = self.app.settings
+        same = settings.directory_reading(fields.server, fields.base_dn)
+        if same is not None:
+            fields.row("base-dn").show_error(
+                _("Directory '{id}' already reads {base_dn} from {server}: edit it on the Active Directory tab "
+                  "instead of adding it twice.").format(id=same.id, base_dn=same.base_dn, server=same.server)
+            )
+            fields.focus_field("base-dn")
+            status.update(_("Nothing was saved."))
+            return
+        try:
+            directory = fields.directory(unique_directory_id(settings, fields.base_dn))
+            candidate, proxy_password, pending = self._candidate()
+        except ValueError as exc:  # a rule across fields (pydantic's ValidationError is a ValueError)
+            status.update(sentence(str(exc)))
+            return
+        password, token = fields.typed_password(), fields.typed_token()
+        assert password is not None and token is not None  # check_fields requires both when adding
+        identity, proxy = candidate.identity, candidate.proxy
+
+        def change(editable: AppSettings, saved: DirectorySettings) -> None:
+            editable.identity = identity
+            editable.proxy = proxy
+            editable.put_directory(saved)
+
+        self._set_busy(True, _("Checking the bind to AD and the token with Identity…"))
+        self._check_and_save(candidate, directory, password, token, change, pending, proxy_password)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="setup-wizard-finish", name="finish")
+    def _check_and_save(self, settings, directory, password, token, change, pending, proxy_password) -> CheckOutcome:  # type: ignore[no-untyped-def]
+        return check_and_save(
+            self.app, settings, self.app.secrets, directory,
+            password=password, token=token, new_password=True, new_token=True,
+            change=change, pending=pending, proxy_password=proxy_password, on_saving=self._start_saving,
+        )
+
+    def _start_saving(self) -> bool:
+        """From the worker: saving starts now, unless the admin is leaving."""
+        with self._lock:
+            if self._leaving:
+                return False
+            self._saving = True
+            return True
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
+        self.query_one("#wizard-busy").display = busy
+        self.query_one("#wizard-status", Static).update(text)
+        self.query_one(ContentSwitcher).disabled = busy
+        self.query_one("#back", Button).disabled = busy or self._step == 0
+        self.query_one("#next", Button).disabled = busy
+        self.refresh_bindings()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state == WorkerState.ERROR and worker.name == "finish":
+            self._set_busy(False, _("The check failed unexpectedly (see the application log). Nothing was saved."))
+        if event.state != WorkerState.SUCCESS:
+            return
+        if worker.name == "ping":
+            result_id, ok, text = worker.result
+            result = self.query_one(f"#{result_id}", Static)
+            result.update(text)
+            result.set_class(ok, "-ok")
+            result.set_class(not ok, "-failed")
+            result.scroll_visible(animate=False)
+        elif worker.name == "finish":
+            self._finished(worker.result)
+
+    def _finished(self, outcome: CheckOutcome) -> None:
+        if outcome.cancelled:
+            return
+        if outcome.saved is not None:
+            self.directory_id = outcome.saved.id
+            self.dismiss(True)
+            return
+        fields = self.query_one(DirectoryFields)
+        if outcome.error is not None:
+            self._set_busy(False, _("Not saved: {reason}").format(reason=outcome.error))
+            self.query_one("#next", Button).focus()
+            return
+        assert outcome.check is not None
+        self._set_busy(False, _("Nothing was saved. Fix what is marked in red and press Finish again."))
+        field_id = fields.show_check(outcome.check)
+        if field_id:
+            fields.focus_field(field_id, after_refresh=True)
+        else:  # Identity unreachable and the like: the report says it, above the fields
+            self.query_one("#check-report").scroll_visible(animate=False)
+            self.query_one("#back", Button).focus()
+
+    # -- leaving
+
+    def action_cancel(self) -> None:
+        self.app.push_screen(
+            DiscardDialog(_("Leave the setup? Nothing is saved and what you typed is lost.")), self._leave
+        )
+
+    def _leave(self, confirmed: bool | None) -> None:
+        if not confirmed:
+            return
+        with self._lock:
+            if self._saving:
+                self.notify(_("Saving already: the setup finishes in a moment."))
+                return
+            self._leaving = True
+        self.dismiss(False)
