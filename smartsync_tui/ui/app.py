@@ -103,7 +103,7 @@ class SmartSyncApp(App[None]):
     def _directory_hint(self) -> str:
         if not self.settings.directories:
             return _("No directory yet: press a to add one, or w for the setup wizard.")
-        return _("s sync now · f full sync · p preview · Enter details · a add · e edit · x delete")
+        return _("s sync · f full · p preview · Enter details · a add · e edit · x delete")
 
     def on_mount(self) -> None:
         # Installed here, not in __init__: an app that never runs leaves no handler behind.

@@ -74,7 +74,7 @@ class DirectoryTable(DataTable):
         if d.id not in self.rows:
             return
         for key, value in zip(("server", "base_dn", "identity", "sync", "last", "users", "groups"), self._cells(d, status)):
-            self.update_cell(d.id, key, value)
+            self.update_cell(d.id, key, value, update_width=True)
 
     @property
     def selected_id(self) -> str | None:
