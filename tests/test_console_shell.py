@@ -62,3 +62,27 @@ async def test_the_command_palette_lists_every_action(tmp_path):
     for title in ("Sync now (s)", "Full sync (f)", "Preview (p)", "Add (a)", "Edit (e)", "Delete (delete)",
                   "Home (h)", "Active Directory (d)"):
         assert title in titles
+
+
+@pytest.fixture
+def portuguese():
+    from smartsync_tui.ui.i18n import set_language
+
+    set_language("pt_BR")
+    yield
+    set_language("en")
+
+
+@pytest.mark.parametrize("tab", ["h", "d"])
+def test_main_screens_in_portuguese(tmp_path, snap_compare, monkeypatch, portuguese, tab):
+    monkeypatch.setattr(HomeTab, "default_clock", lambda: 1_800_000_000.0)
+    assert snap_compare(_app(tmp_path), press=[tab], terminal_size=(80, 24))
+
+
+async def test_portuguese_labels(tmp_path, portuguese):
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        table = app.query_one("#directory-table", DataTable)
+        assert [str(c.label) for c in table.columns.values()][:4] == ["Servidor", "DN base", "Identity", "Sincronização"]
+        assert table.get_row_at(0)[3] == "Ainda não sincronizado"
