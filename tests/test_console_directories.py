@@ -41,7 +41,7 @@ async def test_sync_now_turns_the_row_synced_with_the_counts(sync_env):
         details = app.screen
         assert isinstance(details, DirectoryDetails)
         runs = details.query_one("#runs-table", DataTable)
-        assert runs.row_count == 1 and "create 3" in str(runs.get_row_at(0)[4])
+        assert runs.row_count == 1 and "created 3" in str(runs.get_row_at(0)[4])
         skipped = details.query_one("#skipped-table", DataTable)
         assert skipped.row_count == 2
         await pilot.press("escape")

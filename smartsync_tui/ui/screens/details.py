@@ -41,9 +41,12 @@ class DirectoryDetails(ModalScreen[None]):
             yield Static(_("Recent runs"), classes="section-title")
             runs = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             runs.add_columns(_("Started"), _("Mode"), _("Outcome"), _("Seconds"), _("Changes"), _("Error"))
+            labels = {
+                "create": _("created"), "update": _("updated"), "disable": _("disabled"), "enable": _("re-enabled"),
+                "group_create": _("groups created"), "group_update": _("groups updated"), "failed": _("failed"),
+            }
             for run in self.state.runs(d.id, limit=20):
-                changes = ", ".join(f"{k} {v}" for k, v in run.counts.items()
-                                    if v and k in ("create", "update", "disable", "enable", "group_create", "group_update", "failed"))
+                changes = ", ".join(f"{labels[k]} {v}" for k, v in run.counts.items() if v and k in labels)
                 seconds = f"{run.ended_at - run.started_at:.1f}" if run.ended_at else "-"
                 runs.add_row(_when(run.started_at), run.mode, run.outcome or _("running"), seconds, changes or "-", run.error or "")
             yield runs

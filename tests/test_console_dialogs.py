@@ -1,0 +1,105 @@
+"""Snapshots of the Active Directory tab's dialogs (fixed data, no servers)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from smartsync_tui.core.paths import resolve_home
+from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
+from smartsync_tui.core.state_store import PendingOp, StateStore
+from smartsync_tui.core.sync_engine import SyncResult
+from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
+from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
+from smartsync_tui.ui.screens.details import DirectoryDetails
+from smartsync_tui.ui.screens.preview import PreviewScreen
+from smartsync_tui.ui.screens.threshold import ThresholdDialog
+from smartsync_tui.ui.widgets.home_tab import HomeTab
+
+HOME = Path(tempfile.gettempdir()) / "smartsync-dialog-snapshot-home"
+SIZES = [(80, 24), (120, 40)]
+CORP = DirectorySettings(id="corp", display_name="Corp", server="dc1.corp.example", bind_user="svc@corp.example",
+                         base_dn="DC=corp,DC=example")
+
+
+def _app(monkeypatch) -> SmartSyncApp:
+    monkeypatch.setattr(HomeTab, "default_clock", lambda: 1_800_000_000.0)
+    shutil.rmtree(HOME, ignore_errors=True)
+    home = resolve_home(HOME).ensure()
+    settings = AppSettings(directories=[CORP])
+    save_settings(home.settings_file, settings)
+    with StateStore(home.state_db) as state:
+        run = state.start_run("corp", "full", dry_run=False)
+        state.finish_run(run, outcome="ok", counts={"create": 182, "group_create": 45}, mode="full")
+        state.set_skipped("corp", [("g-1", "CN=Sem Email,OU=Staff,DC=corp,DC=example",
+                                    "missing mail (Identity requires first name, last name and e-mail)")], replace_all=True)
+        state.add_pending("corp", [PendingOp("g-2", "user", "create", "CN=Ana,OU=Staff,DC=corp,DC=example", {})])
+    return SmartSyncApp(home, settings, scheduler=False)
+
+
+def _plan() -> SyncPlan:
+    plan = SyncPlan("corp", "delta", "changes since USN 4242", users_read=3, groups_read=1)
+    plan.ops = [
+        PlannedOp("g-a", "user", "create", "CN=João Conceição,OU=Staff,DC=corp,DC=example",
+                  {"login": "joao.conceicao@corp.example"}),
+        PlannedOp("g-b", "user", "update", "CN=Ana Lima,OU=Staff,DC=corp,DC=example",
+                  {"login": "ana.lima@corp.example"}, [("last_name", "Gonçalves", "Lima")]),
+        PlannedOp("g-c", "group", "group-update", "CN=TI,OU=Groups,DC=corp,DC=example", {"name": "TI"},
+                  [("members-", ["ivan.petrov@corp.example"], None)]),
+    ]
+    return plan
+
+
+def _held_result() -> SyncResult:
+    plan = SyncPlan("corp", "full", "the user or group filter changed")
+    plan.held = [
+        PlannedOp(f"g-{i}", "user", "disable", f"CN=User {i},OU=Staff,DC=corp,DC=example",
+                  {"login": f"user{i}@corp.example"}, why="gone from AD or out of scope")
+        for i in range(12)
+    ]
+    plan.threshold_note = ("12 users would be disabled, more than the deletion threshold (10): the disables are "
+                           "held until an admin allows them (--allow-deletes, or the console's dialog)")
+    return SyncResult("corp", mode="full", outcome="held", plan=plan)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_delete_dialog(snap_compare, monkeypatch, size):
+    async def open_it(pilot):
+        pilot.app.push_screen(ConfirmDeleteDialog(CORP))
+        await pilot.pause()
+
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_threshold_dialog(snap_compare, monkeypatch, size):
+    async def open_it(pilot):
+        pilot.app.push_screen(ThresholdDialog(_held_result()))
+        await pilot.pause()
+
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_preview_screen(snap_compare, monkeypatch, size):
+    async def open_it(pilot):
+        pilot.app.push_screen(PreviewScreen(SyncResult("corp", dry_run=True, mode="delta", outcome="ok", plan=_plan())))
+        await pilot.pause()
+
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_details_screen(snap_compare, monkeypatch, size):
+    async def open_it(pilot):
+        app = pilot.app
+        # Run times vary; show a fixed one.
+        monkeypatch.setattr("smartsync_tui.ui.screens.details._when", lambda ts: "2027-01-15 08:00:00")
+        app.push_screen(DirectoryDetails(CORP, app.state))
+        await pilot.pause()
+
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
