@@ -108,3 +108,21 @@ async def test_delete_needs_the_checkbox_ticked(sync_env):
         assert load_settings(sync_env.home.settings_file).directories == []
         assert "directory/corp/" not in sync_env.home.secrets_file.read_text()
         assert app.query_one("#directory-table", DataTable).row_count == 0
+
+
+async def test_the_log_pane_shows_the_engine_lines_live(sync_env):
+    import logging
+
+    from smartsync_tui.ui.widgets.log_pane import LogPane
+
+    seed_basic(sync_env)
+    logging.getLogger("smartsync").setLevel(logging.INFO)  # what `smartsync-tui` sets up
+    app = console(sync_env)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("l", "d", "s")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)  # the pane drains its buffer every 100 ms
+        shown = "\n".join(app.query_one(LogPane).shown)
+        assert "sync corp: full (first sync of this directory)" in shown
+        assert "sync corp full: ok" in shown and "create 3" in shown
+        assert sync_env.ad.dc.admin_password not in shown
