@@ -126,3 +126,34 @@ async def test_the_log_pane_shows_the_engine_lines_live(sync_env):
         assert "sync corp: full (first sync of this directory)" in shown
         assert "sync corp full: ok" in shown and "create 3" in shown
         assert sync_env.ad.dc.admin_password not in shown
+
+
+async def test_quitting_mid_sync_stops_between_batches_and_loses_nothing(sync_env):
+    import asyncio
+
+    for i in range(30):
+        sync_env.ad.add_user(f"q{i:02d}", "Quit", f"Q {i}")
+    app = console(sync_env)
+    sync_env.emulator.faults(latency_ms=150)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            def small_batches(settings):
+                settings.sync.batch_size = 3
+                settings.sync.concurrency = 1
+            app.change_settings(small_batches)
+            await pilot.press("d", "s")
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                if len(sync_env.identity_users()) >= 6:
+                    break
+            await pilot.press("q")
+        worker_threads_done = not any(w.is_running for w in app.workers)
+    finally:
+        sync_env.emulator.clear_faults()
+    assert worker_threads_done
+    landed = len(sync_env.identity_users())
+    assert 6 <= landed < 30
+    # What Identity confirmed is recorded; the rest is pending and the next run finishes it.
+    assert sync_env.state.counts("corp")["users"] + len(sync_env.state.pending("corp")) == 30
+    assert sync_env.sync().outcome == "ok"
+    assert len(sync_env.identity_users()) == 30
