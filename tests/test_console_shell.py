@@ -51,8 +51,9 @@ def test_home_tab_snapshot(tmp_path, snap_compare, monkeypatch):
     assert snap_compare(_app(tmp_path), terminal_size=(80, 24))
 
 
-def test_directories_tab_snapshot(tmp_path, snap_compare):
-    assert snap_compare(_app(tmp_path), press=["d"], terminal_size=(80, 24))
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_directories_tab_snapshot(tmp_path, snap_compare, size):
+    assert snap_compare(_app(tmp_path), press=["d"], terminal_size=size)
 
 
 async def test_the_command_palette_lists_every_action(tmp_path):

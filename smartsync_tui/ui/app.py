@@ -84,7 +84,12 @@ class SmartSyncApp(App[None]):
         self.statuses: dict[str, DirectoryStatus] = {}
         self._previewing: set[str] = set()
         self._scheduler = scheduler
-        self.sub_title = settings.identity.base_url
+        self._update_sub_title()
+
+    def _update_sub_title(self) -> None:
+        """The header: the Identity environment and what the engine is doing."""
+        engine = _("engine running here") if self._scheduler else _("engine paused")
+        self.sub_title = f"{self.settings.identity.base_url} · {engine}"
 
     # -- layout
 
@@ -141,7 +146,7 @@ class SmartSyncApp(App[None]):
         change(editable)
         save_settings(self.home.settings_file, editable)
         self.settings = load_settings(self.home.settings_file)
-        self.sub_title = self.settings.identity.base_url
+        self._update_sub_title()
         for d in self.settings.directories:
             self.statuses.setdefault(d.id, DirectoryStatus(d.id))
         self.refresh_directories()
