@@ -163,6 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="the .txt file to write")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p.add_argument("--json", action="store_true")
+
+    # -- the console in a browser (smartsync_tui/cli/web_cmd.py)
+    p = commands.add_parser("web", help="serve the console in a browser (textual-serve), on loopback by default")
+    p.add_argument("--host", help="address to listen on (default: from appsettings.json's url, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: from appsettings.json's url, 5325; 0 picks a free one)")
+    p.add_argument("--public", action="store_true",
+                   help="allow a non-loopback --host: the page has no login, put it behind an authenticating proxy")
+
+    # -- headless engine (smartsync_tui/cli/run_cmd.py)
+    p = commands.add_parser("run", help="the engine, headless: syncs every enabled directory on schedule until stopped")
+    p.add_argument("--once", action="store_true", help="run each enabled directory once and exit (cron, tests)")
     return parser
 
 
@@ -180,6 +191,11 @@ def _run(args: argparse.Namespace) -> int:
     from smartsync_tui.cli.context import CliContext
 
     ctx = CliContext.open(args.home)
+    if args.command == "web":
+        from smartsync_tui.cli import web_cmd
+
+        return web_cmd.run(ctx, args)
+
     if args.command in (None, "console"):
         from smartsync_tui.ui.app import run_console
 
@@ -204,6 +220,11 @@ def _run(args: argparse.Namespace) -> int:
         from smartsync_tui.cli import logs_cmd
 
         return logs_cmd.run(ctx, args)
+    # -- headless engine
+    if args.command == "run":
+        from smartsync_tui.cli import run_cmd
+
+        return run_cmd.run(ctx, args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

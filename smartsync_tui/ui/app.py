@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from smartsync_tui.core import engine_lock
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.paths import Home
@@ -74,6 +75,7 @@ class SmartSyncApp(App[None]):
         *,
         secrets: SecretStore | None = None,
         scheduler: bool = True,
+        attached_pid: int | None = None,
     ) -> None:
         super().__init__()
         translate_bindings(self)
@@ -83,12 +85,18 @@ class SmartSyncApp(App[None]):
         self.state = StateStore(home.state_db)
         self.statuses: dict[str, DirectoryStatus] = {}
         self._previewing: set[str] = set()
-        self._scheduler = scheduler
+        # Another process (`smartsync-tui run`) is the engine for this home: this
+        # console shows its state from the state store and starts no syncs itself.
+        self.attached_pid = attached_pid
+        self._scheduler = scheduler and attached_pid is None
         self._update_sub_title()
 
     def _update_sub_title(self) -> None:
         """The header: the Identity environment and what the engine is doing."""
-        engine = _("engine running here") if self._scheduler else _("engine paused")
+        if self.attached_pid is not None:
+            engine = _("attached to engine (pid {pid})").format(pid=self.attached_pid)
+        else:
+            engine = _("engine running here") if self._scheduler else _("engine paused")
         self.sub_title = f"{self.settings.identity.base_url} · {engine}"
 
     # -- layout
@@ -116,11 +124,18 @@ class SmartSyncApp(App[None]):
         self.query_one(LogPane).attach(self._log_handler)
         self._load_statuses()
         self.refresh_directories()
+        if self.attached_pid is not None:
+            self.set_interval(5, self._follow_engine)
         if self._scheduler:
             self.set_interval(self.settings.sync.delta_interval_seconds, self._scheduled_syncs)
             self.call_after_refresh(self._scheduled_syncs)
         if not self.settings.directories and not self.home.settings_file.exists():
             self.action_setup_wizard()  # first run
+
+    def _follow_engine(self) -> None:
+        """Attached: the engine's results reach this console through the state store."""
+        self._load_statuses()
+        self.refresh_directories()
 
     def _load_statuses(self) -> None:
         for d in self.settings.directories:
@@ -183,6 +198,13 @@ class SmartSyncApp(App[None]):
         return any(w.group == f"sync-{directory_id}" and w.is_running for w in self.workers)
 
     def start_sync(self, directory_id: str, *, full: bool = False, allow_deletes: bool = False, dry_run: bool = False) -> bool:
+        if self.attached_pid is not None and not dry_run:
+            self.notify(
+                _("The engine (pid {pid}) syncs this home on its schedule; it runs the next sync by itself.").format(
+                    pid=self.attached_pid),
+                severity="warning",
+            )
+            return False
         if self.is_syncing(directory_id):
             self.notify(_("{id} is syncing already.").format(id=directory_id))
             return False
@@ -367,5 +389,11 @@ def run_console(home: Home) -> int:
         print(f"error: {exc}")
         return 2
     set_language(detect_language(settings.language))
-    SmartSyncApp(home, settings).run()
+    try:
+        lock = engine_lock.acquire(home, "console")
+    except engine_lock.EngineRunning as running:
+        SmartSyncApp(home, settings, attached_pid=running.pid).run()
+        return 0
+    with lock:  # one engine per home: `smartsync-tui run` refuses while this console syncs
+        SmartSyncApp(home, settings).run()
     return 0

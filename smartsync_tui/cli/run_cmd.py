@@ -1,0 +1,154 @@
+"""`smartsync-tui run [--once]`: the engine, headless (systemd, nohup, tmux).
+
+Takes the home's engine lock (one engine per home; a second `run` exits 2
+naming the first), then syncs every enabled directory on its schedule until
+SIGTERM or SIGINT. The first signal lets the batches in flight finish, leaves
+the state store consistent and exits 0; a second one, a second or more later,
+exits at once with 130 (nothing is lost either way: the next run sends what is
+still pending; a signal repeated within the second is the same stop, as when
+a process-group kill and a wrapper both deliver it).
+appsettings.json is re-read when it changes, so directories added or edited
+with the CLI are picked up without a restart. With no enabled directory it
+keeps running and waits for one.
+
+`--once` runs each enabled directory once, in parallel, and exits with the
+codes of `sync` (for cron and tests).
+
+Lifecycle lines go to standard output and warnings to standard error (the
+journal under systemd); everything is in the application log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from smartsync_tui import __version__
+from smartsync_tui.cli.context import CliContext
+from smartsync_tui.core import engine_lock
+from smartsync_tui.core.errors import InputError
+from smartsync_tui.core.logs import LOG_DATE_FORMAT, LOG_FORMAT
+from smartsync_tui.core.redaction import install_log_redaction
+from smartsync_tui.core.scheduler import Scheduler
+
+log = logging.getLogger("smartsync.engine")
+
+EXIT_OK, EXIT_REFUSED, EXIT_NOW = 0, 2, 130
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A second signal this soon after the first is taken as the same stop, not as "now".
+_SAME_STOP_SECONDS = 1.0
+
+
+def run(ctx: CliContext, args: argparse.Namespace) -> int:
+    try:
+        lock = engine_lock.acquire(ctx.home, "run")
+    except engine_lock.EngineRunning as exc:
+        log.warning("run refused: %s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    with lock:
+        stderr_handler = _warnings_to_stderr()
+        try:
+            return _run_locked(ctx, args, lock)
+        finally:
+            logging.getLogger("smartsync").removeHandler(stderr_handler)
+
+
+def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.EngineLock) -> int:
+    stop = threading.Event()
+    # Loads appsettings.json: a broken file refuses the start (exit 2) rather than guessing.
+    scheduler = Scheduler(ctx.home, secrets=ctx.secrets, stop_event=stop)
+    settings = scheduler.settings
+    directories = scheduler.directory_ids
+    if args.once and not directories:
+        raise InputError("directory", "no enabled directory to sync: add one with `smartsync-tui directory add`")
+    signals: list[int] = []
+    previous = _install_signal_handlers(stop, signals)
+    try:
+        _say(
+            "engine started (pid %d, home %s, directories: %s, version %s%s)",
+            lock.pid, _home_text(ctx),
+            ", ".join(directories) or "none", __version__, ", once" if args.once else "",
+        )
+        if not args.once:
+            print(
+                f"syncing every {settings.sync.delta_interval_seconds} s; stop with SIGTERM or Ctrl-C "
+                "(the batches in flight finish first)", flush=True,
+            )
+            if not directories:  # the scheduler logs it too
+                print("no enabled directory yet: waiting for one (smartsync-tui directory add, or the console)",
+                      flush=True)
+        if args.once:
+            results = scheduler.run_once()
+            code = max((r.exit_code for r in results), default=EXIT_OK)
+        else:
+            scheduler.run_forever()
+            code = EXIT_OK
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    why = f" ({signal.Signals(signals[0]).name})" if signals else ""
+    _say("engine stopped%s", why)
+    return code
+
+
+def _home_text(ctx: CliContext) -> str:
+    home = ctx.home
+    if home.config_dir.parent == home.data_dir.parent == home.log_dir.parent:  # --home / SMARTSYNC_HOME
+        return str(home.config_dir.parent)
+    return f"config {home.config_dir}, data {home.data_dir}, logs {home.log_dir}"
+
+
+def _say(message: str, *args: object) -> None:
+    log.info(message, *args)
+    print(message % args, flush=True)
+
+
+def _warnings_to_stderr() -> logging.Handler:
+    """Warnings and errors also on standard error: the journal under systemd, nohup.out otherwise."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=LOG_DATE_FORMAT))
+    install_log_redaction(handler)
+    logging.getLogger("smartsync").addHandler(handler)
+    return handler
+
+
+def _install_signal_handlers(stop: threading.Event, signals: list[int]) -> dict[int, Callable | int | None]:
+    """First SIGTERM/SIGINT: stop after the batches in flight. Second (a second or more
+    later): exit 130 at once.
+
+    The handler only sets the event (nobody else ever holds its lock: the
+    scheduler polls ``is_set``), so it cannot deadlock the main thread.
+    """
+
+    first_at: list[float] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        now = time.monotonic()
+        if not first_at:
+            first_at.append(now)
+            signals.append(signum)
+            stop.set()
+            return
+        if now - first_at[0] < _SAME_STOP_SECONDS:
+            return  # the same stop delivered twice (a process-group kill plus a wrapper forwarding it)
+        signals.append(signum)
+        try:
+            os.write(2, f"second {signal.Signals(signum).name}: stopping at once\n".encode())
+            log.warning("engine stopped at once (second signal, %s); what was not sent is still pending",
+                        signal.Signals(signum).name)
+        finally:
+            os._exit(EXIT_NOW)
+
+    previous: dict[int, Callable | int | None] = {}
+    for signum in _STOP_SIGNALS:
+        previous[signum] = signal.signal(signum, handler)
+    return previous
