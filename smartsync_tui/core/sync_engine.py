@@ -212,7 +212,8 @@ class SyncEngine:
                     ad_sync_reader.iter_users(
                         conn, directory.base_dn, user_filter, since_usn=since, page_size=options.page_size, cancel=cancel
                     ),
-                    on_progress=lambda n: report(SyncProgress(did, "reading users", n, max(n, expected))),
+                    # No estimate on a first run: no percent rather than a false 100%.
+                    on_progress=lambda n: report(SyncProgress(did, "reading users", n, max(n, expected) if expected else 0)),
                 )
                 report(SyncProgress(did, "reading groups"))
                 flatten = None

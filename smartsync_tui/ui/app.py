@@ -7,6 +7,7 @@ threads talk to widgets only through messages.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -129,6 +130,9 @@ class SmartSyncApp(App[None]):
         if self._scheduler:
             self.set_interval(self.settings.sync.delta_interval_seconds, self._scheduled_syncs)
             self.call_after_refresh(self._scheduled_syncs)
+        # Long-lived objects (widgets, styles, caches) out of the collector's way:
+        # full collections of them were the console's worst key latencies.
+        self.call_after_refresh(gc.freeze)
         if not self.settings.directories and not self.home.settings_file.exists():
             self.action_setup_wizard()  # first run
 
@@ -268,6 +272,7 @@ class SmartSyncApp(App[None]):
         status.finished(result, self.state.counts(result.directory_id))
         self._update_row(result.directory_id)
         self.query_one(HomeTab).refresh_view()
+        self.call_after_refresh(gc.freeze)
         if result.outcome == "failed":
             self.notify(result.error or _("The sync failed."), title=_("Sync of {id} failed").format(id=result.directory_id),
                         severity="error", timeout=10)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from smartsync_tui.core.sync_engine import SyncProgress, SyncResult
 
@@ -33,6 +33,9 @@ class DirectoryStatus:
         self.percent = progress.percent
 
     def finished(self, result: SyncResult, counts: dict[str, int]) -> None:
+        # Kept without its plan: a full sync's plan is one object per user, and
+        # holding it would only slow the console's garbage collections.
+        result = replace(result, plan=None)
         self.last_result = result
         self.history = [result, *self.history][:20]
         self.state = {"ok": "synced", "held": "held", "partial": "partial", "cancelled": "cancelled"}.get(
