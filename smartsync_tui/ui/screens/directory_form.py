@@ -7,7 +7,6 @@ directory's id, or None when cancelled.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
@@ -28,6 +27,7 @@ from smartsync_tui.ui.screens.wizard import DiscardDialog
 from smartsync_tui.ui.widgets.directory_fields import (
     CheckOutcome,
     DirectoryFields,
+    SaveGuard,
     check_and_save,
     next_input,
     sentence,
@@ -55,9 +55,7 @@ class DirectoryFormDialog(ModalScreen[str | None]):
         translate_bindings(self)
         self.existing = existing
         self._busy = False
-        self._lock = threading.Lock()
-        self._saving = False
-        self._leaving = False
+        self._guard = SaveGuard()
         self._typed_at_start: tuple[object, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -177,15 +175,8 @@ class DirectoryFormDialog(ModalScreen[str | None]):
         return check_and_save(
             self.app, settings, self.app.secrets, directory,
             password=password, token=token, new_password=new_password, new_token=new_token,
-            change=change, on_saving=self._start_saving,
+            change=change, on_saving=self._guard.start_saving,
         )
-
-    def _start_saving(self) -> bool:
-        with self._lock:
-            if self._leaving:
-                return False
-            self._saving = True
-            return True
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
@@ -238,9 +229,7 @@ class DirectoryFormDialog(ModalScreen[str | None]):
     def _leave(self, confirmed: bool | None) -> None:
         if not confirmed:
             return
-        with self._lock:
-            if self._saving:
-                self.notify(_("Saving already: the dialog closes in a moment."))
-                return
-            self._leaving = True
+        if not self._guard.start_leaving():
+            self.notify(_("Saving already: the dialog closes in a moment."))
+            return
         self.dismiss(None)

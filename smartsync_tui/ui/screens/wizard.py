@@ -8,7 +8,6 @@ secrets together. Dismisses True once saved, False when the admin leaves.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
@@ -55,6 +54,7 @@ from smartsync_tui.ui.widgets.directory_fields import (
     DirectoryFields,
     FieldCheck,
     FieldRow,
+    SaveGuard,
     check_and_save,
     check_port_text,
     next_input,
@@ -115,9 +115,7 @@ class SetupWizard(Screen[bool]):
         self._step = 0
         self._busy = False
         # Between the worker (which starts saving) and Esc (which leaves).
-        self._lock = threading.Lock()
-        self._saving = False
-        self._leaving = False
+        self._guard = SaveGuard()
         #: The directory saved by Finish (None until then): the one to sync first.
         self.directory_id: str | None = None
 
@@ -478,16 +476,8 @@ class SetupWizard(Screen[bool]):
         return check_and_save(
             self.app, settings, self.app.secrets, directory,
             password=password, token=token, new_password=True, new_token=True,
-            change=change, pending=pending, proxy_password=proxy_password, on_saving=self._start_saving,
+            change=change, pending=pending, proxy_password=proxy_password, on_saving=self._guard.start_saving,
         )
-
-    def _start_saving(self) -> bool:
-        """From the worker: saving starts now, unless the admin is leaving."""
-        with self._lock:
-            if self._leaving:
-                return False
-            self._saving = True
-            return True
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
@@ -546,9 +536,7 @@ class SetupWizard(Screen[bool]):
     def _leave(self, confirmed: bool | None) -> None:
         if not confirmed:
             return
-        with self._lock:
-            if self._saving:
-                self.notify(_("Saving already: the setup finishes in a moment."))
-                return
-            self._leaving = True
+        if not self._guard.start_leaving():
+            self.notify(_("Saving already: the setup finishes in a moment."))
+            return
         self.dismiss(False)

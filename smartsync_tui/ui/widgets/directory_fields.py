@@ -10,6 +10,7 @@ the save, run in a thread worker by the screens.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -415,6 +416,32 @@ class DirectoryFields(Vertical):
                 validate_input(row)
             else:
                 row.show_error(None)
+
+
+class SaveGuard:
+    """Between a check-and-save worker and an admin leaving the screen: whichever
+    comes first wins, so a screen never closes half-way through saving."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._saving = False
+        self._leaving = False
+
+    def start_saving(self) -> bool:
+        """From the worker: saving starts now, unless the admin is leaving."""
+        with self._lock:
+            if self._leaving:
+                return False
+            self._saving = True
+            return True
+
+    def start_leaving(self) -> bool:
+        """From the screen: False while a save is under way (the screen stays)."""
+        with self._lock:
+            if self._saving:
+                return False
+            self._leaving = True
+            return True
 
 
 def check_and_save(

@@ -29,7 +29,12 @@ from textual.worker import get_current_worker
 
 from smartsync_tui import __version__
 from smartsync_tui.core import validation
-from smartsync_tui.core.connection_check import IdentityCheck, check_identity, environments, save_proxy
+from smartsync_tui.core.connection_check import (
+    IdentityCheck,
+    check_identity,
+    environments,
+    save_proxy,
+)
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import (
     EventLogError,
@@ -41,7 +46,12 @@ from smartsync_tui.core.event_log import (
     parse_when,
 )
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
-from smartsync_tui.core.settings import PRODUCTION_ENVIRONMENT, AppSettings, IdentitySettings, ProxySettings
+from smartsync_tui.core.settings import (
+    PRODUCTION_ENVIRONMENT,
+    AppSettings,
+    IdentitySettings,
+    ProxySettings,
+)
 from smartsync_tui.ui.i18n import _, ngettext
 
 if TYPE_CHECKING:

@@ -34,8 +34,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from smartsync_tui.ui import i18n
-from smartsync_tui.ui.i18n import N_
-from smartsync_tui.ui.i18n import _, ngettext
+from smartsync_tui.ui.i18n import N_, _, ngettext
 from smartsync_tui.ui.log_bridge import LogLine, LogSource
 
 DEFAULT_MAX_LINES = 5_000
