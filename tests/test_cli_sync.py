@@ -25,6 +25,20 @@ def sync_cli(env, *args: str, extra_env: dict[str, str] | None = None, **popen) 
     )
 
 
+def slow_sync_until(env, *, batch_size: int, landed: int) -> subprocess.Popen[str]:
+    """`smartsync-tui sync` in small batches, returned once `landed` users reached Identity."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SMARTSYNC_")}
+    environ.update(SMARTSYNC_SYNC__BATCH_SIZE=str(batch_size), SMARTSYNC_SYNC__CONCURRENCY="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smartsync_tui", "--home", str(env.home.config_dir.parent), "sync"],
+        env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(env.identity_users()) < landed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc
+
+
 def test_summary_exit_codes_and_json(sync_env):
     dns = seed_basic(sync_env)
     done = sync_cli(sync_env)
@@ -61,17 +75,9 @@ def test_a_wrong_password_makes_the_run_fail_with_exit_2(sync_env):
 def test_killing_the_sync_mid_apply_loses_and_duplicates_nothing(sync_env):
     for i in range(40):
         sync_env.ad.add_user(f"k{i:02d}", "Kill", f"Test {i}")
-    slow = {"SMARTSYNC_SYNC__BATCH_SIZE": "4", "SMARTSYNC_SYNC__CONCURRENCY": "1"}
     sync_env.emulator.faults(latency_ms=150)
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "smartsync_tui", "--home", str(sync_env.home.config_dir.parent), "sync"],
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("SMARTSYNC_")}, **slow},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 60
-        while len(sync_env.identity_users()) < 8 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        proc = slow_sync_until(sync_env, batch_size=4, landed=8)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -93,17 +99,9 @@ def test_killing_the_sync_mid_apply_loses_and_duplicates_nothing(sync_env):
 def test_ctrl_c_finishes_the_batch_in_flight_and_stops(sync_env):
     for i in range(30):
         sync_env.ad.add_user(f"c{i:02d}", "Ctrl", f"C {i}")
-    slow = {"SMARTSYNC_SYNC__BATCH_SIZE": "3", "SMARTSYNC_SYNC__CONCURRENCY": "1"}
     sync_env.emulator.faults(latency_ms=150)
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "smartsync_tui", "--home", str(sync_env.home.config_dir.parent), "sync"],
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("SMARTSYNC_")}, **slow},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        deadline = time.monotonic() + 60
-        while len(sync_env.identity_users()) < 6 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        proc = slow_sync_until(sync_env, batch_size=3, landed=6)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

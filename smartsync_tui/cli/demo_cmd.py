@@ -20,9 +20,10 @@ from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.logs import setup_logging
 from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, IdentitySettings, save_settings
+from smartsync_tui.core.settings import AppSettings, IdentitySettings, save_settings
 from smartsync_tui.emulator.server import RunningEmulator
 from smartsync_tui.testbed import samba_dc
+from smartsync_tui.testbed.directory import dc_directory
 
 log = logging.getLogger("smartsync.demo")
 DEMO_USERS = 200
@@ -38,16 +39,7 @@ def _start_dc(workdir: Path) -> samba_dc.DCInfo | None:
 
 
 def _add_demo_directory(settings: AppSettings, secrets: SecretStore, dc: samba_dc.DCInfo, token: str) -> None:
-    directory = DirectorySettings(
-        id="demo",
-        display_name="Demo AD (Samba)",
-        server=dc.host,
-        tls="ldaps",
-        ca_file=dc.ca_file,
-        tls_server_name=dc.tls_server_name,
-        bind_user=dc.admin_user,
-        base_dn=dc.base_dn,
-    )
+    directory = dc_directory(dc, id="demo", display_name="Demo AD (Samba)")
     password, secret_token = SecretStr(dc.admin_password), SecretStr(token)
     check = check_directory(settings, secrets, directory, password, secret_token)
     if not check.ok:

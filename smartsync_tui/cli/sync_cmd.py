@@ -15,7 +15,7 @@ from smartsync_tui.cli.context import CliContext, print_json
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
-from smartsync_tui.core.sync_plan import SyncPlan
+from smartsync_tui.core.sync_plan import SyncPlan, describe_change
 
 _LIST_LIMIT = 20
 _LABELS = {
@@ -96,20 +96,10 @@ def _print_result(r: SyncResult, options: SyncOptions) -> None:
 def _print_plan(plan: SyncPlan) -> None:
     for op in plan.ops:
         label = _LABELS.get(op.op, op.op)
-        name = op.payload.get("login") or op.payload.get("name") or op.guid
-        diff = "; ".join(_change(c) for c in op.changes)
-        print(f"  {label:<13} {name}  [{op.dn}]" + (f"  {diff}" if diff else ""))
+        diff = "; ".join(describe_change(c, value=repr, arrow="->") for c in op.changes)
+        print(f"  {label:<13} {op.name}  [{op.dn}]" + (f"  {diff}" if diff else ""))
     for op in plan.held:
-        print(f"  held disable  {op.payload.get('login', op.guid)}  [{op.dn}]  ({op.why})")
-
-
-def _change(change: tuple[str, object, object]) -> str:
-    name, old, new = change
-    if name == "members+":
-        return "+members " + ", ".join(map(str, new))  # type: ignore[arg-type]
-    if name == "members-":
-        return "-members " + ", ".join(map(str, old))  # type: ignore[arg-type]
-    return f"{name}: {old!r} -> {new!r}"
+        print(f"  held disable  {op.name}  [{op.dn}]  ({op.why})")
 
 
 def _as_json(r: SyncResult, options: SyncOptions) -> dict:

@@ -27,6 +27,11 @@ class PlannedOp:
     changes: list[tuple[str, object, object]] = field(default_factory=list)
     why: str = ""
 
+    @property
+    def name(self) -> str:
+        """What an admin recognises: the login, the group's name, else the GUID."""
+        return str(self.payload.get("login") or self.payload.get("name") or self.guid)
+
     def as_pending(self) -> PendingOp:
         return PendingOp(self.guid, self.kind, self.op, self.dn, self.payload)
 
@@ -58,7 +63,17 @@ class SyncPlan:
         return not self.ops
 
 
-def _describe_member_change(old: list[str], new: list[str], names: Callable[[str], str]) -> list[tuple[str, object, object]]:
+def describe_change(change: tuple[str, object, object], *, value: Callable[[object], str] = str, arrow: str = "→") -> str:
+    """One planned change in words: ``last_name: Gonçalves → Lima``, ``+members ana, ivan``."""
+    name, old, new = change
+    if name == "members+":
+        return "+members " + ", ".join(map(str, new))  # type: ignore[call-overload]
+    if name == "members-":
+        return "-members " + ", ".join(map(str, old))  # type: ignore[call-overload]
+    return f"{name}: {value(old)} {arrow} {value(new)}"
+
+
+def _member_changes(old: list[str], new: list[str], names: Callable[[str], str]) -> list[tuple[str, object, object]]:
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     changes: list[tuple[str, object, object]] = []
@@ -177,7 +192,7 @@ class Planner:
                     self.plan.moved.append((group.guid, group.dn))
                 continue
             changes = [c for c in field_changes(old.payload, payload) if c[0] != "members"]
-            changes += _describe_member_change(old.payload.get("members", []), payload["members"], self._name_of)
+            changes += _member_changes(old.payload.get("members", []), payload["members"], self._name_of)
             self.plan.ops.append(PlannedOp(group.guid, "group", "group-update", group.dn, payload, changes))
 
     def _name_of(self, guid: str) -> str:
@@ -217,7 +232,7 @@ class Planner:
                 op.payload = {**op.payload, "members": kept}
                 continue
             payload = {**group.payload, "members": kept}
-            changes = _describe_member_change(members, kept, self._name_of)
+            changes = _member_changes(members, kept, self._name_of)
             self.plan.ops.append(PlannedOp(group.guid, "group", "group-update", group.dn, payload, changes, "member deleted in AD"))
 
     def _disable(self, guids: list[str], why: str, stored: dict[str, SyncedObject] | None = None) -> None:
@@ -238,7 +253,7 @@ class Planner:
             if not old.payload.get("members"):
                 continue
             payload = {**old.payload, "members": []}
-            changes = _describe_member_change(old.payload["members"], [], self._name_of)
+            changes = _member_changes(old.payload["members"], [], self._name_of)
             self.plan.ops.append(PlannedOp(guid, "group", "group-update", old.dn, payload, changes, "gone from AD"))
 
     def fill_field_changes(self) -> None:

@@ -521,13 +521,7 @@ class Store:
                 " active, created_at, updated_at FROM users WHERE directory_id = ? ORDER BY login_key, external_id",
                 (directory_id,),
             ).fetchall()
-            memberships: dict[str, list[str]] = {}
-            for member, group in self._db.execute(
-                "SELECT member_external_id, group_external_id FROM group_members WHERE directory_id = ?"
-                " ORDER BY group_external_id",
-                (directory_id,),
-            ):
-                memberships.setdefault(member, []).append(group)
+            memberships = self._links(directory_id, by_member=True)
         return [
             {
                 "id": r[0],
@@ -626,13 +620,7 @@ class Store:
                 " WHERE directory_id = ? ORDER BY name, external_id",
                 (directory_id,),
             ).fetchall()
-            members: dict[str, list[str]] = {}
-            for group, member in self._db.execute(
-                "SELECT group_external_id, member_external_id FROM group_members WHERE directory_id = ?"
-                " ORDER BY member_external_id",
-                (directory_id,),
-            ):
-                members.setdefault(group, []).append(member)
+            members = self._links(directory_id, by_member=False)
         return [
             {
                 "id": r[0],
@@ -645,6 +633,16 @@ class Store:
             }
             for r in rows
         ]
+
+    def _links(self, directory_id: str, *, by_member: bool) -> dict[str, list[str]]:
+        """Group links of a directory: member -> its groups, or group -> its members (sorted)."""
+        key, value = ("member_external_id", "group_external_id") if by_member else ("group_external_id", "member_external_id")
+        links: dict[str, list[str]] = {}
+        for k, v in self._db.execute(
+            f"SELECT {key}, {value} FROM group_members WHERE directory_id = ? ORDER BY {value}", (directory_id,)
+        ):
+            links.setdefault(k, []).append(v)
+        return links
 
     def _require_directory(self, directory_id: str) -> None:
         if self._db.execute("SELECT 1 FROM directories WHERE id = ?", (directory_id,)).fetchone() is None:

@@ -99,20 +99,9 @@ class SambaDC:
 
     def directory_settings(self, **overrides: Any) -> Any:
         """A DirectorySettings for this DC: LDAPS, CA validated, bound as Administrator."""
-        from smartsync_tui.core.settings import DirectorySettings
+        from smartsync_tui.testbed.directory import dc_directory
 
-        values: dict[str, Any] = dict(
-            id="samba",
-            display_name="Samba test DC",
-            server=self.host,
-            tls="ldaps",
-            ca_file=self.ca_file,
-            tls_server_name=self.tls_server_name,
-            bind_user=self.admin_user,
-            base_dn=self.base_dn,
-        )
-        values.update(overrides)
-        return DirectorySettings(**values)
+        return dc_directory(self, **{"id": "samba", "display_name": "Samba test DC", **overrides})
 
     def admin_secret(self) -> Any:
         from pydantic import SecretStr

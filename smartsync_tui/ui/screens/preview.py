@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from smartsync_tui.core.sync_engine import SyncResult
+from smartsync_tui.core.sync_plan import describe_change
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 
 
@@ -21,18 +22,6 @@ def op_label(op: str) -> str:
         "group-create": _("group create"),
         "group-update": _("group update"),
     }.get(op, op)
-
-
-def describe_changes(changes: list[tuple[str, object, object]]) -> str:
-    parts = []
-    for name, old, new in changes:
-        if name == "members+":
-            parts.append("+" + ", ".join(map(str, new)))  # type: ignore[arg-type]
-        elif name == "members-":
-            parts.append("-" + ", ".join(map(str, old)))  # type: ignore[arg-type]
-        else:
-            parts.append(f"{name}: {old} → {new}")
-    return "; ".join(parts)
 
 
 class PreviewScreen(ModalScreen[None]):
@@ -66,10 +55,9 @@ class PreviewScreen(ModalScreen[None]):
             table = DataTable(id="plan-table", cursor_type="row", zebra_stripes=True)
             table.add_columns(_("Change"), _("Name"), _("Details"), _("DN"))
             for op in plan.ops:
-                name = str(op.payload.get("login") or op.payload.get("name") or op.guid)
-                table.add_row(op_label(op.op), name, describe_changes(op.changes), op.dn)
+                table.add_row(op_label(op.op), op.name, "; ".join(map(describe_change, op.changes)), op.dn)
             for op in plan.held:
-                table.add_row(_("held disable"), str(op.payload.get("login", op.guid)), op.why, op.dn)
+                table.add_row(_("held disable"), op.name, op.why, op.dn)
             if not plan.ops and not plan.held:
                 table.add_row("-", _("Nothing to change"), "", "")
             yield table

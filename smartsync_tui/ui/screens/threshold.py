@@ -35,7 +35,7 @@ class ThresholdDialog(ModalScreen[bool]):
             table = DataTable(id="held-table", cursor_type="row", zebra_stripes=True)
             table.add_columns(_("Login"), _("Why"), _("DN"))
             for op in held:
-                table.add_row(str(op.payload.get("login", op.guid)), op.why, op.dn)
+                table.add_row(op.name, op.why, op.dn)
             yield table
             with Horizontal(classes="dialog-buttons"):
                 yield Button(_("Allow the disables"), id="allow", variant="error")
