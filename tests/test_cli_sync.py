@@ -114,3 +114,13 @@ def test_ctrl_c_finishes_the_batch_in_flight_and_stops(sync_env):
     assert len(sync_env.state.pending("corp")) == 30 - confirmed
     assert sync_cli(sync_env).returncode == 0
     assert len(sync_env.identity_users()) == 30
+
+
+def test_a_missing_agent_key_says_which_command_restores_it(sync_env):
+    data = json.loads(sync_env.home.secrets_file.read_text())
+    del data["directory/corp/agent_key"]
+    sync_env.home.secrets_file.write_text(json.dumps(data))
+    done = sync_cli(sync_env)
+    assert done.returncode == 2
+    assert ("problem: The agent key of directory 'corp' is missing from the secret store: set it with "
+            "`smartsync-tui directory edit corp --token-stdin`.") in done.stdout

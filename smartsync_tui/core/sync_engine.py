@@ -166,20 +166,21 @@ class SyncEngine:
             raise UserError(f"There is no directory '{directory_id}' (configured: {known}).")
         return directory
 
-    def _secret(self, key: str, what: str, directory: DirectorySettings) -> SecretStr:
+    def _secret(self, key: str, what: str, directory: DirectorySettings, *, flag: str) -> SecretStr:
         value = self.secrets.get(key)
         if value is None:
             raise UserError(
                 f"The {what} of directory '{directory.id}' is missing from the secret store: set it with "
-                f"`smartsync-tui directory edit {directory.id} --{what.split()[-1]}-stdin`."
+                f"`smartsync-tui directory edit {directory.id} --{flag}-stdin`."
             )
         return value
 
     def _target(self, directory: DirectorySettings):  # type: ignore[no-untyped-def]
         if self._target_factory is not None:
             return self._target_factory(directory)
-        self._secret(directory_token_key(directory.id), "token", directory)
-        self._secret(directory_agent_key(directory.id), "agent key (re-enter the token)", directory)
+        self._secret(directory_token_key(directory.id), "token", directory, flag="token")
+        # The agent key comes with the token: entering the token again registers the agent again.
+        self._secret(directory_agent_key(directory.id), "agent key", directory, flag="token")
         return identity_client(self.settings, self.secrets, directory_id=directory.id)
 
     def _run(
@@ -192,7 +193,7 @@ class SyncEngine:
     ) -> None:
         did = directory.id
         report(SyncProgress(did, "connecting", message=f"{directory.server}:{directory.effective_port}"))
-        password = self._secret(directory_password_key(did), "password", directory)
+        password = self._secret(directory_password_key(did), "password", directory, flag="password")
         target = self._target(directory)
         try:
             user_filter, group_filter = self._filters(directory, target)
@@ -206,7 +207,8 @@ class SyncEngine:
                     did, mode, reason, dc.dns_host_name, user_filter, group_filter,
                 )
                 planner = Planner(did, self.state, mode, reason)
-                expected = self.state.counts(did)["users"] + self.state.counts(did)["disabled_users"]
+                counts = self.state.counts(did)
+                expected = counts["users"] + counts["disabled_users"]
                 report(SyncProgress(did, "reading users", 0, expected))
                 planner.add_users(
                     ad_sync_reader.iter_users(
