@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from smartsync_tui.core.logs import AUDIT_LOGGER, setup_logging
 from smartsync_tui.core.paths import Home, resolve_home
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.core.settings import LogSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = timezone.utc
@@ -292,3 +294,130 @@ def test_cli_logs_export(home, tmp_path):
     assert console.returncode == 0, console.stderr
     assert '"lines": 2' in console.stdout
     assert (tmp_path / "console.txt").read_text().count("logs.exported: application log") == 2
+
+
+# -- size and retention
+
+
+def _log_bytes(home: Home, log: str = "application") -> list[int]:
+    return [path.stat().st_size for path in log_files(home, log)]
+
+
+def test_rotation_keeps_the_files_within_the_limits_and_the_newest_lines(home):
+    limits = LogSettings(max_file_size_mb=4096 / 1024 / 1024, max_files=4, max_age_days=None)
+    handler = setup_logging(home, limits=limits)
+    log = logging.getLogger("smartsync.engine")
+    total = 3000  # ~110 bytes a line: about 80 rotations of a 4 KB file
+    for i in range(total):
+        log.info("line-%05d %s", i, "x" * 60)
+        if i % 100 == 99:
+            handler.flush()
+            sizes = _log_bytes(home)
+            assert len(sizes) <= 4 and max(sizes) <= 4096 and sum(sizes) <= 4 * 4096, sizes
+    handler.flush()
+    assert len(_log_bytes(home)) == 4
+    kept = [int(line.split("line-")[1][:5]) for line in _file_lines(home) if "line-" in line]
+    # The newest lines, all of them, in order, and none of the oldest.
+    assert kept == list(range(total - len(kept), total))
+    assert len(kept) > 3 * 30
+    assert not (home.log_dir / "application.log.4").exists()
+
+
+def test_rotated_files_past_the_age_or_the_count_limit_are_deleted(home):
+    old = time.time() - 40 * 86400
+    for n in (1, 2, 3, 7):  # .7: left by an earlier, larger max_files
+        path = home.log_dir / f"application.log.{n}"
+        path.write_text(f"2026-01-01T00:00:00+0000 INFO smartsync.old backup {n}\n", encoding="utf-8")
+        if n >= 2:
+            os.utime(path, (old, old))
+    handler = setup_logging(home, limits=LogSettings(max_file_size_mb=1, max_files=5, max_age_days=30))
+    assert sorted(p.name for p in home.log_dir.glob("application.log.*")) == ["application.log.1"]
+
+    # At rotation too: the backup that ages past the limit goes when the files move up.
+    os.utime(home.log_dir / "application.log.1", (old, old))
+    logging.getLogger("smartsync.engine").info("before the rotation")
+    handler.doRollover()
+    assert sorted(p.name for p in home.log_dir.glob("application.log.*")) == ["application.log.1"]
+    assert "before the rotation" in (home.log_dir / "application.log.1").read_text(encoding="utf-8")
+
+
+def test_the_logs_section_of_appsettings_sets_the_limits(home):
+    home.settings_file.write_text(
+        '{"logs": {"max_file_size_mb": 0.5, "max_files": 3, "max_age_days": null}}', encoding="utf-8"
+    )
+    handler = setup_logging(home)
+    assert (handler.maxBytes, handler.backupCount) == (512 * 1024, 2)
+    console = next(h for h in logging.getLogger(AUDIT_LOGGER).handlers if hasattr(h, "baseFilename"))
+    assert (console.maxBytes, console.backupCount) == (512 * 1024, 2)
+    _close_logging()
+    # A broken settings file does not keep logging from starting (the command reports the file).
+    home.settings_file.write_text('{"logs": {"max_files": 0}}', encoding="utf-8")
+    handler = setup_logging(home)
+    assert handler.backupCount == LogSettings().max_files - 1
+
+
+# -- no secret in the logs of a real sync
+
+
+def _assert_no_secret(texts: dict[str, str], secrets: list[str]) -> None:
+    for name, text in texts.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret is in {name}"
+
+
+def _export_everything(home: Home, out_dir: Path) -> dict[str, str]:
+    """Both logs exported by export_log and by `smartsync-tui logs export`, and the log files."""
+    texts = {path.name: path.read_text(encoding="utf-8") for path in home.log_dir.iterdir()}
+    for log in ("application", "console"):
+        export_log(home, log, None, None, out_dir / f"{log}.txt")
+        texts[f"{log}.txt"] = (out_dir / f"{log}.txt").read_text(encoding="utf-8")
+    _close_logging()
+    done = _cli(home, "--log", "application", "-o", str(out_dir / "cli.txt"))
+    assert done.returncode == 0, done.stderr
+    texts["cli.txt"] = (out_dir / "cli.txt").read_text(encoding="utf-8")
+    return texts
+
+
+def test_logs_of_syncs_with_the_in_memory_directory_hold_no_password_or_token(tmp_path):
+    from smartsync_tui.cli import demo_cmd
+    from smartsync_tui.core.secret_store import directory_password_key, directory_token_key
+    from smartsync_tui.core.settings import load_settings
+    from smartsync_tui.core.state_store import StateStore
+    from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+
+    demo = demo_cmd.prepare(use_samba=False, workdir=tmp_path / "demo")
+    try:
+        secrets = SecretStore(demo.home.secrets_file)
+        password = secrets.get(directory_password_key("demo")).get_secret_value()
+        token = secrets.get(directory_token_key("demo")).get_secret_value()
+        wrong = f"Wrong-{password}"
+        engine = SyncEngine(load_settings(demo.home.settings_file), secrets, StateStore(demo.home.state_db))
+        assert engine.run("demo", SyncOptions()).outcome == "ok"
+        demo.trickle.step()
+        assert engine.run("demo", SyncOptions()).mode == "delta"
+        secrets.set(directory_password_key("demo"), wrong)  # a failed bind is logged too
+        assert engine.run("demo", SyncOptions()).outcome != "ok"
+        texts = _export_everything(demo.home, tmp_path)
+        assert "sync demo" in texts["application.txt"] and "sync demo" in texts["cli.txt"]
+        _assert_no_secret(texts, [password, token, wrong])
+    finally:
+        _close_logging()
+        demo.close()
+
+
+@pytest.mark.samba
+def test_logs_of_syncs_with_samba_hold_no_password_or_token(sync_env, tmp_path):
+    from smartsync_tui.core.secret_store import directory_password_key, directory_token_key
+
+    handler = setup_logging(sync_env.home)
+    password = sync_env.secrets.get(directory_password_key("corp")).get_secret_value()
+    token = sync_env.secrets.get(directory_token_key("corp")).get_secret_value()
+    wrong = "Wrong-Test-Passw0rd-ção!"
+    sync_env.ad.add_user("secret.test", "Sérgio", "Simões")
+    assert sync_env.sync().outcome == "ok"
+    sync_env.secrets.set(directory_password_key("corp"), wrong)
+    assert sync_env.sync().outcome != "ok"
+    handler.flush()
+    texts = _export_everything(sync_env.home, tmp_path)
+    assert "sync corp" in texts["application.txt"]
+    _assert_no_secret(texts, [password, token, wrong])

@@ -160,3 +160,20 @@ def test_other_fields_are_checked_too(settings_file, data, says):
     settings_file.write_text(json.dumps(data))
     with pytest.raises(SettingsError, match=re.escape(says)):
         load_settings(settings_file)
+
+
+def test_the_logs_section_has_sensible_defaults_and_bounds(settings_file, monkeypatch):
+    logs = load_settings(settings_file).logs
+    assert (logs.max_file_size_mb, logs.max_files, logs.max_age_days) == (10, 10, 90)
+    settings_file.parent.mkdir(parents=True)
+    settings_file.write_text(json.dumps({"logs": {"max_file_size_mb": 2.5, "max_files": 3, "max_age_days": None}}))
+    logs = load_settings(settings_file).logs
+    assert (logs.max_file_size_mb, logs.max_files, logs.max_age_days) == (2.5, 3, None)
+    monkeypatch.setenv("SMARTSYNC_LOGS__MAX_AGE_DAYS", "30")
+    assert load_settings(settings_file).logs.max_age_days == 30
+    monkeypatch.delenv("SMARTSYNC_LOGS__MAX_AGE_DAYS")
+    for bad, field in (({"max_files": 0}, "logs.max_files"), ({"max_file_size_mb": 0}, "logs.max_file_size_mb"),
+                       ({"max_age_days": 0}, "logs.max_age_days"), ({"keep": 3}, "logs.keep")):
+        settings_file.write_text(json.dumps({"logs": bad}))
+        with pytest.raises(SettingsError, match=re.escape(field)):
+            load_settings(settings_file)

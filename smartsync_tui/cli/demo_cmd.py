@@ -1,15 +1,24 @@
 """`smartsync-tui demo`: a first look without touching a real install.
 
-Starts the Identity emulator with a demo directory and, where one can be
-started, a throw-away Samba AD DC on 127.0.0.1 seeded with demo users; writes
-a throw-away home pointed at both; opens the console; removes it all on exit.
+Starts the Identity emulator with a demo directory and an AD to sync into it:
+a throw-away Samba AD DC on 127.0.0.1 where one can be started (root, Samba
+installable, no other DC running), else an in-memory directory
+(smartsync_tui/testbed/memory_dc.py) that the real engine reads through the
+same LDAP code, clearly named as not a real AD. Writes a throw-away home
+pointed at both (delta syncs every few seconds), changes the directory a
+little every few seconds so the syncs have work, opens the console, and
+removes it all on exit.
+
+``SMARTSYNC_DEMO_NO_SAMBA=1`` skips Samba (the in-memory directory at once).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,66 +27,176 @@ from pydantic import SecretStr
 from smartsync_tui.core.directory_check import check_directory, store_directory_secrets
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.logs import setup_logging
-from smartsync_tui.core.paths import resolve_home
+from smartsync_tui.core.paths import Home, resolve_home
 from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, IdentitySettings, save_settings
+from smartsync_tui.core.settings import (
+    AppSettings,
+    DirectorySettings,
+    IdentitySettings,
+    ProxySettings,
+    SyncSettings,
+    save_settings,
+)
 from smartsync_tui.emulator.server import RunningEmulator
 from smartsync_tui.testbed import samba_dc
 from smartsync_tui.testbed.directory import dc_directory
+from smartsync_tui.testbed.memory_dc import MemoryDC
+from smartsync_tui.testbed.trickle import ChangeTrickle, DemoChanges, samba_admin_connection
 
 log = logging.getLogger("smartsync.demo")
 DEMO_USERS = 200
+# Short, so that the trickled changes show up in Identity while one watches.
+DEMO_DELTA_SECONDS = 10
+DEMO_CHANGE_SECONDS = 4.0
+NO_SAMBA_VARIABLE = "SMARTSYNC_DEMO_NO_SAMBA"
 
 
-def _start_dc(workdir: Path) -> samba_dc.DCInfo | None:
+@dataclass
+class Demo:
+    """Everything the demo started, for :meth:`close` to take down in reverse."""
+
+    workdir: Path
+    home: Home
+    emulator: RunningEmulator
+    handler: logging.Handler
+    dc: samba_dc.DCInfo | None = None
+    memory: MemoryDC | None = None
+    trickle: ChangeTrickle | None = None
+    directory: DirectorySettings | None = None
+    identity_directory: str = ""
+
+    def close(self) -> None:
+        if self.trickle is not None:
+            self.trickle.stop()
+        if self.memory is not None:
+            self.memory.unregister()
+        if self.dc is not None and self.dc.pid:
+            samba_dc.stop(self.dc.pid)
+        self.emulator.stop()
+        logging.getLogger("smartsync").removeHandler(self.handler)
+        self.handler.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _samba_wanted() -> bool:
+    return os.environ.get(NO_SAMBA_VARIABLE, "").strip().lower() not in ("1", "true", "yes")
+
+
+def _start_samba(demo: Demo) -> bool:
     print(f"Starting a throw-away Samba AD DC on 127.0.0.1 with {DEMO_USERS} demo users...", flush=True)
     try:
-        return samba_dc.up(workdir / "dc", users=DEMO_USERS)
+        demo.dc = samba_dc.up(demo.workdir / "dc", users=DEMO_USERS)
     except samba_dc.SambaDCError as exc:
-        print(f"No AD DC could be started here: {exc}\nThe console opens with the emulator only.", flush=True)
-        return None
+        print(f"No Samba AD DC could be started here: {exc}", flush=True)
+        return False
+    demo.directory = dc_directory(demo.dc, id="demo", display_name="Demo AD (Samba)")
+    demo.trickle = ChangeTrickle(
+        samba_admin_connection(demo.dc), DemoChanges(demo.dc.base_dn),
+        interval=DEMO_CHANGE_SECONDS, label="the demo's Samba DC",
+    )
+    return True
 
 
-def _add_demo_directory(settings: AppSettings, secrets: SecretStore, dc: samba_dc.DCInfo, token: str) -> None:
-    directory = dc_directory(dc, id="demo", display_name="Demo AD (Samba)")
-    password, secret_token = SecretStr(dc.admin_password), SecretStr(token)
-    check = check_directory(settings, secrets, directory, password, secret_token)
+def _start_memory(demo: Demo) -> None:
+    print(
+        f"Using an in-memory demo directory with {DEMO_USERS} demo users: it is NOT a real Active "
+        "Directory, only a stand-in that the real sync engine reads over the same LDAP code.",
+        flush=True,
+    )
+    demo.memory = MemoryDC(DEMO_USERS).register()
+    demo.directory = DirectorySettings(
+        id="demo",
+        display_name="Demo AD (in memory)",
+        server=demo.memory.host,
+        # Nothing crosses a network: there is no TLS to set up.
+        tls="plain",
+        bind_user=demo.memory.admin_user,
+        base_dn=demo.memory.base_dn,
+    )
+    notice = (
+        f"demo: '{demo.directory.label}' ({demo.memory.host}) is an in-memory demo directory, "
+        "not a real Active Directory; it exists only while the demo runs"
+    )
+    log.warning("%s", notice)
+    demo.trickle = ChangeTrickle(
+        demo.memory.admin_connection, DemoChanges(demo.memory.base_dn),
+        interval=DEMO_CHANGE_SECONDS, label="the in-memory demo AD", announce=notice,
+    )
+
+
+def _add_directory(demo: Demo, settings: AppSettings, secrets: SecretStore, token: str) -> bool:
+    assert demo.directory is not None
+    password = SecretStr(demo.dc.admin_password if demo.dc else demo.memory.admin_password)  # type: ignore[union-attr]
+    secret_token = SecretStr(token)
+    check = check_directory(settings, secrets, demo.directory, password, secret_token)
     if not check.ok:
         print("The demo directory did not pass its check:\n" + "\n".join(check.problems()), flush=True)
-        return
-    store_directory_secrets(settings, secrets, directory, password, secret_token)
-    settings.put_directory(directory)
+        return False
+    store_directory_secrets(settings, secrets, demo.directory, password, secret_token)
+    settings.put_directory(demo.directory)
+    return True
+
+
+def prepare(*, use_samba: bool | None = None, workdir: Path | None = None) -> Demo:
+    """Start the emulator and a directory, write the throw-away home; the trickle is not started yet.
+
+    ``use_samba`` None: try Samba unless ``SMARTSYNC_DEMO_NO_SAMBA`` is set.
+    Raises :class:`UserError` when the demo cannot be set up (after cleaning up).
+    """
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="smartsync-demo-"))
+    home = resolve_home(workdir / "home").ensure()
+    handler = setup_logging(home)
+    try:
+        emulator = RunningEmulator("127.0.0.1", 0, workdir / "emulator").start()
+    except BaseException:
+        logging.getLogger("smartsync").removeHandler(handler)
+        handler.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    demo = Demo(workdir, home, emulator, handler)
+    try:
+        print(f"Identity emulator on {emulator.url}", flush=True)
+        name = "Demo directory"
+        try:
+            created = httpx.post(f"{emulator.url}/admin/directories", json={"name": name}, timeout=10)
+            created.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise UserError(f"the demo's Identity emulator did not answer: {exc}") from None
+        demo.identity_directory = created.json()["id"]
+        token = created.json()["token"]
+        settings = AppSettings(
+            identity=IdentitySettings(protocol="http", environment=emulator.url.removeprefix("http://")),
+            # The emulator is on 127.0.0.1: a proxy from the environment must not be asked for it.
+            proxy=ProxySettings(mode="none"),
+            sync=SyncSettings(delta_interval_seconds=DEMO_DELTA_SECONDS),
+        )
+        secrets = SecretStore(home.secrets_file)
+        want_samba = _samba_wanted() if use_samba is None else use_samba
+        if not (want_samba and _start_samba(demo)):
+            _start_memory(demo)
+        if not _add_directory(demo, settings, secrets, token):
+            # Without its directory the demo would only show an empty console.
+            demo.trickle = None
+        save_settings(home.settings_file, settings)
+    except BaseException:
+        demo.close()
+        raise
+    return demo
 
 
 def run() -> int:
     from smartsync_tui.ui.app import run_console
 
-    workdir = Path(tempfile.mkdtemp(prefix="smartsync-demo-"))
-    home = resolve_home(workdir / "home").ensure()
-    handler = setup_logging(home)
-    emulator = RunningEmulator("127.0.0.1", 0, workdir / "emulator").start()
-    dc: samba_dc.DCInfo | None = None
     try:
-        print(f"Identity emulator on {emulator.url}", flush=True)
-        created = httpx.post(f"{emulator.url}/admin/directories", json={"name": "Demo directory"}, timeout=10)
-        created.raise_for_status()
-        token = created.json()["token"]
-        environment = emulator.url.removeprefix("http://")
-        settings = AppSettings(identity=IdentitySettings(protocol="http", environment=environment))
-        secrets = SecretStore(home.secrets_file)
-        dc = _start_dc(workdir)
-        if dc is not None:
-            _add_demo_directory(settings, secrets, dc, token)
-        save_settings(home.settings_file, settings)
-        return run_console(home)
+        demo = prepare()
     except UserError as exc:
         print(f"error: the demo could not start: {exc}")
         return 2
+    try:
+        if demo.trickle is not None:
+            demo.trickle.start()
+        return run_console(demo.home)
     finally:
-        if dc is not None and dc.pid:
-            samba_dc.stop(dc.pid)
-        emulator.stop()
-        logging.getLogger("smartsync").removeHandler(handler)
-        handler.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-        print("Demo stopped; its emulator, DC and files were removed.")
+        demo.close()
+        what = "Samba DC" if demo.dc is not None else "in-memory directory"
+        print(f"Demo stopped; its emulator, {what} and files were removed.")

@@ -60,6 +60,8 @@ __all__ = [
     "guid_filter_value",
     "SHOW_DELETED_OID",
     "PAGED_RESULTS_OID",
+    "register_in_memory",
+    "unregister_in_memory",
 ]
 
 Stage = Literal["dns", "tcp", "tls", "bind", "base_dn", "search"]
@@ -539,6 +541,27 @@ def _check_base_dn(conn: Connection, directory: DirectorySettings) -> DirectoryE
 
 StepCallback = Callable[[str, str], None]
 
+# In-memory directories (the demo's, smartsync_tui/testbed/memory_dc.py) by
+# host name: each opens an ldap3 Connection to its own DIT, so every read after
+# the connection is the same code as against a DC. Only names under the
+# reserved ".invalid" TLD (RFC 2606, never resolvable) may be registered: no
+# real setting can be routed into one.
+InMemoryOpener = Callable[..., Connection]
+_IN_MEMORY: dict[str, InMemoryOpener] = {}
+_IN_MEMORY_TLD = ".invalid"
+
+
+def register_in_memory(host: str, opener: InMemoryOpener) -> None:
+    """Route :func:`connect` for ``host`` to ``opener(**connection_options)``."""
+    name = host.strip().lower()
+    if not name.endswith(_IN_MEMORY_TLD):
+        raise ValueError(f"an in-memory directory's host must end in {_IN_MEMORY_TLD}: {host!r}")
+    _IN_MEMORY[name] = opener
+
+
+def unregister_in_memory(host: str) -> None:
+    _IN_MEMORY.pop(host.strip().lower(), None)
+
 
 def connect(
     directory: DirectorySettings,
@@ -570,32 +593,23 @@ def connect(
             f"No password is set for '{directory.bind_user}': an empty password would be an "
             "anonymous login. Set the account's password.",
         )
-    _resolve(directory, timeout)
-    step("dns", "" if is_ip_address(directory.server) else f"{directory.server} resolved")
-
+    in_memory = _IN_MEMORY.get(directory.server.lower())
     mode = directory.tls
     tls: _ValidatingTls | None = None
-    if mode != "plain":
-        tls = _ValidatingTls(_tls_context(directory), directory.tls_server_name or directory.server)
-    server = Server(
-        directory.server,
-        port=directory.effective_port,
-        use_ssl=mode == "ldaps",
-        tls=tls,
-        get_info=NONE,
-        connect_timeout=timeout,
-    )
+    if in_memory is None:
+        _resolve(directory, timeout)
+        step("dns", "" if is_ip_address(directory.server) else f"{directory.server} resolved")
+        if mode != "plain":
+            tls = _ValidatingTls(_tls_context(directory), directory.tls_server_name or directory.server)
     # The password goes to ldap3 as UTF-8 bytes, sent exactly as typed. A str
     # would go through SASLprep (RFC 4013), which maps or rejects characters
     # (NFKC turns "²" into "2", a no-break space into a space, drops soft
     # hyphens); AD compares the password as it was set, so such a password
     # would never log in. Checked against Samba with "Senha²-Forte!".
-    conn = Connection(
-        server,
+    options: dict[str, Any] = dict(
         user=directory.bind_user,
         password=password.get_secret_value().encode("utf-8"),
         authentication=SIMPLE,
-        client_strategy="SYNC",
         raise_exceptions=False,
         read_only=True,
         auto_referrals=False,
@@ -605,6 +619,18 @@ def connect(
         # ldap3 packs this into SO_RCVTIMEO as a whole number of seconds.
         receive_timeout=max(1, math.ceil(timeout)),
     )
+    if in_memory is not None:
+        conn = in_memory(**options)
+    else:
+        server = Server(
+            directory.server,
+            port=directory.effective_port,
+            use_ssl=mode == "ldaps",
+            tls=tls,
+            get_info=NONE,
+            connect_timeout=timeout,
+        )
+        conn = Connection(server, client_strategy="SYNC", **options)
     failure: DirectoryError | None = None
     try:
         failure = _open_and_bind(conn, directory, tls, timeout, step)

@@ -142,6 +142,19 @@ class SyncSettings(_Section):
     concurrency: int = Field(4, ge=1, le=16)
 
 
+class LogSettings(_Section):
+    """How much of each event log (application.log, console.log) stays on disk.
+
+    A log rotates when the next line would take it past ``max_file_size_mb``;
+    at most ``max_files`` files of it are kept (the current one included), and
+    rotated files older than ``max_age_days`` are deleted (None: no age limit).
+    """
+
+    max_file_size_mb: float = Field(10, gt=0, le=1024)
+    max_files: int = Field(10, ge=1, le=1000)
+    max_age_days: int | None = Field(90, ge=1, le=36500)
+
+
 class DeletionThreshold(_Section):
     """A run that would disable more than this holds the disables for an admin."""
 
@@ -162,6 +175,7 @@ class AppSettings(BaseSettings):
     directories: list[DirectorySettings] = []
     sync: SyncSettings = SyncSettings()
     deletion_threshold: DeletionThreshold = DeletionThreshold()
+    logs: LogSettings = LogSettings()
     # Where `smartsync-tui web` serves the console (the original's default port).
     url: str = "http://127.0.0.1:5325"
     # None: from the locale.
