@@ -1,60 +1,220 @@
 """A console opened while `smartsync-tui run` holds the home shows the engine's
-state and starts no syncs of its own."""
+state and starts no syncs of its own; its actions reach the engine through the
+control channel (core/control_channel.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import Checkbox, DataTable
 
-from smartsync_tui.core import engine_lock
+from smartsync_tui.core import control_channel, engine_lock
 from smartsync_tui.core.settings import load_settings
 from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from tests.test_sync_engine import seed_basic
 
 pytestmark = pytest.mark.samba
+REPO = Path(__file__).resolve().parents[1]
 
 
-async def test_console_attaches_to_a_running_engine(sync_env):
-    seed_basic(sync_env)
+@contextlib.contextmanager
+def running_engine(sync_env, out_dir: Path, *, interval: int) -> Iterator[subprocess.Popen]:
+    """`smartsync-tui run` on the test's home; SIGTERM at the end, which must exit 0."""
     home_dir = str(sync_env.home.config_dir.parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTSYNC_")}
-    env["SMARTSYNC_SYNC__DELTA_INTERVAL_SECONDS"] = "5"
-    engine = subprocess.Popen([sys.executable, "-m", "smartsync_tui", "--home", home_dir, "run"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while engine_lock.read_holder(sync_env.home) in (None, {}) and time.monotonic() < deadline:
-            time.sleep(0.1)
+    env.update({"SMARTSYNC_SYNC__DELTA_INTERVAL_SECONDS": str(interval), "PYTHONUNBUFFERED": "1"})
+    with open(out_dir / "run.stdout", "w") as out, open(out_dir / "run.stderr", "w") as err:
+        engine = subprocess.Popen([sys.executable, "-m", "smartsync_tui", "--home", home_dir, "run"],
+                                  env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=REPO)
+        try:
+            deadline = time.monotonic() + 30
+            while engine_lock.read_holder(sync_env.home) in (None, {}) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            yield engine
+        finally:
+            engine.send_signal(signal.SIGTERM)
+            try:
+                engine.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                engine.kill()
+                engine.wait()
+    assert engine.returncode == 0, (out_dir / "run.stderr").read_text()
+
+
+def attached_console(sync_env, pid: int) -> SmartSyncApp:
+    return SmartSyncApp(sync_env.home, load_settings(sync_env.home.settings_file), secrets=sync_env.secrets,
+                        attached_pid=pid)
+
+
+def application_log(sync_env) -> str:
+    path = sync_env.home.log_dir / "application.log"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+async def wait_for(condition, what: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def row(app: SmartSyncApp) -> list[str]:
+    return [str(c) for c in app.query_one("#directory-table", DataTable).get_row_at(0)]
+
+
+def toasts(app: SmartSyncApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_console_attaches_to_a_running_engine(sync_env, tmp_path):
+    seed_basic(sync_env)
+    with running_engine(sync_env, tmp_path, interval=5) as engine:
         holder = engine_lock.read_holder(sync_env.home)
         assert holder and holder["pid"] == engine.pid
         with pytest.raises(engine_lock.EngineRunning):
             engine_lock.acquire(sync_env.home, "console")
 
-        app = SmartSyncApp(sync_env.home, load_settings(sync_env.home.settings_file), secrets=sync_env.secrets,
-                           attached_pid=holder["pid"])
+        app = attached_console(sync_env, holder["pid"])
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             assert f"attached to engine (pid {engine.pid})" in app.sub_title
             await pilot.press("d", "s")
             await pilot.pause()
-            assert not list(app.workers)  # the engine syncs, not this console
-            for _ in range(100):  # the engine's first sync shows up through the state store
-                await asyncio.sleep(0.1)
-                row = [str(c) for c in app.query_one("#directory-table", DataTable).get_row_at(0)]
-                if row[3] == "Synced":
-                    break
-            assert row[3] == "Synced" and row[5] == "3"
+            assert not [w for w in app.workers if w.group.startswith("sync-")]  # the engine syncs, not this console
+            await wait_for(lambda: row(app)[3] == "Synced", "the engine's first sync in the table")
+            assert row(app)[5] == "3"
         assert engine.poll() is None  # closing the console leaves the engine running
-    finally:
-        engine.send_signal(signal.SIGTERM)
-        try:
-            engine.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            engine.kill()
-    assert engine.returncode == 0
+
+
+async def test_sync_now_in_an_attached_console_makes_the_engine_sync(sync_env, tmp_path):
+    seed_basic(sync_env)
+    # An hour between scheduled runs: only the console's `s` can cause a second one.
+    with running_engine(sync_env, tmp_path, interval=3600) as engine:
+        await wait_for(lambda: "control channel listening on" in (tmp_path / "run.stdout").read_text(),
+                       "the engine's control channel")
+        assert control_channel.socket_path(sync_env.home).is_socket()
+        app = attached_console(sync_env, engine.pid)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await pilot.press("d")
+            await wait_for(lambda: row(app)[3] == "Synced" and row(app)[5] == "3", "the engine's first sync")
+            sync_env.ad.add_user("nova.pessoa", "Nova", "Pessoa")
+            await pilot.pause(6)  # a scheduled delta would have run by now if `s` were not needed
+            assert row(app)[5] == "3"
+
+            await pilot.press("s")
+            await wait_for(lambda: f"Sync of corp asked of the engine (pid {engine.pid})." in toasts(app),
+                           "the notification")
+            await wait_for(lambda: row(app)[5] == "4", "the new user in the table (the engine's second run)", 30)
+            assert row(app)[3] == "Synced"
+            log = application_log(sync_env)
+            assert "control channel: sync of corp asked" in log
+            assert log.count("sync corp ") >= 2
+
+            await pilot.press("f")
+            await wait_for(lambda: f"Full sync of corp asked of the engine (pid {engine.pid})." in toasts(app),
+                           "the full sync's notification")
+            await wait_for(lambda: "sync corp full" in application_log(sync_env), "the engine's full run", 30)
+        assert engine.poll() is None  # detaching leaves the engine running
+
+
+async def test_deleting_in_an_attached_console_makes_the_engine_forget(sync_env, tmp_path):
+    seed_basic(sync_env)
+    with running_engine(sync_env, tmp_path, interval=3600) as engine:
+        await wait_for(lambda: "control channel listening on" in (tmp_path / "run.stdout").read_text(),
+                       "the engine's control channel")
+        app = attached_console(sync_env, engine.pid)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await pilot.press("d")
+            await wait_for(lambda: row(app)[3] == "Synced", "the engine's first sync")
+            assert sync_env.state.runs("corp")
+            await pilot.press("x")
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmDeleteDialog)
+            dialog.query_one("#understood", Checkbox).value = True
+            await pilot.pause()
+            await pilot.click("#delete")
+            await wait_for(
+                lambda: f"Directory corp deleted; the engine (pid {engine.pid}) forgot its state and secrets." in toasts(app),
+                "the engine's answer",
+            )
+            assert app.query_one("#directory-table", DataTable).row_count == 0
+        assert load_settings(sync_env.home.settings_file).directories == []
+        assert sync_env.state.runs("corp") == [] and sync_env.state.counts("corp")["users"] == 0
+        assert "directory/corp/" not in sync_env.home.secrets_file.read_text()
+        assert "directory corp forgotten: its state and its secrets were deleted" in application_log(sync_env)
+        assert engine.poll() is None
+
+
+async def test_an_engine_that_went_away_is_a_notification(sync_env, tmp_path):
+    app = attached_console(sync_env, 999999)  # nobody serves this home
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.press("d", "s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        (message,) = toasts(app)
+        assert message.startswith("the engine (pid 999999) has no control channel at ")
+        assert "is it still running?" in message
+
+
+class RecordingEngine:
+    """Stands in for the engine behind the channel: records what it is asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, bool, bool]] = []
+
+    def status(self):  # type: ignore[no-untyped-def]
+        return {}
+
+    def sync(self, directory: str, *, full: bool, allow_deletes: bool) -> None:
+        self.asked.append((directory, full, allow_deletes))
+
+    def forget(self, directory: str) -> None:
+        pass
+
+    def reload(self) -> bool:
+        return False
+
+
+async def test_an_attached_console_offers_the_disables_the_engine_holds(sync_env):
+    from smartsync_tui.core.state_store import PendingOp
+    from smartsync_tui.ui.screens.threshold import ThresholdDialog
+
+    engine = RecordingEngine()
+    with control_channel.ControlServer(sync_env.home, engine) as server:
+        server.start()
+        app = attached_console(sync_env, os.getpid())
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await pilot.press("d")
+            # The engine's run ends held: what the console reads from the state store.
+            sync_env.state.hold("corp", [PendingOp(f"g{i}", "user", "disable", f"CN=u{i},OU=x", {"login": f"u{i}"})
+                                         for i in range(3)])
+            sync_env.state.finish_run(sync_env.state.start_run("corp", "full", dry_run=False), outcome="held", counts={})
+            dialog = await wait_for(lambda: isinstance(app.screen, ThresholdDialog) and app.screen,
+                                    "the held disables' dialog", 15)
+            assert dialog.query_one("#held-table", DataTable).row_count == 3
+            await pilot.click("#allow")
+            await wait_for(lambda: engine.asked, "the engine to be asked")
+            assert engine.asked == [("corp", False, True)]
+            await wait_for(lambda: f"The held disables of corp are allowed: the engine (pid {os.getpid()}) "
+                                   "applies them now." in toasts(app), "the notification")
+
+            await pilot.press("s")  # still held: `s` offers them again rather than holding them again
+            await pilot.pause()
+            assert isinstance(app.screen, ThresholdDialog)
+            await pilot.click("#keep")
+            await pilot.pause()
+            assert engine.asked == [("corp", False, True)]

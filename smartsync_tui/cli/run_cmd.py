@@ -14,6 +14,11 @@ keeps running and waits for one.
 `--once` runs each enabled directory once, in parallel, and exits with the
 codes of `sync` (for cron and tests).
 
+While it runs (not with `--once`) it serves the control channel
+(core/control_channel.py) on `<data dir>/engine.sock`, so an attached console
+can ask for a sync, allow held disables or forget a deleted directory. A
+channel that cannot be served is a warning, not a reason to stop syncing.
+
 Lifecycle lines go to standard output and warnings to standard error (the
 journal under systemd); everything is in the application log.
 """
@@ -32,7 +37,7 @@ from types import FrameType
 
 from smartsync_tui import __version__
 from smartsync_tui.cli.context import CliContext
-from smartsync_tui.core import engine_lock
+from smartsync_tui.core import control_channel, engine_lock
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.logs import LOG_DATE_FORMAT, LOG_FORMAT
 from smartsync_tui.core.redaction import install_log_redaction
@@ -71,6 +76,7 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
         raise InputError("directory", "no enabled directory to sync: add one with `smartsync-tui directory add`")
     signals: list[int] = []
     previous = _install_signal_handlers(stop, signals)
+    channel: control_channel.ControlServer | None = None
     try:
         _say(
             "engine started (pid %d, home %s, directories: %s, version %s%s)",
@@ -89,9 +95,17 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
             results = scheduler.run_once()
             code = max((r.exit_code for r in results), default=EXIT_OK)
         else:
+            # Served only while the lock is ours (taken in run()): the lock says who the engine is.
+            handler = control_channel.SchedulerHandler(scheduler, scheduler.secrets)
+            scheduler.on_event = handler.on_event
+            channel = control_channel.serve(ctx.home, handler)
+            if channel is not None:
+                _say("control channel listening on %s", channel.path)
             scheduler.run_forever()
             code = EXIT_OK
     finally:
+        if channel is not None:
+            channel.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     why = f" ({signal.Signals(signals[0]).name})" if signals else ""

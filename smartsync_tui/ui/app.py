@@ -3,12 +3,18 @@
 The App owns the settings, the secret store and the sync workers (one named
 group per directory, started on the App so they outlive any screen). Worker
 threads talk to widgets only through messages.
+
+A console that holds the engine lock serves the control channel
+(ui/engine_channel.py); a console attached to another engine sends its
+actions (sync, full sync, allow held disables, directory changes) there.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
 
@@ -20,7 +26,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from smartsync_tui.core import engine_lock
+from smartsync_tui.core import control_channel, engine_lock
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.paths import Home
@@ -30,6 +36,7 @@ from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
 from smartsync_tui.ui import log_bridge
 from smartsync_tui.ui.console_state import DirectoryStatus
+from smartsync_tui.ui.engine_channel import ConsoleChannelHandler, ask_engine
 from smartsync_tui.ui.i18n import (
     N_,
     _,
@@ -43,7 +50,7 @@ from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens.details import DirectoryDetails
 from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
 from smartsync_tui.ui.screens.preview import PreviewScreen
-from smartsync_tui.ui.screens.threshold import ThresholdDialog
+from smartsync_tui.ui.screens.threshold import ThresholdDialog, held_result
 from smartsync_tui.ui.screens.wizard import SetupWizard
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
 from smartsync_tui.ui.widgets.home_tab import HomeTab
@@ -77,6 +84,7 @@ class SmartSyncApp(App[None]):
         secrets: SecretStore | None = None,
         scheduler: bool = True,
         attached_pid: int | None = None,
+        serve_channel: bool = False,
     ) -> None:
         super().__init__()
         translate_bindings(self)
@@ -90,6 +98,14 @@ class SmartSyncApp(App[None]):
         # console shows its state from the state store and starts no syncs itself.
         self.attached_pid = attached_pid
         self._scheduler = scheduler and attached_pid is None
+        # Only the engine lock's holder serves the channel: run_console says when that is us.
+        self._serve_channel = serve_channel and self._scheduler
+        self._channel: control_channel.ControlServer | None = None
+        # Sync threads per directory: a cancelled worker's thread runs on to the end of its batch.
+        self._sync_threads: Counter[str] = Counter()
+        self._sync_threads_lock = threading.Lock()
+        # Attached: the engine's last run seen per directory, to notice a new one that held disables.
+        self._seen_runs: dict[str, int | None] = {}
         self._update_sub_title()
 
     def _update_sub_title(self) -> None:
@@ -126,7 +142,12 @@ class SmartSyncApp(App[None]):
         self._load_statuses()
         self.refresh_directories()
         if self.attached_pid is not None:
+            self._new_held_runs()  # what was held before this console opened is not news
             self.set_interval(5, self._follow_engine)
+        if self._serve_channel:
+            self._channel = control_channel.serve(self.home, ConsoleChannelHandler(self))
+            if self._channel is not None:
+                log.info("control channel listening on %s", self._channel.path)
         if self._scheduler:
             self.set_interval(self.settings.sync.delta_interval_seconds, self._scheduled_syncs)
             self.call_after_refresh(self._scheduled_syncs)
@@ -138,8 +159,26 @@ class SmartSyncApp(App[None]):
 
     def _follow_engine(self) -> None:
         """Attached: the engine's results reach this console through the state store."""
+        try:
+            self.reload_settings()  # directories another console or the CLI added or deleted
+        except UserError:
+            pass  # a broken file: the engine keeps its settings too, and says so in its log
         self._load_statuses()
         self.refresh_directories()
+        for directory_id in self._new_held_runs():
+            self.show_held(directory_id)
+
+    def _new_held_runs(self) -> list[str]:
+        """Directories whose latest run, new since the last look, ended with disables held."""
+        held = []
+        for d in self.settings.directories:
+            runs = self.state.runs(d.id, limit=1)
+            run = runs[0] if runs and runs[0].ended_at else None
+            last = run.id if run else None
+            if d.id in self._seen_runs and last != self._seen_runs[d.id] and run and run.outcome == "held":
+                held.append(d.id)
+            self._seen_runs[d.id] = last
+        return held
 
     def _load_statuses(self) -> None:
         for d in self.settings.directories:
@@ -165,6 +204,18 @@ class SmartSyncApp(App[None]):
         change(editable)
         save_settings(self.home.settings_file, editable)
         self.settings = load_settings(self.home.settings_file)
+        self._settings_changed()
+
+    def reload_settings(self) -> bool:
+        """Re-read appsettings.json (another console or the CLI may have changed it); True if it had."""
+        settings = load_settings(self.home.settings_file)
+        if settings == self.settings:
+            return False
+        self.settings = settings
+        self._settings_changed()
+        return True
+
+    def _settings_changed(self) -> None:
         self._update_sub_title()
         for d in self.settings.directories:
             self.statuses.setdefault(d.id, DirectoryStatus(d.id))
@@ -201,14 +252,14 @@ class SmartSyncApp(App[None]):
     def is_syncing(self, directory_id: str) -> bool:
         return any(w.group == f"sync-{directory_id}" and w.is_running for w in self.workers)
 
+    def sync_threads_running(self, directory_id: str) -> bool:
+        """Whether a sync thread of this directory still runs (callable from any thread)."""
+        with self._sync_threads_lock:
+            return self._sync_threads[directory_id] > 0
+
     def start_sync(self, directory_id: str, *, full: bool = False, allow_deletes: bool = False, dry_run: bool = False) -> bool:
-        if self.attached_pid is not None and not dry_run:
-            self.notify(
-                _("The engine (pid {pid}) syncs this home on its schedule; it runs the next sync by itself.").format(
-                    pid=self.attached_pid),
-                severity="warning",
-            )
-            return False
+        if self.attached_pid is not None and not dry_run:  # a preview changes nothing: it runs here
+            return self._ask_engine_to_sync(directory_id, full=full, allow_deletes=allow_deletes)
         if self.is_syncing(directory_id):
             self.notify(_("{id} is syncing already.").format(id=directory_id))
             return False
@@ -229,15 +280,47 @@ class SmartSyncApp(App[None]):
 
     def _sync_in_thread(self, directory_id: str, options: SyncOptions) -> None:
         worker = get_current_worker()
-        # A connection of its own: SQLite connections are not shared between threads.
-        with StateStore(self.home.state_db) as state:
-            engine = SyncEngine(self.settings, self.secrets, state)
-            result = engine.run(
-                directory_id, options,
-                progress=lambda p: self.post_message(SyncProgressed(p)),
-                cancel=worker.cancelled_event,
-            )
+        with self._sync_threads_lock:
+            self._sync_threads[directory_id] += 1
+        try:
+            # A connection of its own: SQLite connections are not shared between threads.
+            with StateStore(self.home.state_db) as state:
+                engine = SyncEngine(self.settings, self.secrets, state)
+                result = engine.run(
+                    directory_id, options,
+                    progress=lambda p: self.post_message(SyncProgressed(p)),
+                    cancel=worker.cancelled_event,
+                )
+        finally:
+            with self._sync_threads_lock:
+                self._sync_threads[directory_id] -= 1
         self.post_message(SyncFinished(result))
+
+    # -- attached: the engine of another process does the work
+
+    def _ask_engine_to_sync(self, directory_id: str, *, full: bool, allow_deletes: bool) -> bool:
+        # Another sync of a held directory would only hold the same disables again: offer them.
+        if not (full or allow_deletes) and self.show_held(directory_id):
+            return False
+        if allow_deletes:
+            done = _("The held disables of {id} are allowed: the engine (pid {pid}) applies them now.")
+        elif full:
+            done = _("Full sync of {id} asked of the engine (pid {pid}).")
+        else:
+            done = _("Sync of {id} asked of the engine (pid {pid}).")
+        ask_engine(self, {"op": "sync", "directory": directory_id, "full": full, "allow_deletes": allow_deletes},
+                   done.format(id=directory_id, pid=self.attached_pid))
+        return True
+
+    def show_held(self, directory_id: str) -> bool:
+        """Attached: the threshold dialog for the disables the engine holds; False when it holds none."""
+        if any(isinstance(s, ThresholdDialog) and s.result.directory_id == directory_id for s in self.screen_stack):
+            return True
+        held = self.state.held(directory_id)
+        if not held:
+            return False
+        self.show_threshold(held_result(directory_id, held, self.attached_pid))
+        return True
 
     def _scheduled_syncs(self) -> None:
         for d in self.settings.directories:
@@ -323,7 +406,13 @@ class SmartSyncApp(App[None]):
         directory_id = self.selected_directory()
         directory = self.settings.directory(directory_id) if directory_id else None
         if directory is not None:
-            self.push_screen(DirectoryFormDialog(directory))  # it saves through change_settings
+            self.push_screen(DirectoryFormDialog(directory), self._directory_edited)  # it saves through change_settings
+
+    def _directory_edited(self, directory_id: str | None) -> None:
+        if directory_id and self.attached_pid is not None:
+            # The engine re-reads the file within a second or two anyway; asking makes it now.
+            ask_engine(self, {"op": "reload"}, _("Settings of {id} saved; the engine (pid {pid}) uses them from its "
+                                                 "next run.").format(id=directory_id, pid=self.attached_pid))
 
     def action_delete_directory(self) -> None:
         directory_id = self.selected_directory()
@@ -342,13 +431,19 @@ class SmartSyncApp(App[None]):
             except UserError as exc:
                 self.notify(str(exc), severity="error", timeout=10)
                 return
-            self.secrets.delete_prefix(f"directory/{directory.id}/")
-            self.state.forget_directory(directory.id)
             self.statuses.pop(directory.id, None)
             audit("directory.removed", f"Directory {directory.id} deleted in the console; its secrets were deleted",
                   directory=directory.id)
-            self.notify(_("Directory {id} deleted.").format(id=directory.id))
             self.refresh_directories()
+            if self.attached_pid is not None:
+                # The engine's run in flight must end before the rows and secrets go: the engine does it.
+                ask_engine(self, {"op": "forget", "directory": directory.id},
+                           _("Directory {id} deleted; the engine (pid {pid}) forgot its state and secrets.").format(
+                               id=directory.id, pid=self.attached_pid))
+                return
+            self.secrets.delete_prefix(f"directory/{directory.id}/")
+            self.state.forget_directory(directory.id)
+            self.notify(_("Directory {id} deleted.").format(id=directory.id))
 
         self.push_screen(ConfirmDeleteDialog(directory), decided)
 
@@ -382,6 +477,8 @@ class SmartSyncApp(App[None]):
         self.query_one(LogPane).toggle()
 
     def on_unmount(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
         log_bridge.uninstall(self._log_handler)
         self.state.close()
 
@@ -400,5 +497,5 @@ def run_console(home: Home) -> int:
         SmartSyncApp(home, settings, attached_pid=running.pid).run()
         return 0
     with lock:  # one engine per home: `smartsync-tui run` refuses while this console syncs
-        SmartSyncApp(home, settings).run()
+        SmartSyncApp(home, settings, serve_channel=True).run()
     return 0

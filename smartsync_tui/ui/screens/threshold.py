@@ -1,4 +1,9 @@
-"""A run held back by the deletion threshold: what would be disabled, allow or keep holding."""
+"""A run held back by the deletion threshold: what would be disabled, allow or keep holding.
+
+A console that runs the sync builds it from the run's result; a console
+attached to another engine builds it from the disables that engine holds in
+the state store (:func:`held_result`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
+from smartsync_tui.core.state_store import PendingOp
 from smartsync_tui.core.sync_engine import SyncResult
+from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 
 
@@ -51,3 +58,14 @@ class ThresholdDialog(ModalScreen[bool]):
     @on(Button.Pressed, "#keep")
     def action_keep(self) -> None:
         self.dismiss(False)
+
+
+def held_result(directory_id: str, held: list[PendingOp], engine_pid: int | None) -> SyncResult:
+    """The disables another engine holds, as the result the dialog shows (the store keeps no reasons)."""
+    plan = SyncPlan(directory_id, mode="", mode_reason="",
+                    held=[PlannedOp(op.guid, op.kind, op.op, op.dn, op.payload) for op in held])
+    plan.threshold_note = _(
+        "The engine (pid {pid}) held these disables back: more than the deletion threshold. "
+        "Allowing them asks the engine for a sync that applies them."
+    ).format(pid=engine_pid)
+    return SyncResult(directory_id, outcome="held", plan=plan)

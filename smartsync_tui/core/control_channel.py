@@ -1,0 +1,499 @@
+"""The engine's local control channel: how an attached console drives the engine.
+
+Whoever holds the home's engine lock (``smartsync-tui run``, or a console that
+syncs itself) serves a Unix socket at ``<data dir>/engine.sock``. A console
+that attached to that engine sends its requests there: sync now, full sync,
+allow held disables, forget a deleted directory, reload the settings.
+
+Who can use it: only the OS user the engine runs as. The data dir is 0700,
+the socket 0600, and on Linux the server also asks the kernel who is on the
+other end (``SO_PEERCRED``) and refuses any other uid (root included: a root
+console would write files the service user cannot read). Only the lock holder
+creates the socket; a socket file left by a dead engine (nobody answers on it)
+is replaced, one that answers is never touched.
+
+Protocol: JSON lines. The client connects, writes one request object on one
+line (UTF-8, at most 64 KiB), reads one reply line, and closes::
+
+    {"op": "ping"}
+        -> {"ok": true, "pid": 1234, "version": "0.1.0", "protocol": 1}
+    {"op": "status"}
+        -> {"ok": true, "directories": {"corp": {"running": false, "queued": false,
+            "next_run_at": 1764255000.0, "failures_in_a_row": 0, "last_outcome": "ok"}}}
+    {"op": "sync", "directory": "corp", "full": false, "allow_deletes": false}
+        -> {"ok": true}                 (the run starts now, or right after the one in flight)
+    {"op": "forget", "directory": "corp"}
+        -> {"ok": true}                 (the directory must be gone from appsettings.json already:
+                                          its run in flight stops after its batch, then its
+                                          state-store rows and its secrets directory/<id>/ go)
+    {"op": "reload"}
+        -> {"ok": true, "changed": true} (appsettings.json re-read if it changed)
+
+Any failure is a reply, never a dropped connection: ``{"ok": false, "error":
+"<a sentence for the admin>", "kind": "input"|"refused"|"protocol"|"error"}``
+(bad JSON, an unknown op, a missing field, a refused uid, an error of the
+engine). Several requests may be sent on one connection, one line each.
+
+Where ``socket.AF_UNIX`` does not exist (Windows before the Unix-socket port
+of CPython), :meth:`ControlServer.start` raises :class:`ChannelUnavailable`
+(the engine runs without the channel and logs why) and :func:`request`
+raises it too: an attached console then only watches.
+
+Nothing here imports textual.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import socket
+import stat
+import struct
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+from smartsync_tui import __version__
+from smartsync_tui.core.errors import InputError, UserError
+from smartsync_tui.core.paths import Home
+from smartsync_tui.core.scheduler import (
+    DirectoryState,
+    RunFinished,
+    RunStarted,
+    Scheduler,
+    SchedulerEvent,
+)
+from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.core.state_store import StateStore
+
+log = logging.getLogger("smartsync.channel")
+
+SOCKET_NAME = "engine.sock"
+PROTOCOL_VERSION = 1
+MAX_LINE_BYTES = 64 * 1024
+# A client that connects and says nothing does not hold a server thread for long.
+IDLE_SECONDS = 10.0
+# What a request may take: a forget waits for the batch in flight, the others answer at once.
+DEFAULT_TIMEOUT = 10.0
+FORGET_TIMEOUT = 120.0
+# Linux's sun_path is 108 bytes with the terminating NUL.
+_MAX_PATH_BYTES = 107
+
+
+def socket_path(home: Home) -> Path:
+    return home.data_dir / SOCKET_NAME
+
+
+def available() -> bool:
+    """Whether this system has Unix sockets (every Linux and macOS; Windows may not)."""
+    return hasattr(socket, "AF_UNIX")
+
+
+class ChannelError(UserError):
+    """The channel could not carry a request (the engine is away, refused it, or failed on it)."""
+
+    kind = "channel"
+
+
+class ChannelUnavailable(ChannelError):
+    """No Unix sockets on this system, or the socket's path cannot be used."""
+
+
+class ChannelHandler(Protocol):
+    """What an engine does for the channel. Called from the channel's threads.
+
+    Raise :class:`UserError` with a sentence for the admin when a request
+    cannot be done; anything else is logged and answered as an unexpected error.
+    """
+
+    def status(self) -> dict[str, dict[str, Any]]: ...
+
+    def sync(self, directory: str, *, full: bool, allow_deletes: bool) -> None: ...
+
+    def forget(self, directory: str) -> None: ...
+
+    def reload(self) -> bool: ...
+
+
+# -- the server
+
+
+class ControlServer:
+    """Serves ``handler`` on the home's socket from a daemon thread; :meth:`close` stops it."""
+
+    def __init__(self, home: Home, handler: ChannelHandler) -> None:
+        self.home = home
+        self.path = socket_path(home)
+        self.handler = handler
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    def start(self) -> Path:
+        """Create the socket and start answering; raises :class:`ChannelError` when it cannot."""
+        if not available():
+            raise ChannelUnavailable("the control channel is not available on this system (no Unix sockets)")
+        _check_path_length(self.path)
+        self.home.ensure()
+        _make_private(self.home.data_dir)
+        _remove_if_stale(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(self.path))
+            # Before listen(): nobody can connect until the mode is ours alone.
+            os.chmod(self.path, 0o600)
+            sock.listen(16)
+        except OSError as exc:
+            sock.close()
+            raise ChannelError(f"cannot create the control channel at {self.path}: {exc.strerror or exc}") from None
+        self._sock = sock
+        self._thread = threading.Thread(target=self._accept_loop, name="control-channel", daemon=True)
+        self._thread.start()
+        return self.path
+
+    def close(self) -> None:
+        """Stop answering and remove the socket file (idempotent)."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        self._closing.set()
+        try:
+            # Remove before closing: a new engine's socket of the same name is never ours to remove.
+            if _same_socket(self.path, sock):
+                self.path.unlink()
+        except OSError:
+            pass
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> ControlServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _accept_loop(self) -> None:
+        while not self._closing.is_set():
+            sock = self._sock
+            if sock is None:
+                return
+            try:
+                conn, _address = sock.accept()
+            except OSError:
+                if self._closing.is_set():
+                    return
+                log.exception("the control channel stopped accepting connections")
+                return
+            threading.Thread(target=self._serve, args=(conn,), name="control-channel-client", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(IDLE_SECONDS)
+            uid = peer_uid(conn)
+            if uid is not None and uid != os.geteuid():
+                log.warning("control channel: refused a connection from uid %d (only uid %d may use it)",
+                            uid, os.geteuid())
+                _send(conn, _error("refused", "refused: only the user the engine runs as may use its control channel"))
+                return
+            reader = conn.makefile("rb")
+            while not self._closing.is_set():
+                try:
+                    line = reader.readline(MAX_LINE_BYTES + 1)
+                except (OSError, ValueError):  # idle too long, or the client went away
+                    return
+                if not line:
+                    return
+                if len(line) > MAX_LINE_BYTES:
+                    _send(conn, _error("protocol", f"the request is longer than {MAX_LINE_BYTES} bytes"))
+                    return
+                if not _send(conn, self.answer(line)):
+                    return
+
+    def answer(self, line: bytes) -> dict[str, Any]:
+        """The reply to one request line (never raises)."""
+        try:
+            request = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return _error("protocol", "the request is not a JSON object on one line")
+        if not isinstance(request, dict):
+            return _error("protocol", "the request is not a JSON object on one line")
+        op = request.get("op")
+        try:
+            return {"ok": True, **self._dispatch(op, request)}
+        except UserError as exc:
+            return _error(exc.kind if exc.kind in ("input", "refused") else "error", str(exc))
+        except Exception as exc:
+            log.exception("control channel: %r failed", op)
+            return _error("error", f"the engine failed on '{op}': unexpected {type(exc).__name__} (see its application log)")
+
+    def _dispatch(self, op: object, request: dict[str, Any]) -> dict[str, Any]:
+        if op == "ping":
+            return {"pid": os.getpid(), "version": __version__, "protocol": PROTOCOL_VERSION}
+        if op == "status":
+            return {"directories": self.handler.status()}
+        if op == "sync":
+            directory = _directory_of(request)
+            full, allow_deletes = _flag(request, "full"), _flag(request, "allow_deletes")
+            log.info("control channel: %s of %s asked%s",
+                     "full sync" if full else "sync", directory, ", allowing the held disables" if allow_deletes else "")
+            self.handler.sync(directory, full=full, allow_deletes=allow_deletes)
+            return {}
+        if op == "forget":
+            directory = _directory_of(request)
+            log.info("control channel: forgetting %s asked", directory)
+            self.handler.forget(directory)
+            return {}
+        if op == "reload":
+            return {"changed": bool(self.handler.reload())}
+        raise _ProtocolError(f"unknown op {op!r}: ping, status, sync, forget and reload are known")
+
+
+class _ProtocolError(UserError):
+    kind = "input"
+
+
+def _directory_of(request: dict[str, Any]) -> str:
+    directory = request.get("directory")
+    if not isinstance(directory, str) or not directory:
+        raise _ProtocolError(f"'{request.get('op')}' needs \"directory\": the directory's id")
+    return directory
+
+
+def _flag(request: dict[str, Any], name: str) -> bool:
+    value = request.get(name, False)
+    if not isinstance(value, bool):
+        raise _ProtocolError(f"\"{name}\" must be true or false")
+    return value
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": message, "kind": kind}
+
+
+def _send(conn: socket.socket, reply: dict[str, Any]) -> bool:
+    try:
+        conn.sendall((json.dumps(reply) + "\n").encode("utf-8"))
+    except OSError:
+        return False
+    return True
+
+
+def peer_uid(conn: socket.socket) -> int | None:
+    """The uid of the process on the other end (Linux: SO_PEERCRED); None where it cannot be asked."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None  # macOS and the BSDs: the socket's 0600 mode is the only check
+    try:
+        _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    except OSError:
+        return None
+    return uid
+
+
+def _check_path_length(path: Path) -> None:
+    if len(os.fsencode(path)) > _MAX_PATH_BYTES:
+        raise ChannelUnavailable(
+            f"the control channel's path {path} is longer than Unix sockets allow ({_MAX_PATH_BYTES} bytes): "
+            "use a shorter --home (or SMARTSYNC_HOME)"
+        )
+
+
+def _make_private(folder: Path) -> None:
+    """The data dir holds the state store and the socket: the user's alone."""
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(folder, mode & 0o700)
+        log.info("control channel: %s was open to other users (mode %o); it is now %o",
+                 folder, mode, mode & 0o700)
+
+
+def _remove_if_stale(path: Path) -> None:
+    """Remove a socket file nobody answers on; refuse when someone does, or when it is not a socket."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise ChannelError(f"{path} exists and is not a socket: move it away, then restart the engine")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError as exc:
+        if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
+            raise ChannelError(f"cannot check the old control channel at {path}: {exc.strerror or exc}") from None
+    else:
+        raise ChannelError(f"another process answers on {path}: is a second engine running for this home?")
+    finally:
+        probe.close()
+    try:
+        path.unlink()
+        log.info("control channel: removed the stale socket %s (its engine is gone)", path)
+    except FileNotFoundError:
+        pass
+
+
+def _same_socket(path: Path, sock: socket.socket) -> bool:
+    """Whether the file at ``path`` is still the one ``sock`` is bound to."""
+    try:
+        return path.is_socket() and sock.getsockname() == str(path)
+    except OSError:
+        return False
+
+
+# -- the client
+
+
+def request(home: Home, message: dict[str, Any], *, engine_pid: int | None = None,
+            timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """Send one request to the home's engine and return its reply (``"ok": true``).
+
+    Every failure is a :class:`ChannelError` whose message says what to do.
+    """
+    path = socket_path(home)
+    who = f"the engine (pid {engine_pid})" if engine_pid else "the engine"
+    if not available():
+        raise ChannelUnavailable(
+            f"the control channel is not available on this system (no Unix sockets): {who} syncs on its "
+            "schedule; use smartsync-tui sync --directory ID to sync now"
+        )
+    _check_path_length(path)
+    if not path.exists():
+        raise ChannelError(
+            f"{who} has no control channel at {path}: is it still running? (an engine of an older version, "
+            "or a `run --once` pass, serves none)"
+        )
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(str(path))
+            sock.sendall((json.dumps(message) + "\n").encode("utf-8"))
+            raw = sock.makefile("rb").readline(MAX_LINE_BYTES + 1)
+        except PermissionError:
+            raise ChannelError(
+                f"{who} refused this user on {path}: open the console as the user the engine runs as "
+                "(e.g. sudo -u smartsync smartsync-tui)"
+            ) from None
+        except TimeoutError:
+            raise ChannelError(
+                f"{who} does not answer on {path} (no reply in {timeout:g} s): is it still running? "
+                "Look at its application log, or restart it"
+            ) from None
+        except OSError as exc:
+            raise ChannelError(
+                f"{who} does not answer on {path}: is it still running? ({exc.strerror or exc}); "
+                "start it again (systemctl start smartsync-tui) or reopen the console"
+            ) from None
+    finally:
+        sock.close()
+    try:
+        reply = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        reply = None
+    if not isinstance(reply, dict):
+        raise ChannelError(f"{who} closed the channel at {path} without a proper answer: look at its application log")
+    if not reply.get("ok") and reply.get("kind") == "refused":
+        raise ChannelError(f"{who} refused this user on {path}: open the console as the user the engine runs as",
+                           kind="refused")
+    if not reply.get("ok"):
+        raise ChannelError(f"{who} could not do it: {reply.get('error') or 'no reason given'}",
+                           kind=str(reply.get("kind") or "channel"))
+    return reply
+
+
+# -- the handler of `smartsync-tui run`
+
+
+class SchedulerHandler:
+    """The channel's requests done by a :class:`Scheduler` (``smartsync-tui run``).
+
+    Pass :meth:`on_event` to the Scheduler (as ``on_event``, or from a
+    listener of its own): it tells which directories have a run in flight,
+    which :meth:`forget` waits for.
+    """
+
+    def __init__(self, scheduler: Scheduler, secrets: SecretStore, *,
+                 forget_timeout: float = FORGET_TIMEOUT - 10, poll: float = 0.1) -> None:
+        self.scheduler = scheduler
+        self.secrets = secrets
+        self.forget_timeout = forget_timeout
+        self.poll = poll
+        self._in_flight: set[str] = set()
+        self._cond = threading.Condition()
+
+    def on_event(self, event: SchedulerEvent) -> None:
+        if isinstance(event, RunStarted | RunFinished):
+            with self._cond:
+                if isinstance(event, RunStarted):
+                    self._in_flight.add(event.directory_id)
+                else:
+                    self._in_flight.discard(event.directory_id)
+                self._cond.notify_all()
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {directory_id: state_json(state) for directory_id, state in self.scheduler.status().items()}
+
+    def sync(self, directory: str, *, full: bool, allow_deletes: bool) -> None:
+        self.scheduler.trigger(directory, full=full, allow_deletes=allow_deletes)
+
+    def reload(self) -> bool:
+        return self.scheduler.reload_settings_if_changed()
+
+    def forget(self, directory: str) -> None:
+        self.scheduler.reload_settings_if_changed()
+        if self.scheduler.settings.directory(directory) is not None:
+            raise InputError(
+                "directory", f"directory '{directory}' is still in appsettings.json: remove it first "
+                f"(smartsync-tui directory remove {directory}, or delete it in the console)",
+            )
+        # The scheduler retires the worker on its next settings poll; its run in
+        # flight stops after the batch it is sending. Both must be over before
+        # the rows go, or that batch would write them back.
+        deadline = time.monotonic() + self.forget_timeout
+        done = False
+        with self._cond:
+            # Polled: the scheduler retires workers without telling anyone.
+            while directory in self.scheduler.status() or directory in self._in_flight:
+                if time.monotonic() >= deadline:
+                    break
+                self._cond.wait(self.poll)
+            else:
+                done = True
+        if not done:
+            raise UserError(f"directory '{directory}' is still finishing a batch: ask again in a minute")
+        forget_directory(self.scheduler.home, self.secrets, directory)
+
+
+def forget_directory(home: Home, secrets: SecretStore, directory: str) -> None:
+    """What an engine keeps of a deleted directory goes: state-store rows and secrets."""
+    with StateStore(home.state_db) as state:
+        state.forget_directory(directory)
+    secrets.delete_prefix(f"directory/{directory}/")
+    log.info("directory %s forgotten: its state and its secrets were deleted", directory)
+
+
+def state_json(state: DirectoryState) -> dict[str, Any]:
+    out = asdict(state)
+    out.pop("directory_id", None)
+    return out
+
+
+def serve(home: Home, handler: ChannelHandler) -> ControlServer | None:
+    """Start a server for ``handler``, or log why it cannot and return None (the engine syncs on)."""
+    server = ControlServer(home, handler)
+    try:
+        server.start()
+    except UserError as exc:
+        log.warning("control channel not started: %s; attached consoles can only watch", exc)
+        return None
+    return server
