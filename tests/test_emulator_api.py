@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smartsync_tui.core import agent_keys
 from tests.support.emulator import EmulatorProcess, start_emulator
 
 API = "/api/agent/v1"
@@ -469,14 +470,42 @@ def test_expired_command_is_gone(emulator, agent):
 
 
 def test_public_key_is_stored(emulator, agent):
-    pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+    pem = agent_keys.new_key_pair().public_pem
     response = agent.http.put(f"{API}/public-key", json={"algorithm": "RSA-OAEP-SHA256", "public_key_pem": pem})
     assert response.status_code == 200, response.text
-    assert len(response.json()["fingerprint_sha256"]) == 64
+    assert response.json()["fingerprint_sha256"] == agent_keys.fingerprint(pem)
     agents = emulator.admin.get("/admin/agents").json()["agents"]
     assert any(a["public_key"] and a["public_key"]["public_key_pem"] == pem for a in agents)
     bad = agent.http.put(f"{API}/public-key", json={"algorithm": "RSA-OAEP-SHA256", "public_key_pem": "hello"})
     assert_problem(bad, 400, "invalid-request")
+    # A well-formed block that is not an RSA key of 2048 bits or more is refused too.
+    ec = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+    assert_problem(agent.http.put(f"{API}/public-key", json={"algorithm": "RSA-OAEP-SHA256", "public_key_pem": ec}),
+                   400, "invalid-request")
+
+
+def test_a_login_check_is_encrypted_to_the_newest_agent_key(emulator, agent):
+    no_key = emulator.admin.post(f"/admin/directories/{agent.directory_id}/login-checks",
+                                 json={"login": "maria.silva", "password": "Senha²-Forte!"})
+    assert_problem(no_key, 409, "no-public-key")
+    pair = agent_keys.new_key_pair()
+    agent.http.put(f"{API}/public-key", json={"algorithm": "RSA-OAEP-SHA256", "public_key_pem": pair.public_pem})
+    created = emulator.admin.post(f"/admin/directories/{agent.directory_id}/login-checks",
+                                  json={"login": "maria.silva", "password": "Senha²-Forte!"})
+    assert created.status_code == 201, created.text
+    assert "Senha" not in created.text
+    polled = agent.http.get(f"{API}/commands?wait=0").json()["commands"]
+    payload = next(c for c in polled if c["id"] == created.json()["id"])["payload"]
+    assert payload["login"] == "maria.silva" and payload["key_fingerprint"] == pair.fingerprint
+    key = agent_keys.PrivateKey(pair.private_pem)
+    assert key.decrypt(payload["password_encrypted"]).get_secret_value() == "Senha²-Forte!"
+    assert "Senha" not in emulator.admin.get(f"/admin/commands/{created.json()['id']}").text
+    result = agent.http.post(f"{API}/commands/{created.json()['id']}/result",
+                             json={"outcome": "allowed", "reason": None, "latency_ms": 12})
+    assert result.status_code == 200
+    for bad in ({"login": "", "password": "x"}, {"login": "a", "password": 3}, {"login": "a", "password": "é" * 200}):
+        response = emulator.admin.post(f"/admin/directories/{agent.directory_id}/login-checks", json=bad)
+        assert_problem(response, 400, "invalid-request")
 
 
 # --------------------------------------------------------------------------- process and persistence

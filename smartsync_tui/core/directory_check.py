@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 
 from pydantic import SecretStr
 
+from smartsync_tui.core import agent_keys
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.identity_client import DirectoryRecord
@@ -105,16 +106,21 @@ def store_directory_secrets(
     """After a passing check: store the secrets that changed.
 
     A new token registers this agent with Identity again, which issues the
-    agent key that goes with it. ``settings`` are the effective ones (they
-    say which Identity to talk to).
+    agent key that goes with it, and rotates the key pair login checks are
+    encrypted to (the new public key is published before anything is
+    stored: a failure leaves the previous secrets whole). ``settings`` are
+    the effective ones (they say which Identity to talk to).
     """
     values: dict[str, SecretStr] = {}
     if password is not None:
         values[directory_password_key(directory.id)] = password
     if token is not None:
+        pair = agent_keys.new_key_pair()
         with identity_client(settings, secrets, token=token) as client:
             _agent_id, agent_key = client.register_agent(socket.gethostname())
+            client.put_public_key(pair.public_pem, agent_keys.ALGORITHM)
         values[directory_token_key(directory.id)] = token
         values[directory_agent_key(directory.id)] = agent_key
+        values[agent_keys.directory_private_key(directory.id)] = pair.private_pem
     if values:
         secrets.set_many(values)

@@ -20,6 +20,10 @@ disables); while one runs it is queued and runs right after. :meth:`stop`
 flight have finished their batch: the engine checks its cancel event between
 pages and batches, so the state store is left consistent.
 
+Beside the syncs, :class:`~smartsync_tui.core.command_loop.LoginCheckService`
+answers Identity's login checks for every enabled directory (pass-through
+authentication) while :meth:`run_forever` runs, on the same settings.
+
 Progress and results go to ``on_event`` (called from the scheduler's
 threads; it must be quick and must not raise). The engine logs every result
 itself. Nothing here imports textual.
@@ -34,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from smartsync_tui.core.command_loop import CommandLoopEvent, LoginCheckService
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.secret_store import SecretStore
@@ -92,7 +97,7 @@ class SettingsReloaded:
     error: str | None = None  # the file did not load: the previous settings are kept
 
 
-SchedulerEvent = RunStarted | RunProgress | RunFinished | SettingsReloaded
+SchedulerEvent = RunStarted | RunProgress | RunFinished | SettingsReloaded | CommandLoopEvent
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,7 @@ class Scheduler:
         backoff_base: float = BACKOFF_BASE_SECONDS,
         backoff_cap: float = BACKOFF_CAP_SECONDS,
         settings_poll: float = SETTINGS_POLL_SECONDS,
+        login_checks: bool = True,
     ) -> None:
         self.home = home
         self.secrets = secrets or SecretStore(home.secrets_file)
@@ -257,6 +263,11 @@ class Scheduler:
         self._retired: list[_DirectoryWorker] = []
         self._running = False
         self._said_idle = False
+        # Pass-through authentication beside the syncs, on the same settings (run_forever only).
+        self.login_checks = (
+            LoginCheckService(lambda: self.settings, self.secrets, home.state_db, on_event=self._emit)
+            if login_checks else None
+        )
 
     # -- public API
 
@@ -407,6 +418,8 @@ class Scheduler:
                 if not worker.thread.is_alive() and worker.thread.ident is None:
                     worker.thread.start()  # triggered before run_forever started
             idle = not self._workers
+        if self.login_checks is not None and self._running:
+            self.login_checks.reconcile()
         if idle and not self._said_idle:
             log.info(
                 "no enabled directory to sync: waiting for one to be added "
@@ -416,6 +429,8 @@ class Scheduler:
 
     def _shutdown(self) -> None:
         self.stop()
+        if self.login_checks is not None:
+            self.login_checks.stop()
         with self._lock:
             workers = list(self._workers.values()) + list(self._retired)
         busy = [w.directory_id for w in workers if w.running]

@@ -98,6 +98,11 @@ class DirectorySettings(_Section):
     # (users and nested groups). Identity does not expand nesting itself.
     flatten_nested_groups: bool = False
     enabled: bool = True
+    # Answer Identity's login checks (pass-through authentication) for this directory.
+    login_checks: bool = True
+    # A user's password over plain LDAP would cross the network in the clear:
+    # login checks on a `plain` directory are refused unless this says otherwise.
+    allow_plain_login_checks: bool = False
 
     _check_id = field_validator("id")(lambda cls, v: validation.check_directory_id(v))
     _check_server = field_validator("server")(lambda cls, v: validation.check_server(v))
@@ -155,6 +160,19 @@ class LogSettings(_Section):
     max_age_days: int | None = Field(90, ge=1, le=36500)
 
 
+class LoginCheckSettings(_Section):
+    """Pass-through authentication: how the agent answers Identity's login checks."""
+
+    # Checks in flight per directory (each one a bind to the DC).
+    concurrency: int = Field(16, ge=1, le=64)
+    # A check that waited longer than this since Identity asked is answered
+    # "expired", not checked: the user has given up, and a late bind only
+    # counts toward a lockout.
+    deadline_seconds: int = Field(20, ge=2, le=300)
+    # How long one long poll for commands waits (Identity answers at once when a check arrives).
+    poll_wait_seconds: int = Field(25, ge=1, le=30)
+
+
 class DeletionThreshold(_Section):
     """A run that would disable more than this holds the disables for an admin."""
 
@@ -174,6 +192,7 @@ class AppSettings(BaseSettings):
     proxy: ProxySettings = ProxySettings()
     directories: list[DirectorySettings] = []
     sync: SyncSettings = SyncSettings()
+    login_checks: LoginCheckSettings = LoginCheckSettings()
     deletion_threshold: DeletionThreshold = DeletionThreshold()
     logs: LogSettings = LogSettings()
     # Where `smartsync-tui web` serves the console (the original's default port).

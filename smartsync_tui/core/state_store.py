@@ -86,7 +86,22 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX run_directory ON run (directory_id, id);
     """,
+    # 2: pass-through authentication's recent login checks (never a password).
+    """
+    CREATE TABLE login_check (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        directory_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        login TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        latency_ms REAL NOT NULL
+    );
+    CREATE INDEX login_check_directory ON login_check (directory_id, id);
+    """,
 ]
+# Login checks kept per directory: enough for the details screen's recent list and rate.
+LOGIN_CHECKS_KEPT = 1000
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -123,6 +138,15 @@ class PendingOp:
     payload: dict
     attempts: int = 0
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCheckRecord:
+    at: float
+    login: str
+    outcome: str
+    reason: str | None
+    latency_ms: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,9 +434,44 @@ class StateStore:
             )
         ]
 
+    # -- login checks (pass-through authentication)
+
+    def record_login_check(self, directory_id: str, record: LoginCheckRecord) -> None:
+        with self._tx():
+            cursor = self._db.execute(
+                "INSERT INTO login_check (directory_id, at, login, outcome, reason, latency_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                (directory_id, record.at, record.login, record.outcome, record.reason, record.latency_ms),
+            )
+            if cursor.lastrowid % 100 == 0:  # trimmed now and then, not on every insert
+                self._db.execute(
+                    "DELETE FROM login_check WHERE directory_id = ? AND id <= (SELECT id FROM login_check"
+                    " WHERE directory_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (directory_id, directory_id, LOGIN_CHECKS_KEPT),
+                )
+
+    def login_checks(self, directory_id: str, limit: int = 20) -> list[LoginCheckRecord]:
+        """The most recent checks first."""
+        return [
+            LoginCheckRecord(*row)
+            for row in self._db.execute(
+                "SELECT at, login, outcome, reason, latency_ms FROM login_check WHERE directory_id = ?"
+                " ORDER BY id DESC LIMIT ?",
+                (directory_id, limit),
+            )
+        ]
+
+    def login_check_counts(self, directory_id: str, since: float) -> dict[str, int]:
+        """Checks per outcome since ``since`` (time.time())."""
+        return dict(
+            self._db.execute(
+                "SELECT outcome, count(*) FROM login_check WHERE directory_id = ? AND at >= ? GROUP BY outcome",
+                (directory_id, since),
+            ).fetchall()
+        )
+
     def forget_directory(self, directory_id: str) -> None:
         with self._tx():
-            for table in ("watermark", "object", "pending", "held", "skipped", "run"):
+            for table in ("watermark", "object", "pending", "held", "skipped", "run", "login_check"):
                 self._db.execute(f"DELETE FROM {table} WHERE directory_id = ?", (directory_id,))
 
 

@@ -35,6 +35,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from smartsync_tui import __version__
+from smartsync_tui.core import agent_keys
 from smartsync_tui.emulator.store import (
     DEFAULT_COMMAND_TTL,
     MAX_BATCH,
@@ -54,7 +55,7 @@ PROBLEM_BASE = "https://identity-agent-api.invalid/problems/"
 MAX_BODY = 32 * 1024 * 1024
 MAX_WAIT = 30.0
 PUBLIC_KEY_ALGORITHMS = ("RSA-OAEP-SHA256",)
-COMMAND_OUTCOMES = ("allowed", "denied", "error")
+COMMAND_OUTCOMES = ("allowed", "denied", "error", "expired")
 DB_NAME = "emulator.sqlite3"
 
 _PEM_RE = re.compile(r"^-----BEGIN PUBLIC KEY-----\s+([A-Za-z0-9+/=\s]+?)\s*-----END PUBLIC KEY-----\s*$")
@@ -426,6 +427,11 @@ def put_public_key(emulator: Emulator, request: Request) -> tuple[int, Any]:
             der = b""
     if not der:
         raise _bad_request("'public_key_pem' must be a PEM 'PUBLIC KEY' block (SubjectPublicKeyInfo).")
+    bits = agent_keys.rsa_key_bits(pem)
+    if bits is None or bits < agent_keys.MIN_KEY_BITS:
+        raise _bad_request(
+            f"'public_key_pem' must be an RSA public key of at least {agent_keys.MIN_KEY_BITS} bits for RSA-OAEP-SHA256."
+        )
     assert principal.agent_id is not None
     updated = emulator.store.set_public_key(principal.agent_id, algorithm, pem)
     return 200, {
@@ -501,6 +507,43 @@ def admin_queue_command(emulator: Emulator, request: Request, directory_id: str)
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_COMMAND_TTL:
         raise _bad_request(f"'ttl_seconds' must be a number of seconds between 0 and {MAX_COMMAND_TTL}.")
     command = emulator.store.queue_command(directory_id, command_type, body.get("payload", {}), float(ttl))
+    emulator.notify_commands()
+    return 201, command
+
+
+@route("POST", "/admin/directories/{directory_id}/login-checks")
+def admin_login_check(emulator: Emulator, request: Request, directory_id: str) -> tuple[int, Any]:
+    """What Identity does when a user logs in: encrypt the password to the agent's key and queue a check."""
+    body = request.json_object()
+    login, password = body.get("login"), body.get("password")
+    if not isinstance(login, str) or not login.strip() or len(login) > MAX_TEXT:
+        raise _bad_request("'login' must be a non-empty string (user@domain, DOMAIN\\user or a sAMAccountName).")
+    if not isinstance(password, str):
+        raise _bad_request("'password' must be a string.")
+    ttl = body.get("ttl_seconds", DEFAULT_COMMAND_TTL)
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_COMMAND_TTL:
+        raise _bad_request(f"'ttl_seconds' must be a number of seconds between 0 and {MAX_COMMAND_TTL}.")
+    try:
+        key = emulator.store.current_public_key(directory_id)
+    except NotFound:
+        raise _not_found("There is no such directory.") from None
+    if key is None:
+        raise Problem(
+            409, "no-public-key", "No agent key",
+            "No agent of this directory has published its public key yet: start the agent (it publishes it).",
+        )
+    algorithm, pem = key
+    try:
+        encrypted = agent_keys.encrypt(pem, password)
+    except ValueError as exc:
+        raise _bad_request(f"'password' cannot be encrypted: {exc}.") from None
+    payload = {
+        "login": login.strip(),
+        "password_encrypted": encrypted,
+        "algorithm": algorithm,
+        "key_fingerprint": agent_keys.fingerprint(pem),
+    }
+    command = emulator.store.queue_command(directory_id, "login_check", payload, float(ttl))
     emulator.notify_commands()
     return 201, command
 

@@ -402,6 +402,21 @@ class Store:
             )
         return now
 
+    def current_public_key(self, directory_id: str) -> tuple[str, str] | None:
+        """(algorithm, PEM) of the key published last by an agent of this directory, or None.
+
+        What Identity encrypts login checks to: the newest key wins, so an agent
+        registered again (a rotated key) is the one that can answer.
+        """
+        with self._lock:
+            self._require_directory(directory_id)
+            row = self._db.execute(
+                "SELECT public_key_algorithm, public_key_pem FROM agents WHERE directory_id = ?"
+                " AND public_key_pem IS NOT NULL ORDER BY public_key_updated_at DESC, id LIMIT 1",
+                (directory_id,),
+            ).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def list_agents(self) -> list[dict]:
         with self._lock:
             rows = self._db.execute(

@@ -138,6 +138,30 @@ class EmulatorProcess:
         response.raise_for_status()
         return response.json()
 
+    def login_check(self, directory_id: str, login: str, password: str, *, ttl_seconds: float = 60) -> dict[str, Any]:
+        """What Identity does when a user logs in: the password encrypted to the agent's key, queued."""
+        response = self.admin.post(
+            f"/admin/directories/{directory_id}/login-checks",
+            json={"login": login, "password": password, "ttl_seconds": ttl_seconds},
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def agents(self) -> list[dict[str, Any]]:
+        response = self.admin.get("/admin/agents")
+        response.raise_for_status()
+        return response.json()["agents"]
+
+    def wait_for_result(self, command_id: str, timeout: float = 30) -> dict[str, Any]:
+        """The command once it is completed or expired (AssertionError after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            command = self.command(command_id)
+            if command["state"] in ("completed", "expired") or time.monotonic() > deadline:
+                assert command["state"] in ("completed", "expired"), f"no result within {timeout} s: {command}"
+                return command
+            time.sleep(0.05)
+
     def command(self, command_id: str) -> dict[str, Any]:
         response = self.admin.get(f"/admin/commands/{command_id}")
         response.raise_for_status()

@@ -1,0 +1,322 @@
+"""One login check of pass-through authentication: is this AD user's password right?
+
+Identity sends the login as the user typed it and the password encrypted to
+the agent's key (:mod:`smartsync_tui.core.agent_keys`). The check:
+
+1. refuses at once when the directory talks plain LDAP (the password would
+   cross the network in the clear) unless the directory allows it explicitly;
+2. finds the user with the directory's own read account, under its base DN and
+   with its user filter, so only a user in the sync's scope can log in. The
+   login may be ``DOMAIN\\user`` (the domain must be this one's NetBIOS or DNS
+   name), ``user@upn`` (a UPN, or the implicit ``sAMAccountName@dns.domain``)
+   or a bare sAMAccountName. Nobody found: denied ``unknown_user``;
+3. binds **once** as the user's DN with the password, over the directory's TLS
+   (LDAPS or StartTLS), and maps AD's answer to a reason from the ``data``
+   code of the bind error (52e wrong password, 533 disabled, 775 locked out,
+   701 account expired, 532 password expired, 773 must change it, 530 logon
+   hours, 531 workstation). A failed bind is never retried: each one counts
+   toward the account's lockout. The lookup may be retried (it uses the read
+   account on a pooled connection, which may have been dropped by the DC).
+
+The password is held only as a ``SecretStr`` for the bind (ldap_reader's
+``connect`` wipes it from the connection after the bind) and never logged,
+stored or returned. Nothing here imports textual.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from ldap3 import SUBTREE, Connection
+from ldap3.core.exceptions import LDAPException
+from pydantic import SecretStr
+
+from smartsync_tui.core.ad_errors import AdBindReason
+from smartsync_tui.core.ad_sync_reader import domain_dn_of
+from smartsync_tui.core.ldap_reader import (
+    DirectoryError,
+    close,
+    connect,
+    escape_filter_value,
+    read_root_dse,
+)
+from smartsync_tui.core.settings import DirectorySettings
+
+log = logging.getLogger("smartsync.login")
+
+Outcome = Literal["allowed", "denied", "error", "expired"]
+
+# The reasons sent to Identity (the API doc lists them); AD's data codes first.
+REASON_BY_BIND: dict[AdBindReason, str] = {
+    AdBindReason.INVALID_CREDENTIALS: "invalid_credentials",
+    AdBindReason.LOGON_HOURS: "logon_hours",
+    AdBindReason.WORKSTATION: "workstation_restricted",
+    AdBindReason.PASSWORD_EXPIRED: "password_expired",
+    AdBindReason.ACCOUNT_DISABLED: "account_disabled",
+    AdBindReason.ACCOUNT_EXPIRED: "account_expired",
+    AdBindReason.MUST_CHANGE_PASSWORD: "password_must_change",
+    AdBindReason.LOCKED_OUT: "account_locked",
+}
+UNKNOWN_USER = "unknown_user"
+INVALID_LOGIN = "invalid_login"
+INSECURE_CONNECTION = "insecure_connection"
+LDAP_UNAVAILABLE = "ldap_unavailable"
+LDAP_REFUSED = "ldap_refused"
+UNDECRYPTABLE = "undecryptable"
+EXPIRED = "expired"
+BAD_COMMAND = "bad_command"
+
+MAX_LOGIN_LENGTH = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What may stand before the backslash of DOMAIN\user: a NetBIOS or DNS domain name.
+_DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,254}")
+
+
+@dataclass(frozen=True)
+class LoginCheckResult:
+    outcome: Outcome
+    reason: str | None
+    latency_ms: float
+    login: str  # as Identity sent it, made safe to show (never the password)
+    # What an admin reads in the log beside the reason (which DN, which failure), never a secret.
+    detail: str = ""
+
+    def as_api(self) -> dict:
+        """The body of ``POST /commands/{id}/result``."""
+        return {"outcome": self.outcome, "reason": self.reason, "latency_ms": round(self.latency_ms, 1)}
+
+
+@dataclass(frozen=True)
+class ParsedLogin:
+    kind: Literal["down_level", "upn", "sam"]
+    name: str  # the sAMAccountName, or the whole UPN
+    domain: str = ""  # DOMAIN of DOMAIN\user; the UPN suffix
+
+
+def shown_login(login: object) -> str:
+    """A login as it may appear in a log line or on screen: bounded, no control characters."""
+    text = _CONTROL.sub("?", login if isinstance(login, str) else repr(login))
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def parse_login(login: str) -> ParsedLogin | None:
+    """The three login forms Identity may send, or None for anything else."""
+    login = login.strip()
+    if not login or len(login) > MAX_LOGIN_LENGTH or _CONTROL.search(login):
+        return None
+    if "\\" in login:
+        domain, _, name = login.partition("\\")
+        if not name or "\\" in name or "@" in name or not _DOMAIN.fullmatch(domain):
+            return None
+        return ParsedLogin("down_level", name, domain)
+    if "@" in login:
+        local, _, suffix = login.rpartition("@")
+        if not local or not suffix:
+            return None
+        return ParsedLogin("upn", login, suffix)
+    return ParsedLogin("sam", login)
+
+
+@dataclass(frozen=True)
+class DomainNames:
+    dns: str  # example.com, from the domain's DN
+    netbios: str | None  # EXAMPLE, from the domain's crossRef (None when it cannot be read)
+
+    def matches(self, domain: str) -> bool:
+        domain = domain.lower()
+        return domain == self.dns.lower() or (self.netbios is not None and domain == self.netbios.lower())
+
+
+def dns_name_of(domain_dn: str) -> str:
+    """``DC=example,DC=com`` -> ``example.com``."""
+    parts = [p.split("=", 1)[1] for p in domain_dn.split(",") if p.strip().lower().startswith("dc=")]
+    return ".".join(parts)
+
+
+def read_domain_names(conn: Connection) -> DomainNames:
+    domain_dn = domain_dn_of(conn)
+    netbios = None
+    config = (read_root_dse(conn, ("configurationNamingContext",)).get("configurationNamingContext") or [""])[0]
+    if config:
+        try:
+            conn.search(
+                f"CN=Partitions,{config}",
+                f"(&(objectClass=crossRef)(nCName={escape_filter_value(domain_dn)}))",
+                search_scope=SUBTREE, attributes=["nETBIOSName"], size_limit=1,
+            )
+            for entry in conn.response or ():
+                values = (entry.get("raw_attributes") or {}).get("nETBIOSName") or []
+                if entry.get("type") == "searchResEntry" and values:
+                    netbios = bytes(values[0]).decode("utf-8", "replace")
+        except LDAPException:
+            netbios = None  # DOMAIN\user is then accepted with the DNS name only
+    return DomainNames(dns_name_of(domain_dn), netbios)
+
+
+class _Lookup:
+    """A user found by the read account: the DN to bind as."""
+
+    def __init__(self, dn: str | None, detail: str = "") -> None:
+        self.dn = dn
+        self.detail = detail
+
+
+class LoginChecker:
+    """Checks logins against one directory; safe to call from many threads at once.
+
+    ``service_password`` is the directory's read account's password; its
+    connections (for the lookups) are pooled, one per thread in flight at most.
+    """
+
+    def __init__(
+        self,
+        directory: DirectorySettings,
+        service_password: SecretStr,
+        user_filter: str,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        self.directory = directory
+        self.user_filter = user_filter
+        self.timeout = timeout
+        self._service_password = service_password
+        self._pool: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self._names: DomainNames | None = None
+        self._names_lock = threading.Lock()
+        self._closed = False
+
+    # -- the check
+
+    def check(self, login: str, password: SecretStr, *, received_at: float | None = None) -> LoginCheckResult:
+        started = received_at if received_at is not None else time.perf_counter()
+        shown = shown_login(login)
+
+        def done(outcome: Outcome, reason: str | None, detail: str = "") -> LoginCheckResult:
+            return LoginCheckResult(outcome, reason, (time.perf_counter() - started) * 1000, shown, detail)
+
+        if self.directory.tls == "plain" and not self.directory.allow_plain_login_checks:
+            return done("error", INSECURE_CONNECTION,
+                        "the directory uses plain LDAP: the password would cross the network in the clear "
+                        "(use LDAPS or StartTLS, or allow plain login checks for this directory)")
+        parsed = parse_login(login) if isinstance(login, str) else None
+        if parsed is None:
+            return done("denied", INVALID_LOGIN, "not DOMAIN\\user, user@domain or a sAMAccountName")
+        if not password.get_secret_value():
+            # An empty password would be an anonymous bind, which AD accepts: never "allowed".
+            return done("denied", REASON_BY_BIND[AdBindReason.INVALID_CREDENTIALS], "empty password")
+        try:
+            found = self._find(parsed)
+        except DirectoryError as exc:
+            return done("error", LDAP_UNAVAILABLE, f"the user could not be looked up: {exc}")
+        if found.dn is None:
+            return done("denied", UNKNOWN_USER, found.detail)
+        user = self.directory.model_copy(update={"bind_user": found.dn})
+        try:
+            # One bind, never retried: a second attempt would count twice toward the lockout.
+            close(connect(user, password, timeout=self.timeout, check_base_dn=False))
+        except DirectoryError as exc:
+            if exc.stage != "bind":
+                return done("error", LDAP_UNAVAILABLE, f"{found.dn}: {exc.stage} failed")
+            if exc.reason is not None:
+                return done("denied", REASON_BY_BIND[exc.reason], found.dn)
+            return done("error", LDAP_REFUSED, f"{found.dn}: LDAP code {exc.result_code}")
+        return done("allowed", None, found.dn)
+
+    # -- finding the user
+
+    def _find(self, parsed: ParsedLogin) -> _Lookup:
+        names = self._domain_names()
+        if parsed.kind == "down_level":
+            if not names.matches(parsed.domain):
+                return _Lookup(None, f"domain {shown_login(parsed.domain)} is not this directory's")
+            wanted = f"(sAMAccountName={escape_filter_value(parsed.name)})"
+        elif parsed.kind == "upn":
+            local, _, suffix = parsed.name.rpartition("@")
+            wanted = f"(userPrincipalName={escape_filter_value(parsed.name)})"
+            if names.matches(suffix):  # the implicit UPN AD accepts: sAMAccountName@dns.domain
+                wanted = f"(|{wanted}(sAMAccountName={escape_filter_value(local)}))"
+        else:
+            wanted = f"(sAMAccountName={escape_filter_value(parsed.name)})"
+        entries = self._search(f"(&{self.user_filter}{wanted})")
+        if not entries:
+            return _Lookup(None, "no such user under the base DN with the user filter")
+        if len(entries) > 1 and parsed.kind == "upn":
+            exact = [dn for dn, upn in entries if upn.lower() == parsed.name.lower()]
+            entries = [(dn, "") for dn in exact] or entries
+        if len(entries) > 1:
+            return _Lookup(None, f"{len(entries)} users match this login")
+        return _Lookup(entries[0][0])
+
+    def _search(self, ldap_filter: str) -> list[tuple[str, str]]:
+        """(DN, userPrincipalName) of the matching users; a dropped pooled connection is replaced once."""
+        for attempt in (1, 2):
+            conn = self._take()
+            try:
+                conn.search(self.directory.base_dn, ldap_filter, search_scope=SUBTREE,
+                            attributes=["userPrincipalName"], size_limit=3)
+            except LDAPException:
+                close(conn)
+                if attempt == 2:
+                    raise DirectoryError("search", "the DC dropped the connection during the user lookup") from None
+                continue
+            result = conn.result or {}
+            code = int(result.get("result", -1))
+            if code not in (0, 4):  # 4: sizeLimitExceeded, reported as several users
+                close(conn)
+                if attempt == 2 or code not in (-1, 1, 51, 52, 80):
+                    raise DirectoryError("search", f"the user lookup failed ({result.get('description')}, LDAP code {code})")
+                continue
+            found = []
+            for entry in conn.response or ():
+                if entry.get("type") == "searchResEntry":
+                    upn = (entry.get("raw_attributes") or {}).get("userPrincipalName") or [b""]
+                    found.append((str(entry["dn"]), bytes(upn[0]).decode("utf-8", "replace")))
+            self._give(conn)
+            return found
+        raise AssertionError("unreachable")
+
+    def _domain_names(self) -> DomainNames:
+        with self._names_lock:
+            if self._names is None:
+                conn = self._take()
+                try:
+                    self._names = read_domain_names(conn)
+                except (DirectoryError, LDAPException):
+                    close(conn)
+                    raise DirectoryError("search", "the domain's names could not be read") from None
+                self._give(conn)
+            return self._names
+
+    # -- the read account's connections
+
+    def _take(self) -> Connection:
+        try:
+            return self._pool.get_nowait()
+        except queue.Empty:
+            return connect(self.directory, self._service_password, timeout=self.timeout, check_base_dn=False)
+
+    def _give(self, conn: Connection) -> None:
+        if self._closed:
+            close(conn)
+        else:
+            self._pool.put(conn)
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                close(self._pool.get_nowait())
+            except queue.Empty:
+                return
+
+
+def describe(result: LoginCheckResult) -> str:
+    """The log line's text for a check (the login, never the password)."""
+    what = result.outcome if result.reason is None else f"{result.outcome} ({result.reason})"
+    return f"{result.login} {what} in {result.latency_ms:.0f} ms"
