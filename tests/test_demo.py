@@ -28,7 +28,7 @@ from smartsync_tui.core.settings import DEFAULT_USER_FILTER, DirectorySettings, 
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
 from smartsync_tui.testbed.memory_dc import DEMO_HOST, MemoryDC
-from smartsync_tui.testbed.trickle import ChangeTrickle, DemoChanges
+from smartsync_tui.testbed.trickle import ChangeTrickle, DemoChanges, samba_admin_connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -224,3 +224,27 @@ def test_smartsync_tui_demo_starts_without_samba_and_quits_cleanly(tmp_path):
         os.close(main)
     # Its throw-away home, emulator data and logs are gone.
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("smartsync-demo-")]
+
+
+@pytest.mark.samba
+def test_changes_trickle_into_samba_and_arrive_with_the_next_delta(sync_env, samba_dc):
+    """The Samba demo's changes (same code, over LDAPS as Administrator), on this test's own OU."""
+    ad = sync_env.ad
+    people = []
+    for i, (given, sn) in enumerate((("Inês", "Simões"), ("Otávio", "Falcão"), ("Cecília", "Leão"), ("Sérgio", "Romão"))):
+        ad.add_user(f"p{i}", given, sn)
+        people.append({"sam": ad.sam(f"p{i}"), "name": f"{given} {sn}"})
+    ad.add_group("Equipe Ágil")
+    assert sync_env.sync().outcome == "ok"
+    changes = DemoChanges(samba_dc.base_dn, people_ou=ad.ou, groups_ou=ad.ou, people=people,
+                          groups=["Equipe Ágil"], new_sam=lambda n: ad.sam(f"nova{n}"))
+    trickle = ChangeTrickle(samba_admin_connection(samba_dc), changes)
+    applied = [trickle.step() for _ in range(4)]  # rename, newcomer, disable, membership
+    result = sync_env.sync()
+    assert result.outcome == "ok" and result.mode == "delta", (result.error, applied)
+    users = sync_env.by_login()
+    assert users["p0"]["display_name"] == "Inês Simões Magalhães"
+    assert users["nova1"]["first_name"] == "João" and users["nova1"]["active"] is True
+    assert users["p3"]["active"] is False
+    (group,) = sync_env.identity_groups().values()
+    assert group["members"] == [users["p0"]["external_id"]]

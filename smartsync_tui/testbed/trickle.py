@@ -53,14 +53,29 @@ def samba_admin_connection(dc: Any) -> ConnectionFactory:
 class DemoChanges:
     """The endless list of changes, each applied by :meth:`apply_next` and described in words.
 
-    People are found by DN as the seed made them (samba_dc's FIXED_USERS, in
-    OU=Staff), groups in OU=Groups; ``base_dn`` is the domain's.
+    By default on what samba_dc's seed made (and the in-memory directory
+    copies): the enabled FIXED_USERS in OU=Staff, the GROUPS in OU=Groups,
+    under the domain ``base_dn``. ``people`` (dicts with ``sam`` and ``name``,
+    the CN), ``groups``, their OUs and ``new_sam`` (the n-th newcomer's
+    sAMAccountName) point it elsewhere, e.g. at a test's own OU.
     """
 
-    def __init__(self, base_dn: str) -> None:
-        self.people_ou = f"OU={STAFF_OU},{base_dn}"
-        self.groups_ou = f"OU={GROUPS_OU},{base_dn}"
+    def __init__(
+        self,
+        base_dn: str,
+        *,
+        people_ou: str | None = None,
+        groups_ou: str | None = None,
+        people: list[dict[str, Any]] | None = None,
+        groups: list[str] | None = None,
+        new_sam: Callable[[int], str] = lambda n: f"nova{n:03d}",
+    ) -> None:
+        self.people_ou = people_ou or f"OU={STAFF_OU},{base_dn}"
+        self.groups_ou = groups_ou or f"OU={GROUPS_OU},{base_dn}"
         self.domain = ".".join(part.split("=", 1)[1] for part in base_dn.split(",")).lower()
+        self.people = people or [u for u in FIXED_USERS if not u.get("flags") and u["name"] != "Souza, Paulo"]
+        self.groups = groups or list(GROUPS)
+        self.new_sam = new_sam
         self._renamed: set[str] = set()
         self._steps = self._cycle()
 
@@ -74,13 +89,12 @@ class DemoChanges:
         return next(self._steps)(conn)
 
     def _cycle(self) -> Iterator[Callable[[Connection], str]]:
-        # Enabled, named people that the seed made in every demo (FIXED_USERS).
-        people = [u for u in FIXED_USERS if not u.get("flags") and u["name"] != "Souza, Paulo"]
+        people, groups = self.people, self.groups
         newcomers = itertools.count(1)
         for round_ in itertools.count():
             person = people[round_ % len(people)]
             other = people[(round_ + 3) % len(people)]
-            group = list(GROUPS)[round_ % len(GROUPS)]
+            group = groups[round_ % len(groups)]
             yield lambda conn, p=person: self._rename(conn, p)
             yield lambda conn: self._new_person(conn, next(newcomers))
             yield lambda conn, p=other: self._set_disabled(conn, p, True)
@@ -101,7 +115,7 @@ class DemoChanges:
 
     def _new_person(self, conn: Connection, n: int) -> str:
         given, sn = _FIRST_NAMES[n % len(_FIRST_NAMES)], _LAST_NAMES[(n * 7) % len(_LAST_NAMES)]
-        name, sam = f"{given} {sn} (nova {n})", f"nova{n:03d}"
+        name, sam = f"{given} {sn} (nova {n})", self.new_sam(n)
         conn.add(self.person_dn(name), ["top", "person", "organizationalPerson", "user"], {
             "sAMAccountName": sam, "userPrincipalName": f"{sam}@{self.domain}",
             "givenName": given, "sn": sn, "displayName": name, "mail": f"{sam}@{self.domain}",
