@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
-from smartsync_tui.core.state_store import PendingOp, StateStore
+from smartsync_tui.core.state_store import LoginCheckRecord, PendingOp, StateStore
 from smartsync_tui.core.sync_engine import SyncResult
 from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
 from smartsync_tui.ui.app import SmartSyncApp
@@ -38,6 +39,13 @@ def _app(monkeypatch) -> SmartSyncApp:
         state.set_skipped("corp", [("g-1", "CN=Sem Email,OU=Staff,DC=corp,DC=example",
                                     "missing mail (Identity requires first name, last name and e-mail)")], replace_all=True)
         state.add_pending("corp", [PendingOp("g-2", "user", "create", "CN=Ana,OU=Staff,DC=corp,DC=example", {})])
+        now = time.time()
+        for i, (login, outcome, reason, ms) in enumerate([
+            ("maria.silva@corp.example", "allowed", None, 84.2), ("CORP\\joao.conceicao", "denied", "invalid_credentials", 41.0),
+            ("roberto.bastos", "denied", "account_disabled", 38.5), ("ivan.petrov", "allowed", None, 90.1),
+            ("ana.lima", "expired", "expired", 0.4),
+        ]):
+            state.record_login_check("corp", LoginCheckRecord(now - 60 * (5 - i), login, outcome, reason, ms))
     return SmartSyncApp(home, settings, scheduler=False)
 
 
@@ -88,6 +96,18 @@ def test_threshold_dialog(snap_compare, monkeypatch, size):
 def test_preview_screen(snap_compare, monkeypatch, size):
     async def open_it(pilot):
         pilot.app.push_screen(PreviewScreen(SyncResult("corp", dry_run=True, mode="delta", outcome="ok", plan=_plan())))
+        await pilot.pause()
+
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_details_login_checks(snap_compare, monkeypatch, size):
+    async def open_it(pilot):
+        monkeypatch.setattr("smartsync_tui.ui.screens.details._when", lambda ts: "2027-01-15 08:00:00")
+        pilot.app.push_screen(DirectoryDetails(CORP, pilot.app.state))
+        await pilot.pause()
+        pilot.app.screen.query_one("#details-tabs").active = "login-checks"
         await pilot.pause()
 
     assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)

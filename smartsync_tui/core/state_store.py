@@ -460,15 +460,6 @@ class StateStore:
             )
         ]
 
-    def login_check_counts(self, directory_id: str, since: float) -> dict[str, int]:
-        """Checks per outcome since ``since`` (time.time())."""
-        return dict(
-            self._db.execute(
-                "SELECT outcome, count(*) FROM login_check WHERE directory_id = ? AND at >= ? GROUP BY outcome",
-                (directory_id, since),
-            ).fetchall()
-        )
-
     def forget_directory(self, directory_id: str) -> None:
         with self._tx():
             for table in ("watermark", "object", "pending", "held", "skipped", "run", "login_check"):

@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from smartsync_tui.core import control_channel, engine_lock
+from smartsync_tui.core.command_loop import LoginCheckService
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.paths import Home
@@ -101,6 +102,7 @@ class SmartSyncApp(App[None]):
         # Only the engine lock's holder serves the channel: run_console says when that is us.
         self._serve_channel = serve_channel and self._scheduler
         self._channel: control_channel.ControlServer | None = None
+        self._login_checks: LoginCheckService | None = None
         # Sync threads per directory: a cancelled worker's thread runs on to the end of its batch.
         self._sync_threads: Counter[str] = Counter()
         self._sync_threads_lock = threading.Lock()
@@ -151,6 +153,9 @@ class SmartSyncApp(App[None]):
         if self._scheduler:
             self.set_interval(self.settings.sync.delta_interval_seconds, self._scheduled_syncs)
             self.call_after_refresh(self._scheduled_syncs)
+            # Pass-through authentication beside the syncs, in threads of its own (they log each check).
+            self._login_checks = LoginCheckService(lambda: self.settings, self.secrets, self.home.state_db)
+            self._login_checks.reconcile()
         # Long-lived objects (widgets, styles, caches) out of the collector's way:
         # full collections of them were the console's worst key latencies.
         self.call_after_refresh(gc.freeze)
@@ -217,6 +222,8 @@ class SmartSyncApp(App[None]):
 
     def _settings_changed(self) -> None:
         self._update_sub_title()
+        if self._login_checks is not None:
+            self._login_checks.reconcile()  # directories added, edited, enabled or removed
         for d in self.settings.directories:
             self.statuses.setdefault(d.id, DirectoryStatus(d.id))
         self.refresh_directories()
@@ -479,6 +486,8 @@ class SmartSyncApp(App[None]):
     def on_unmount(self) -> None:
         if self._channel is not None:
             self._channel.close()
+        if self._login_checks is not None:
+            self._login_checks.stop(timeout=2)  # the checks in flight post their answer
         log_bridge.uninstall(self._log_handler)
         self.state.close()
 
