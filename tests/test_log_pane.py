@@ -104,6 +104,22 @@ async def test_lines_logged_from_a_thread_appear_formatted_like_the_file_log(han
         assert not pane.display and app.focused is None
 
 
+async def test_lines_that_came_while_the_pane_was_hidden_show_their_end_when_it_opens(handler):
+    app = LogPaneHost(handler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(LogPane)
+        _log_in_thread([(logging.INFO, f"line {i}") for i in range(60)]).join()
+        await wait_until(pilot, lambda: len(pane.shown) == 60)
+        await pilot.press("l")
+        await pilot.pause()
+        view = app.query_one(LogView)
+        assert view.is_vertical_scroll_end and view.max_scroll_y > 0
+        _log_in_thread([(logging.INFO, "line 60")]).join()  # and it keeps following
+        await wait_until(pilot, lambda: len(pane.shown) == 61)
+        await pilot.pause()
+        assert view.is_vertical_scroll_end
+
+
 async def test_a_traceback_keeps_its_level_on_every_line(handler):
     app = LogPaneHost(handler)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -74,6 +74,11 @@ class LogView(ScrollView, can_focus=True):
         self._lines: deque[_ViewLine] = deque()
         self._width = 0
         self._styles_by_level: dict[int, Style] = {}
+        # Whether the reader is at the last line. Measured only while the view is
+        # on screen: a hidden (or not yet laid out) view has no height, and its
+        # scroll position says nothing about where the reader wants to be.
+        self._pinned = True
+        self._following = True
 
     # -- content
 
@@ -93,7 +98,10 @@ class LogView(ScrollView, can_focus=True):
 
     def write_lines(self, lines: list[_ViewLine], *, follow: bool, oldest_kept: int = 0) -> None:
         """Append a batch, drop lines older than ``oldest_kept`` (or beyond ``max_lines``), one refresh."""
-        at_end = self.is_vertical_scroll_end
+        if self.size.height:
+            self._pinned = self.is_vertical_scroll_end
+        at_end = self._pinned
+        self._following = follow
         if lines:
             self._lines.extend(lines)
             self._width = max(self._width, max(cell_len(text) for _seq, _level, text in lines))
@@ -117,9 +125,16 @@ class LogView(ScrollView, can_focus=True):
             self._lines.popleft()
         self._width = max((cell_len(text) for _seq, _level, text in self._lines), default=0)
         self.virtual_size = Size(self._width, len(self._lines))
+        self._following = follow
         if follow:
+            self._pinned = True
             self._stick_to_end()
         self.refresh()
+
+    def on_resize(self) -> None:
+        # Shown again, or the terminal changed size: a reader who was at the end stays there.
+        if self._following and self._pinned:
+            self._stick_to_end()
 
     def _stick_to_end(self) -> None:
         self.scroll_end(animate=False, immediate=True, x_axis=False)
