@@ -120,6 +120,19 @@ async def test_lines_that_came_while_the_pane_was_hidden_show_their_end_when_it_
         assert view.is_vertical_scroll_end
 
 
+async def test_a_shown_pane_keeps_following_long_lines_that_arrive_one_by_one(handler):
+    # Long lines bring a horizontal scrollbar, which moves the end one row down at the next layout.
+    app = LogPaneHost(handler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("l")
+        view = app.query_one(LogView)
+        for i in range(20):
+            _log_in_thread([(logging.INFO, f"line {i} " + "x" * (120 if i % 3 == 0 else 3))]).join()
+            await wait_until(pilot, lambda: view.line_count == i + 1)
+            await pilot.pause()
+        assert view.max_scroll_y > 0 and view.is_vertical_scroll_end
+
+
 async def test_a_traceback_keeps_its_level_on_every_line(handler):
     app = LogPaneHost(handler)
     async with app.run_test(size=(80, 24)) as pilot:

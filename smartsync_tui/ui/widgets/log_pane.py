@@ -138,10 +138,11 @@ class LogView(ScrollView, can_focus=True):
 
     def _stick_to_end(self) -> None:
         self.scroll_end(animate=False, immediate=True, x_axis=False)
-        # A first long line brings the horizontal scrollbar, which takes a row
-        # only at the next layout: go to the end again once it is there.
-        if self._width > self.size.width and not self.show_horizontal_scrollbar:
-            self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
+        # The new virtual size (and a horizontal scrollbar that takes a row) is
+        # laid out only at the next refresh, which may move the end further
+        # down: go to the end again once it is there, or the view falls one row
+        # behind and stops following.
+        self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
 
     # -- rendering
 
