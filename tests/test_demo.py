@@ -117,6 +117,40 @@ def test_trickled_changes_arrive_with_the_next_delta(demo):
     assert users["jose.araujo"]["active"] is False  # the third round's disabled person
 
 
+def test_the_demo_asks_for_login_checks_and_the_agent_answers_them(demo):
+    """Pass-through authentication in the demo: the in-memory directory checks the passwords."""
+    from smartsync_tui.core.command_loop import LoginChecked, LoginCheckService
+
+    settings = load_settings(demo.home.settings_file)
+    events: list = []
+    service = LoginCheckService(lambda: settings, SecretStore(demo.home.secrets_file), demo.home.state_db,
+                                on_event=events.append)
+    service.reconcile()
+    try:
+        deadline = time.monotonic() + 20
+        checks = demo_cmd._login_checks(demo)
+        asked = 0
+        while asked < len(checks) and time.monotonic() < deadline:
+            if demo.logins.ask(*checks[asked]):
+                asked += 1
+            else:
+                time.sleep(0.1)  # the agent has not published its key yet
+        while len([e for e in events if isinstance(e, LoginChecked)]) < len(checks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        service.stop()
+    answers = {e.result.login: (e.result.outcome, e.result.reason) for e in events if isinstance(e, LoginChecked)}
+    assert answers == {
+        "alice.andrade": ("allowed", None),
+        "joao.conceicao": ("denied", "invalid_credentials"),
+        "ivan.petrov": ("allowed", None),
+        "nobody.here": ("denied", "unknown_user"),
+    }
+    log_text = (demo.home.log_dir / "application.log").read_text(encoding="utf-8")
+    assert "demo: Identity asks the agent to check the password of alice.andrade" in log_text
+    assert "login check demo: alice.andrade allowed in" in log_text
+
+
 def test_the_trickle_thread_changes_the_directory_until_stopped(tmp_path):
     memory = MemoryDC(30)
     before = memory.highest_committed_usn

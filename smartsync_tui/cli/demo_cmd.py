@@ -40,6 +40,7 @@ from smartsync_tui.core.settings import (
 from smartsync_tui.emulator.server import RunningEmulator
 from smartsync_tui.testbed import samba_dc
 from smartsync_tui.testbed.directory import dc_directory
+from smartsync_tui.testbed.login_trickle import LoginTrickle
 from smartsync_tui.testbed.memory_dc import MemoryDC
 from smartsync_tui.testbed.trickle import ChangeTrickle, DemoChanges, samba_admin_connection
 
@@ -48,6 +49,7 @@ DEMO_USERS = 200
 # Short, so that the trickled changes show up in Identity while one watches.
 DEMO_DELTA_SECONDS = 10
 DEMO_CHANGE_SECONDS = 4.0
+DEMO_LOGIN_SECONDS = 7.0
 NO_SAMBA_VARIABLE = "SMARTSYNC_DEMO_NO_SAMBA"
 
 
@@ -62,10 +64,13 @@ class Demo:
     dc: samba_dc.DCInfo | None = None
     memory: MemoryDC | None = None
     trickle: ChangeTrickle | None = None
+    logins: LoginTrickle | None = None
     directory: DirectorySettings | None = None
     identity_directory: str = ""
 
     def close(self) -> None:
+        if self.logins is not None:
+            self.logins.stop()
         if self.trickle is not None:
             self.trickle.stop()
         if self.memory is not None:
@@ -86,6 +91,10 @@ def _start_samba(demo: Demo) -> bool:
     print(f"Starting a throw-away Samba AD DC on 127.0.0.1 with {DEMO_USERS} demo users...", flush=True)
     try:
         demo.dc = samba_dc.up(demo.workdir / "dc", users=DEMO_USERS)
+    except samba_dc.DCBusy:
+        # Samba's ports are fixed: one DC per machine, and a test run or another demo has it.
+        print("Another Samba DC already runs on this machine (a test run or another demo).", flush=True)
+        return False
     except samba_dc.SambaDCError as exc:
         print(f"No Samba AD DC could be started here: {exc}", flush=True)
         return False
@@ -110,6 +119,8 @@ def _start_memory(demo: Demo) -> None:
         server=demo.memory.host,
         # Nothing crosses a network: there is no TLS to set up.
         tls="plain",
+        # ... so its login checks may run without TLS too (a real directory refuses that).
+        allow_plain_login_checks=True,
         bind_user=demo.memory.admin_user,
         base_dn=demo.memory.base_dn,
     )
@@ -135,6 +146,29 @@ def _add_directory(demo: Demo, settings: AppSettings, secrets: SecretStore, toke
     store_directory_secrets(settings, secrets, demo.directory, password, secret_token)
     settings.put_directory(demo.directory)
     return True
+
+
+def _login_checks(demo: Demo) -> list[tuple[str, str]]:
+    """Who logs in, and with what: right and wrong passwords, the three login forms, an unknown user."""
+    wrong = "Not-the-Passw0rd!"
+    passwords = samba_dc.PASSWORDS
+    if demo.dc is not None:
+        realm = demo.dc.dns_domain
+        return [
+            (f"maria.silva@{realm}", passwords["maria.silva"]),
+            ("joao.conceicao", wrong),
+            (f"{demo.dc.domain}\\ivan.petrov", passwords["ivan.petrov"]),
+            ("roberto.bastos", passwords["roberto.bastos"]),  # disabled in AD
+            ("carla.mendes", passwords["carla.mendes"]),  # must change her password
+            ("nobody.here", wrong),
+        ]
+    # The in-memory directory checks passwords only (it has no account states).
+    return [
+        ("alice.andrade", passwords["alice.andrade"]),
+        ("joao.conceicao", wrong),
+        ("ivan.petrov", passwords["ivan.petrov"]),
+        ("nobody.here", wrong),
+    ]
 
 
 def prepare(*, use_samba: bool | None = None, workdir: Path | None = None) -> Demo:
@@ -177,6 +211,9 @@ def prepare(*, use_samba: bool | None = None, workdir: Path | None = None) -> De
         if not _add_directory(demo, settings, secrets, token):
             # Without its directory the demo would only show an empty console.
             demo.trickle = None
+        else:
+            demo.logins = LoginTrickle(emulator.url, demo.identity_directory, _login_checks(demo),
+                                       interval=DEMO_LOGIN_SECONDS)
         save_settings(home.settings_file, settings)
     except BaseException:
         demo.close()
@@ -195,7 +232,10 @@ def run() -> int:
     try:
         if demo.trickle is not None:
             demo.trickle.start()
-        return run_console(demo.home)
+        if demo.logins is not None:
+            demo.logins.start()
+        # Open where things move: the directory table and the live log.
+        return run_console(demo.home, initial_tab="directories", show_log=True)
     finally:
         demo.close()
         what = "Samba DC" if demo.dc is not None else "in-memory directory"

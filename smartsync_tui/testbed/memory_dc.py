@@ -212,6 +212,9 @@ class MemoryDC:
             "userPrincipalName": spec.get("upn") or f"{spec['sam']}@{self.realm.lower()}",
             "userAccountControl": str(uac),
         }
+        if spec.get("password"):
+            # What the mock checks a simple bind against (the demo's login checks).
+            attributes["userPassword"] = spec["password"]
         for name, key in (("givenName", "given"), ("sn", "sn"), ("mail", "mail"),
                           ("title", "title"), ("department", "department")):
             if spec.get(key):

@@ -98,6 +98,10 @@ class SambaDCError(RuntimeError):
     """Something about the throw-away DC went wrong; the message says what to do."""
 
 
+class DCBusy(SambaDCError):
+    """Another DC (of a test session, a benchmark, another demo) holds the machine's DC lock."""
+
+
 class SambaNotInstalled(SambaDCError):
     """Samba is missing and cannot be installed from here (not root, or apt failed)."""
 
@@ -538,7 +542,7 @@ def _acquire_lock(lock_wait: float) -> int:
             continue
         if time.monotonic() >= deadline:
             os.close(fd)
-            raise SambaDCError(
+            raise DCBusy(
                 f"Another Samba DC is running: {_describe_holder(holder)}. Only one DC can run per "
                 f"machine because Samba binds fixed ports on {HOST} (LDAP 389, LDAPS 636, "
                 f"GC 3268/3269). Stop it first (`python scripts/samba_dc.py stop {pid}`) or wait."

@@ -86,6 +86,8 @@ class SmartSyncApp(App[None]):
         scheduler: bool = True,
         attached_pid: int | None = None,
         serve_channel: bool = False,
+        initial_tab: str = "home",
+        show_log: bool = False,
     ) -> None:
         super().__init__()
         translate_bindings(self)
@@ -103,6 +105,8 @@ class SmartSyncApp(App[None]):
         self._serve_channel = serve_channel and self._scheduler
         self._channel: control_channel.ControlServer | None = None
         self._login_checks: LoginCheckService | None = None
+        self._initial_tab = initial_tab
+        self._show_log = show_log
         # Sync threads per directory: a cancelled worker's thread runs on to the end of its batch.
         self._sync_threads: Counter[str] = Counter()
         self._sync_threads_lock = threading.Lock()
@@ -159,6 +163,10 @@ class SmartSyncApp(App[None]):
         # Long-lived objects (widgets, styles, caches) out of the collector's way:
         # full collections of them were the console's worst key latencies.
         self.call_after_refresh(gc.freeze)
+        if self._show_log:
+            self.query_one(LogPane).toggle()
+        if self._initial_tab != "home":
+            self.action_show_tab(self._initial_tab)  # after the log: the table keeps the focus
         if not self.settings.directories and not self.home.settings_file.exists():
             self.action_setup_wizard()  # first run
 
@@ -492,7 +500,7 @@ class SmartSyncApp(App[None]):
         self.state.close()
 
 
-def run_console(home: Home) -> int:
+def run_console(home: Home, *, initial_tab: str = "home", show_log: bool = False) -> int:
     try:
         settings = load_settings(home.settings_file)
     except UserError as exc:
@@ -503,8 +511,8 @@ def run_console(home: Home) -> int:
     try:
         lock = engine_lock.acquire(home, "console")
     except engine_lock.EngineRunning as running:
-        SmartSyncApp(home, settings, attached_pid=running.pid).run()
+        SmartSyncApp(home, settings, attached_pid=running.pid, initial_tab=initial_tab, show_log=show_log).run()
         return 0
     with lock:  # one engine per home: `smartsync-tui run` refuses while this console syncs
-        SmartSyncApp(home, settings, serve_channel=True).run()
+        SmartSyncApp(home, settings, serve_channel=True, initial_tab=initial_tab, show_log=show_log).run()
     return 0

@@ -187,7 +187,7 @@ class LogPane(Vertical):
         /* The app's Footer docks at the bottom too: stand on it rather than under it. */
         dock: bottom;
         margin-bottom: 1;
-        height: 33%;
+        height: 45%;
         min-height: 6;
         display: none;
         background: $surface;
