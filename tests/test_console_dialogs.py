@@ -104,7 +104,8 @@ def test_preview_screen(snap_compare, monkeypatch, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_details_login_checks(snap_compare, monkeypatch, size):
     async def open_it(pilot):
-        monkeypatch.setattr("smartsync_tui.ui.screens.details._when", lambda ts: "2027-01-15 08:00:00")
+        monkeypatch.setattr("smartsync_tui.ui.screens.details._when",
+                            lambda ts, short=False: "08:00:00" if short else "2027-01-15 08:00:00")
         pilot.app.push_screen(DirectoryDetails(CORP, pilot.app.state))
         await pilot.pause()
         pilot.app.screen.query_one("#details-tabs").active = "login-checks"
@@ -118,7 +119,7 @@ def test_details_screen(snap_compare, monkeypatch, size):
     async def open_it(pilot):
         app = pilot.app
         # Run times vary; show a fixed one.
-        monkeypatch.setattr("smartsync_tui.ui.screens.details._when", lambda ts: "2027-01-15 08:00:00")
+        monkeypatch.setattr("smartsync_tui.ui.screens.details._when", lambda ts, short=False: "2027-01-15 08:00:00")
         app.push_screen(DirectoryDetails(CORP, app.state))
         await pilot.pause()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +222,13 @@ def prepare(*, use_samba: bool | None = None, workdir: Path | None = None) -> De
     return demo
 
 
+_CLEANUP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name))
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run() -> int:
     from smartsync_tui.ui.app import run_console
 
@@ -229,6 +237,9 @@ def run() -> int:
     except UserError as exc:
         print(f"error: the demo could not start: {exc}")
         return 2
+    # Closing the terminal (SIGHUP) or a kill (SIGTERM) must still take the DC,
+    # the emulator and the files down: turn them into an exit that runs `finally`.
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in _CLEANUP_SIGNALS}
     try:
         if demo.trickle is not None:
             demo.trickle.start()
@@ -237,6 +248,8 @@ def run() -> int:
         # Open where things move: the directory table and the live log.
         return run_console(demo.home, initial_tab="directories", show_log=True)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         demo.close()
         what = "Samba DC" if demo.dc is not None else "in-memory directory"
         print(f"Demo stopped; its emulator, {what} and files were removed.")

@@ -17,8 +17,13 @@ from smartsync_tui.core.state_store import LoginCheckRecord, StateStore
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+def _when(ts: float | None, *, short: bool = False) -> str:
+    """A time to show; ``short``: only the clock for today (narrow tables at 80 columns)."""
+    if not ts:
+        return "-"
+    if short and time.strftime("%Y-%m-%d", time.localtime(ts)) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M:%S", time.localtime(ts))
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 OUTCOMES = {"allowed": N_("allowed"), "denied": N_("denied"), "error": N_("error"), "expired": N_("expired")}
@@ -106,7 +111,7 @@ class DirectoryDetails(ModalScreen[None]):
         table = DataTable(id="login-checks-table", cursor_type="row", zebra_stripes=True)
         table.add_columns(_("Time"), _("Login"), _("Result"), _("ms"), _("Reason"))
         for check in checks[:50]:
-            table.add_row(_when(check.at), check.login, _(OUTCOMES.get(check.outcome, check.outcome)),
+            table.add_row(_when(check.at, short=True), check.login, _(OUTCOMES.get(check.outcome, check.outcome)),
                           f"{check.latency_ms:.0f}",
                           _(REASONS[check.reason]) if check.reason in REASONS else (check.reason or ""))
         yield table
