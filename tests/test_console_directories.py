@@ -106,7 +106,9 @@ async def test_delete_needs_the_checkbox_ticked(sync_env):
         await pilot.click("#delete")
         await pilot.pause()
         assert load_settings(sync_env.home.settings_file).directories == []
+        await app.workers.wait_for_complete()  # its secrets and rows go once no batch is in flight
         assert "directory/corp/" not in sync_env.home.secrets_file.read_text()
+        assert sync_env.state.runs("corp") == []
         assert app.query_one("#directory-table", DataTable).row_count == 0
 
 

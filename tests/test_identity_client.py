@@ -22,6 +22,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from smartsync_tui.core import agent_keys
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.identity_client import (
     AgentKeyRejected,
@@ -504,8 +505,8 @@ def test_full_flow_against_the_emulator(emulator):
         assert {r["status"] for r in client.upsert_users(users)} == {"unchanged"}
         groups = [{"external_id": _guid(9000), "name": "App Users", "description": None, "members": [_guid(1), _guid(2)]}]
         assert client.upsert_groups(groups)[0]["status"] == "created"
-        fingerprint = client.put_public_key("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYI\n-----END PUBLIC KEY-----\n")
-        assert len(fingerprint["fingerprint_sha256"]) == 64
+        pair = agent_keys.new_key_pair()
+        assert client.put_public_key(pair.public_pem)["fingerprint_sha256"] == pair.fingerprint
     stored = {u["external_id"]: u for u in emulator.users(directory_id)}
     assert len(stored) == 1200
     assert stored[_guid(1)]["groups"] == [_guid(9000)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -456,11 +457,17 @@ class SmartSyncApp(App[None]):
                            _("Directory {id} deleted; the engine (pid {pid}) forgot its state and secrets.").format(
                                id=directory.id, pid=self.attached_pid))
                 return
-            self.secrets.delete_prefix(f"directory/{directory.id}/")
-            self.state.forget_directory(directory.id)
-            self.notify(_("Directory {id} deleted.").format(id=directory.id))
+            # A cancelled sync finishes its batch first: its rows and secrets go after it, or it would write them back.
+            self.run_worker(partial(self._forget_after_batch, directory.id), name=f"forget {directory.id}",
+                            group="forget", thread=True, exit_on_error=False)
 
         self.push_screen(ConfirmDeleteDialog(directory), decided)
+
+    def _forget_after_batch(self, directory_id: str) -> None:
+        while self.sync_threads_running(directory_id):
+            time.sleep(0.1)
+        control_channel.forget_directory(self.home, self.secrets, directory_id)
+        self.call_from_thread(self.notify, _("Directory {id} deleted.").format(id=directory_id))
 
     def action_sync_now(self) -> None:
         directory_id = self.selected_directory()
