@@ -6,6 +6,7 @@ ran undisturbed."""
 from __future__ import annotations
 
 import itertools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -65,6 +66,8 @@ class SyncMachine(RuleBasedStateMachine):
             self.emulator.clear_faults()
             env.ad.close()
             env.state.close()
+        if getattr(self, "tmp", None) is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)  # one home per example: hundreds per run
 
     # -- AD changes
 
