@@ -55,20 +55,18 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smartsync_tui import __version__
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.paths import Home
-from smartsync_tui.core.scheduler import (
-    DirectoryState,
-    RunFinished,
-    RunStarted,
-    Scheduler,
-    SchedulerEvent,
-)
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.state_store import StateStore
+
+if TYPE_CHECKING:
+    # Only SchedulerHandler (`smartsync-tui run`) needs the scheduler, which pulls in the
+    # engine, the LDAP and HTTP clients: the console serves this channel without them.
+    from smartsync_tui.core.scheduler import DirectoryState, Scheduler, SchedulerEvent
 
 log = logging.getLogger("smartsync.channel")
 
@@ -432,6 +430,9 @@ class SchedulerHandler:
         self._cond = threading.Condition()
 
     def on_event(self, event: SchedulerEvent) -> None:
+        # Imported here (see the TYPE_CHECKING import): loaded already by whoever runs the Scheduler.
+        from smartsync_tui.core.scheduler import RunFinished, RunStarted
+
         if isinstance(event, RunStarted | RunFinished):
             with self._cond:
                 if isinstance(event, RunStarted):

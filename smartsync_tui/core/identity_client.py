@@ -29,15 +29,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
-import httpx
 from pydantic import SecretStr
 
 from smartsync_tui import __version__
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.redaction import register_secret
+
+if TYPE_CHECKING:
+    # httpx (~50 ms to import, its CLI's click and pygments included) is imported by the
+    # methods that use it: importing this module (the console's first screen does) needs none.
+    import httpx
 
 log = logging.getLogger("smartsync.identity")
 
@@ -304,6 +308,8 @@ class IdentityClient:
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        import httpx  # lazy: see the TYPE_CHECKING import
+
         self.base_url, self.host = _normalise_base_url(base_url)
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
@@ -406,6 +412,8 @@ class IdentityClient:
 
     def poll_commands(self, wait: float) -> list[dict]:
         """Commands waiting for this agent; waits up to ``wait`` seconds (at most 30) for one to arrive."""
+        import httpx  # lazy: see the TYPE_CHECKING import
+
         wait = min(max(float(wait), 0.0), MAX_WAIT)
         shown = str(int(wait)) if wait.is_integer() else f"{wait:.3f}"
         response = self._request(
@@ -481,6 +489,8 @@ class IdentityClient:
         agent_key: bool = True,
         gone: type[IdentityError] | None = None,
     ) -> httpx.Response:
+        import httpx  # lazy: see the TYPE_CHECKING import
+
         headers = self._headers(auth, agent_key)
         content = None
         if body is not None:
@@ -535,6 +545,8 @@ class IdentityClient:
 
     def _transport_error(self, exc: httpx.TransportError, retry: str) -> tuple[IdentityError, bool]:
         """The admin-facing error for a failure below HTTP, and whether another attempt may help."""
+        import httpx  # lazy: see the TYPE_CHECKING import
+
         chain = _chain(exc)
         for link in chain:
             if isinstance(link, ssl.SSLCertVerificationError):
@@ -581,6 +593,8 @@ class IdentityClient:
         return f"{parts.hostname}:{parts.port}"
 
     def _network_reason(self, exc: httpx.TransportError, chain: list[BaseException], *, via_proxy: bool) -> str:
+        import httpx  # lazy: see the TYPE_CHECKING import
+
         text = " ".join(str(link) for link in chain).lower()
         proxy = f" to the proxy {self._proxy_address()}" if via_proxy else ""
         if any(s in text for s in ("name or service not known", "nodename nor servname", "getaddrinfo failed",

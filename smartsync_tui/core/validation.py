@@ -13,9 +13,6 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.utils.dn import parse_dn
-
 # A DNS name: labels of letters, digits and hyphens (underscores are tolerated
 # because some AD sites use them in host names).
 _LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
@@ -68,6 +65,10 @@ def check_base_dn(value: str) -> str:
         raise ValueError("give the base DN, for example DC=example,DC=com")
     if "://" in text:
         raise ValueError("the base DN is a DN such as DC=example,DC=com, not a URL")
+    # Imported here: ldap3 (~35 ms) is needed by this check only, not by every import of the settings.
+    from ldap3.core.exceptions import LDAPInvalidDnError
+    from ldap3.utils.dn import parse_dn
+
     try:
         parts = parse_dn(text, strip=True)
     except (LDAPInvalidDnError, ValueError, IndexError):

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
@@ -28,7 +29,6 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from smartsync_tui.core import control_channel, engine_lock
-from smartsync_tui.core.command_loop import LoginCheckService
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.paths import Home
@@ -50,13 +50,14 @@ from smartsync_tui.ui.messages import SyncFinished, SyncProgressed
 from smartsync_tui.ui.resources import stylesheets
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens.details import DirectoryDetails
-from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog, held_result
-from smartsync_tui.ui.screens.wizard import SetupWizard
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
 from smartsync_tui.ui.widgets.home_tab import HomeTab
 from smartsync_tui.ui.widgets.log_pane import LogPane
+
+if TYPE_CHECKING:
+    from smartsync_tui.core.command_loop import LoginCheckService
 
 log = logging.getLogger("smartsync.console")
 
@@ -158,9 +159,9 @@ class SmartSyncApp(App[None]):
         if self._scheduler:
             self.set_interval(self.settings.sync.delta_interval_seconds, self._scheduled_syncs)
             self.call_after_refresh(self._scheduled_syncs)
-            # Pass-through authentication beside the syncs, in threads of its own (they log each check).
-            self._login_checks = LoginCheckService(lambda: self.settings, self.secrets, self.home.state_db)
-            self._login_checks.reconcile()
+            # Pass-through authentication beside the syncs, in threads of its own (they log each check);
+            # started after the first refresh, as the syncs: its imports are not needed to paint.
+            self.call_after_refresh(self._start_login_checks)
         # Long-lived objects (widgets, styles, caches) out of the collector's way:
         # full collections of them were the console's worst key latencies.
         self.call_after_refresh(gc.freeze)
@@ -170,6 +171,14 @@ class SmartSyncApp(App[None]):
             self.action_show_tab(self._initial_tab)  # after the log: the table keeps the focus
         if not self.settings.directories and not self.home.settings_file.exists():
             self.action_setup_wizard()  # first run
+
+    def _start_login_checks(self) -> None:
+        # Imported here: the command loop (agent keys and cryptography, LDAP binds) is not needed
+        # to paint the first screen.
+        from smartsync_tui.core.command_loop import LoginCheckService
+
+        self._login_checks = LoginCheckService(lambda: self.settings, self.secrets, self.home.state_db)
+        self._login_checks.reconcile()
 
     def _follow_engine(self) -> None:
         """Attached: the engine's results reach this console through the state store."""
@@ -401,6 +410,9 @@ class SmartSyncApp(App[None]):
             self.push_screen(DirectoryDetails(directory, self.state))
 
     def action_setup_wizard(self) -> None:
+        # Imported when first opened, as the directory form below: their checks (LDAP, agent keys) load with them.
+        from smartsync_tui.ui.screens.wizard import SetupWizard
+
         wizard = SetupWizard()
 
         def done(saved: bool | None) -> None:
@@ -411,6 +423,9 @@ class SmartSyncApp(App[None]):
         self.push_screen(wizard, done)
 
     def action_add_directory(self) -> None:
+        # Imported when first used, as the wizard.
+        from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
+
         def done(directory_id: str | None) -> None:
             if directory_id:
                 self.action_show_tab("directories")
@@ -422,6 +437,8 @@ class SmartSyncApp(App[None]):
         directory_id = self.selected_directory()
         directory = self.settings.directory(directory_id) if directory_id else None
         if directory is not None:
+            from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
+
             self.push_screen(DirectoryFormDialog(directory), self._directory_edited)  # it saves through change_settings
 
     def _directory_edited(self, directory_id: str | None) -> None:
