@@ -154,10 +154,11 @@ def test_registering_again_rotates_the_key_pair(samba_dc, staff_env):
 
     with Running(staff_env) as running:
         first = running.wait_for_key()
-    token = staff_env.emulator.new_token(staff_env.identity_directory)
-    store_directory_secrets(staff_env.settings, staff_env.secrets, staff_env.settings.directories[0], None,
-                            SecretStr(token))
-    with Running(staff_env) as running:
+        # Entered again while the agent runs (the CLI or the console, maybe another process):
+        # a new token, agent key and key pair. The running loop picks them up by itself.
+        token = staff_env.emulator.new_token(staff_env.identity_directory)
+        store_directory_secrets(staff_env.settings, staff_env.secrets, staff_env.settings.directories[0], None,
+                                SecretStr(token))
         second = running.wait_for_key()
         assert second != first
         answer = running.ask("maria.silva", samba_dc.passwords["maria.silva"])

@@ -28,14 +28,16 @@ Nothing here imports textual.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -63,7 +65,12 @@ from smartsync_tui.core.login_check import (
     describe,
     shown_login,
 )
-from smartsync_tui.core.secret_store import SecretStore, directory_password_key
+from smartsync_tui.core.secret_store import (
+    SecretStore,
+    directory_agent_key,
+    directory_password_key,
+    directory_token_key,
+)
 from smartsync_tui.core.settings import (
     DEFAULT_USER_FILTER,
     AppSettings,
@@ -79,6 +86,13 @@ REJECTED_WAIT_SECONDS = 300.0
 # Commands waiting in the pool beyond this many per thread: stop polling until it drains.
 _QUEUE_PER_THREAD = 8
 _POST_ATTEMPTS = 3
+# How often a loop refused by Identity looks for new credentials (a token entered again).
+_CREDENTIALS_POLL_SECONDS = 5.0
+# Answers remembered for commands handed out again (their lease is 15 s, their life at most minutes).
+_ANSWERS_KEPT = 10_000
+_ANSWER_KEPT_SECONDS = 600.0
+# A loop that died unexpectedly is started again after this long.
+RESTART_AFTER_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -116,10 +130,33 @@ def load_or_create_key(secrets: SecretStore, directory_id: str) -> PrivateKey:
 
 
 def _created_at(command: dict) -> float | None:
+    """When Identity queued the command (a timestamp without a zone is taken as UTC); None if unreadable."""
     try:
-        return datetime.fromisoformat(str(command["created_at"])).timestamp()
+        when = datetime.fromisoformat(str(command["created_at"]))
     except (KeyError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
+
+
+def _signature(secrets: SecretStore, directory_id: str) -> str:
+    """What the loop's connection was built from (token, agent key, key pair, read password), hashed.
+
+    Registering the directory again (a token entered in the CLI or the
+    console, from another process) changes it: the loop then reconnects with
+    the new credentials and key instead of skipping checks until a restart.
+    """
+    digest = hashlib.sha256()
+    for key in (directory_token_key(directory_id), directory_agent_key(directory_id),
+                directory_private_key(directory_id), directory_password_key(directory_id)):
+        value = secrets.get(key)
+        digest.update(b"\0" if value is None else value.get_secret_value().encode("utf-8") + b"\1")
+    return digest.hexdigest()
+
+
+class _Reconnect(Exception):
+    """The stored credentials changed: build the connection and the key again."""
 
 
 class CommandLoop:
@@ -144,10 +181,16 @@ class CommandLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"login-checks-{directory_id}", daemon=True)
         self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self._in_flight: set[str] = set()
-        self._in_flight_lock = threading.Lock()
+        # Answers already given (id -> (result body, time.monotonic())): a command handed out
+        # again because its result was lost is answered from here, never checked (bound) twice.
+        self._answered: OrderedDict[str, tuple[dict, float]] = OrderedDict()
+        self._client: IdentityClient | None = None
+        self._retired_clients: list[IdentityClient] = []
         self._skipped_keys: set[str] = set()
         self.connected = False
+        self.ended_at: float | None = None  # time.monotonic() when the thread ended
 
     # -- life
 
@@ -156,7 +199,7 @@ class CommandLoop:
         return self
 
     def stop(self) -> None:
-        """Poll no more; the checks in flight still finish and post their result."""
+        """Poll no more; the binds in progress finish and post, the checks still queued are left to Identity."""
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> None:
@@ -171,29 +214,38 @@ class CommandLoop:
     def _loop(self) -> None:
         failures = 0
         away_said = False
-        client: IdentityClient | None = None
         checker: LoginChecker | None = None
-        checker_for: DirectorySettings | None = None
+        checker_for: tuple[DirectorySettings, str] | None = None
         key: PrivateKey | None = None
-        store = StateStore(self._state_db)
+        signature = ""
+        store: StateStore | None = None
         try:
+            store = StateStore(self._state_db)
             while not self._stop.is_set():
                 settings = self._settings()
                 directory = settings.directory(self.directory_id)
                 if directory is None or not directory.enabled or not directory.login_checks:
                     return
                 pool = self._pool_for(settings)
+                self._close_retired_clients()
                 try:
-                    if client is None:
+                    if self._client is None or _signature(self._secrets, self.directory_id) != signature:
+                        self._retire_client()
+                        signature = _signature(self._secrets, self.directory_id)
                         client = self._connect(settings)
+                        with self._lock:
+                            self._client = client
                         key = load_or_create_key(self._secrets, self.directory_id)
+                        signature = _signature(self._secrets, self.directory_id)  # the key may just have been made
                         client.put_public_key(key.public_pem, agent_keys.ALGORITHM)
-                        checker, checker_for = None, None
-                    if checker is None or checker_for != directory:
+                        checker_for = None
+                    client = self._client
+                    assert client is not None and key is not None
+                    if checker is None or checker_for != (directory, signature):
                         if checker is not None:
                             checker.close()
                         checker = self._checker(directory, client)
-                        checker_for = directory
+                        checker_for = (directory, signature)
                     if failures or not self.connected:
                         log.info("login checks %s: %s", self.directory_id,
                                  "Identity reachable again, answering login checks" if away_said
@@ -204,10 +256,9 @@ class CommandLoop:
                         self._stop.wait(0.05)  # the pool is full: let it drain before taking more
                         continue
                     commands = client.poll_commands(settings.login_checks.poll_wait_seconds)
+                    received = time.perf_counter()
                 except UserError as exc:
-                    if client is not None:
-                        client.close()
-                    client = None
+                    self._retire_client()
                     failures += 1
                     rejected = isinstance(exc, (TokenRejected, AgentKeyRejected))
                     wait = REJECTED_WAIT_SECONDS if rejected else random.uniform(
@@ -217,29 +268,60 @@ class CommandLoop:
                                     self.directory_id, exc, max(1, round(wait)))
                         away_said = True
                         self._set_connected(False, str(exc))
-                    self._stop.wait(wait)
+                    self._wait_or_new_credentials(wait, signature)
                     continue
                 if self._stop.is_set():
                     break  # stopping: what this poll leased goes back to Identity when the lease ends
                 for command in commands:
-                    self._dispatch(command, pool, client, checker, key, store, settings)
-        except Exception:  # never let the thread die silently
+                    try:
+                        self._dispatch(command, pool, checker, key, store, settings, received,
+                                       client.server_clock_offset, signature)
+                    except _Reconnect:
+                        self._retire_client()
+                        break
+        except Exception:  # never let the thread die silently (the service restarts it later)
             log.exception("login checks %s stopped unexpectedly", self.directory_id)
         finally:
             if self._pool is not None:
-                self._pool.shutdown(wait=True)  # the checks in flight finish and post
+                # The binds in progress finish and post; queued checks are left to Identity
+                # (their lease ends and they are handed out again), so a stop does not hang.
+                self._pool.shutdown(wait=True, cancel_futures=True)
             if checker is not None:
                 checker.close()
-            if client is not None:
-                client.close()
-            store.close()
+            self._retire_client()
+            self._close_retired_clients(force=True)
+            if store is not None:
+                store.close()
             self._set_connected(False)
+            self.ended_at = time.monotonic()
+
+    def _wait_or_new_credentials(self, wait: float, signature: str) -> None:
+        """Sleep ``wait`` seconds, less if the stored credentials change meanwhile (a new token entered)."""
+        deadline = time.monotonic() + wait
+        while not self._stop.wait(min(_CREDENTIALS_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline or _signature(self._secrets, self.directory_id) != signature:
+                return
 
     def _connect(self, settings: AppSettings) -> IdentityClient:
         if self._client_factory is not None:
             return self._client_factory(settings)
         # No retries inside the client: this loop backs off itself and must notice a stop.
         return identity_client(settings, self._secrets, directory_id=self.directory_id, max_retries=0)
+
+    def _retire_client(self) -> None:
+        """Stop using the current client; it is closed once no check may still post through it."""
+        with self._lock:
+            if self._client is not None:
+                self._retired_clients.append(self._client)
+                self._client = None
+
+    def _close_retired_clients(self, *, force: bool = False) -> None:
+        with self._lock:
+            if not force and self._in_flight:
+                return
+            retired, self._retired_clients = self._retired_clients, []
+        for client in retired:
+            client.close()
 
     def _checker(self, directory: DirectorySettings, client: IdentityClient) -> LoginChecker:
         password = self._secrets.get(directory_password_key(directory.id))
@@ -259,7 +341,7 @@ class CommandLoop:
         return self._pool
 
     def _backlog(self) -> int:
-        with self._in_flight_lock:
+        with self._lock:
             return len(self._in_flight)
 
     def _set_connected(self, connected: bool, error: str | None = None) -> None:
@@ -269,41 +351,54 @@ class CommandLoop:
 
     # -- one command
 
-    def _dispatch(self, command: dict, pool: ThreadPoolExecutor, client: IdentityClient, checker: LoginChecker,
-                  key: PrivateKey, store: StateStore, settings: AppSettings) -> None:
+    def _dispatch(self, command: dict, pool: ThreadPoolExecutor, checker: LoginChecker, key: PrivateKey,
+                  store: StateStore, settings: AppSettings, received: float, clock_offset: float,
+                  signature: str) -> None:
         command_id = command["id"]
         if command.get("type") != "login_check":
-            log.debug("login checks %s: command %s of unknown type ignored", self.directory_id, command_id)
+            log.debug("login checks %s: command %s of unknown type ignored", self.directory_id, shown_login(command_id))
+            return
+        with self._lock:
+            if command_id in self._in_flight:
+                return  # handed out again while still being checked (its lease ran out)
+            answered = self._answered.get(command_id)
+            self._in_flight.add(command_id)
+        if answered is not None:
+            # Its result was lost on the way: the same answer again, without a second bind.
+            pool.submit(self._repost, command_id, answered[0])
             return
         payload = command.get("payload") if isinstance(command.get("payload"), dict) else {}
         fingerprint = payload.get("key_fingerprint")
         if isinstance(fingerprint, str) and fingerprint != key.fingerprint:
-            if fingerprint not in self._skipped_keys:
+            with self._lock:
+                self._in_flight.discard(command_id)
+            if _signature(self._secrets, self.directory_id) != signature:
+                raise _Reconnect  # registered again here meanwhile: take the new key, then this check
+            if fingerprint not in self._skipped_keys and len(self._skipped_keys) < 100:
                 self._skipped_keys.add(fingerprint)
                 log.warning(
                     "login checks %s: a check was encrypted to another agent's key (%s...): left for that agent. "
                     "If this agent should answer, enter the directory's token again to register it.",
-                    self.directory_id, fingerprint[:16])
+                    self.directory_id, shown_login(fingerprint)[:16])
             return
-        with self._in_flight_lock:
-            if command_id in self._in_flight:
-                return  # handed out again while still being checked (its lease ran out)
-            self._in_flight.add(command_id)
-        received = time.perf_counter()
-        pool.submit(self._check, command_id, command, payload, received, client, checker, key, store,
-                    settings.login_checks.deadline_seconds)
+        # Aged on Identity's clock: how long the check had waited when it arrived.
+        created = _created_at(command)
+        waited = 0.0 if created is None else max(0.0, time.time() + clock_offset - created)
+        deadline_at = received + settings.login_checks.deadline_seconds - waited
+        pool.submit(self._check, command_id, payload, received, deadline_at, waited, checker, key, store)
 
-    def _check(self, command_id: str, command: dict, payload: dict, received: float, client: IdentityClient,
-               checker: LoginChecker, key: PrivateKey, store: StateStore, deadline: float) -> None:
+    def _check(self, command_id: str, payload: dict, received: float, deadline_at: float, waited: float,
+               checker: LoginChecker, key: PrivateKey, store: StateStore) -> None:
         try:
             login = payload.get("login")
             encrypted = payload.get("password_encrypted")
-            created = _created_at(command)
             shown = shown_login(login) if isinstance(login, str) else "?"
-            if created is not None and time.time() - created > deadline:
-                result = self._answer(EXPIRED, shown, received, "expired", f"asked {time.time() - created:.0f} s ago")
-            elif not isinstance(login, str) or not isinstance(encrypted, str):
-                result = self._answer(BAD_COMMAND, shown, received, "error", "no login or encrypted password")
+            if time.perf_counter() >= deadline_at:
+                result = self._answer(EXPIRED, shown, received, "expired", f"asked {waited:.0f} s before it arrived")
+            elif (not isinstance(login, str) or not isinstance(encrypted, str)
+                  or payload.get("algorithm", agent_keys.ALGORITHM) != agent_keys.ALGORITHM):
+                result = self._answer(BAD_COMMAND, shown, received, "error",
+                                      "no login or encrypted password, or another algorithm")
             else:
                 try:
                     password: SecretStr | None = key.decrypt(encrypted)
@@ -312,40 +407,61 @@ class CommandLoop:
                 if password is None:
                     result = self._answer(UNDECRYPTABLE, shown, received, "error", "not encrypted to this agent's key")
                 else:
-                    result = checker.check(login, password, received_at=received)
+                    result = checker.check(login, password, received_at=received, deadline_at=deadline_at)
                     del password
-            posted = self._post(client, command_id, result)
+            with self._lock:
+                self._remember(command_id, result.as_api())
+            posted = self._post(command_id, result.as_api(), describe(result), result.outcome,
+                                result.detail if result.outcome == "error" else "")
             self._record(store, result)
             self._emit(LoginChecked(self.directory_id, result, time.time(), posted))
         except Exception:
             log.exception("login check %s failed unexpectedly", self.directory_id)
         finally:
-            with self._in_flight_lock:
+            with self._lock:
                 self._in_flight.discard(command_id)
+
+    def _repost(self, command_id: str, body: dict) -> None:
+        try:
+            self._post(command_id, body, f"the answer to {shown_login(command_id)} again", str(body.get("outcome")), "")
+        finally:
+            with self._lock:
+                self._in_flight.discard(command_id)
+
+    def _remember(self, command_id: str, body: dict) -> None:
+        """Caller holds the lock. Kept as long as Identity may hand the command out again."""
+        now = time.monotonic()
+        self._answered[command_id] = (body, now)
+        while self._answered and (len(self._answered) > _ANSWERS_KEPT
+                                  or next(iter(self._answered.values()))[1] < now - _ANSWER_KEPT_SECONDS):
+            self._answered.popitem(last=False)
 
     @staticmethod
     def _answer(reason: str, login: str, received: float, outcome: str, detail: str) -> LoginCheckResult:
         return LoginCheckResult(outcome, reason, (time.perf_counter() - received) * 1000, login, detail)  # type: ignore[arg-type]
 
-    def _post(self, client: IdentityClient, command_id: str, result: LoginCheckResult) -> bool:
-        """Post the result; a result is idempotent, so posting again after a failure is safe (the bind is not redone)."""
-        level = logging.WARNING if result.outcome == "error" else logging.INFO
+    def _post(self, command_id: str, body: dict, what: str, outcome: str, detail: str) -> bool:
+        """Post a result; posting is idempotent, so it is tried again (on the loop's current client) after a failure."""
+        level = logging.WARNING if outcome == "error" else logging.INFO
         for attempt in range(_POST_ATTEMPTS):
+            with self._lock:
+                client = self._client
             try:
-                client.post_command_result(command_id, result.as_api())
+                if client is None:
+                    raise UserError("Identity is not reachable at the moment")
+                client.post_command_result(command_id, body)
             except CommandGone:
-                log.log(level, "login check %s: %s; Identity no longer waited for the answer",
-                        self.directory_id, describe(result))
+                log.log(level, "login check %s: %s; Identity no longer waited for the answer", self.directory_id, what)
                 return False
-            except UserError as exc:
+            except Exception as exc:  # a client closed under us is retried on the next one too
                 if attempt + 1 < _POST_ATTEMPTS and not self._stop.is_set():
-                    time.sleep(0.2 * (attempt + 1))
+                    time.sleep(0.5 * (attempt + 1))
                     continue
-                log.warning("login check %s: %s; the result could not be sent: %s", self.directory_id,
-                            describe(result), exc)
+                shown = exc if isinstance(exc, UserError) else type(exc).__name__
+                log.warning("login check %s: %s; the result could not be sent (%s): it is sent again if Identity "
+                            "asks again", self.directory_id, what, shown)
                 return False
-            log.log(level, "login check %s: %s%s", self.directory_id, describe(result),
-                    f" ({result.detail})" if result.outcome == "error" and result.detail else "")
+            log.log(level, "login check %s: %s%s", self.directory_id, what, f" ({detail})" if detail else "")
             return True
         return False
 
@@ -394,12 +510,14 @@ class LoginCheckService:
             if self._stopped:
                 return
             for directory_id, (directory, loop) in list(self._loops.items()):
-                if wanted.get(directory_id) != directory or not loop.alive:
-                    # A dead loop ended on purpose (directory gone or off) or after a crash it logged.
-                    if wanted.get(directory_id) == directory and not loop.alive:
-                        continue  # do not restart a crashed loop in a tight cycle; a settings change will
-                    loop.stop()
-                    del self._loops[directory_id]
+                if wanted.get(directory_id) == directory and not loop.alive:
+                    # It ended after an unexpected error (logged): start it again, but not in a tight cycle.
+                    if loop.ended_at is None or time.monotonic() - loop.ended_at < RESTART_AFTER_SECONDS:
+                        continue
+                elif wanted.get(directory_id) == directory:
+                    continue
+                loop.stop()
+                del self._loops[directory_id]
             for directory_id, directory in wanted.items():
                 if directory_id not in self._loops:
                     loop = CommandLoop(directory_id, self._settings, self._secrets, self._state_db,

@@ -8,15 +8,24 @@ new proxy password) are seen through :class:`PendingSecrets`.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from pydantic import SecretStr
 
+from smartsync_tui.core import agent_keys
 from smartsync_tui.core.directory_check import store_directory_secrets
+from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
+from smartsync_tui.core.secret_store import (
+    PROXY_PASSWORD_KEY,
+    SecretStore,
+    directory_agent_key,
+)
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
+
+log = logging.getLogger("smartsync.directory")
 
 #: ``proxy_password`` value of :func:`save_checked_directory` that leaves the stored one alone.
 KEEP = object()
@@ -91,4 +100,20 @@ def save_checked_directory(
     except BaseException:
         for prefix, snapshot in before.items():
             secrets.restore(prefix, snapshot)
+        if token is not None:
+            _publish_restored_key(settings, secrets, directory.id)
         raise
+
+
+def _publish_restored_key(settings: AppSettings, secrets: SecretStore, directory_id: str) -> None:
+    """Best effort, after a rollback: Identity encrypts login checks to the key published last,
+    which may be the new one just thrown away; publish the restored one again."""
+    stored = secrets.get(agent_keys.directory_private_key(directory_id))
+    if stored is None or secrets.get(directory_agent_key(directory_id)) is None:
+        return
+    try:
+        with identity_client(settings, secrets, directory_id=directory_id, max_retries=1) as client:
+            client.put_public_key(agent_keys.PrivateKey(stored).public_pem, agent_keys.ALGORITHM)
+    except Exception as exc:  # the loop publishes it again at its next reconnection
+        log.warning("directory %s: the previous public key could not be published again: %s", directory_id,
+                    exc if isinstance(exc, UserError) else type(exc).__name__)

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
@@ -318,6 +319,8 @@ class IdentityClient:
         self.max_retries = int(max_retries)
         self._token = token
         self._agent_key = agent_key
+        # Identity's clock minus ours (seconds), learnt from the Date header of a poll.
+        self.server_clock_offset = 0.0
         self._sleep = sleep
         self._rng = rng or random.Random()
         for value in (token, agent_key):
@@ -419,13 +422,18 @@ class IdentityClient:
         response = self._request(
             "GET", f"/commands?wait={shown}", auth="agent", timeout=httpx.Timeout(self.timeout + wait)
         )
+        self.server_clock_offset = _clock_offset(response.headers.get("Date"), self.server_clock_offset)
         body = self._json(response, "/commands")
         commands = body.get("commands") if isinstance(body, dict) else None
-        if not isinstance(commands, list) or not all(
-            isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("type"), str) for c in commands
-        ):
+        if not isinstance(commands, list):
             raise IdentityProtocolError(f"Identity at {self.host} sent a list of commands this agent does not understand.")
-        return commands
+        # One malformed command must not hold back the others (it would come back with every lease).
+        good = [c for c in commands if isinstance(c, dict) and isinstance(c.get("id"), str) and len(c["id"]) <= 200
+                and isinstance(c.get("type"), str)]
+        if len(good) < len(commands):
+            log.warning("Identity at %s sent %d command(s) this agent does not understand; ignored",
+                        self.host, len(commands) - len(good))
+        return good
 
     def post_command_result(self, command_id: str, result: dict) -> None:
         """Report a command's outcome. Raises CommandGone when Identity no longer waits for it."""
@@ -696,7 +704,7 @@ class IdentityClient:
     def _json(self, response: httpx.Response, path: str) -> Any:
         try:
             return json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
             media = response.headers.get("Content-Type", "").split(";")[0].strip()
             shown = f", {media}" if media and _TOKEN_LIKE.fullmatch(media) and len(media) < 60 else ""
             raise IdentityProtocolError(
@@ -704,6 +712,21 @@ class IdentityClient:
                 f"{response.status_code}{shown}). Check the address; a proxy or a login page may be answering instead.",
                 status=response.status_code,
             ) from None
+
+
+def _clock_offset(date_header: str | None, previous: float) -> float:
+    """Identity's clock minus ours, in seconds, from an HTTP Date header (whole seconds); else ``previous``.
+
+    Login checks are aged with Identity's timestamps: an agent whose clock is
+    off would otherwise answer every check "expired" (or none).
+    """
+    if not date_header:
+        return previous
+    try:
+        server = parsedate_to_datetime(date_header).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return previous
+    return server - time.time()
 
 
 def _str(value: Any) -> str:

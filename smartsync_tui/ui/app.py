@@ -179,6 +179,8 @@ class SmartSyncApp(App[None]):
 
         self._login_checks = LoginCheckService(lambda: self.settings, self.secrets, self.home.state_db)
         self._login_checks.reconcile()
+        # Also starts again a loop that died of an unexpected error (as the `run` scheduler does).
+        self.set_interval(30, self._login_checks.reconcile)
 
     def _follow_engine(self) -> None:
         """Attached: the engine's results reach this console through the state store."""
