@@ -18,7 +18,14 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-__all__ = ["AdBindReason", "parse_bind_reason", "describe_bind_failure"]
+__all__ = [
+    "NO_SUCH_USER",
+    "AdBindReason",
+    "bind_data_code",
+    "describe_bind_failure",
+    "parse_bind_reason",
+    "reason_of_data_code",
+]
 
 
 class AdBindReason(Enum):
@@ -78,22 +85,27 @@ class AdBindReason(Enum):
         return self is not AdBindReason.INVALID_CREDENTIALS
 
 
+#: The ``data`` code of a bind by a user that does not exist.
+NO_SUCH_USER = "525"
+
 _BY_CODE: dict[str, AdBindReason] = {reason.code: reason for reason in AdBindReason}
 # 525 (no such user) is reported like a wrong password: Samba already does, and
-# telling them apart would let anyone probe which accounts exist.
-_BY_CODE["525"] = AdBindReason.INVALID_CREDENTIALS
+# telling them apart in the directory test would let anyone probe which
+# accounts exist. (A login check looks the user up first and tells 525 apart
+# itself, from DirectoryError.data_code.)
+_BY_CODE[NO_SUCH_USER] = AdBindReason.INVALID_CREDENTIALS
 
 _DATA = re.compile(r"\bdata\s+([0-9a-fA-F]{1,8})\b")
 
 
 def parse_bind_reason(message: str | None) -> AdBindReason | None:
     """The reason in an AD bind error message, or None when there is no known ``data`` code."""
-    if not message:
-        return None
-    match = _DATA.search(message)
-    if not match:
-        return None
-    code = match.group(1).lower().lstrip("0") or "0"
+    code = bind_data_code(message)
+    return None if code is None else reason_of_data_code(code)
+
+
+def reason_of_data_code(code: str) -> AdBindReason | None:
+    """The reason for a ``data`` code as :func:`bind_data_code` gives it, or None when it is not one we know."""
     return _BY_CODE.get(code)
 
 

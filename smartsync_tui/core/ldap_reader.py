@@ -39,7 +39,7 @@ from ldap3.protocol.rfc2696 import paged_search_control
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from pydantic import SecretStr
 
-from smartsync_tui.core.ad_errors import AdBindReason, describe_bind_failure, parse_bind_reason
+from smartsync_tui.core.ad_errors import AdBindReason, bind_data_code, describe_bind_failure, parse_bind_reason
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, DirectorySettings
 from smartsync_tui.core.validation import is_ip_address
@@ -102,11 +102,17 @@ class DirectoryError(UserError):
         *,
         reason: AdBindReason | None = None,
         result_code: int | None = None,
+        data_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.stage: Stage = stage
         self.reason = reason
         self.result_code = result_code
+        # AD's raw ``data`` code of a refused bind (lower-case hex), known or
+        # not: ``reason`` falls back to INVALID_CREDENTIALS for an unknown one,
+        # and a login check must not report a refusal it does not understand
+        # (e.g. 80090346, channel binding) as a wrong password.
+        self.data_code = data_code
 
     def __repr__(self) -> str:
         return f"DirectoryError(stage={self.stage!r}, message={str(self)!r})"
@@ -474,6 +480,7 @@ def _bind_failure(directory: DirectorySettings, code: int, description: str, mes
             f"AD refused the login of '{user}' on {where}: {text}. {advice}",
             reason=reason or AdBindReason.INVALID_CREDENTIALS,
             result_code=code,
+            data_code=bind_data_code(message),
         )
     if code in (_STRONGER_AUTH_REQUIRED, _CONFIDENTIALITY_REQUIRED):
         return DirectoryError(

@@ -15,8 +15,11 @@ the agent's key (:mod:`smartsync_tui.core.agent_keys`). The check:
    code of the bind error (52e wrong password, 533 disabled, 775 locked out,
    701 account expired, 532 password expired, 773 must change it, 530 logon
    hours, 531 workstation). A failed bind is never retried: each one counts
-   toward the account's lockout. The lookup may be retried (it uses the read
-   account on a pooled connection, which may have been dropped by the DC).
+   toward the account's lockout. The lookup may be retried once, on a new
+   connection (it uses the read account on a pooled connection, which the DC
+   or a firewall may have dropped);
+4. when the caller gives a deadline, a lookup that ends past it is answered
+   ``expired`` without a bind, and the bind waits at most the time left.
 
 The password is held only as a ``SecretStr`` for the bind (ldap_reader's
 ``connect`` wipes it from the connection after the bind) and never logged,
@@ -37,7 +40,7 @@ from ldap3 import SUBTREE, Connection
 from ldap3.core.exceptions import LDAPException
 from pydantic import SecretStr
 
-from smartsync_tui.core.ad_errors import AdBindReason
+from smartsync_tui.core.ad_errors import NO_SUCH_USER, AdBindReason, reason_of_data_code
 from smartsync_tui.core.ad_sync_reader import domain_dn_of
 from smartsync_tui.core.ldap_reader import (
     DirectoryError,
@@ -73,9 +76,17 @@ EXPIRED = "expired"
 BAD_COMMAND = "bad_command"
 
 MAX_LOGIN_LENGTH = 256
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls (C1 includes the 8-bit CSI \x9b that terminals act on) and
+# the bidi overrides and isolates, which can make a log line read other than it is.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # What may stand before the backslash of DOMAIN\user: a NetBIOS or DNS domain name.
 _DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,254}")
+# A pooled read-account connection idle longer than this is not used again:
+# DCs drop idle LDAP connections after MaxConnIdleTime (900 s by default) and a
+# firewall may drop them silently, so an old one would cost a receive timeout.
+MAX_IDLE_SECONDS = 300.0
+# The shortest timeout a bind is given when a deadline is near.
+MIN_BIND_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,11 @@ def shown_login(login: object) -> str:
 
 def parse_login(login: str) -> ParsedLogin | None:
     """The three login forms Identity may send, or None for anything else."""
+    # Controls are looked for before strip(), which would silently drop some (\x1c-\x1f, \x85).
+    if _CONTROL.search(login):
+        return None
     login = login.strip()
-    if not login or len(login) > MAX_LOGIN_LENGTH or _CONTROL.search(login):
+    if not login or len(login) > MAX_LOGIN_LENGTH:
         return None
     if "\\" in login:
         domain, _, name = login.partition("\\")
@@ -159,6 +173,22 @@ def read_domain_names(conn: Connection) -> DomainNames:
     return DomainNames(dns_name_of(domain_dn), netbios)
 
 
+def bind_refusal(exc: DirectoryError, dn: str) -> tuple[Outcome, str, str]:
+    """(outcome, reason, detail) for the user's bind that the DC refused (``exc.stage == "bind"``)."""
+    code = exc.data_code
+    if code == NO_SUCH_USER:
+        # The lookup found the user a moment ago (deleted or renamed since). ad_errors reads
+        # 525 as a wrong password for the directory test; here the user's existence is no secret.
+        return "denied", UNKNOWN_USER, f"{dn}: AD says there is no such user (data code {code})"
+    if code is not None and reason_of_data_code(code) is None:
+        # A refusal we do not understand (e.g. 80090346, channel binding) comes from the
+        # DC's policy or set-up, not from the user's password: never "wrong password".
+        return "error", LDAP_REFUSED, f"{dn}: AD refused the bind with data code {code} (LDAP code {exc.result_code})"
+    if exc.reason is not None:  # a known data code, or result 49 without any
+        return "denied", REASON_BY_BIND[exc.reason], dn
+    return "error", LDAP_REFUSED, f"{dn}: LDAP code {exc.result_code}"
+
+
 class _Lookup:
     """A user found by the read account: the DN to bind as."""
 
@@ -171,7 +201,8 @@ class LoginChecker:
     """Checks logins against one directory; safe to call from many threads at once.
 
     ``service_password`` is the directory's read account's password; its
-    connections (for the lookups) are pooled, one per thread in flight at most.
+    connections (for the lookups) are pooled, one per thread in flight at most,
+    each with when it was last used.
     """
 
     def __init__(
@@ -186,14 +217,22 @@ class LoginChecker:
         self.user_filter = user_filter
         self.timeout = timeout
         self._service_password = service_password
-        self._pool: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self._pool: queue.LifoQueue[tuple[Connection, float]] = queue.LifoQueue()  # (conn, last used: monotonic)
         self._names: DomainNames | None = None
         self._names_lock = threading.Lock()
         self._closed = False
 
     # -- the check
 
-    def check(self, login: str, password: SecretStr, *, received_at: float | None = None) -> LoginCheckResult:
+    def check(
+        self,
+        login: str,
+        password: SecretStr,
+        *,
+        received_at: float | None = None,
+        deadline_at: float | None = None,
+    ) -> LoginCheckResult:
+        """One check. ``received_at`` and ``deadline_at`` are ``time.perf_counter()`` values."""
         started = received_at if received_at is not None else time.perf_counter()
         shown = shown_login(login)
 
@@ -216,16 +255,21 @@ class LoginChecker:
             return done("error", LDAP_UNAVAILABLE, f"the user could not be looked up: {exc}")
         if found.dn is None:
             return done("denied", UNKNOWN_USER, found.detail)
+        timeout = self.timeout
+        if deadline_at is not None:
+            left = deadline_at - time.perf_counter()
+            if left <= 0:
+                # The user has given up; a late bind would only count toward a lockout.
+                return done("expired", EXPIRED, f"{found.dn}: the deadline passed during the user lookup")
+            timeout = min(self.timeout, max(MIN_BIND_TIMEOUT, left))
         user = self.directory.model_copy(update={"bind_user": found.dn})
         try:
             # One bind, never retried: a second attempt would count twice toward the lockout.
-            close(connect(user, password, timeout=self.timeout, check_base_dn=False))
+            close(connect(user, password, timeout=timeout, check_base_dn=False))
         except DirectoryError as exc:
             if exc.stage != "bind":
                 return done("error", LDAP_UNAVAILABLE, f"{found.dn}: {exc.stage} failed")
-            if exc.reason is not None:
-                return done("denied", REASON_BY_BIND[exc.reason], found.dn)
-            return done("error", LDAP_REFUSED, f"{found.dn}: LDAP code {exc.result_code}")
+            return done(*bind_refusal(exc, found.dn))
         return done("allowed", None, found.dn)
 
     # -- finding the user
@@ -254,14 +298,20 @@ class LoginChecker:
         return _Lookup(entries[0][0])
 
     def _search(self, ldap_filter: str) -> list[tuple[str, str]]:
-        """(DN, userPrincipalName) of the matching users; a dropped pooled connection is replaced once."""
+        """(DN, userPrincipalName) of the matching users.
+
+        A failed lookup is tried once more, on a new connection: the pooled
+        ones idled as long as the one that failed and are likely as dead (a
+        silently dropped one costs a whole receive timeout), so they are all closed.
+        """
         for attempt in (1, 2):
-            conn = self._take()
+            conn = self._take() if attempt == 1 else self._connect()
             try:
                 conn.search(self.directory.base_dn, ldap_filter, search_scope=SUBTREE,
                             attributes=["userPrincipalName"], size_limit=3)
             except LDAPException:
                 close(conn)
+                self._drain()
                 if attempt == 2:
                     raise DirectoryError("search", "the DC dropped the connection during the user lookup") from None
                 continue
@@ -269,6 +319,7 @@ class LoginChecker:
             code = int(result.get("result", -1))
             if code not in (0, 4):  # 4: sizeLimitExceeded, reported as several users
                 close(conn)
+                self._drain()
                 if attempt == 2 or code not in (-1, 1, 51, 52, 80):
                     raise DirectoryError("search", f"the user lookup failed ({result.get('description')}, LDAP code {code})")
                 continue
@@ -282,38 +333,64 @@ class LoginChecker:
         raise AssertionError("unreachable")
 
     def _domain_names(self) -> DomainNames:
+        """This domain's names, read once; tried once more on a new connection, as :meth:`_search`."""
         with self._names_lock:
             if self._names is None:
-                conn = self._take()
-                try:
-                    self._names = read_domain_names(conn)
-                except (DirectoryError, LDAPException):
-                    close(conn)
-                    raise DirectoryError("search", "the domain's names could not be read") from None
-                self._give(conn)
+                self._names = self._read_domain_names()
             return self._names
+
+    def _read_domain_names(self) -> DomainNames:
+        for attempt in (1, 2):
+            conn = self._take() if attempt == 1 else self._connect()
+            try:
+                names = read_domain_names(conn)
+            except (DirectoryError, LDAPException):
+                close(conn)
+                self._drain()
+                if attempt == 2:
+                    raise DirectoryError("search", "the domain's names could not be read") from None
+                continue
+            self._give(conn)
+            return names
+        raise AssertionError("unreachable")
 
     # -- the read account's connections
 
+    def _connect(self) -> Connection:
+        return connect(self.directory, self._service_password, timeout=self.timeout, check_base_dn=False)
+
     def _take(self) -> Connection:
-        try:
-            return self._pool.get_nowait()
-        except queue.Empty:
-            return connect(self.directory, self._service_password, timeout=self.timeout, check_base_dn=False)
+        """The most recently used pooled connection not idle too long, else a new one."""
+        while True:
+            try:
+                conn, last_used = self._pool.get_nowait()
+            except queue.Empty:
+                return self._connect()
+            if time.monotonic() - last_used <= MAX_IDLE_SECONDS:
+                return conn
+            close(conn)  # the DC or a firewall may have dropped it already
 
     def _give(self, conn: Connection) -> None:
         if self._closed:
             close(conn)
-        else:
-            self._pool.put(conn)
+            return
+        self._pool.put((conn, time.monotonic()))
+        # close() may have drained the pool between the test above and the put.
+        if self._closed:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Close every pooled connection."""
+        while True:
+            try:
+                conn, _last_used = self._pool.get_nowait()
+            except queue.Empty:
+                return
+            close(conn)
 
     def close(self) -> None:
         self._closed = True
-        while True:
-            try:
-                close(self._pool.get_nowait())
-            except queue.Empty:
-                return
+        self._drain()
 
 
 def describe(result: LoginCheckResult) -> str:
