@@ -49,7 +49,7 @@ def test_a_shown_login_has_no_control_characters_and_is_bounded():
 
 # C1 controls (\x9b is the 8-bit CSI terminals act on, \x85 a line break) and the
 # bidi overrides and isolates, which make a log line read other than it is.
-C1_AND_BIDI = ["\x80", "\x85", "\x9b", "\x9f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+C1_AND_BIDI = ["\x80", "\x85", "\x9b", "\x9f", "\u200e", "\u200f", "\u2028", "\u2029", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
                "\u2066", "\u2067", "\u2068", "\u2069"]
 
 

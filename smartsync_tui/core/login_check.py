@@ -78,7 +78,8 @@ BAD_COMMAND = "bad_command"
 MAX_LOGIN_LENGTH = 256
 # C0 and C1 controls (C1 includes the 8-bit CSI \x9b that terminals act on) and
 # the bidi overrides and isolates, which can make a log line read other than it is.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Also the line/paragraph separators and bidi marks: a login must not fake or reorder a log line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # What may stand before the backslash of DOMAIN\user: a NetBIOS or DNS domain name.
 _DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,254}")
 # A pooled read-account connection idle longer than this is not used again:
