@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, RadioSet, Static
 
-from smartsync_tui.core.logs import AUDIT_LOGGER, setup_logging
+from smartsync_tui.core.logs import setup_logging
 from smartsync_tui.core.paths import Home, resolve_home
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
 from smartsync_tui.core.settings import (
@@ -24,9 +24,21 @@ from smartsync_tui.core.settings import (
     load_settings,
     save_settings,
 )
-from smartsync_tui.core.state_store import RunRecord, StateStore, SyncedObject, Watermark
+from smartsync_tui.core.state_store import (
+    RunRecord,
+    StateStore,
+    SyncedObject,
+    Watermark,
+)
 from smartsync_tui.ui.app import SmartSyncApp
-from smartsync_tui.ui.widgets.home_tab import HomeTab, IdentityEditScreen, ProxyEditScreen, ReplaceFileScreen, next_runs
+from smartsync_tui.ui.widgets.home_tab import (
+    HomeTab,
+    IdentityEditScreen,
+    ProxyEditScreen,
+    ReplaceFileScreen,
+    next_runs,
+)
+from tests.support.logs import close_file_logging
 
 SIZES = [(80, 24), (120, 40)]
 PROXY_SECRET = "Pr0xy-S3cret-home-tab"
@@ -57,23 +69,13 @@ def _home(root: Path, settings: AppSettings) -> Home:
     return home
 
 
-def _close_logging() -> None:
-    import logging
-
-    for name in ("smartsync", AUDIT_LOGGER):
-        logger = logging.getLogger(name)
-        for handler in [h for h in logger.handlers if hasattr(h, "baseFilename")]:
-            logger.removeHandler(handler)
-            handler.close()
-
-
 @pytest.fixture
 def console_home(tmp_path, emulator):
     """A home whose Identity is the emulator, with the real log files."""
     home = _home(tmp_path / "home", _settings(emulator.url.removeprefix("http://")))
     setup_logging(home)
     yield home
-    _close_logging()
+    close_file_logging()
 
 
 def _closed_port() -> int:

@@ -4,7 +4,6 @@ trickle of changes; the command itself started and quit in a pty."""
 
 from __future__ import annotations
 
-import logging
 import os
 import pty
 import select
@@ -22,23 +21,23 @@ from pydantic import SecretStr
 from smartsync_tui.cli import demo_cmd
 from smartsync_tui.core import ad_sync_reader, ldap_reader
 from smartsync_tui.core.ldap_reader import DirectoryError
-from smartsync_tui.core.logs import AUDIT_LOGGER
 from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import DEFAULT_USER_FILTER, DirectorySettings, load_settings
+from smartsync_tui.core.settings import (
+    DEFAULT_USER_FILTER,
+    DirectorySettings,
+    load_settings,
+)
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
 from smartsync_tui.testbed.memory_dc import DEMO_HOST, MemoryDC
-from smartsync_tui.testbed.trickle import ChangeTrickle, DemoChanges, samba_admin_connection
+from smartsync_tui.testbed.trickle import (
+    ChangeTrickle,
+    DemoChanges,
+    samba_admin_connection,
+)
+from tests.support.logs import close_file_logging
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _close_logging() -> None:
-    for name in ("smartsync", AUDIT_LOGGER):
-        logger = logging.getLogger(name)
-        for handler in [h for h in logger.handlers if hasattr(h, "baseFilename")]:
-            logger.removeHandler(handler)
-            handler.close()
 
 
 @pytest.fixture
@@ -46,7 +45,7 @@ def demo(tmp_path) -> Any:
     prepared = demo_cmd.prepare(use_samba=False, workdir=tmp_path / "demo")
     yield prepared
     prepared.close()
-    _close_logging()
+    close_file_logging()
     assert not (tmp_path / "demo").exists()
 
 

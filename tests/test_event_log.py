@@ -29,6 +29,7 @@ from smartsync_tui.core.paths import Home, resolve_home
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import LogSettings
+from tests.support.logs import close_file_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = timezone.utc
@@ -37,19 +38,11 @@ BASE = datetime(2026, 1, 1, tzinfo=UTC)
 SECRET = "Pr0xy-Passw0rd-for-export-test"
 
 
-def _close_logging() -> None:
-    for name in ("smartsync", AUDIT_LOGGER):
-        logger = logging.getLogger(name)
-        for handler in [h for h in logger.handlers if hasattr(h, "baseFilename")]:
-            logger.removeHandler(handler)
-            handler.close()
-
-
 @pytest.fixture
 def home(tmp_path) -> Home:
     resolved = resolve_home(tmp_path / "home").ensure()
     yield resolved
-    _close_logging()
+    close_file_logging()
 
 
 def _emit(logger_name: str, when: datetime, message: str, *, level: int = logging.INFO, exc: bool = False) -> None:
@@ -209,7 +202,7 @@ def test_setting_up_logging_again_moves_the_console_log(tmp_path):
         setup_logging(second)
         audit("test.event", "only once, in the second home")
     finally:
-        _close_logging()
+        close_file_logging()
     assert (first.log_dir / "console.log").read_text() == ""
     assert (second.log_dir / "console.log").read_text().count("only once") == 1
 
@@ -265,7 +258,7 @@ def _cli(home: Home, *args: str, tz: str = "America/Sao_Paulo") -> subprocess.Co
 
 def test_cli_logs_export(home, tmp_path):
     _application_log_in_three_files(home)
-    _close_logging()  # the command writes to these files itself
+    close_file_logging()  # the command writes to these files itself
     out = tmp_path / "cli.txt"
 
     # Local times in São Paulo (-03:00): 2025-12-31 23:00 to 2026-01-01 04:59:59 = events 2 to 7 UTC.
@@ -349,7 +342,7 @@ def test_the_logs_section_of_appsettings_sets_the_limits(home):
     assert (handler.maxBytes, handler.backupCount) == (512 * 1024, 2)
     console = next(h for h in logging.getLogger(AUDIT_LOGGER).handlers if hasattr(h, "baseFilename"))
     assert (console.maxBytes, console.backupCount) == (512 * 1024, 2)
-    _close_logging()
+    close_file_logging()
     # A broken settings file does not keep logging from starting (the command reports the file).
     home.settings_file.write_text('{"logs": {"max_files": 0}}', encoding="utf-8")
     handler = setup_logging(home)
@@ -371,7 +364,7 @@ def _export_everything(home: Home, out_dir: Path) -> dict[str, str]:
     for log in ("application", "console"):
         export_log(home, log, None, None, out_dir / f"{log}.txt")
         texts[f"{log}.txt"] = (out_dir / f"{log}.txt").read_text(encoding="utf-8")
-    _close_logging()
+    close_file_logging()
     done = _cli(home, "--log", "application", "-o", str(out_dir / "cli.txt"))
     assert done.returncode == 0, done.stderr
     texts["cli.txt"] = (out_dir / "cli.txt").read_text(encoding="utf-8")
@@ -380,7 +373,10 @@ def _export_everything(home: Home, out_dir: Path) -> dict[str, str]:
 
 def test_logs_of_syncs_with_the_in_memory_directory_hold_no_password_or_token(tmp_path):
     from smartsync_tui.cli import demo_cmd
-    from smartsync_tui.core.secret_store import directory_password_key, directory_token_key
+    from smartsync_tui.core.secret_store import (
+        directory_password_key,
+        directory_token_key,
+    )
     from smartsync_tui.core.settings import load_settings
     from smartsync_tui.core.state_store import StateStore
     from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
@@ -401,13 +397,16 @@ def test_logs_of_syncs_with_the_in_memory_directory_hold_no_password_or_token(tm
         assert "sync demo" in texts["application.txt"] and "sync demo" in texts["cli.txt"]
         _assert_no_secret(texts, [password, token, wrong])
     finally:
-        _close_logging()
+        close_file_logging()
         demo.close()
 
 
 @pytest.mark.samba
 def test_logs_of_syncs_with_samba_hold_no_password_or_token(sync_env, tmp_path):
-    from smartsync_tui.core.secret_store import directory_password_key, directory_token_key
+    from smartsync_tui.core.secret_store import (
+        directory_password_key,
+        directory_token_key,
+    )
 
     handler = setup_logging(sync_env.home)
     password = sync_env.secrets.get(directory_password_key("corp")).get_secret_value()

@@ -79,6 +79,7 @@ class LogView(ScrollView, can_focus=True):
         # scroll position says nothing about where the reader wants to be.
         self._pinned = True
         self._following = True
+        self._stuck_y = 0.0  # scroll_y right after the last stick to the end
 
     # -- content
 
@@ -99,7 +100,10 @@ class LogView(ScrollView, can_focus=True):
     def write_lines(self, lines: list[_ViewLine], *, follow: bool, oldest_kept: int = 0) -> None:
         """Append a batch, drop lines older than ``oldest_kept`` (or beyond ``max_lines``), one refresh."""
         if self.size.height:
-            self._pinned = self.is_vertical_scroll_end
+            # At the end, or where the last stick to the end left it: a layout that came
+            # after (a horizontal scrollbar taking a row) may have moved the end one row
+            # further, and that is not the reader scrolling up.
+            self._pinned = self.is_vertical_scroll_end or self.scroll_y >= self._stuck_y
         at_end = self._pinned
         self._following = follow
         if lines:
@@ -138,11 +142,13 @@ class LogView(ScrollView, can_focus=True):
 
     def _stick_to_end(self) -> None:
         self.scroll_end(animate=False, immediate=True, x_axis=False)
-        # The new virtual size (and a horizontal scrollbar that takes a row) is
-        # laid out only at the next refresh, which may move the end further
-        # down: go to the end again once it is there, or the view falls one row
-        # behind and stops following.
-        self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
+        self._stuck_y = self.scroll_y
+        # A first long line brings the horizontal scrollbar, which takes a row
+        # only at the next layout: go to the end again once it is there. (Only
+        # then: with such a callback after every batch, a dialog opened over a
+        # console receiving log lines lost its button clicks in the tests.)
+        if self._width > self.size.width and not self.show_horizontal_scrollbar:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
 
     # -- rendering
 
