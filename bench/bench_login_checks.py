@@ -198,7 +198,12 @@ def main() -> int:
         agent_log = open(workdir / "agent.log", "wb")  # noqa: SIM115 - closed below
         agent = subprocess.Popen([sys.executable, "-m", "smartsync_tui", "--home", str(home), "run"], env=env,
                                  stdout=agent_log, stderr=subprocess.STDOUT, cwd=ROOT)
-        wait_for_key(emulator, identity_directory)
+        try:
+            wait_for_key(emulator, identity_directory)
+        except SystemExit:
+            agent_log.flush()
+            print((workdir / "agent.log").read_text(errors="replace")[-3000:])
+            raise
         time.sleep(2)  # the agent's first sync (20 users) is over
 
         rng = random.Random(42)

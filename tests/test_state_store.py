@@ -1,6 +1,7 @@
 """The state store on its own: schema, transactions, what a resumed run finds."""
 
 import sqlite3
+import threading
 
 import pytest
 
@@ -65,3 +66,27 @@ def test_watermark_and_runs_survive_reopening(tmp_path):
         assert s.watermark("d").usn == 4242
         (record,) = s.runs("d")
         assert (record.mode, record.outcome, record.counts) == ("full", "ok", {"create": 3})
+
+
+def test_connections_opening_a_new_database_at_once_migrate_it_once(tmp_path):
+    # The engine's sync thread and its login-check loop open the state store together on a new home.
+    for attempt in range(20):
+        path = tmp_path / f"state-{attempt}.sqlite3"
+        barrier = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def open_store() -> None:
+            barrier.wait()
+            try:
+                StateStore(path).close()
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with StateStore(path) as store:
+            assert store.schema_version() == SCHEMA_VERSION

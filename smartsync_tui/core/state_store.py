@@ -172,7 +172,7 @@ class StateStore:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -182,6 +182,20 @@ class StateStore:
                 "the next run then does a full sync and rebuilds it (nothing is duplicated in Identity)."
             ) from None
         self._lock = threading.RLock()
+
+    def _enable_wal(self) -> None:
+        # Switching a new database to WAL needs it to itself, and SQLite answers "locked"
+        # at once (its busy timeout does not apply) when another connection opens it at
+        # the same moment, as the engine's threads do on a new home: try again shortly.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         self._db.close()
@@ -201,16 +215,25 @@ class StateStore:
                 f"The state database {self.path} was written by a newer smartsync-tui (schema {version}, "
                 f"this one knows {SCHEMA_VERSION}). Upgrade smartsync-tui."
             )
-        for target in range(version, SCHEMA_VERSION):
-            # One transaction per step: the schema and its version move together.
-            try:
-                self._db.executescript(
-                    f"BEGIN IMMEDIATE; {_MIGRATIONS[target]}; PRAGMA user_version = {target + 1}; COMMIT;"
-                )
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        if version == SCHEMA_VERSION:
+            return
+        # One write transaction for every step, and the version read again inside it:
+        # two connections opening a new database at once (the engine's sync and
+        # login-check threads do) must not both create the tables.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version, SCHEMA_VERSION):
+                # execute(), not executescript(): that one would commit the transaction first.
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {target + 1}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def schema_version(self) -> int:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
