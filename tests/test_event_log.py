@@ -316,6 +316,24 @@ def test_rotation_keeps_the_files_within_the_limits_and_the_newest_lines(home):
     assert not (home.log_dir / "application.log.4").exists()
 
 
+def test_max_files_1_keeps_only_the_current_file_within_the_size(home):
+    # Left by an earlier, larger max_files: deleted when logging starts.
+    (home.log_dir / "application.log.1").write_text("2026-01-01T00:00:00+0000 INFO smartsync.old backup\n")
+    handler = setup_logging(home, limits=LogSettings(max_file_size_mb=4096 / 1024 / 1024, max_files=1, max_age_days=None))
+    log = logging.getLogger("smartsync.engine")
+    for i in range(500):  # ~110 bytes a line: about 13 rollovers of a 4 KB file
+        log.info("line-%05d %s", i, "x" * 60)
+        if i % 50 == 49:
+            handler.flush()
+            assert [p.name for p in log_files(home, "application")] == ["application.log"]
+            assert (home.log_dir / "application.log").stat().st_size <= 4096
+    handler.flush()
+    kept = [int(line.split("line-")[1][:5]) for line in _file_lines(home) if "line-" in line]
+    # The newest lines since the last rollover, in order; the oldest are gone.
+    assert kept and kept == list(range(500 - len(kept), 500)) and kept[0] > 400
+    assert not list(home.log_dir.glob("application.log.*"))
+
+
 def test_rotated_files_past_the_age_or_the_count_limit_are_deleted(home):
     old = time.time() - 40 * 86400
     for n in (1, 2, 3, 7):  # .7: left by an earlier, larger max_files

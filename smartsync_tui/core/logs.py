@@ -38,7 +38,8 @@ class RetainingFileHandler(RotatingFileHandler):
 
     ``RotatingFileHandler`` alone never deletes a rotated file numbered above
     its backup count (left there when the limit was lowered) and keeps any
-    file however old; both are removed here.
+    file however old; both are removed here. With ``max_files`` 1 (no backup)
+    it would never roll over at all; here the current file is truncated instead.
     """
 
     def __init__(self, path: Path, limits: LogSettings) -> None:
@@ -75,7 +76,18 @@ class RetainingFileHandler(RotatingFileHandler):
                 logging.getLogger("smartsync.logs").warning("could not delete the old log file %s: %s", path, exc)
 
     def doRollover(self) -> None:
-        super().doRollover()
+        if self.backupCount > 0:
+            super().doRollover()
+        else:
+            # max_files 1: only the current file. RotatingFileHandler with no backup
+            # would reopen the file for appending and let it grow without limit.
+            if self.stream:
+                self.stream.close()
+                self.stream = None  # type: ignore[assignment]
+            with open(self.baseFilename, "w", encoding=self.encoding):
+                pass
+            if not self.delay:
+                self.stream = self._open()
         self.prune()
 
 
