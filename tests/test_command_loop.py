@@ -191,7 +191,11 @@ def test_stopping_leaves_queued_checks_to_identity_and_does_not_hang(env):
     started = time.monotonic()
     run_loop(env, [client], lambda events: env.checker.checked, timeout=5)
     assert time.monotonic() - started < 3
-    assert len(env.checker.checked) <= 2
+    assert 1 <= len(env.checker.checked) <= 2
+    # The checks bound are answered; the queued ones, cancelled, are not (Identity hands them out again).
+    bound = {f"cmd_{login.removeprefix('user')}" for login, _password in env.checker.checked}
+    assert {command_id for command_id, _body in client.posts} == bound
+    assert len(client.posts) == len(bound)
 
 
 def test_a_directory_registered_again_meanwhile_is_picked_up_without_a_restart(env):
@@ -219,26 +223,116 @@ def test_a_directory_registered_again_meanwhile_is_picked_up_without_a_restart(e
     assert old.closed
 
 
-def test_a_loop_that_died_is_started_again_later(env, monkeypatch):
-    monkeypatch.setattr(command_loop, "RESTART_AFTER_SECONDS", 0.1)
-    calls = threading.Event()
-    real_loop = CommandLoop._loop
+def test_a_loop_that_died_is_started_again_later(env, monkeypatch, caplog):
+    monkeypatch.setattr(command_loop, "RESTART_AFTER_SECONDS", 0.3)
+    crashed_at: list[float] = []
+    connected = threading.Event()
 
-    def crash_once(self):  # type: ignore[no-untyped-def]
-        if not calls.is_set():
-            calls.set()
-            self.ended_at = time.monotonic()
-            return
-        real_loop(self)
+    def connect(self, settings):  # type: ignore[no-untyped-def]
+        if not crashed_at:
+            crashed_at.append(time.monotonic())
+            raise RuntimeError("a bug (test)")  # not a UserError: the loop's thread dies of it
+        return FakeClient([])
 
-    monkeypatch.setattr(CommandLoop, "_loop", crash_once)
-    monkeypatch.setattr(CommandLoop, "_connect", lambda self, settings: FakeClient([]))
-    service = command_loop.LoginCheckService(lambda: env.settings, env.secrets, env.home.state_db)
-    service.reconcile()
-    time.sleep(0.3)
-    service.reconcile()  # the scheduler calls it every second
-    time.sleep(0.3)
+    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(event, command_loop.CommandLoopState) and event.connected:
+            connected.set()
+
+    monkeypatch.setattr(CommandLoop, "_connect", connect)
+    service = command_loop.LoginCheckService(lambda: env.settings, env.secrets, env.home.state_db, on_event=on_event)
     try:
-        assert service.connected() == {"corp": True}
+        service.reconcile()
+        deadline = time.monotonic() + 10
+        while not connected.is_set() and time.monotonic() < deadline:
+            service.reconcile()  # the scheduler calls it every second
+            connected.wait(0.02)
+        assert connected.is_set() and service.connected() == {"corp": True}
+        # Started again, but only after RESTART_AFTER_SECONDS (no tight cycle of crashes).
+        assert crashed_at and time.monotonic() - crashed_at[0] >= 0.3
+        assert "login checks corp stopped unexpectedly" in caplog.text
     finally:
         service.stop()
+
+
+def _count_starts(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+    started: list[str] = []
+    real_start = CommandLoop.start
+
+    def start(self):  # type: ignore[no-untyped-def]
+        started.append(self.directory_id)
+        return real_start(self)
+
+    monkeypatch.setattr(CommandLoop, "start", start)
+    return started
+
+
+def _wait(condition, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
+
+
+def test_a_changed_directory_keeps_its_loop_and_an_unwanted_one_is_stopped(env, monkeypatch):
+    clients: list[FakeClient] = []
+    monkeypatch.setattr(CommandLoop, "_connect", lambda self, settings: clients.append(FakeClient([])) or clients[-1])
+    started = _count_starts(monkeypatch)
+    service = command_loop.LoginCheckService(lambda: env.settings, env.secrets, env.home.state_db)
+    try:
+        service.reconcile()
+        assert _wait(lambda: service.connected() == {"corp": True})
+        # Edited (the loop re-reads its settings every pass): the same loop, the same client.
+        env.settings.directories[0] = env.settings.directories[0].model_copy(
+            update={"display_name": "Corp (edited)", "user_filter": "(objectClass=person)"})
+        service.reconcile()
+        time.sleep(0.2)
+        service.reconcile()
+        assert started == ["corp"] and len(clients) == 1 and service.connected() == {"corp": True}
+        # Login checks off, then disabled, then removed: the loop stops each time.
+        for change in ({"login_checks": False}, {"enabled": False}, None):
+            env.settings.directories[0] = env.settings.directories[0].model_copy(
+                update={"login_checks": True, "enabled": True})
+            service.reconcile()
+            assert _wait(lambda: service.connected() == {"corp": True})
+            if change is None:
+                removed = env.settings.directories.pop(0)
+            else:
+                env.settings.directories[0] = env.settings.directories[0].model_copy(update=change)
+            service.reconcile()
+            assert service.connected() == {}
+            assert _wait(lambda: not service.busy("corp"))
+            if change is None:
+                env.settings.directories.append(removed)
+        assert started == ["corp"] * 3
+    finally:
+        service.stop()
+
+
+def test_the_loop_reconnects_when_the_identity_environment_or_the_proxy_changes(env):
+    first, second, third = FakeClient([]), FakeClient([]), FakeClient([])
+    clients = iter([first, second, third])
+    loop = CommandLoop("corp", lambda: env.settings, env.secrets, env.home.state_db,
+                       client_factory=lambda settings: next(clients))
+    loop.start()
+    try:
+        assert _wait(lambda: first.published)
+        env.settings.identity = env.settings.identity.model_copy(update={"environment": "identity.other.example"})
+        assert _wait(lambda: second.published)
+        env.settings.proxy = env.settings.proxy.model_copy(update={"mode": "none"})
+        assert _wait(lambda: third.published)
+    finally:
+        loop.stop()
+        loop.join(5)
+    assert first.closed and second.closed
+    assert [first.published, second.published, third.published] == [[PAIR.public_pem]] * 3
+
+
+def test_no_key_is_created_for_a_directory_without_a_token(env):
+    env.secrets.delete_prefix("directory/corp/")
+    with pytest.raises(command_loop.UserError, match="no token"):
+        command_loop.load_or_create_key(env.secrets, "corp")
+    assert env.secrets.get(agent_keys.directory_private_key("corp")) is None
+    # Registered (a token stored): the key is created once, then reused.
+    env.secrets.set(directory_token_key("corp"), "tok")
+    key = command_loop.load_or_create_key(env.secrets, "corp")
+    assert command_loop.load_or_create_key(env.secrets, "corp").fingerprint == key.fingerprint

@@ -66,6 +66,7 @@ from smartsync_tui.core.login_check import (
     shown_login,
 )
 from smartsync_tui.core.secret_store import (
+    PROXY_PASSWORD_KEY,
     SecretStore,
     directory_agent_key,
     directory_password_key,
@@ -118,7 +119,18 @@ CommandLoopEvent = LoginChecked | CommandLoopState
 
 
 def load_or_create_key(secrets: SecretStore, directory_id: str) -> PrivateKey:
-    """The directory's private key; created (and stored, 0600) when there is none yet."""
+    """The directory's private key; created (and stored, 0600) when there is none yet.
+
+    Refused (:class:`UserError`) when the directory has no token stored: it is
+    not registered (or was just deleted, its secrets with it), so there is
+    nothing to create a key for, and a key written now would outlive it.
+    """
+    if secrets.get(directory_token_key(directory_id)) is None:
+        raise UserError(
+            f"directory '{directory_id}' has no token in the secret store (not registered, or deleted): "
+            f"no agent key is created for it; register it with "
+            f"`smartsync-tui directory edit {directory_id} --token-stdin`"
+        )
     stored = secrets.get(directory_private_key(directory_id))
     if stored is None:
         pair = agent_keys.new_key_pair()
@@ -141,7 +153,7 @@ def _created_at(command: dict) -> float | None:
 
 
 def _signature(secrets: SecretStore, directory_id: str) -> str:
-    """What the loop's connection was built from (token, agent key, key pair, read password), hashed.
+    """What the loop's connection was built from (token, agent key, key pair, read password, proxy password), hashed.
 
     Registering the directory again (a token entered in the CLI or the
     console, from another process) changes it: the loop then reconnects with
@@ -149,7 +161,7 @@ def _signature(secrets: SecretStore, directory_id: str) -> str:
     """
     digest = hashlib.sha256()
     for key in (directory_token_key(directory_id), directory_agent_key(directory_id),
-                directory_private_key(directory_id), directory_password_key(directory_id)):
+                directory_private_key(directory_id), directory_password_key(directory_id), PROXY_PASSWORD_KEY):
         value = secrets.get(key)
         digest.update(b"\0" if value is None else value.get_secret_value().encode("utf-8") + b"\1")
     return digest.hexdigest()
@@ -218,6 +230,8 @@ class CommandLoop:
         checker_for: tuple[DirectorySettings, str] | None = None
         key: PrivateKey | None = None
         signature = ""
+        # The Identity environment and proxy the client was made for: a change makes a new client.
+        client_for: tuple[object, object] | None = None
         store: StateStore | None = None
         try:
             store = StateStore(self._state_db)
@@ -229,9 +243,11 @@ class CommandLoop:
                 pool = self._pool_for(settings)
                 self._close_retired_clients()
                 try:
-                    if self._client is None or _signature(self._secrets, self.directory_id) != signature:
+                    if (self._client is None or _signature(self._secrets, self.directory_id) != signature
+                            or (settings.identity, settings.proxy) != client_for):
                         self._retire_client()
                         signature = _signature(self._secrets, self.directory_id)
+                        client_for = (settings.identity, settings.proxy)
                         client = self._connect(settings)
                         with self._lock:
                             self._client = client
@@ -499,30 +515,53 @@ class LoginCheckService:
         self._state_db = state_db
         self._on_event = on_event
         self._loops: dict[str, tuple[DirectorySettings, CommandLoop]] = {}
+        # Loops stopped by reconcile that may still be finishing their checks (see busy()).
+        self._stopping: list[CommandLoop] = []
         self._lock = threading.Lock()
         self._stopped = False
 
     def reconcile(self) -> None:
-        """Start the loops wanted by the settings, stop the others; a changed directory gets a new loop."""
+        """Start the loops wanted by the settings, stop the others; start again a loop that died.
+
+        Only a directory no longer wanted (removed, disabled, login checks off)
+        has its loop stopped. A directory whose settings changed keeps its loop:
+        the loop reads them on every pass (a new checker for new directory
+        settings, a new client for another Identity or proxy), and a new loop
+        would make the old one drop what its long poll leased, delaying logins.
+        """
         settings = self._settings()
         wanted = {d.id: d for d in settings.directories if d.enabled and d.login_checks}
         with self._lock:
             if self._stopped:
                 return
-            for directory_id, (directory, loop) in list(self._loops.items()):
-                if wanted.get(directory_id) == directory and not loop.alive:
+            self._stopping = [loop for loop in self._stopping if loop.alive]
+            for directory_id, (_directory, loop) in list(self._loops.items()):
+                if directory_id not in wanted:
+                    loop.stop()
+                    self._stopping.append(loop)
+                    del self._loops[directory_id]
+                elif not loop.alive:
                     # It ended after an unexpected error (logged): start it again, but not in a tight cycle.
                     if loop.ended_at is None or time.monotonic() - loop.ended_at < RESTART_AFTER_SECONDS:
                         continue
-                elif wanted.get(directory_id) == directory:
-                    continue
-                loop.stop()
-                del self._loops[directory_id]
+                    del self._loops[directory_id]
             for directory_id, directory in wanted.items():
                 if directory_id not in self._loops:
                     loop = CommandLoop(directory_id, self._settings, self._secrets, self._state_db,
                                        on_event=self._on_event)
                     self._loops[directory_id] = (directory, loop.start())
+
+    def busy(self, directory_id: str) -> bool:
+        """Whether a loop of this directory still runs (one stopped but finishing its checks included).
+
+        A deleted directory's rows and secrets go only once this is False: a
+        check in flight records its result, and a loop reconnecting reads the
+        directory's secrets.
+        """
+        with self._lock:
+            loops = [loop for _d, loop in self._loops.values() if loop.directory_id == directory_id]
+            loops += [loop for loop in self._stopping if loop.directory_id == directory_id]
+        return any(loop.alive for loop in loops)
 
     def connected(self) -> dict[str, bool]:
         with self._lock:
