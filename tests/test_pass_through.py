@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import pytest
 
 from smartsync_tui.core import agent_keys
-from smartsync_tui.core.command_loop import LoginChecked, LoginCheckService
+from smartsync_tui.core.command_loop import CommandLoopState, LoginChecked, LoginCheckService
 from smartsync_tui.core.event_log import export_log
 from smartsync_tui.core.logs import setup_logging
 from tests.support.emulator import start_emulator
@@ -26,6 +26,15 @@ def staff_env(samba_dc, emulator, tmp_path):
     yield env
     env.ad.close()
     env.state.close()
+
+
+def wait_for(condition, what: str, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+    return value
 
 
 class Running:
@@ -174,7 +183,9 @@ def test_the_loop_recovers_by_itself_when_identity_is_away_and_back(samba_dc, tm
         running.wait_for_key()
         assert running.ask("maria.silva", samba_dc.passwords["maria.silva"])["outcome"] == "allowed"
     try:
-        time.sleep(2)  # Identity is away: the loop fails and backs off
+        # Identity is away: the loop notices, says so, and backs off.
+        wait_for(lambda: any(isinstance(e, CommandLoopState) and not e.connected for e in running.events),
+                 "the loop to notice that Identity is away")
         with start_emulator(data, port=port) as identity_again:
             env.emulator = identity_again
             answer = running.ask("maria.silva", samba_dc.passwords["maria.silva"])
@@ -188,3 +199,52 @@ def test_the_loop_recovers_by_itself_when_identity_is_away_and_back(samba_dc, tm
     assert "Identity reachable again, answering login checks" in log_text
     checked = [e for e in running.events if isinstance(e, LoginChecked)]
     assert [e.result.outcome for e in checked] == ["allowed", "allowed"]
+
+
+def test_a_plain_ldap_directory_answers_when_explicitly_allowed(samba_dc, emulator, tmp_path):
+    env = make_sync_env(samba_dc, emulator, tmp_path, ou=samba_dc.staff_ou, tls="plain", port=samba_dc.ldap_port,
+                        allow_plain_login_checks=True)
+    try:
+        with Running(env) as running:
+            running.wait_for_key()
+            answer = running.ask("maria.silva", samba_dc.passwords["maria.silva"])
+    finally:
+        env.ad.close()
+        env.state.close()
+    assert (answer["outcome"], answer["reason"]) == ("allowed", None)
+
+
+def test_an_unreachable_dc_is_an_error_not_a_denial(samba_dc, emulator, tmp_path):
+    env = make_sync_env(samba_dc, emulator, tmp_path, ou=samba_dc.staff_ou, port=1)  # nothing listens there
+    try:
+        with Running(env) as running:
+            running.wait_for_key()
+            answer = running.ask("maria.silva", samba_dc.passwords["maria.silva"])
+    finally:
+        env.ad.close()
+        env.state.close()
+    assert (answer["outcome"], answer["reason"]) == ("error", "ldap_unavailable")
+    log_text = (env.home.log_dir / "application.log").read_text(encoding="utf-8")
+    assert "login check corp: maria.silva error (ldap_unavailable)" in log_text
+
+
+def test_a_revoked_token_stops_the_checks_until_a_new_one_is_entered(samba_dc, staff_env):
+    from pydantic import SecretStr
+
+    from smartsync_tui.core.directory_check import store_directory_secrets
+
+    staff_env.settings.login_checks.poll_wait_seconds = 1
+    with Running(staff_env) as running:
+        running.wait_for_key()
+        staff_env.emulator.revoke_token(staff_env.identity_directory)
+        wait_for(lambda: any(isinstance(e, CommandLoopState) and not e.connected for e in running.events),
+                 "the loop to notice the revoked token")
+        log_text = (staff_env.home.log_dir / "application.log").read_text(encoding="utf-8")
+        assert "generate a new token" in log_text and "login checks wait" in log_text
+        # The admin enters a new token (the CLI or the console): the loop takes it without a restart.
+        token = staff_env.emulator.new_token(staff_env.identity_directory)
+        store_directory_secrets(staff_env.settings, staff_env.secrets, staff_env.settings.directories[0], None,
+                                SecretStr(token))
+        running.wait_for_key()
+        answer = running.ask("maria.silva", samba_dc.passwords["maria.silva"])
+    assert answer["outcome"] == "allowed"
