@@ -5,8 +5,10 @@ import threading
 
 import pytest
 
+from smartsync_tui.core import state_store
 from smartsync_tui.core.state_store import (
     SCHEMA_VERSION,
+    LoginCheckRecord,
     PendingOp,
     StateStore,
     StateStoreError,
@@ -90,3 +92,63 @@ def test_connections_opening_a_new_database_at_once_migrate_it_once(tmp_path):
         assert errors == []
         with StateStore(path) as store:
             assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_migration_scripts_are_split_where_sqlite_says_a_statement_ends():
+    script = """
+    INSERT INTO t VALUES ('a;b');  -- a comment; with a semicolon
+    CREATE TABLE "odd;name" (v TEXT DEFAULT ';');
+    CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (new.v); INSERT INTO log VALUES ('x'); END;
+    -- the end
+    """
+    statements = list(state_store._statements(script))
+    assert len(statements) == 3
+    assert statements[0] == "INSERT INTO t VALUES ('a;b');"
+    assert statements[1].endswith("""CREATE TABLE "odd;name" (v TEXT DEFAULT ';');""")
+    assert statements[2].startswith("CREATE TRIGGER") and statements[2].endswith("END;")
+    with pytest.raises(ValueError, match="incomplete statement"):
+        list(state_store._statements("CREATE TABLE a (b TEXT); CREATE TABLE c (d TEXT)"))
+    assert [len(list(state_store._statements(m))) for m in state_store._MIGRATIONS] == [8, 2]
+
+
+def test_a_version_1_database_with_data_is_upgraded_and_keeps_it(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(state_store._MIGRATIONS[0])  # what smartsync-tui with schema 1 created
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO watermark VALUES ('corp', 'dc1.corp', 'inv-1', 4242, 'f;h', 1000.0)")
+    db.execute("INSERT INTO object VALUES ('corp', 'g1', 'user', 'CN=A; B,DC=corp', 'id-1', 'h1', '{\"a\":1}', 1, 5.0)")
+    db.execute("INSERT INTO object VALUES ('corp', 'g2', 'group', 'CN=G,DC=corp', 'id-2', 'h2', '{}', 1, 5.0)")
+    db.execute("INSERT INTO run (directory_id, mode, dry_run, started_at, ended_at, outcome, counts, error) "
+               "VALUES ('corp', 'full', 0, 1.0, 2.0, 'ok', '{\"create\":2}', NULL)")
+    db.close()
+
+    with StateStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.watermark("corp") == Watermark("dc1.corp", "inv-1", 4242, "f;h", 1000.0)
+        assert store.counts("corp") == {"users": 1, "disabled_users": 0, "groups": 1}
+        assert store.guids_for_dns("corp", ["cn=a; b,dc=corp"]) == {"cn=a; b,dc=corp": "g1"}
+        (run,) = store.runs("corp")
+        assert (run.mode, run.outcome, run.counts, run.ended_at) == ("full", "ok", {"create": 2}, 2.0)
+        # The new table works, and the run ids go on after the old ones.
+        store.record_login_check("corp", LoginCheckRecord(3.0, "maria", "allowed", None, 12.5))
+        assert store.login_checks("corp") == [LoginCheckRecord(3.0, "maria", "allowed", None, 12.5)]
+        assert store.start_run("corp", "auto", dry_run=False) == run.id + 1
+    with StateStore(path) as store:  # opened again: nothing to migrate, nothing lost
+        assert store.watermark("corp").usn == 4242 and len(store.runs("corp")) == 2
+
+
+def test_login_checks_are_trimmed_per_directory(store, monkeypatch):
+    monkeypatch.setattr(state_store, "LOGIN_CHECKS_KEPT", 50)
+    # Interleaved: the global row ids say nothing of when one directory is over its limit.
+    for n in range(400):
+        for directory_id in ("a", "b", "c") if n % 4 == 0 else ("a", "b"):
+            store.record_login_check(directory_id, LoginCheckRecord(float(n), f"user{n}", "allowed", None, 1.0))
+            kept = len(store.login_checks(directory_id, limit=10_000))
+            assert kept <= 50 + 100
+    for directory_id, total in (("a", 400), ("b", 400), ("c", 100)):
+        kept = store.login_checks(directory_id, limit=10_000)
+        assert 50 <= len(kept) <= 150
+        # The newest, in order, none missing.
+        step = 4 if directory_id == "c" else 1
+        assert [r.login for r in kept] == [f"user{n}" for n in range(total * step - step, -1, -step)][:len(kept)]

@@ -102,11 +102,31 @@ _MIGRATIONS: list[str] = [
 ]
 # Login checks kept per directory: enough for the details screen's recent list and rate.
 LOGIN_CHECKS_KEPT = 1000
+# A directory's history is trimmed back to LOGIN_CHECKS_KEPT when it is this many rows over.
+_LOGIN_CHECKS_SLACK = 100
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 class StateStoreError(UserError):
     kind = "state"
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script, each ended where SQLite says it is complete.
+
+    A ';' inside a string literal, a quoted name, a comment or a trigger's body
+    does not end a statement (a plain split on ';' would cut it there).
+    """
+    statement = ""
+    for piece in script.split(";")[:-1]:
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip().rstrip(";").strip():
+                yield statement.strip()
+            statement = ""
+    rest = statement + script.split(";")[-1]
+    if any(line.strip() and not line.strip().startswith("--") for line in rest.splitlines()):
+        raise ValueError(f"the migration ends with an incomplete statement: {rest.strip()[:60]!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +245,8 @@ class StateStore:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             for target in range(version, SCHEMA_VERSION):
                 # execute(), not executescript(): that one would commit the transaction first.
-                for statement in _MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                for statement in _statements(_MIGRATIONS[target]):
+                    self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {target + 1}")
             self._db.execute("COMMIT")
         except BaseException:
@@ -465,7 +484,12 @@ class StateStore:
                 "INSERT INTO login_check (directory_id, at, login, outcome, reason, latency_ms) VALUES (?, ?, ?, ?, ?, ?)",
                 (directory_id, record.at, record.login, record.outcome, record.reason, record.latency_ms),
             )
-            if cursor.lastrowid % 100 == 0:  # trimmed now and then, not on every insert
+            # Counted on the (directory_id, id) index: cheap at this size. Trimmed when the
+            # directory is a hundred rows over, not on every insert.
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM login_check WHERE directory_id = ?", (directory_id,)
+            ).fetchone()
+            if count > LOGIN_CHECKS_KEPT + _LOGIN_CHECKS_SLACK:
                 self._db.execute(
                     "DELETE FROM login_check WHERE directory_id = ? AND id <= (SELECT id FROM login_check"
                     " WHERE directory_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
