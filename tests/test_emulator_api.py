@@ -225,6 +225,14 @@ def test_invalid_items_fail_alone_and_the_rest_is_applied(emulator, agent):
     assert [u["external_id"] for u in emulator.users(agent.directory_id)] == [guid(1)]
 
 
+@pytest.mark.parametrize("char", ["\x1b", "\x85", "\x9b", "\u2028", "\u202e", "\u2066", "\u200f"])
+def test_text_fields_with_controls_separators_or_bidi_characters_are_refused(emulator, agent, char):
+    # The same characters the agent never shows (core/text.py): C0, C1, separators, bidi.
+    results = agent.users_batch([user(1, display_name=f"Ana{char}Lima"), user(2)])
+    assert [r["status"] for r in results] == ["failed", "created"]
+    assert "display_name" in results[0]["detail"] and "control characters" in results[0]["detail"]
+
+
 def test_login_can_move_between_users_in_one_batch(emulator, agent):
     agent.users_batch([user(1, login="alpha"), user(2, login="beta")])
     results = agent.users_batch([user(1, login="beta"), user(2, login="alpha")])

@@ -38,6 +38,7 @@ from pydantic import SecretStr
 from smartsync_tui import __version__
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.redaction import register_secret
+from smartsync_tui.core.text import printable
 
 if TYPE_CHECKING:
     # httpx (~50 ms to import, its CLI's click and pygments included) is imported by the
@@ -548,8 +549,8 @@ class IdentityClient:
         for value in sorted(values, key=len, reverse=True):
             if value:
                 text = text.replace(value, _MASK)
-        text = re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
-        return text if len(text) <= limit else text[: limit - 1] + "…"
+        # Whitespace runs (new lines included) read as one space; other controls as '?'.
+        return printable(" ".join(text.split()), limit)
 
     def _transport_error(self, exc: httpx.TransportError, retry: str) -> tuple[IdentityError, bool]:
         """The admin-facing error for a failure below HTTP, and whether another attempt may help."""

@@ -50,6 +50,7 @@ from smartsync_tui.core.ldap_reader import (
     read_root_dse,
 )
 from smartsync_tui.core.settings import DirectorySettings
+from smartsync_tui.core.text import CONTROL, printable
 
 log = logging.getLogger("smartsync.login")
 
@@ -76,10 +77,6 @@ EXPIRED = "expired"
 BAD_COMMAND = "bad_command"
 
 MAX_LOGIN_LENGTH = 256
-# C0 and C1 controls (C1 includes the 8-bit CSI \x9b that terminals act on) and
-# the bidi overrides and isolates, which can make a log line read other than it is.
-# Also the line/paragraph separators and bidi marks: a login must not fake or reorder a log line.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # What may stand before the backslash of DOMAIN\user: a NetBIOS or DNS domain name.
 _DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,254}")
 # A pooled read-account connection idle longer than this is not used again:
@@ -113,14 +110,13 @@ class ParsedLogin:
 
 def shown_login(login: object) -> str:
     """A login as it may appear in a log line or on screen: bounded, no control characters."""
-    text = _CONTROL.sub("?", login if isinstance(login, str) else repr(login))
-    return text if len(text) <= 80 else text[:79] + "…"
+    return printable(login if isinstance(login, str) else repr(login), 80)
 
 
 def parse_login(login: str) -> ParsedLogin | None:
     """The three login forms Identity may send, or None for anything else."""
     # Controls are looked for before strip(), which would silently drop some (\x1c-\x1f, \x85).
-    if _CONTROL.search(login):
+    if CONTROL.search(login):
         return None
     login = login.strip()
     if not login or len(login) > MAX_LOGIN_LENGTH:

@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from smartsync_tui.core.text import CONTROL
+
 DEFAULT_USER_FILTER = "(&(objectClass=user)(objectCategory=person))"
 DEFAULT_GROUP_FILTER = "(objectCategory=group)"
 
@@ -40,7 +42,6 @@ MAX_COMMANDS_PER_POLL = 100
 
 GUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 USER_FIELDS = ("login", "first_name", "last_name", "email", "display_name", "job_title", "department", "active")
 _USER_ALLOWED = frozenset(("external_id",) + USER_FIELDS)
@@ -199,7 +200,7 @@ def _text(item: dict[str, Any], field: str, *, required: bool, limit: int = MAX_
         raise ValueError(f"{field} must not be empty")
     if len(value) > limit:
         raise ValueError(f"{field} is longer than {limit} characters")
-    if _CONTROL_RE.search(value) and field != "description":
+    if CONTROL.search(value) and field != "description":
         raise ValueError(f"{field} contains control characters")
     return value
 

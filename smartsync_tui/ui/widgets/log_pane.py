@@ -33,6 +33,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from smartsync_tui.core.text import printable
 from smartsync_tui.ui import i18n
 from smartsync_tui.ui.i18n import N_, _, ngettext
 from smartsync_tui.ui.log_bridge import LogLine, LogSource
@@ -41,12 +42,11 @@ DEFAULT_MAX_LINES = 5_000
 # Longer lines are cut: one runaway line must not cost every render.
 MAX_LINE_CHARS = 2_000
 LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _clean(text: str) -> str:
-    text = _CONTROL.sub("\ufffd", text.expandtabs())
-    return text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 1] + "…"
+    # Tabs become spaces first; every other control, separator or bidi character is shown as '?'.
+    return printable(text.expandtabs(), MAX_LINE_CHARS)
 
 
 _ViewLine = tuple[int, int, str]  # (sequence number, level, text)
