@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import inspect
+import re
 import time
 import uuid
 from typing import Callable, Iterator
@@ -11,11 +14,12 @@ import pytest
 from ldap3 import MODIFY_REPLACE
 from pydantic import SecretStr
 
-from smartsync_tui.core import login_check
+from smartsync_tui.core import command_loop, login_check
 from smartsync_tui.core.ad_errors import AdBindReason
 from smartsync_tui.core.ldap_reader import DirectoryError, _bind_failure
 from smartsync_tui.core.login_check import MAX_IDLE_SECONDS, LoginChecker, parse_login, shown_login
 from smartsync_tui.core.settings import DEFAULT_USER_FILTER, DirectorySettings
+from smartsync_tui.ui.screens import details
 
 # -- the login forms (no DC needed)
 
@@ -148,6 +152,80 @@ def test_another_ldap_code_is_ldap_refused(offline_checker):
     result = offline_checker.check("maria.silva", SecretStr("pw"))
     assert (result.outcome, result.reason) == ("error", "ldap_refused")
     assert "53" in result.detail
+
+
+def test_a_connection_failure_before_the_bind_says_why(offline_checker):
+    offline_checker.refusal = DirectoryError("tls", "The certificate of dc1.example.com:636 has expired.")
+    result = offline_checker.check("maria.silva", SecretStr("pw"))
+    assert (result.outcome, result.reason) == ("error", "ldap_unavailable")
+    assert USER_DN in result.detail and "has expired" in result.detail
+
+
+# -- a password typed into the login field (no DC)
+
+
+def test_a_login_refused_as_malformed_is_kept_masked(offline_checker):
+    result = offline_checker.check("S3nh@ Secreta\\x", SecretStr("pw"))  # a password, typed as the login
+    assert (result.outcome, result.reason, result.login) == ("denied", "invalid_login", "S3…(15 chars)")
+    assert "Secreta" not in login_check.describe(result) and offline_checker.binds == []
+
+
+def test_an_unknown_login_is_kept_masked(offline_checker, monkeypatch):
+    monkeypatch.setattr(offline_checker, "_find", lambda parsed: login_check._Lookup(None, "no such user"))
+    result = offline_checker.check("Minh4Senha!", SecretStr("pw"))
+    assert (result.outcome, result.reason, result.login) == ("denied", "unknown_user", "Mi…(11 chars)")
+    assert login_check.describe(result).startswith("Mi…(11 chars) denied (unknown_user) in ")
+
+
+def test_a_masked_login_shows_no_control_character():
+    assert login_check.masked_login("\x1b[2Jrest") == "?[…(8 chars)"
+
+
+def test_a_known_login_is_shown_whole(offline_checker):
+    offline_checker.refusal = refused(offline_checker.directory, WINDOWS_MESSAGE.format("52e"))
+    assert offline_checker.check("maria.silva", SecretStr("pw")).login == "maria.silva"
+
+
+# -- every reason has words in the console (no DC)
+
+
+def _reason_codes() -> set[str]:
+    """The reasons login_check and command_loop answer with: their constants and AD's."""
+    codes = set(login_check.REASON_BY_BIND.values())
+    for module in (login_check, command_loop):
+        codes |= {value for name, value in vars(module).items()
+                  if name.isupper() and isinstance(value, str) and re.fullmatch("[a-z]+(_[a-z]+)*", value)}
+    return codes
+
+
+def test_every_reason_answered_is_a_constant():
+    # The reasons given to done() and _answer(), and returned by bind_refusal() (whose answer
+    # done(*...) takes), are the constants collected above, not literals.
+    def assert_constant(reason: ast.expr) -> None:
+        assert isinstance(reason, (ast.Name, ast.Subscript)) or (
+            isinstance(reason, ast.Constant) and reason.value is None), ast.unparse(reason)
+
+    seen = 0
+    for module, call, position in ((login_check, "done", 1), (command_loop, "_answer", 0)):
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == call:
+                if isinstance(node.args[0], ast.Starred):
+                    assert ast.unparse(node.args[0].value).startswith("bind_refusal("), ast.unparse(node)
+                    continue
+                assert_constant(node.args[position])
+                seen += 1
+    for node in ast.walk(ast.parse(inspect.getsource(login_check.bind_refusal))):
+        if isinstance(node, ast.Return):
+            assert isinstance(node.value, ast.Tuple)
+            assert_constant(node.value.elts[1])
+            seen += 1
+    assert seen >= 14
+
+
+def test_the_details_screen_has_words_for_every_reason():
+    codes = _reason_codes()
+    assert {"unknown_user", "invalid_login", "bad_command", "undecryptable", "account_locked"} <= codes
+    assert codes - set(details.REASONS) == set()
 
 
 # -- the deadline (no DC)

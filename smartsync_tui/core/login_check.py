@@ -23,7 +23,9 @@ the agent's key (:mod:`smartsync_tui.core.agent_keys`). The check:
 
 The password is held only as a ``SecretStr`` for the bind (ldap_reader's
 ``connect`` wipes it from the connection after the bind) and never logged,
-stored or returned. Nothing here imports textual.
+stored or returned. A login answered ``unknown_user`` or ``invalid_login`` may
+be a password typed into the login field: it is kept masked (its first two
+characters and its length). Nothing here imports textual.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ EXPIRED = "expired"
 BAD_COMMAND = "bad_command"
 
 MAX_LOGIN_LENGTH = 256
+# Reasons whose login may be a password typed into the login field: kept masked.
+MASKED_REASONS = frozenset((UNKNOWN_USER, INVALID_LOGIN))
 # What may stand before the backslash of DOMAIN\user: a NetBIOS or DNS domain name.
 _DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,254}")
 # A pooled read-account connection idle longer than this is not used again:
@@ -92,7 +96,7 @@ class LoginCheckResult:
     outcome: Outcome
     reason: str | None
     latency_ms: float
-    login: str  # as Identity sent it, made safe to show (never the password)
+    login: str  # as Identity sent it made safe to show, masked for MASKED_REASONS (never the password)
     # What an admin reads in the log beside the reason (which DN, which failure), never a secret.
     detail: str = ""
 
@@ -111,6 +115,12 @@ class ParsedLogin:
 def shown_login(login: object) -> str:
     """A login as it may appear in a log line or on screen: bounded, no control characters."""
     return printable(login if isinstance(login, str) else repr(login), 80)
+
+
+def masked_login(login: object) -> str:
+    """A login that may be a password typed into the wrong field: its first 2 characters and its length."""
+    text = login if isinstance(login, str) else repr(login)
+    return f"{printable(text[:2])}…({len(text)} chars)"
 
 
 def parse_login(login: str) -> ParsedLogin | None:
@@ -231,9 +241,11 @@ class LoginChecker:
     ) -> LoginCheckResult:
         """One check. ``received_at`` and ``deadline_at`` are ``time.perf_counter()`` values."""
         started = received_at if received_at is not None else time.perf_counter()
-        shown = shown_login(login)
 
         def done(outcome: Outcome, reason: str | None, detail: str = "") -> LoginCheckResult:
+            # A user who typed the password as the login gets unknown_user or invalid_login:
+            # that "login" is logged, stored and shown only masked.
+            shown = masked_login(login) if reason in MASKED_REASONS else shown_login(login)
             return LoginCheckResult(outcome, reason, (time.perf_counter() - started) * 1000, shown, detail)
 
         if self.directory.tls == "plain" and not self.directory.allow_plain_login_checks:
@@ -265,7 +277,7 @@ class LoginChecker:
             close(connect(user, password, timeout=timeout, check_base_dn=False))
         except DirectoryError as exc:
             if exc.stage != "bind":
-                return done("error", LDAP_UNAVAILABLE, f"{found.dn}: {exc.stage} failed")
+                return done("error", LDAP_UNAVAILABLE, f"{found.dn}: the bind could not be made: {exc}")
             return done(*bind_refusal(exc, found.dn))
         return done("allowed", None, found.dn)
 
@@ -275,7 +287,8 @@ class LoginChecker:
         names = self._domain_names()
         if parsed.kind == "down_level":
             if not names.matches(parsed.domain):
-                return _Lookup(None, f"domain {shown_login(parsed.domain)} is not this directory's")
+                # The domain is not named: DOMAIN\ may be the start of a password typed as the login.
+                return _Lookup(None, "the domain before the backslash is not this directory's")
             wanted = f"(sAMAccountName={escape_filter_value(parsed.name)})"
         elif parsed.kind == "upn":
             local, _, suffix = parsed.name.rpartition("@")
