@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable, Static, TabbedContent
 
 from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
@@ -16,7 +17,8 @@ from smartsync_tui.core.sync_engine import SyncResult
 from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
-from smartsync_tui.ui.screens.details import DirectoryDetails
+from smartsync_tui.ui.screens import details
+from smartsync_tui.ui.screens.details import DirectoryDetails, login_check_summary, skipped_reason
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog
 from smartsync_tui.ui.widgets.home_tab import HomeTab
@@ -108,7 +110,7 @@ def test_details_login_checks(snap_compare, monkeypatch, size):
                             lambda ts, short=False: "08:00:00" if short else "2027-01-15 08:00:00")
         pilot.app.push_screen(DirectoryDetails(CORP, pilot.app.state))
         await pilot.pause()
-        pilot.app.screen.query_one("#details-tabs").active = "login-checks"
+        await pilot.press("2")  # the footer's key for the Login checks tab
         await pilot.pause()
 
     assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
@@ -124,3 +126,42 @@ def test_details_screen(snap_compare, monkeypatch, size):
         await pilot.pause()
 
     assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+
+
+async def test_the_details_keys_switch_tabs_and_the_tables_follow_new_checks(monkeypatch):
+    monkeypatch.setattr(DirectoryDetails, "REFRESH_SECONDS", 0.1)
+    app = _app(monkeypatch)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(DirectoryDetails(CORP, app.state))
+        await pilot.pause()
+        screen = app.screen
+        tabs = screen.query_one("#details-tabs", TabbedContent)
+        for key, tab in (("2", "login-checks"), ("3", "skipped"), ("1", "runs"), ("2", "login-checks")):
+            await pilot.press(key)
+            assert tabs.active == tab
+        table = screen.query_one("#login-checks-table", DataTable)
+        assert table.row_count == 5
+        table.focus()
+        await pilot.press("down", "down")  # on the third newest: roberto.bastos
+        assert str(table.get_row_at(table.cursor_row)[1]) == "roberto.bastos"
+        app.state.record_login_check("corp", LoginCheckRecord(time.time(), "nova.pessoa", "allowed", None, 50.0))
+        await pilot.pause(0.5)
+        assert table.row_count == 6 and str(table.get_row_at(0)[1]) == "nova.pessoa"
+        assert str(table.get_row_at(table.cursor_row)[1]) == "roberto.bastos"  # the cursor stayed on its check
+        assert "6 checks" in str(screen.query_one("#login-check-summary", Static).render())
+
+
+def test_the_rate_is_over_the_time_the_checks_cover():
+    now = 1_800_000_000.0
+    burst = [LoginCheckRecord(now - i, "a", "allowed", None, 10.0) for i in range(10)]  # 10 checks in 10 s
+    assert "(10.0/min)" in login_check_summary(burst, now)
+    spread = [LoginCheckRecord(now - 60 * i, "a", "allowed", None, 10.0) for i in range(1, 31)]  # 30 in 30 min
+    assert "(1.0/min)" in login_check_summary(spread, now)
+
+
+def test_run_modes_outcomes_and_skip_reasons_are_words_to_translate():
+    assert skipped_reason("missing mail (Identity requires first name, last name and e-mail)") == (
+        "missing mail (Identity requires first name, last name and e-mail)")
+    assert skipped_reason("something new") == "something new"
+    assert {"full", "delta"} <= set(details.RUN_MODES)
+    assert {"ok", "partial", "held", "cancelled", "failed"} <= set(details.RUN_OUTCOMES)

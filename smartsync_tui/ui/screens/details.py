@@ -3,11 +3,13 @@ rate (pass-through authentication), and the objects skipped with the reason."""
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
+from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
@@ -46,6 +48,14 @@ REASONS = {
     "bad_command": N_("malformed request"),
     "expired": N_("too late: not checked"),
 }
+# How a run was made (state_store's runs.mode) and how it ended (SyncResult.outcome).
+RUN_MODES = {"full": N_("full"), "delta": N_("delta"), "auto": N_("auto")}
+RUN_OUTCOMES = {"ok": N_("ok"), "partial": N_("partial"), "held": N_("held"), "cancelled": N_("cancelled"),
+                "failed": N_("failed")}
+# Why the sync skipped an object (sync_plan, sync_mapping), as stored in English.
+SKIP_REASONS = {"disabled in AD and never synced: not created": N_("disabled in AD and never synced: not created"),
+                "skipped": N_("skipped")}
+_MISSING = re.compile(r"missing (.+) \(Identity requires first name, last name and e-mail\)")
 
 
 def login_check_summary(checks: list[LoginCheckRecord], now: float, enabled: bool = True) -> str:
@@ -58,70 +68,139 @@ def login_check_summary(checks: list[LoginCheckRecord], now: float, enabled: boo
                  "and its cached credentials have expired.")
     by_outcome = {o: sum(1 for c in recent if c.outcome == o) for o in OUTCOMES}
     parts = ", ".join(f"{n} {_(OUTCOMES[o])}" for o, n in by_outcome.items() if n)
+    # The rate over the time the checks cover (from the oldest to now, at least a minute), not
+    # over the whole hour: ten checks in the last 30 s are 10/min, not 0.2/min.
+    minutes = max(1.0, (now - min(c.at for c in recent)) / 60)
     return _("Last hour: {count} checks ({rate:.1f}/min): {parts}; median {median:.0f} ms").format(
-        count=len(recent), rate=len(recent) / 60, parts=parts,
+        count=len(recent), rate=len(recent) / minutes, parts=parts,
         median=statistics.median(c.latency_ms for c in recent))
 
 
+def skipped_reason(reason: str) -> str:
+    """A skipped object's reason as the sync stored it (English), in the console's language."""
+    missing = _MISSING.fullmatch(reason)
+    if missing:
+        return _("missing {attributes} (Identity requires first name, last name and e-mail)").format(
+            attributes=missing.group(1))
+    return _(SKIP_REASONS[reason]) if reason in SKIP_REASONS else reason
+
+
+_Row = tuple[str, ...]
+
+
 class DirectoryDetails(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "close", N_("Close"))]
+    """The details of one directory; the tables are read again every few seconds, so login
+    checks and runs show up while the screen is open."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "close", N_("Close"), id="details-close", tooltip=N_("Back to the directories")),
+        Binding("1", "show_tab('runs')", N_("Runs"), id="details-runs", tooltip=N_("The recent sync runs")),
+        Binding("2", "show_tab('login-checks')", N_("Login checks"), id="details-login-checks",
+                tooltip=N_("The recent login checks (pass-through authentication)")),
+        Binding("3", "show_tab('skipped')", N_("Skipped"), id="details-skipped",
+                tooltip=N_("The objects the sync skipped, with the reason")),
+    ]
+    REFRESH_SECONDS = 3.0
 
     def __init__(self, directory: DirectorySettings, state: StateStore) -> None:
         super().__init__()
         translate_bindings(self)
         self.directory = directory
         self.state = state
+        self._shown: dict[str, list[tuple[str, _Row]]] = {}
 
     def compose(self) -> ComposeResult:
         d = self.directory
-        counts = self.state.counts(d.id)
         with Vertical(classes="dialog full"):
             yield Static(_("{name}: {server}:{port} ({tls}), {base_dn}").format(
                 name=d.label, server=d.server, port=d.effective_port, tls=d.tls, base_dn=d.base_dn),
                 classes="dialog-title")
-            yield Static(_("{users} users ({disabled} disabled) and {groups} groups in Identity; {pending} operations pending").format(
-                users=counts["users"] + counts["disabled_users"], disabled=counts["disabled_users"],
-                groups=counts["groups"], pending=len(self.state.pending(d.id))), classes="dialog-body")
+            yield Static(id="details-counts", classes="dialog-body")
             with TabbedContent(id="details-tabs"):
                 with TabPane(_("Recent runs"), id="runs"):
-                    yield self._runs()
+                    runs = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+                    runs.add_columns(_("Started"), _("Mode"), _("Outcome"), _("Seconds"), _("Changes"), _("Error"))
+                    yield runs
                 with TabPane(_("Login checks"), id="login-checks"):
-                    yield from self._login_checks()
+                    yield Static(id="login-check-summary")
+                    checks = DataTable(id="login-checks-table", cursor_type="row", zebra_stripes=True)
+                    checks.add_columns(_("Time"), _("Login"), _("Result"), _("ms"), _("Reason"))
+                    yield checks
                 with TabPane(_("Skipped objects"), id="skipped"):
-                    yield self._skipped()
+                    skipped = DataTable(id="skipped-table", cursor_type="row", zebra_stripes=True)
+                    skipped.add_columns(_("Reason"), _("DN"))
+                    yield skipped
         yield Footer()
 
-    def _runs(self) -> DataTable:
+    def on_mount(self) -> None:
+        self.reload()
+        self.set_interval(self.REFRESH_SECONDS, self.reload, name="details-refresh")
+
+    def reload(self) -> None:
+        """Read the directory's counts, runs, login checks and skipped objects again and show them."""
         d = self.directory
-        runs = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        runs.add_columns(_("Started"), _("Mode"), _("Outcome"), _("Seconds"), _("Changes"), _("Error"))
+        counts = self.state.counts(d.id)
+        self.query_one("#details-counts", Static).update(
+            _("{users} users ({disabled} disabled) and {groups} groups in Identity; {pending} operations pending").format(
+                users=counts["users"] + counts["disabled_users"], disabled=counts["disabled_users"],
+                groups=counts["groups"], pending=len(self.state.pending(d.id))))
+        self._fill("runs-table", self._run_rows())
+        checks = self.state.login_checks(d.id, limit=1000)
+        self.query_one("#login-check-summary", Static).update(login_check_summary(checks, time.time(), d.login_checks))
+        self._fill("login-checks-table", self._login_check_rows(checks[:50]))
+        self._fill("skipped-table", [(guid, (skipped_reason(reason), dn)) for guid, dn, reason in self.state.skipped(d.id)])
+
+    def _fill(self, table_id: str, rows: list[tuple[str, _Row]]) -> None:
+        """Show ``rows`` (key, cells) in a table, the cursor kept on the row it was on (or at its place)."""
+        if self._shown.get(table_id) == rows:
+            return  # nothing new: the table, its cursor and its scroll stay as they are
+        self._shown[table_id] = rows
+        table = self.query_one(f"#{table_id}", DataTable)
+        at = table.cursor_row
+        key = None
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        scroll_y = table.scroll_y
+        table.clear()
+        for row_key, cells in rows:
+            table.add_row(*cells, key=row_key)
+        if not rows:
+            return
+        keys = [row_key for row_key, _cells in rows]
+        row = keys.index(key) if key in keys else min(at, len(rows) - 1)
+        table.move_cursor(row=row, animate=False, scroll=False)
+        # The new rows' height is known after the next refresh; the reader's place is kept then.
+        self.call_after_refresh(table.scroll_to, y=scroll_y, animate=False)
+
+    def _run_rows(self) -> list[tuple[str, _Row]]:
         labels = {
             "create": _("created"), "update": _("updated"), "disable": _("disabled"), "enable": _("re-enabled"),
             "group_create": _("groups created"), "group_update": _("groups updated"), "failed": _("failed"),
         }
-        for run in self.state.runs(d.id, limit=20):
+        rows = []
+        for run in self.state.runs(self.directory.id, limit=20):
             changes = ", ".join(f"{labels[k]} {v}" for k, v in run.counts.items() if v and k in labels)
             seconds = f"{run.ended_at - run.started_at:.1f}" if run.ended_at else "-"
-            runs.add_row(_when(run.started_at), run.mode, run.outcome or _("running"), seconds, changes or "-", run.error or "")
-        return runs
+            mode = _(RUN_MODES[run.mode]) if run.mode in RUN_MODES else run.mode
+            outcome = _(RUN_OUTCOMES.get(run.outcome, run.outcome)) if run.outcome else _("running")
+            rows.append((str(run.id), (_when(run.started_at), mode, outcome, seconds, changes or "-", run.error or "")))
+        return rows
 
-    def _login_checks(self) -> ComposeResult:
-        checks = self.state.login_checks(self.directory.id, limit=1000)
-        yield Static(login_check_summary(checks, time.time(), self.directory.login_checks), id="login-check-summary")
-        table = DataTable(id="login-checks-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns(_("Time"), _("Login"), _("Result"), _("ms"), _("Reason"))
-        for check in checks[:50]:
-            table.add_row(_when(check.at, short=True), check.login, _(OUTCOMES.get(check.outcome, check.outcome)),
-                          f"{check.latency_ms:.0f}",
-                          _(REASONS[check.reason]) if check.reason in REASONS else (check.reason or ""))
-        yield table
+    def _login_check_rows(self, checks: list[LoginCheckRecord]) -> list[tuple[str, _Row]]:
+        rows = []
+        seen: set[str] = set()
+        for check in checks:
+            key = f"{check.at!r} {check.login}"
+            while key in seen:  # two checks of one login at the same instant
+                key += "+"
+            seen.add(key)
+            reason = _(REASONS[check.reason]) if check.reason in REASONS else (check.reason or "")
+            rows.append((key, (_when(check.at, short=True), check.login,
+                               _(OUTCOMES.get(check.outcome, check.outcome)), f"{check.latency_ms:.0f}", reason)))
+        return rows
 
-    def _skipped(self) -> DataTable:
-        skipped = DataTable(id="skipped-table", cursor_type="row", zebra_stripes=True)
-        skipped.add_columns(_("Reason"), _("DN"))
-        for _guid, dn, reason in self.state.skipped(self.directory.id):
-            skipped.add_row(reason, dn)
-        return skipped
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#details-tabs", TabbedContent).active = tab
 
     def action_close(self) -> None:
         self.dismiss(None)
