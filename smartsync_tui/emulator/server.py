@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import ipaddress
 import json
 import math
@@ -54,7 +53,7 @@ API_PREFIX = "/api/agent/v1"
 PROBLEM_BASE = "https://identity-agent-api.invalid/problems/"
 MAX_BODY = 32 * 1024 * 1024
 MAX_WAIT = 30.0
-PUBLIC_KEY_ALGORITHMS = ("RSA-OAEP-SHA256",)
+PUBLIC_KEY_ALGORITHMS = (agent_keys.ALGORITHM,)
 COMMAND_OUTCOMES = ("allowed", "denied", "error", "expired")
 DB_NAME = "emulator.sqlite3"
 
@@ -436,7 +435,7 @@ def put_public_key(emulator: Emulator, request: Request) -> tuple[int, Any]:
     updated = emulator.store.set_public_key(principal.agent_id, algorithm, pem)
     return 200, {
         "algorithm": algorithm,
-        "fingerprint_sha256": hashlib.sha256(der).hexdigest(),
+        "fingerprint_sha256": agent_keys.fingerprint(pem),
         "updated_at": iso(updated),
     }
 

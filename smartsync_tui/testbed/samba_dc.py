@@ -778,10 +778,10 @@ GROUPS: dict[str, list[str]] = {
 }
 BIG_GROUP = "Grupo Grande"
 
-_FIRST_NAMES = ["Ana", "João", "José", "Maria", "Antônio", "Luís", "Márcia", "Cecília", "Fábio",
+FIRST_NAMES = ["Ana", "João", "José", "Maria", "Antônio", "Luís", "Márcia", "Cecília", "Fábio",
                 "Inês", "Débora", "Otávio", "Sérgio", "Vitória", "Lúcia", "Mônica", "André",
                 "Bárbara", "Cláudio", "Érica"]
-_LAST_NAMES = ["Silva", "Conceição", "Araújo", "Gonçalves", "Brandão", "Peçanha", "Guimarães",
+LAST_NAMES = ["Silva", "Conceição", "Araújo", "Gonçalves", "Brandão", "Peçanha", "Guimarães",
                "Nóbrega", "Magalhães", "Simões", "Falcão", "Assunção", "Leão", "Romão", "Pereira",
                "Souza", "Carvalho", "Lima", "Gomes", "Ribeiro"]
 _DEPARTMENTS = ["TI", "Financeiro", "Engenharia", "Recursos Humanos", "Comercial", "Jurídico"]
@@ -799,8 +799,8 @@ def user_spec(i: int, realm: str) -> dict[str, Any]:
         spec = dict(FIXED_USERS[i])
         spec.setdefault("flags", [])
     else:
-        first = _FIRST_NAMES[i % len(_FIRST_NAMES)]
-        last = _LAST_NAMES[(i // len(_FIRST_NAMES)) % len(_LAST_NAMES)]
+        first = FIRST_NAMES[i % len(FIRST_NAMES)]
+        last = LAST_NAMES[(i // len(FIRST_NAMES)) % len(LAST_NAMES)]
         flags = []
         if i % 20 == 0:
             flags.append("disabled")
@@ -815,7 +815,7 @@ def user_spec(i: int, realm: str) -> dict[str, Any]:
     return spec
 
 
-def _rdn_escape(value: str) -> str:
+def rdn_escape(value: str) -> str:
     out = value.replace("\\", "\\\\")
     for char in ',+"<>;=#':
         out = out.replace(char, "\\" + char)
@@ -824,6 +824,9 @@ def _rdn_escape(value: str) -> str:
     if out.endswith(" "):
         out = out[:-1] + "\\ "
     return out
+
+
+_rdn_escape = rdn_escape  # the former private name, still imported by memory_dc
 
 
 def _seed_worker(spec: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover - Debian python
@@ -861,7 +864,7 @@ def _seed_worker(spec: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover - 
     try:
         for n, i in enumerate(range(start_index, start_index + count)):
             u = user_spec(i, realm)
-            dn = f"CN={_rdn_escape(u['name'])},{ou_dn}"
+            dn = f"CN={rdn_escape(u['name'])},{ou_dn}"
             uac = UF_NORMAL_ACCOUNT
             if u["password"] and "must_change" not in u["flags"]:
                 uac |= UF_DONT_EXPIRE_PASSWD
@@ -914,9 +917,9 @@ def _seed_worker(spec: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover - 
         db.transaction_start()
         try:
             for name in order:
-                gdn = f"CN={_rdn_escape(name)},{groups_dn}"
+                gdn = f"CN={rdn_escape(name)},{groups_dn}"
                 member_dns = [
-                    f"CN={_rdn_escape(m[6:])},{groups_dn}" if m.startswith("group:") else dn_by_sam[m]
+                    f"CN={rdn_escape(m[6:])},{groups_dn}" if m.startswith("group:") else dn_by_sam[m]
                     for m in plan[name]
                 ]
                 message = {"dn": gdn, "objectClass": "group", "sAMAccountName": name[:20],

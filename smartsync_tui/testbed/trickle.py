@@ -19,17 +19,18 @@ from typing import Any
 
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, Connection, Server, Tls
 
+from smartsync_tui.core.login_check import dns_name_of
 from smartsync_tui.testbed.samba_dc import (
-    _FIRST_NAMES,
-    _LAST_NAMES,
+    FIRST_NAMES,
     FIXED_USERS,
     GROUPS,
     GROUPS_OU,
+    LAST_NAMES,
     LDAPS_PORT,
     STAFF_OU,
     UF_ACCOUNTDISABLE,
     UF_NORMAL_ACCOUNT,
-    _rdn_escape,
+    rdn_escape,
 )
 
 log = logging.getLogger("smartsync.demo")
@@ -72,7 +73,7 @@ class DemoChanges:
     ) -> None:
         self.people_ou = people_ou or f"OU={STAFF_OU},{base_dn}"
         self.groups_ou = groups_ou or f"OU={GROUPS_OU},{base_dn}"
-        self.domain = ".".join(part.split("=", 1)[1] for part in base_dn.split(",")).lower()
+        self.domain = dns_name_of(base_dn).lower()
         self.people = people or [u for u in FIXED_USERS if not u.get("flags") and u["name"] != "Souza, Paulo"]
         self.groups = groups or list(GROUPS)
         self.new_sam = new_sam
@@ -80,10 +81,10 @@ class DemoChanges:
         self._steps = self._cycle()
 
     def person_dn(self, name: str) -> str:
-        return f"CN={_rdn_escape(name)},{self.people_ou}"
+        return f"CN={rdn_escape(name)},{self.people_ou}"
 
     def group_dn(self, name: str) -> str:
-        return f"CN={_rdn_escape(name)},{self.groups_ou}"
+        return f"CN={rdn_escape(name)},{self.groups_ou}"
 
     def apply_next(self, conn: Connection) -> str:
         return next(self._steps)(conn)
@@ -114,7 +115,7 @@ class DemoChanges:
         return f"{person['sam']}'s display name is now '{new}'"
 
     def _new_person(self, conn: Connection, n: int) -> str:
-        given, sn = _FIRST_NAMES[n % len(_FIRST_NAMES)], _LAST_NAMES[(n * 7) % len(_LAST_NAMES)]
+        given, sn = FIRST_NAMES[n % len(FIRST_NAMES)], LAST_NAMES[(n * 7) % len(LAST_NAMES)]
         name, sam = f"{given} {sn} (nova {n})", self.new_sam(n)
         conn.add(self.person_dn(name), ["top", "person", "organizationalPerson", "user"], {
             "sAMAccountName": sam, "userPrincipalName": f"{sam}@{self.domain}",
