@@ -125,9 +125,10 @@ def _start_memory(demo: Demo) -> None:
         bind_user=demo.memory.admin_user,
         base_dn=demo.memory.base_dn,
     )
+    # The warning first: the log pane shows a line's first 80 columns at 80x24.
     notice = (
-        f"demo: '{demo.directory.label}' ({demo.memory.host}) is an in-memory demo directory, "
-        "not a real Active Directory; it exists only while the demo runs"
+        f"demo: NOT a real Active Directory: '{demo.directory.label}' ({demo.memory.host}) is an "
+        "in-memory demo directory that exists only while the demo runs"
     )
     log.warning("%s", notice)
     demo.trickle = ChangeTrickle(
