@@ -28,11 +28,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
-def running_engine(sync_env, out_dir: Path, *, interval: int) -> Iterator[subprocess.Popen]:
-    """`smartsync-tui run` on the test's home; SIGTERM at the end, which must exit 0."""
+def running_engine(sync_env, out_dir: Path, *, interval: int, poll_wait: int | None = None) -> Iterator[subprocess.Popen]:
+    """`smartsync-tui run` on the test's home; SIGTERM at the end, which must exit 0.
+
+    ``poll_wait``: the login-check loop's long poll (25 s by default).
+    """
     home_dir = str(sync_env.home.config_dir.parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTSYNC_")}
     env.update({"SMARTSYNC_SYNC__DELTA_INTERVAL_SECONDS": str(interval), "PYTHONUNBUFFERED": "1"})
+    if poll_wait is not None:
+        env["SMARTSYNC_LOGIN_CHECKS__POLL_WAIT_SECONDS"] = str(poll_wait)
     with open(out_dir / "run.stdout", "w") as out, open(out_dir / "run.stderr", "w") as err:
         engine = subprocess.Popen([sys.executable, "-m", "smartsync_tui", "--home", home_dir, "run"],
                                   env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=REPO)
@@ -111,7 +116,12 @@ async def test_sync_now_in_an_attached_console_makes_the_engine_sync(sync_env, t
             await pilot.press("d")
             await wait_for(lambda: row(app)[3] == "Synced" and row(app)[5] == "3", "the engine's first sync")
             sync_env.ad.add_user("nova.pessoa", "Nova", "Pessoa")
-            await pilot.pause(6)  # a scheduled delta would have run by now if `s` were not needed
+            # Nothing else will sync it for an hour: the engine's next scheduled run is that far,
+            # and no run is in flight or queued. Only `s` can bring the new user in.
+            (status,) = control_channel.request(sync_env.home, {"op": "status"})["directories"].values()
+            assert not status["running"] and not status["queued"]
+            assert status["next_run_at"] > time.time() + 3000
+            runs_before = len(sync_env.state.runs("corp"))
             assert row(app)[5] == "3"
 
             await pilot.press("s")
@@ -119,6 +129,7 @@ async def test_sync_now_in_an_attached_console_makes_the_engine_sync(sync_env, t
                            "the notification")
             await wait_for(lambda: row(app)[5] == "4", "the new user in the table (the engine's second run)", 30)
             assert row(app)[3] == "Synced"
+            assert len(sync_env.state.runs("corp")) == runs_before + 1
             log = application_log(sync_env)
             assert "control channel: sync of corp asked" in log
             assert log.count("sync corp ") >= 2
@@ -132,7 +143,8 @@ async def test_sync_now_in_an_attached_console_makes_the_engine_sync(sync_env, t
 
 async def test_deleting_in_an_attached_console_makes_the_engine_forget(sync_env, tmp_path):
     seed_basic(sync_env)
-    with running_engine(sync_env, tmp_path, interval=3600) as engine:
+    # A short long poll: the forget waits for the login-check loop to end, which a poll delays.
+    with running_engine(sync_env, tmp_path, interval=3600, poll_wait=3) as engine:
         await wait_for(lambda: "control channel listening on" in (tmp_path / "run.stdout").read_text(),
                        "the engine's control channel")
         app = attached_console(sync_env, engine.pid)
@@ -140,6 +152,9 @@ async def test_deleting_in_an_attached_console_makes_the_engine_forget(sync_env,
             await pilot.press("d")
             await wait_for(lambda: row(app)[3] == "Synced", "the engine's first sync")
             assert sync_env.state.runs("corp")
+            # The engine's login-check loop runs: it made the directory's key pair.
+            await wait_for(lambda: "directory/corp/private_key" in sync_env.home.secrets_file.read_text(),
+                           "the login-check loop's key pair")
             await pilot.press("x")
             await pilot.pause()
             dialog = app.screen
@@ -157,6 +172,9 @@ async def test_deleting_in_an_attached_console_makes_the_engine_forget(sync_env,
         assert "directory/corp/" not in sync_env.home.secrets_file.read_text()
         assert "directory corp forgotten: its state and its secrets were deleted" in application_log(sync_env)
         assert engine.poll() is None
+    # The engine stopped (every thread of it ended): no loop wrote a secret of corp back after the forget.
+    assert "directory/corp/" not in sync_env.home.secrets_file.read_text()
+    assert "created the agent's key pair" not in application_log(sync_env).split("directory corp forgotten")[1]
 
 
 async def test_an_engine_that_went_away_is_a_notification(sync_env, tmp_path):
@@ -203,8 +221,9 @@ async def test_an_attached_console_offers_the_disables_the_engine_holds(sync_env
             sync_env.state.hold("corp", [PendingOp(f"g{i}", "user", "disable", f"CN=u{i},OU=x", {"login": f"u{i}"})
                                          for i in range(3)])
             sync_env.state.finish_run(sync_env.state.start_run("corp", "full", dry_run=False), outcome="held", counts={})
-            dialog = await wait_for(lambda: isinstance(app.screen, ThresholdDialog) and app.screen,
-                                    "the held disables' dialog", 15)
+            # Its buttons too: a dialog's nested widgets are mounted a moment after it is the screen.
+            dialog = await wait_for(lambda: isinstance(app.screen, ThresholdDialog) and app.screen.query("#allow")
+                                    and app.screen, "the held disables' dialog", 15)
             assert dialog.query_one("#held-table", DataTable).row_count == 3
             await pilot.click("#allow")
             await wait_for(lambda: engine.asked, "the engine to be asked")

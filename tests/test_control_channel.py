@@ -26,7 +26,8 @@ from smartsync_tui.core.control_channel import (
     SchedulerHandler,
     request,
 )
-from smartsync_tui.core.errors import InputError
+from smartsync_tui.core.command_loop import CommandLoop
+from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.scheduler import RunFinished, RunStarted, Scheduler
 from smartsync_tui.core.secret_store import SecretStore
@@ -306,3 +307,121 @@ def test_scheduler_handler_status_and_sync(home):
         with pytest.raises(ChannelError, match="there is no directory 'other'"):
             request(home, {"op": "sync", "directory": "other"})
         assert request(home, {"op": "reload"})["changed"] is False
+
+
+def test_forget_when_idle_has_a_deadline_and_then_deletes_nothing(home):
+    home, _scheduler, secrets = _scheduler_home(str(home.data_dir.parent))
+    with StateStore(home.state_db) as state:
+        state.finish_run(state.start_run("corp", "full", dry_run=False), outcome="ok", counts={})
+    started = time.monotonic()
+    with pytest.raises(UserError, match="still finishing a sync batch or its login checks after 0.3 s: its state "
+                                        "and secrets were not deleted"):
+        control_channel.forget_when_idle(home, secrets, "corp", lambda: True, timeout=0.3, poll=0.02)
+    assert 0.3 <= time.monotonic() - started < 2
+    assert secrets.get("directory/corp/token") is not None
+    with StateStore(home.state_db) as state:
+        assert state.runs("corp")
+
+    busy = iter([True, True, False])
+    control_channel.forget_when_idle(home, secrets, "corp", lambda: next(busy), timeout=5, poll=0.01)
+    assert secrets.get("directory/corp/token") is None
+    with StateStore(home.state_db) as state:
+        assert state.runs("corp") == []
+
+
+class _LongPollClient:
+    """Identity for the engine's login-check loop: a long poll that lasts until released."""
+
+    server_clock_offset = 0.0
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+        self.published: list[str] = []
+
+    def put_public_key(self, pem: str, algorithm: str) -> dict:
+        self.published.append(pem)
+        return {}
+
+    def poll_commands(self, wait: float) -> list[dict]:
+        self.release.wait(10)
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_scheduler_handler_forget_waits_for_the_login_check_loop(home, monkeypatch):
+    home, scheduler, secrets = _scheduler_home(str(home.data_dir.parent))
+    release = threading.Event()
+    client = _LongPollClient(release)
+    monkeypatch.setattr(CommandLoop, "_connect", lambda self, settings: client)
+    monkeypatch.setattr(CommandLoop, "_checker", lambda self, directory, client: type(
+        "Checker", (), {"close": lambda self: None})())
+    handler = SchedulerHandler(scheduler, secrets, forget_timeout=10, poll=0.02)
+    assert scheduler.login_checks is not None
+    scheduler.login_checks.reconcile()  # what the running scheduler does every second
+    try:
+        deadline = time.monotonic() + 10
+        while not client.published and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.published and secrets.get("directory/corp/private_key") is not None  # the loop made its key
+
+        editable = load_settings(home.settings_file, environment=False)
+        editable.directories = []
+        save_settings(home.settings_file, editable)
+        forgotten = threading.Event()
+        thread = threading.Thread(target=lambda: (handler.forget("corp"), forgotten.set()))
+        thread.start()
+        # The loop sits in its long poll: nothing of the directory goes before it ends.
+        assert not forgotten.wait(0.5)
+        assert secrets.get("directory/corp/private_key") is not None
+        release.set()
+        thread.join(10)
+        assert forgotten.is_set() and not scheduler.login_checks.busy("corp")
+        assert not [key for key in secrets.keys() if key.startswith("directory/corp/")]
+        assert secrets.get("identity/other") is not None
+    finally:
+        release.set()
+        scheduler.login_checks.stop()
+
+
+def test_the_console_engine_refuses_a_sync_as_the_run_scheduler_does(home):
+    """One check (AppSettings.enabled_directory) behind both engines: the same sentences, in English."""
+    from smartsync_tui.ui.engine_channel import ConsoleChannelHandler
+
+    home, scheduler, _secrets = _scheduler_home(str(home.data_dir.parent))
+    editable = load_settings(home.settings_file, environment=False)
+    editable.put_directory(editable.directories[0].model_copy(update={"id": "off", "enabled": False}))
+    save_settings(home.settings_file, editable)
+
+    class ConsoleApp:  # what the handler uses of the App, on the App's thread
+        settings = load_settings(home.settings_file)
+        started: list[str] = []
+
+        def reload_settings(self) -> bool:
+            return False
+
+        def is_syncing(self, directory_id: str) -> bool:
+            return False
+
+        def start_sync(self, directory_id: str, **options: bool) -> None:
+            self.started.append(directory_id)
+
+        def notify(self, text: str) -> None:
+            pass
+
+    console = ConsoleChannelHandler(ConsoleApp())  # type: ignore[arg-type]
+    said = {}
+    for directory_id in ("nope", "off"):
+        with pytest.raises(InputError) as by_scheduler:
+            scheduler.trigger(directory_id)
+        with pytest.raises(InputError) as by_console:
+            console._sync(directory_id, False, False)
+        assert str(by_console.value) == str(by_scheduler.value)
+        said[directory_id] = str(by_console.value)
+    assert said == {
+        "nope": "there is no directory 'nope' (known: corp, off)",
+        "off": "directory 'off' is disabled: enable it first (smartsync-tui directory edit off --enable)",
+    }
+    console._sync("corp", False, False)
+    assert ConsoleApp.started == ["corp"]

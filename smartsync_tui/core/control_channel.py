@@ -55,6 +55,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smartsync_tui import __version__
@@ -417,7 +418,7 @@ class SchedulerHandler:
 
     Pass :meth:`on_event` to the Scheduler (as ``on_event``, or from a
     listener of its own): it tells which directories have a run in flight,
-    which :meth:`forget` waits for.
+    which :meth:`forget` waits for (with the directory's login-check loop).
     """
 
     def __init__(self, scheduler: Scheduler, secrets: SecretStore, *,
@@ -457,26 +458,48 @@ class SchedulerHandler:
                 "directory", f"directory '{directory}' is still in appsettings.json: remove it first "
                 f"(smartsync-tui directory remove {directory}, or delete it in the console)",
             )
-        # The scheduler retires the worker on its next settings poll; its run in
-        # flight stops after the batch it is sending. Both must be over before
-        # the rows go, or that batch would write them back.
-        deadline = time.monotonic() + self.forget_timeout
-        done = False
-        with self._cond:
-            # Polled: the scheduler retires workers without telling anyone.
-            while directory in self.scheduler.status() or directory in self._in_flight:
-                if time.monotonic() >= deadline:
-                    break
-                self._cond.wait(self.poll)
-            else:
-                done = True
-        if not done:
-            raise UserError(f"directory '{directory}' is still finishing a batch: ask again in a minute")
-        forget_directory(self.scheduler.home, self.secrets, directory)
+        # The scheduler retires the worker and stops the login-check loop on its next
+        # settings poll (it polls: nobody is told); the run in flight stops after its batch.
+        login_checks = self.scheduler.login_checks
+
+        def busy() -> bool:
+            with self._cond:
+                in_flight = directory in self._in_flight
+            return (in_flight or directory in self.scheduler.status()
+                    or (login_checks is not None and login_checks.busy(directory)))
+
+        forget_when_idle(self.scheduler.home, self.secrets, directory, busy,
+                         timeout=self.forget_timeout, poll=self.poll)
+
+
+def forget_when_idle(home: Home, secrets: SecretStore, directory_id: str, busy: Callable[[], bool], *,
+                     timeout: float, poll: float = 0.1) -> None:
+    """Forget a deleted directory once nothing of it runs any more; :class:`UserError` after ``timeout`` s.
+
+    ``busy``: whether something of the directory still runs (its sync's batch
+    in flight, its login-check loop finishing its checks). Its rows and secrets
+    go only after: a batch would write its rows back, a check its result, a
+    loop reconnecting would read (or create) its key. On the deadline nothing
+    is deleted and the error says so.
+    """
+    deadline = time.monotonic() + timeout
+    while busy():
+        if time.monotonic() >= deadline:
+            log.warning("directory %s not forgotten: its sync or login checks still ran after %g s; "
+                        "its state and secrets are kept", directory_id, timeout)
+            raise UserError(
+                f"directory '{directory_id}' is still finishing a sync batch or its login checks after "
+                f"{timeout:g} s: its state and secrets were not deleted (see the application log)"
+            )
+        time.sleep(poll)
+    forget_directory(home, secrets, directory_id)
 
 
 def forget_directory(home: Home, secrets: SecretStore, directory: str) -> None:
-    """What an engine keeps of a deleted directory goes: state-store rows and secrets."""
+    """What an engine keeps of a deleted directory goes: state-store rows and secrets.
+
+    Call it only when nothing of the directory runs any more: see :func:`forget_when_idle`.
+    """
     with StateStore(home.state_db) as state:
         state.forget_directory(directory)
     secrets.delete_prefix(f"directory/{directory}/")

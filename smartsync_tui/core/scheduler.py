@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartsync_tui.core.command_loop import CommandLoopEvent, LoginCheckService
-from smartsync_tui.core.errors import InputError, UserError
+from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings
@@ -327,18 +327,11 @@ class Scheduler:
     def trigger(self, directory_id: str, *, full: bool = False, allow_deletes: bool = False) -> None:
         """A manual run of this directory now (after the one in flight, if any).
 
-        Raises :class:`InputError` for an unknown or disabled directory (the
+        Raises :class:`~smartsync_tui.core.errors.InputError` for an unknown or disabled directory (the
         settings file is re-read first, so one just added is known).
         """
         self.reload_settings_if_changed()
-        directory = self.settings.directory(directory_id)
-        if directory is None:
-            known = ", ".join(d.id for d in self.settings.directories) or "none yet"
-            raise InputError("directory", f"there is no directory '{directory_id}' (known: {known})")
-        if not directory.enabled:
-            raise InputError(
-                "directory", f"directory '{directory_id}' is disabled: enable it first (smartsync-tui directory edit {directory_id} --enable)"
-            )
+        self.settings.enabled_directory(directory_id)
         if self.stop_event.is_set():
             raise UserError("the engine is stopping: the run was not started")
         with self._lock:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from smartsync_tui.core.atomic import atomic_write_text, file_lock
-from smartsync_tui.core.errors import SettingsError
+from smartsync_tui.core.errors import InputError, SettingsError
 from smartsync_tui.core import validation
 
 DEFAULT_USER_FILTER = "(&(objectClass=user)(objectCategory=person))"
@@ -76,6 +76,24 @@ class ProxySettings(_Section):
         if self.mode == "manual" and (not self.host or not self.port):
             raise ValueError("a manual proxy needs both its host and its port (--host and --port)")
         return self
+
+
+class DirectoryNotFound(InputError):
+    """No directory has this id (:meth:`AppSettings.enabled_directory`)."""
+
+    def __init__(self, directory_id: str, known: list[str]) -> None:
+        super().__init__("directory", f"there is no directory '{directory_id}' (known: {', '.join(known) or 'none yet'})")
+        self.directory_id = directory_id
+        self.known = known
+
+
+class DirectoryDisabled(InputError):
+    """The directory exists but is disabled (:meth:`AppSettings.enabled_directory`)."""
+
+    def __init__(self, directory_id: str) -> None:
+        super().__init__("directory", f"directory '{directory_id}' is disabled: enable it first "
+                                      f"(smartsync-tui directory edit {directory_id} --enable)")
+        self.directory_id = directory_id
 
 
 class DirectorySettings(_Section):
@@ -228,6 +246,15 @@ class AppSettings(BaseSettings):
 
     def directory(self, directory_id: str) -> DirectorySettings | None:
         return next((d for d in self.directories if d.id == directory_id), None)
+
+    def enabled_directory(self, directory_id: str) -> DirectorySettings:
+        """The directory to sync: known and enabled, else :class:`DirectoryNotFound` or :class:`DirectoryDisabled`."""
+        directory = self.directory(directory_id)
+        if directory is None:
+            raise DirectoryNotFound(directory_id, [d.id for d in self.directories])
+        if not directory.enabled:
+            raise DirectoryDisabled(directory_id)
+        return directory
 
     def put_directory(self, directory: DirectorySettings) -> None:
         """Add the directory, or replace the one with its id in place."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -38,7 +37,12 @@ from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
 from smartsync_tui.ui import log_bridge
 from smartsync_tui.ui.console_state import DirectoryStatus
-from smartsync_tui.ui.engine_channel import ConsoleChannelHandler, ask_engine
+from smartsync_tui.ui.engine_channel import (
+    ConsoleChannelHandler,
+    ask_engine,
+    directory_busy,
+    forget_timed_out,
+)
 from smartsync_tui.ui.i18n import (
     N_,
     _,
@@ -482,10 +486,14 @@ class SmartSyncApp(App[None]):
 
         self.push_screen(ConfirmDeleteDialog(directory), decided)
 
-    def _forget_after_batch(self, directory_id: str) -> None:
-        while self.sync_threads_running(directory_id):
-            time.sleep(0.1)
-        control_channel.forget_directory(self.home, self.secrets, directory_id)
+    def _forget_after_batch(self, directory_id: str, timeout: float = control_channel.FORGET_TIMEOUT) -> None:
+        # Its login-check loop was stopped when the settings changed; it finishes its checks in flight.
+        try:
+            control_channel.forget_when_idle(self.home, self.secrets, directory_id,
+                                             lambda: directory_busy(self, directory_id), timeout=timeout)
+        except UserError:
+            self.call_from_thread(self.notify, forget_timed_out(directory_id, timeout), severity="error", timeout=10)
+            return
         self.call_from_thread(self.notify, _("Directory {id} deleted.").format(id=directory_id))
 
     def action_sync_now(self) -> None:

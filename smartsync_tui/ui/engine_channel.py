@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from smartsync_tui.core import control_channel
 from smartsync_tui.core.errors import InputError, UserError
+from smartsync_tui.core.settings import DirectoryDisabled, DirectoryNotFound
 from smartsync_tui.ui.i18n import _
 
 if TYPE_CHECKING:
@@ -44,14 +44,14 @@ class ConsoleChannelHandler:
 
     def forget(self, directory: str) -> None:
         self.app.call_from_thread(self._retire, directory)
-        # Cancelled workers stop after their batch; the rows go only after that,
-        # or the batch would write them back.
-        deadline = time.monotonic() + self.forget_timeout
-        while self.app.sync_threads_running(directory):
-            if time.monotonic() >= deadline:
-                raise UserError(f"directory '{directory}' is still finishing a batch: ask again in a minute")
-            time.sleep(self.poll)
-        control_channel.forget_directory(self.app.home, self.app.secrets, directory)
+        # Cancelled workers stop after their batch, the login-check loop after its checks;
+        # the rows and secrets go only after both.
+        try:
+            control_channel.forget_when_idle(self.app.home, self.app.secrets, directory,
+                                             lambda: directory_busy(self.app, directory),
+                                             timeout=self.forget_timeout, poll=self.poll)
+        except UserError:
+            raise UserError(forget_timed_out(directory, self.forget_timeout)) from None
         self.app.call_from_thread(self._forgotten, directory)
 
     # on the App's thread
@@ -72,32 +72,47 @@ class ConsoleChannelHandler:
     def _sync(self, directory_id: str, full: bool, allow_deletes: bool) -> None:
         app = self.app
         app.reload_settings()  # a directory another console just added is known
-        directory = app.settings.directory(directory_id)
-        if directory is None:
-            known = ", ".join(d.id for d in app.settings.directories) or "none yet"
-            raise InputError("directory", f"there is no directory '{directory_id}' (known: {known})")
-        if not directory.enabled:
-            raise InputError("directory", f"directory '{directory_id}' is disabled: enable it first")
+        try:
+            app.settings.enabled_directory(directory_id)  # the checks of the `run` scheduler's trigger
+        except DirectoryNotFound as exc:
+            raise InputError("directory", _("there is no directory '{id}' (known: {known})").format(
+                id=directory_id, known=", ".join(exc.known) or _("none yet"))) from None
+        except DirectoryDisabled:
+            raise InputError("directory", _("directory '{id}' is disabled: enable it first "
+                                            "(smartsync-tui directory edit {id} --enable)").format(id=directory_id)) from None
         if app.is_syncing(directory_id):
-            raise UserError(f"{directory_id} is syncing already: ask again when this run has finished")
+            raise UserError(_("{id} is syncing already: ask again when this run has finished").format(id=directory_id))
         app.start_sync(directory_id, full=full, allow_deletes=allow_deletes)
         app.notify(_("Another console asked for a sync of {id}.").format(id=directory_id))
 
     def _retire(self, directory_id: str) -> None:
         app = self.app
-        app.reload_settings()
+        app.reload_settings()  # its login-check loop is stopped when the settings change
         if app.settings.directory(directory_id) is not None:
             raise InputError(
-                "directory", f"directory '{directory_id}' is still in appsettings.json: remove it first",
+                "directory", _("directory '{id}' is still in appsettings.json: remove it first").format(id=directory_id),
             )
         for worker in app.workers:
             if worker.group == f"sync-{directory_id}":
                 worker.cancel()
+        if app._login_checks is not None:
+            app._login_checks.reconcile()  # settings already current: stop its loop all the same
 
     def _forgotten(self, directory_id: str) -> None:
         self.app.statuses.pop(directory_id, None)
         self.app.refresh_directories()
         self.app.notify(_("Another console deleted directory {id}.").format(id=directory_id))
+
+
+def directory_busy(app: SmartSyncApp, directory_id: str) -> bool:
+    """Whether a sync thread or the login-check loop of this directory still runs (any thread)."""
+    login_checks = app._login_checks
+    return app.sync_threads_running(directory_id) or (login_checks is not None and login_checks.busy(directory_id))
+
+
+def forget_timed_out(directory_id: str, timeout: float) -> str:
+    return _("directory '{id}' is still finishing a sync batch or its login checks after {seconds} s: its state "
+             "and secrets were not deleted (see the application log)").format(id=directory_id, seconds=f"{timeout:g}")
 
 
 def ask_engine(app: SmartSyncApp, message: dict[str, Any], done: str, *, timeout: float | None = None) -> None:
