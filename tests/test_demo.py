@@ -72,7 +72,7 @@ def test_the_demo_home_names_the_in_memory_directory_and_syncs_often(demo):
     assert directory.server == DEMO_HOST and DEMO_HOST.endswith(".invalid")
     assert settings.sync.delta_interval_seconds == demo_cmd.DEMO_DELTA_SECONDS
     log = (demo.home.log_dir / "application.log").read_text(encoding="utf-8")
-    assert "is an in-memory demo directory, not a real Active Directory" in log
+    assert "demo: NOT a real Active Directory: 'Demo AD (in memory)'" in log
 
 
 def test_the_in_memory_directory_syncs_into_the_emulator_with_accents(demo):
@@ -143,7 +143,7 @@ def test_the_demo_asks_for_login_checks_and_the_agent_answers_them(demo):
         "alice.andrade": ("allowed", None),
         "joao.conceicao": ("denied", "invalid_credentials"),
         "ivan.petrov": ("allowed", None),
-        "nobody.here": ("denied", "unknown_user"),
+        "no…(11 chars)": ("denied", "unknown_user"),  # a login nobody has may be a mistyped password
     }
     log_text = (demo.home.log_dir / "application.log").read_text(encoding="utf-8")
     assert "demo: Identity asks the agent to check the password of alice.andrade" in log_text

@@ -51,7 +51,7 @@ from smartsync_tui.testbed.samba_dc import (
     UF_ACCOUNTDISABLE,
     UF_DONT_EXPIRE_PASSWD,
     UF_NORMAL_ACCOUNT,
-    _rdn_escape,
+    rdn_escape,
     user_spec,
 )
 
@@ -194,10 +194,10 @@ class MemoryDC:
             self._add(self.group_dn(name), attributes)
 
     def group_dn(self, name: str) -> str:
-        return f"CN={_rdn_escape(name)},{self.groups_ou}"
+        return f"CN={rdn_escape(name)},{self.groups_ou}"
 
     def person_dn(self, name: str) -> str:
-        return f"CN={_rdn_escape(name)},{self.people_ou}"
+        return f"CN={rdn_escape(name)},{self.people_ou}"
 
     def add_person(self, spec: dict[str, Any]) -> str:
         """A user from a samba_dc-style spec (sam, given, sn, name, title, department, mail, upn, flags)."""

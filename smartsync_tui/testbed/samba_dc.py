@@ -826,7 +826,6 @@ def rdn_escape(value: str) -> str:
     return out
 
 
-_rdn_escape = rdn_escape  # the former private name, still imported by memory_dc
 
 
 def _seed_worker(spec: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover - Debian python
