@@ -250,3 +250,17 @@ def test_a_revoked_token_stops_the_checks_until_a_new_one_is_entered(samba_dc, s
         running.wait_for_key()
         answer = running.ask("maria.silva", samba_dc.passwords["maria.silva"])
     assert answer["outcome"] == "allowed"
+
+
+def test_a_deleted_directorys_loop_does_not_hold_up_the_delete_while_it_waits_in_a_long_poll(samba_dc, staff_env):
+    staff_env.settings.login_checks.poll_wait_seconds = 30
+    with Running(staff_env) as running:
+        wait_for(lambda: running.service.connected().get("corp"), "the loop to connect")
+        time.sleep(0.5)  # in its 30 s long poll
+        staff_env.settings.directories = []  # deleted
+        started = time.monotonic()
+        running.service.reconcile()
+        wait_for(lambda: not running.service.busy("corp"), "the stopped loop to be out of the way", timeout=3)
+        assert time.monotonic() - started < 2
+    log_text = (staff_env.home.log_dir / "application.log").read_text(encoding="utf-8")
+    assert "stopped unexpectedly" not in log_text

@@ -202,6 +202,7 @@ class CommandLoop:
         self._retired_clients: list[IdentityClient] = []
         self._skipped_keys: set[str] = set()
         self.connected = False
+        self._polling = False
         self.ended_at: float | None = None  # time.monotonic() when the thread ended
 
     # -- life
@@ -220,6 +221,16 @@ class CommandLoop:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def quiet(self) -> bool:
+        """Stopped, and only waiting for its long poll to return: it will touch nothing more.
+
+        (A poll cannot be cut short from another thread; after it, a stopped
+        loop drops what it got and ends without reading secrets or writing rows.)
+        """
+        with self._lock:
+            return not self._thread.is_alive() or (self._stop.is_set() and self._polling and not self._in_flight)
 
     # -- the loop
 
@@ -271,7 +282,11 @@ class CommandLoop:
                     if self._backlog() >= _QUEUE_PER_THREAD * settings.login_checks.concurrency:
                         self._stop.wait(0.05)  # the pool is full: let it drain before taking more
                         continue
-                    commands = client.poll_commands(settings.login_checks.poll_wait_seconds)
+                    self._polling = True
+                    try:
+                        commands = client.poll_commands(settings.login_checks.poll_wait_seconds)
+                    finally:
+                        self._polling = False
                     received = time.perf_counter()
                 except UserError as exc:
                     self._retire_client()
@@ -561,7 +576,7 @@ class LoginCheckService:
         with self._lock:
             loops = [loop for _d, loop in self._loops.values() if loop.directory_id == directory_id]
             loops += [loop for loop in self._stopping if loop.directory_id == directory_id]
-        return any(loop.alive for loop in loops)
+        return not all(loop.quiet for loop in loops)
 
     def connected(self) -> dict[str, bool]:
         with self._lock:
