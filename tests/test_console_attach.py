@@ -66,6 +66,14 @@ def application_log(sync_env) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
+async def click_when_laid_out(pilot, selector: str) -> None:  # type: ignore[no-untyped-def]
+    """Click a button of the current screen once it has a place on it (a click before misses)."""
+    screen = pilot.app.screen
+    widget = await wait_for(lambda: screen.query(selector) and screen.query_one(selector).region.width
+                            and screen.query_one(selector), f"{selector} laid out", 15)
+    await pilot.click(widget)
+
+
 async def wait_for(condition, what: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:
@@ -161,7 +169,7 @@ async def test_deleting_in_an_attached_console_makes_the_engine_forget(sync_env,
             assert isinstance(dialog, ConfirmDeleteDialog)
             dialog.query_one("#understood", Checkbox).value = True
             await pilot.pause()
-            await pilot.click("#delete")
+            await click_when_laid_out(pilot, "#delete")
             await wait_for(
                 lambda: f"Directory corp deleted; the engine (pid {engine.pid}) forgot its state and secrets." in toasts(app),
                 "the engine's answer",
@@ -222,10 +230,11 @@ async def test_an_attached_console_offers_the_disables_the_engine_holds(sync_env
                                          for i in range(3)])
             sync_env.state.finish_run(sync_env.state.start_run("corp", "full", dry_run=False), outcome="held", counts={})
             # Its buttons too: a dialog's nested widgets are mounted a moment after it is the screen.
+            # Composed: its nested widgets come a moment after it is the screen.
             dialog = await wait_for(lambda: isinstance(app.screen, ThresholdDialog) and app.screen.query("#allow")
                                     and app.screen, "the held disables' dialog", 15)
             assert dialog.query_one("#held-table", DataTable).row_count == 3
-            await pilot.click("#allow")
+            await click_when_laid_out(pilot, "#allow")
             await wait_for(lambda: engine.asked, "the engine to be asked")
             assert engine.asked == [("corp", False, True)]
             await wait_for(lambda: f"The held disables of corp are allowed: the engine (pid {os.getpid()}) "
@@ -234,6 +243,6 @@ async def test_an_attached_console_offers_the_disables_the_engine_holds(sync_env
             await pilot.press("s")  # still held: `s` offers them again rather than holding them again
             await pilot.pause()
             assert isinstance(app.screen, ThresholdDialog)
-            await pilot.click("#keep")
-            await pilot.pause()
+            await click_when_laid_out(pilot, "#keep")
+            await wait_for(lambda: not isinstance(app.screen, ThresholdDialog), "the dialog to close", 15)
             assert engine.asked == [("corp", False, True)]

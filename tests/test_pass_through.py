@@ -123,8 +123,9 @@ def test_logins_are_checked_through_identity_and_no_password_is_kept_anywhere(sa
                 assert encoded not in data, f"a password is in {path}"
 
 
-def test_a_plain_ldap_directory_refuses_login_checks(samba_dc, emulator, tmp_path):
-    env = make_sync_env(samba_dc, emulator, tmp_path, ou=samba_dc.staff_ou, tls="plain", port=samba_dc.ldap_port)
+def maria_logs_in(samba_dc, emulator, tmp_path, **directory) -> tuple[dict, str]:  # type: ignore[no-untyped-def]
+    """maria.silva's right password checked through a directory with these settings: the answer, the log."""
+    env = make_sync_env(samba_dc, emulator, tmp_path, ou=samba_dc.staff_ou, **directory)
     try:
         with Running(env) as running:
             running.wait_for_key()
@@ -132,6 +133,11 @@ def test_a_plain_ldap_directory_refuses_login_checks(samba_dc, emulator, tmp_pat
     finally:
         env.ad.close()
         env.state.close()
+    return answer, (env.home.log_dir / "application.log").read_text(encoding="utf-8")
+
+
+def test_a_plain_ldap_directory_refuses_login_checks(samba_dc, emulator, tmp_path):
+    answer, _log = maria_logs_in(samba_dc, emulator, tmp_path, tls="plain", port=samba_dc.ldap_port)
     assert (answer["outcome"], answer["reason"]) == ("error", "insecure_connection")
 
 
@@ -204,29 +210,14 @@ def test_the_loop_recovers_by_itself_when_identity_is_away_and_back(samba_dc, tm
 
 
 def test_a_plain_ldap_directory_answers_when_explicitly_allowed(samba_dc, emulator, tmp_path):
-    env = make_sync_env(samba_dc, emulator, tmp_path, ou=samba_dc.staff_ou, tls="plain", port=samba_dc.ldap_port,
-                        allow_plain_login_checks=True)
-    try:
-        with Running(env) as running:
-            running.wait_for_key()
-            answer = running.ask("maria.silva", samba_dc.passwords["maria.silva"])
-    finally:
-        env.ad.close()
-        env.state.close()
+    answer, _log = maria_logs_in(samba_dc, emulator, tmp_path, tls="plain", port=samba_dc.ldap_port,
+                                 allow_plain_login_checks=True)
     assert (answer["outcome"], answer["reason"]) == ("allowed", None)
 
 
 def test_an_unreachable_dc_is_an_error_not_a_denial(samba_dc, emulator, tmp_path):
-    env = make_sync_env(samba_dc, emulator, tmp_path, ou=samba_dc.staff_ou, port=1)  # nothing listens there
-    try:
-        with Running(env) as running:
-            running.wait_for_key()
-            answer = running.ask("maria.silva", samba_dc.passwords["maria.silva"])
-    finally:
-        env.ad.close()
-        env.state.close()
+    answer, log_text = maria_logs_in(samba_dc, emulator, tmp_path, port=1)  # nothing listens there
     assert (answer["outcome"], answer["reason"]) == ("error", "ldap_unavailable")
-    log_text = (env.home.log_dir / "application.log").read_text(encoding="utf-8")
     assert "login check corp: maria.silva error (ldap_unavailable)" in log_text
 
 
