@@ -201,6 +201,13 @@ class ControlServer:
             if uid is not None and uid != os.geteuid():
                 log.warning("control channel: refused a connection from uid %d (only uid %d may use it)",
                             uid, os.geteuid())
+                # The request line is read (and ignored) first: closing with it unread could
+                # reset the connection before the caller reads why it was refused.
+                conn.settimeout(1.0)
+                try:
+                    conn.makefile("rb").readline(MAX_LINE_BYTES + 1)
+                except (OSError, ValueError):
+                    pass
                 _send(conn, _error("refused", "refused: only the user the engine runs as may use its control channel"))
                 return
             reader = conn.makefile("rb")
@@ -376,7 +383,10 @@ def request(home: Home, message: dict[str, Any], *, engine_pid: int | None = Non
     try:
         try:
             sock.connect(str(path))
-            sock.sendall((json.dumps(message) + "\n").encode("utf-8"))
+            try:
+                sock.sendall((json.dumps(message) + "\n").encode("utf-8"))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # an engine that refuses this user answers and closes without reading: its answer is there
             raw = sock.makefile("rb").readline(MAX_LINE_BYTES + 1)
         except PermissionError:
             raise ChannelError(
