@@ -262,6 +262,35 @@ def test_a_directory_added_while_running_is_picked_up_and_a_broken_file_is_survi
 # -- the lock (no server needed)
 
 
+def test_run_answers_login_checks_beside_its_syncs_and_a_long_poll_does_not_delay_its_stop(samba_dc, emulator,
+                                                                                            tmp_path):
+    env = make_sync_env(samba_dc, emulator, tmp_path / "agent", ou=samba_dc.staff_ou)
+    engine = Engine(_root(env), tmp_path)
+    try:
+        engine.started()
+        _wait(lambda: "waiting for login checks from Identity" in engine.log(), 30, "the login-check loop")
+
+        def ask() -> dict | None:  # Identity can ask once the agent published its key
+            response = emulator.admin.post(f"/admin/directories/{env.identity_directory}/login-checks",
+                                           json={"login": samba_dc.upn("maria.silva"),
+                                                 "password": samba_dc.passwords["maria.silva"]})
+            return response.json() if response.status_code == 201 else None
+
+        command = _wait(ask, 30, "the agent's public key", every=0.2)
+        assert emulator.wait_for_result(command["id"])["result"]["outcome"] == "allowed"
+        _wait(lambda: f"login check corp: {samba_dc.upn('maria.silva')} allowed in" in engine.log(), 10,
+              "the check's log line")
+        time.sleep(1)  # the loop is back in its long poll (25 s)
+        started = time.monotonic()
+        assert engine.stop() == 0
+        assert time.monotonic() - started < 3  # the engine does not wait for the poll to end
+        assert "engine stopped (SIGTERM)" in engine.stdout()
+    finally:
+        engine.kill()
+        env.ad.close()
+        env.state.close()
+
+
 def test_lock_refuses_a_second_holder_and_reads_who_holds_it(tmp_path):
     home = resolve_home(tmp_path / "home").ensure()
     assert engine_lock.read_holder(home) is None

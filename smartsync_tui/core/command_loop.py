@@ -591,5 +591,6 @@ class LoginCheckService:
         for loop in loops:
             loop.stop()
         deadline = time.monotonic() + timeout
-        for loop in loops:
-            loop.join(max(0.0, deadline - time.monotonic()))
+        # Quiet is enough: a loop left only with its long poll touches nothing more (its thread is a daemon).
+        while not all(loop.quiet for loop in loops) and time.monotonic() < deadline:
+            time.sleep(0.02)
