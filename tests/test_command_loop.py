@@ -22,6 +22,7 @@ from smartsync_tui.core.secret_store import (
     directory_token_key,
 )
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from tests.support.waiting import wait_until
 
 PAIR = agent_keys.new_key_pair()
 
@@ -266,13 +267,6 @@ def _count_starts(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
     return started
 
 
-def _wait(condition, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return bool(condition())
-
-
 def test_a_changed_directory_keeps_its_loop_and_an_unwanted_one_is_stopped(env, monkeypatch):
     clients: list[FakeClient] = []
     monkeypatch.setattr(CommandLoop, "_connect", lambda self, settings: clients.append(FakeClient([])) or clients[-1])
@@ -280,7 +274,7 @@ def test_a_changed_directory_keeps_its_loop_and_an_unwanted_one_is_stopped(env, 
     service = command_loop.LoginCheckService(lambda: env.settings, env.secrets, env.home.state_db)
     try:
         service.reconcile()
-        assert _wait(lambda: service.connected() == {"corp": True})
+        wait_until(lambda: service.connected() == {"corp": True}, 5, "the loop to connect")
         # Edited (the loop re-reads its settings every pass): the same loop, the same client.
         env.settings.directories[0] = env.settings.directories[0].model_copy(
             update={"display_name": "Corp (edited)", "user_filter": "(objectClass=person)"})
@@ -293,14 +287,14 @@ def test_a_changed_directory_keeps_its_loop_and_an_unwanted_one_is_stopped(env, 
             env.settings.directories[0] = env.settings.directories[0].model_copy(
                 update={"login_checks": True, "enabled": True})
             service.reconcile()
-            assert _wait(lambda: service.connected() == {"corp": True})
+            wait_until(lambda: service.connected() == {"corp": True}, 5, "the loop to connect")
             if change is None:
                 removed = env.settings.directories.pop(0)
             else:
                 env.settings.directories[0] = env.settings.directories[0].model_copy(update=change)
             service.reconcile()
             assert service.connected() == {}
-            assert _wait(lambda: not service.busy("corp"))
+            wait_until(lambda: not service.busy("corp"), 5, "the stopped loop to end")
             if change is None:
                 env.settings.directories.append(removed)
         assert started == ["corp"] * 3
@@ -315,11 +309,11 @@ def test_the_loop_reconnects_when_the_identity_environment_or_the_proxy_changes(
                        client_factory=lambda settings: next(clients))
     loop.start()
     try:
-        assert _wait(lambda: first.published)
+        wait_until(lambda: first.published, 5, "the first key published")
         env.settings.identity = env.settings.identity.model_copy(update={"environment": "identity.other.example"})
-        assert _wait(lambda: second.published)
+        wait_until(lambda: second.published, 5, "the second client")
         env.settings.proxy = env.settings.proxy.model_copy(update={"mode": "none"})
-        assert _wait(lambda: third.published)
+        wait_until(lambda: third.published, 5, "the third client")
     finally:
         loop.stop()
         loop.join(5)

@@ -4,7 +4,6 @@ control channel (core/control_channel.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -21,6 +20,7 @@ from smartsync_tui.core import control_channel, engine_lock
 from smartsync_tui.core.settings import load_settings
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
+from tests.support.waiting import wait_until_async
 from tests.test_sync_engine import seed_basic
 
 pytestmark = pytest.mark.samba
@@ -69,20 +69,10 @@ def application_log(sync_env) -> str:
 async def click_when_laid_out(pilot, selector: str) -> None:  # type: ignore[no-untyped-def]
     """Click a button of the current screen once it has a place on it (a click before misses)."""
     screen = pilot.app.screen
-    widget = await wait_for(lambda: screen.query(selector) and screen.query_one(selector).region.width
-                            and screen.query_one(selector), f"{selector} laid out", 15)
+    widget = await wait_until_async(
+        lambda: screen.query(selector) and screen.query_one(selector).region.width and screen.query_one(selector),
+        15, f"{selector} laid out")
     await pilot.click(widget)
-
-
-async def wait_for(condition, what: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def row(app: SmartSyncApp) -> list[str]:
@@ -107,7 +97,7 @@ async def test_console_attaches_to_a_running_engine(sync_env, tmp_path):
             await pilot.press("d", "s")
             await pilot.pause()
             assert not [w for w in app.workers if w.group.startswith("sync-")]  # the engine syncs, not this console
-            await wait_for(lambda: row(app)[3] == "Synced", "the engine's first sync in the table")
+            await wait_until_async(lambda: row(app)[3] == "Synced", 60.0, "the engine's first sync in the table")
             assert row(app)[5] == "3"
         assert engine.poll() is None  # closing the console leaves the engine running
 
@@ -116,13 +106,14 @@ async def test_sync_now_in_an_attached_console_makes_the_engine_sync(sync_env, t
     seed_basic(sync_env)
     # An hour between scheduled runs: only the console's `s` can cause a second one.
     with running_engine(sync_env, tmp_path, interval=3600) as engine:
-        await wait_for(lambda: "control channel listening on" in (tmp_path / "run.stdout").read_text(),
-                       "the engine's control channel")
+        await wait_until_async(lambda: "control channel listening on" in (tmp_path / "run.stdout").read_text(),
+                               60.0, "the engine's control channel")
         assert control_channel.socket_path(sync_env.home).is_socket()
         app = attached_console(sync_env, engine.pid)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await pilot.press("d")
-            await wait_for(lambda: row(app)[3] == "Synced" and row(app)[5] == "3", "the engine's first sync")
+            await wait_until_async(lambda: row(app)[3] == "Synced" and row(app)[5] == "3",
+                                   60.0, "the engine's first sync")
             sync_env.ad.add_user("nova.pessoa", "Nova", "Pessoa")
             # Nothing else will sync it for an hour: the engine's next scheduled run is that far,
             # and no run is in flight or queued. Only `s` can bring the new user in.
@@ -133,9 +124,10 @@ async def test_sync_now_in_an_attached_console_makes_the_engine_sync(sync_env, t
             assert row(app)[5] == "3"
 
             await pilot.press("s")
-            await wait_for(lambda: f"Sync of corp asked of the engine (pid {engine.pid})." in toasts(app),
-                           "the notification")
-            await wait_for(lambda: row(app)[5] == "4", "the new user in the table (the engine's second run)", 30)
+            await wait_until_async(lambda: f"Sync of corp asked of the engine (pid {engine.pid})." in toasts(app),
+                                   60.0, "the notification")
+            await wait_until_async(lambda: row(app)[5] == "4",
+                                   30, "the new user in the table (the engine's second run)")
             assert row(app)[3] == "Synced"
             assert len(sync_env.state.runs("corp")) == runs_before + 1
             log = application_log(sync_env)
@@ -143,9 +135,9 @@ async def test_sync_now_in_an_attached_console_makes_the_engine_sync(sync_env, t
             assert log.count("sync corp ") >= 2
 
             await pilot.press("f")
-            await wait_for(lambda: f"Full sync of corp asked of the engine (pid {engine.pid})." in toasts(app),
-                           "the full sync's notification")
-            await wait_for(lambda: "sync corp full" in application_log(sync_env), "the engine's full run", 30)
+            await wait_until_async(lambda: f"Full sync of corp asked of the engine (pid {engine.pid})." in toasts(app),
+                                   60.0, "the full sync's notification")
+            await wait_until_async(lambda: "sync corp full" in application_log(sync_env), 30, "the engine's full run")
         assert engine.poll() is None  # detaching leaves the engine running
 
 
@@ -153,16 +145,16 @@ async def test_deleting_in_an_attached_console_makes_the_engine_forget(sync_env,
     seed_basic(sync_env)
     # A short long poll: the forget waits for the login-check loop to end, which a poll delays.
     with running_engine(sync_env, tmp_path, interval=3600, poll_wait=3) as engine:
-        await wait_for(lambda: "control channel listening on" in (tmp_path / "run.stdout").read_text(),
-                       "the engine's control channel")
+        await wait_until_async(lambda: "control channel listening on" in (tmp_path / "run.stdout").read_text(),
+                               60.0, "the engine's control channel")
         app = attached_console(sync_env, engine.pid)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await pilot.press("d")
-            await wait_for(lambda: row(app)[3] == "Synced", "the engine's first sync")
+            await wait_until_async(lambda: row(app)[3] == "Synced", 60.0, "the engine's first sync")
             assert sync_env.state.runs("corp")
             # The engine's login-check loop runs: it made the directory's key pair.
-            await wait_for(lambda: "directory/corp/private_key" in sync_env.home.secrets_file.read_text(),
-                           "the login-check loop's key pair")
+            await wait_until_async(lambda: "directory/corp/private_key" in sync_env.home.secrets_file.read_text(),
+                                   60.0, "the login-check loop's key pair")
             await pilot.press("x")
             await pilot.pause()
             dialog = app.screen
@@ -170,10 +162,8 @@ async def test_deleting_in_an_attached_console_makes_the_engine_forget(sync_env,
             dialog.query_one("#understood", Checkbox).value = True
             await pilot.pause()
             await click_when_laid_out(pilot, "#delete")
-            await wait_for(
-                lambda: f"Directory corp deleted; the engine (pid {engine.pid}) forgot its state and secrets." in toasts(app),
-                "the engine's answer",
-            )
+            deleted = f"Directory corp deleted; the engine (pid {engine.pid}) forgot its state and secrets."
+            await wait_until_async(lambda: deleted in toasts(app), 60.0, "the engine's answer")
             assert app.query_one("#directory-table", DataTable).row_count == 0
         assert load_settings(sync_env.home.settings_file).directories == []
         assert sync_env.state.runs("corp") == [] and sync_env.state.counts("corp")["users"] == 0
@@ -231,18 +221,19 @@ async def test_an_attached_console_offers_the_disables_the_engine_holds(sync_env
             sync_env.state.finish_run(sync_env.state.start_run("corp", "full", dry_run=False), outcome="held", counts={})
             # Its buttons too: a dialog's nested widgets are mounted a moment after it is the screen.
             # Composed: its nested widgets come a moment after it is the screen.
-            dialog = await wait_for(lambda: isinstance(app.screen, ThresholdDialog) and app.screen.query("#allow")
-                                    and app.screen, "the held disables' dialog", 15)
+            dialog = await wait_until_async(
+                lambda: isinstance(app.screen, ThresholdDialog) and app.screen.query("#allow") and app.screen,
+                15, "the held disables' dialog")
             assert dialog.query_one("#held-table", DataTable).row_count == 3
             await click_when_laid_out(pilot, "#allow")
-            await wait_for(lambda: engine.asked, "the engine to be asked")
+            await wait_until_async(lambda: engine.asked, 60.0, "the engine to be asked")
             assert engine.asked == [("corp", False, True)]
-            await wait_for(lambda: f"The held disables of corp are allowed: the engine (pid {os.getpid()}) "
-                                   "applies them now." in toasts(app), "the notification")
+            await wait_until_async(lambda: f"The held disables of corp are allowed: the engine (pid {os.getpid()}) "
+                                   "applies them now." in toasts(app), 60.0, "the notification")
 
             await pilot.press("s")  # still held: `s` offers them again rather than holding them again
             await pilot.pause()
             assert isinstance(app.screen, ThresholdDialog)
             await click_when_laid_out(pilot, "#keep")
-            await wait_for(lambda: not isinstance(app.screen, ThresholdDialog), "the dialog to close", 15)
+            await wait_until_async(lambda: not isinstance(app.screen, ThresholdDialog), 15, "the dialog to close")
             assert engine.asked == [("corp", False, True)]

@@ -10,11 +10,16 @@ from urllib.parse import urlparse
 import pytest
 
 from smartsync_tui.core import agent_keys
-from smartsync_tui.core.command_loop import CommandLoopState, LoginChecked, LoginCheckService
+from smartsync_tui.core.command_loop import (
+    CommandLoopState,
+    LoginChecked,
+    LoginCheckService,
+)
 from smartsync_tui.core.event_log import export_log
 from smartsync_tui.core.logs import setup_logging
 from tests.support.emulator import start_emulator
 from tests.support.sync_env import make_sync_env
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.samba
 
@@ -26,15 +31,6 @@ def staff_env(samba_dc, emulator, tmp_path):
     yield env
     env.ad.close()
     env.state.close()
-
-
-def wait_for(condition, what: str, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 class Running:
@@ -192,8 +188,8 @@ def test_the_loop_recovers_by_itself_when_identity_is_away_and_back(samba_dc, tm
         assert running.ask("maria.silva", samba_dc.passwords["maria.silva"])["outcome"] == "allowed"
     try:
         # Identity is away: the loop notices, says so, and backs off.
-        wait_for(lambda: any(isinstance(e, CommandLoopState) and not e.connected for e in running.events),
-                 "the loop to notice that Identity is away")
+        wait_until(lambda: any(isinstance(e, CommandLoopState) and not e.connected for e in running.events),
+                   30.0, "the loop to notice that Identity is away")
         with start_emulator(data, port=port) as identity_again:
             env.emulator = identity_again
             answer = running.ask("maria.silva", samba_dc.passwords["maria.silva"])
@@ -230,8 +226,8 @@ def test_a_revoked_token_stops_the_checks_until_a_new_one_is_entered(samba_dc, s
     with Running(staff_env) as running:
         running.wait_for_key()
         staff_env.emulator.revoke_token(staff_env.identity_directory)
-        wait_for(lambda: any(isinstance(e, CommandLoopState) and not e.connected for e in running.events),
-                 "the loop to notice the revoked token")
+        wait_until(lambda: any(isinstance(e, CommandLoopState) and not e.connected for e in running.events),
+                   30.0, "the loop to notice the revoked token")
         log_text = (staff_env.home.log_dir / "application.log").read_text(encoding="utf-8")
         assert "generate a new token" in log_text and "login checks wait" in log_text
         # The admin enters a new token (the CLI or the console): the loop takes it without a restart.
@@ -246,12 +242,12 @@ def test_a_revoked_token_stops_the_checks_until_a_new_one_is_entered(samba_dc, s
 def test_a_deleted_directorys_loop_does_not_hold_up_the_delete_while_it_waits_in_a_long_poll(samba_dc, staff_env):
     staff_env.settings.login_checks.poll_wait_seconds = 30
     with Running(staff_env) as running:
-        wait_for(lambda: running.service.connected().get("corp"), "the loop to connect")
+        wait_until(lambda: running.service.connected().get("corp"), 30.0, "the loop to connect")
         time.sleep(0.5)  # in its 30 s long poll
         staff_env.settings.directories = []  # deleted
         started = time.monotonic()
         running.service.reconcile()
-        wait_for(lambda: not running.service.busy("corp"), "the stopped loop to be out of the way", timeout=3)
+        wait_until(lambda: not running.service.busy("corp"), 3, "the stopped loop to be out of the way")
         assert time.monotonic() - started < 2
     log_text = (staff_env.home.log_dir / "application.log").read_text(encoding="utf-8")
     assert "stopped unexpectedly" not in log_text

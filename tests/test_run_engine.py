@@ -33,6 +33,7 @@ from smartsync_tui.core.settings import (
     save_settings,
 )
 from tests.support.sync_env import SyncEnv, make_sync_env
+from tests.support.waiting import wait_until
 
 INTERVAL = 5  # the settings' minimum
 REPO = Path(__file__).resolve().parents[1]
@@ -50,17 +51,6 @@ def _cli(root: Path, *args: str, extra_env: dict[str, str] | None = None, timeou
         [sys.executable, "-m", "smartsync_tui", "--home", str(root), *args],
         capture_output=True, text=True, env=_environ(extra_env), timeout=timeout, cwd=REPO,
     )
-
-
-def _wait(condition, timeout: float, what: str, *, every: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 class Engine:
@@ -88,8 +78,8 @@ class Engine:
                 pytest.fail(f"run exited with {self.proc.returncode} at start:\n{self.output()}")
             holder = engine_lock.read_holder(self.home)
             return bool(holder) and holder.get("pid") == self.pid
-        _wait(holds_lock, timeout, "the engine to take its lock")
-        _wait(lambda: "engine started" in self.stdout(), timeout, "the engine's start line")
+        wait_until(holds_lock, timeout, "the engine to take its lock")
+        wait_until(lambda: "engine started" in self.stdout(), timeout, "the engine's start line")
         return self
 
     def stdout(self) -> str:
@@ -137,13 +127,13 @@ def test_run_syncs_on_schedule_refuses_a_second_run_and_stops_on_sigterm(sync_en
         engine.started()
         assert "directories: corp" in engine.stdout()
         # The first run starts at once.
-        _wait(lambda: env.ad.login("before") in {u["login"] for u in env.identity_users().values()}, 30,
+        wait_until(lambda: env.ad.login("before") in {u["login"] for u in env.identity_users().values()}, 30,
               "the first run to create the user added before start")
 
         # A user added now arrives on the schedule, within about two intervals.
         added_at = time.monotonic()
         env.ad.add_user("after", "Depois", "Start")
-        _wait(lambda: env.ad.login("after") in {u["login"] for u in env.identity_users().values()}, 4 * INTERVAL,
+        wait_until(lambda: env.ad.login("after") in {u["login"] for u in env.identity_users().values()}, 4 * INTERVAL,
               "the scheduled delta to create the user added after start")
         assert time.monotonic() - added_at <= 2 * INTERVAL + 3
         runs = env.state.runs("corp")
@@ -187,7 +177,7 @@ def test_sigterm_mid_run_finishes_the_batch_and_leaves_the_state_consistent(sync
     engine = Engine(_root(env), tmp_path, extra_env=slow)
     try:
         engine.started()
-        _wait(lambda: len(env.identity_users()) >= 6, 60, "the first batches to land")
+        wait_until(lambda: len(env.identity_users()) >= 6, 60, "the first batches to land")
         code = engine.stop()
         out = engine.output()
     finally:
@@ -229,23 +219,23 @@ def test_a_directory_added_while_running_is_picked_up_and_a_broken_file_is_survi
             assert env.identity_users() == {}
 
             _edit_settings(env.home, lambda s: s.put_directory(directory))
-            _wait(lambda: env.ad.login("late") in {u["login"] for u in env.identity_users().values()}, 3 * INTERVAL,
+            wait_until(lambda: env.ad.login("late") in {u["login"] for u in env.identity_users().values()}, 3 * INTERVAL,
                   "the added directory's first run")
             assert "settings: directory corp added" in engine.log()
 
             # A broken file (a hand edit half done) is reported; the engine keeps its settings and goes on.
             good = env.home.settings_file.read_text()
             env.home.settings_file.write_text(good[: len(good) // 2])
-            _wait(lambda: "settings not reloaded" in engine.log(), 10, "the broken file to be reported")
+            wait_until(lambda: "settings not reloaded" in engine.log(), 10, "the broken file to be reported")
             env.ad.add_user("during", "Durante", "Broken")
-            _wait(lambda: env.ad.login("during") in {u["login"] for u in env.identity_users().values()},
+            wait_until(lambda: env.ad.login("during") in {u["login"] for u in env.identity_users().values()},
                   4 * INTERVAL, "a scheduled run with the previous settings")
             assert f"{env.home.settings_file} is not valid JSON" in engine.log()
 
             # Disabled again: its sync stops (no more runs).
             env.home.settings_file.write_text(good)
             _edit_settings(env.home, lambda s: s.put_directory(directory.model_copy(update={"enabled": False})))
-            _wait(lambda: "settings: directory corp disabled" in engine.log(), 10, "the disable to be seen")
+            wait_until(lambda: "settings: directory corp disabled" in engine.log(), 10, "the disable to be seen")
             time.sleep(1)
             before = len(env.state.runs("corp", limit=1000))
             time.sleep(INTERVAL + 2)
@@ -268,7 +258,7 @@ def test_run_answers_login_checks_beside_its_syncs_and_a_long_poll_does_not_dela
     engine = Engine(_root(env), tmp_path)
     try:
         engine.started()
-        _wait(lambda: "waiting for login checks from Identity" in engine.log(), 30, "the login-check loop")
+        wait_until(lambda: "waiting for login checks from Identity" in engine.log(), 30, "the login-check loop")
 
         def ask() -> dict | None:  # Identity can ask once the agent published its key
             response = emulator.admin.post(f"/admin/directories/{env.identity_directory}/login-checks",
@@ -276,9 +266,9 @@ def test_run_answers_login_checks_beside_its_syncs_and_a_long_poll_does_not_dela
                                                  "password": samba_dc.passwords["maria.silva"]})
             return response.json() if response.status_code == 201 else None
 
-        command = _wait(ask, 30, "the agent's public key", every=0.2)
+        command = wait_until(ask, 30, "the agent's public key", every=0.2)
         assert emulator.wait_for_result(command["id"])["result"]["outcome"] == "allowed"
-        _wait(lambda: f"login check corp: {samba_dc.upn('maria.silva')} allowed in" in engine.log(), 10,
+        wait_until(lambda: f"login check corp: {samba_dc.upn('maria.silva')} allowed in" in engine.log(), 10,
               "the check's log line")
         time.sleep(1)  # the loop is back in its long poll (25 s)
         started = time.monotonic()
@@ -355,7 +345,7 @@ def test_a_failing_directory_backs_off_a_manual_run_goes_first_and_stop_returns(
     thread = threading.Thread(target=scheduler.run_forever)
     thread.start()
     try:
-        first = _wait(lambda: [e for e in events if isinstance(e, RunFinished)], 30, "the first run")[0]
+        first = wait_until(lambda: [e for e in events if isinstance(e, RunFinished)], 30, "the first run")[0]
         assert first.result.outcome == "failed" and "password" in (first.result.error or "")
         assert first.failures_in_a_row == 1
         assert first.next_run_at is not None and first.next_run_at - time.time() > 25  # 30 s, not the interval
@@ -363,7 +353,7 @@ def test_a_failing_directory_backs_off_a_manual_run_goes_first_and_stop_returns(
 
         # An admin's "sync now" does not wait for the backoff.
         scheduler.trigger("down", full=True)
-        _wait(lambda: len([e for e in events if isinstance(e, RunFinished)]) >= 2, 30, "the manual run")
+        wait_until(lambda: len([e for e in events if isinstance(e, RunFinished)]) >= 2, 30, "the manual run")
         started = [e for e in events if isinstance(e, RunStarted)]
         assert started[0] == RunStarted("down", full=False, allow_deletes=False, manual=False)
         assert started[1] == RunStarted("down", full=True, allow_deletes=False, manual=True)
@@ -375,7 +365,7 @@ def test_a_failing_directory_backs_off_a_manual_run_goes_first_and_stop_returns(
         # A directory just added to the file can be triggered at once (the file is re-read first).
         _edit_settings(home, lambda s: s.put_directory(directory.model_copy(update={"id": "fresh"})))
         scheduler.trigger("fresh")
-        _wait(lambda: any(isinstance(e, RunFinished) and e.directory_id == "fresh" for e in events), 30,
+        wait_until(lambda: any(isinstance(e, RunFinished) and e.directory_id == "fresh" for e in events), 30,
               "the new directory's run")
         assert set(scheduler.status()) == {"down", "fresh"}
     finally:
