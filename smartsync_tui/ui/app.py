@@ -40,7 +40,6 @@ from smartsync_tui.ui.console_state import DirectoryStatus
 from smartsync_tui.ui.engine_channel import (
     ConsoleChannelHandler,
     ask_engine,
-    directory_busy,
     forget_timed_out,
 )
 from smartsync_tui.ui.i18n import (
@@ -246,8 +245,7 @@ class SmartSyncApp(App[None]):
 
     def _settings_changed(self) -> None:
         self._update_sub_title()
-        if self._login_checks is not None:
-            self._login_checks.reconcile()  # directories added, edited, enabled or removed
+        self.reconcile_login_checks()  # directories added, edited, enabled or removed
         for d in self.settings.directories:
             self.statuses.setdefault(d.id, DirectoryStatus(d.id))
         self.refresh_directories()
@@ -282,6 +280,16 @@ class SmartSyncApp(App[None]):
 
     def is_syncing(self, directory_id: str) -> bool:
         return any(w.group == f"sync-{directory_id}" and w.is_running for w in self.workers)
+
+    def directory_busy(self, directory_id: str) -> bool:
+        """Whether a sync thread or the login-check loop of this directory still runs (any thread)."""
+        login_checks = self._login_checks
+        return self.sync_threads_running(directory_id) or (login_checks is not None and login_checks.busy(directory_id))
+
+    def reconcile_login_checks(self) -> None:
+        """Login-check loops in step with the settings (a deleted directory's loop stopped)."""
+        if self._login_checks is not None:
+            self._login_checks.reconcile()
 
     def sync_threads_running(self, directory_id: str) -> bool:
         """Whether a sync thread of this directory still runs (callable from any thread)."""
@@ -490,7 +498,7 @@ class SmartSyncApp(App[None]):
         # Its login-check loop was stopped when the settings changed; it finishes its checks in flight.
         try:
             control_channel.forget_when_idle(self.home, self.secrets, directory_id,
-                                             lambda: directory_busy(self, directory_id), timeout=timeout)
+                                             lambda: self.directory_busy(directory_id), timeout=timeout)
         except UserError:
             self.call_from_thread(self.notify, forget_timed_out(directory_id, timeout), severity="error", timeout=10)
             return

@@ -48,7 +48,7 @@ class ConsoleChannelHandler:
         # the rows and secrets go only after both.
         try:
             control_channel.forget_when_idle(self.app.home, self.app.secrets, directory,
-                                             lambda: directory_busy(self.app, directory),
+                                             lambda: self.app.directory_busy(directory),
                                              timeout=self.forget_timeout, poll=self.poll)
         except UserError:
             raise UserError(forget_timed_out(directory, self.forget_timeout)) from None
@@ -95,19 +95,12 @@ class ConsoleChannelHandler:
         for worker in app.workers:
             if worker.group == f"sync-{directory_id}":
                 worker.cancel()
-        if app._login_checks is not None:
-            app._login_checks.reconcile()  # settings already current: stop its loop all the same
+        app.reconcile_login_checks()  # settings already current: stop its loop all the same
 
     def _forgotten(self, directory_id: str) -> None:
         self.app.statuses.pop(directory_id, None)
         self.app.refresh_directories()
         self.app.notify(_("Another console deleted directory {id}.").format(id=directory_id))
-
-
-def directory_busy(app: SmartSyncApp, directory_id: str) -> bool:
-    """Whether a sync thread or the login-check loop of this directory still runs (any thread)."""
-    login_checks = app._login_checks
-    return app.sync_threads_running(directory_id) or (login_checks is not None and login_checks.busy(directory_id))
 
 
 def forget_timed_out(directory_id: str, timeout: float) -> str:
