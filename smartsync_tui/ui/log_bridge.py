@@ -5,11 +5,17 @@ arrived since the last call and never blocks.
 
 - :class:`ConsoleLogHandler` (the engine runs in this process): a logging
   handler on the ``smartsync`` logger that formats each record like the
-  application log, redacts it, and appends it to a bounded deque. Any thread
-  may log; the pane's timer drains the deque on the UI thread.
+  application log (secrets masked, controls escaped by the same filter as the
+  log files) and appends it to a bounded deque. Any thread may log; the pane's
+  timer drains the deque on the UI thread.
 - :class:`FileFollower` ("attached": another process runs the engine): reads
   the complete lines appended to the application log since the last call,
   following it across rotation and truncation.
+
+Either way a record reaches the pane as one line with no control character,
+followed by its traceback's lines (each prefixed, see
+:func:`smartsync_tui.core.text.continuation`), joined by ``\n`` only: the pane
+shows each of those lines as a row.
 
 Neither imports Textual: they are plain objects the pane polls.
 """
@@ -24,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from smartsync_tui.core.logs import LOG_FORMAT
-from smartsync_tui.core.redaction import redact
+from smartsync_tui.core.redaction import install_log_redaction, safe_line
 
 LogLine = tuple[int, str]
 """A log line for the pane: the level number (``logging.INFO``...) and the text, maybe several lines."""
@@ -41,7 +47,7 @@ class LogSource(Protocol):
 
 
 class ConsoleLogHandler(logging.Handler):
-    """Formats, redacts and keeps the newest ``capacity`` records for the pane.
+    """Formats (masked and escaped) and keeps the newest ``capacity`` records for the pane.
 
     When the pane drains more slowly than the engine logs, the oldest lines
     are dropped here (counted in :attr:`dropped`) rather than piling up: the
@@ -52,6 +58,9 @@ class ConsoleLogHandler(logging.Handler):
                  datefmt: str = CONSOLE_DATE_FORMAT) -> None:
         super().__init__(level)
         self.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=datefmt))
+        # The log files' filter: secrets masked in the message, its arguments and the
+        # traceback, then every control escaped, so one record is one line (plus its traceback).
+        install_log_redaction(self)
         self._lines: deque[LogLine] = deque(maxlen=capacity)
         self.dropped = 0
 
@@ -61,8 +70,7 @@ class ConsoleLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            # Redact the whole formatted line: message, arguments and traceback alike.
-            text = redact(self.format(record))
+            text = self.format(record)
         except Exception:  # noqa: BLE001 (logging's convention: report, never raise)
             self.handleError(record)
             return
@@ -189,7 +197,9 @@ class FileFollower:
         level = level_of(text)
         if level is not None:
             self._level = level
-        return (self._level, redact(text))
+        # Written by an older version or another tool, a line may still carry a secret or
+        # a control: masked, and escaped so the pane cannot split it into a forged record.
+        return (self._level, safe_line(text))
 
     def _split(self, data: bytes) -> list[LogLine]:
         if not data:
