@@ -274,19 +274,23 @@ def test_cli_logs_export(home, tmp_path):
     forced = _cli(home, "--log", "application", "--since", "2025-12-31", "-o", str(out), "--force")
     assert forced.returncode == 0, forced.stderr
 
+    # A quiet period is not a failure (a nightly job): a file with only a header, said on stderr.
     empty = _cli(home, "--log", "application", "--since", "2030-01-01", "--until", "2030-01-02", "-o", str(tmp_path / "none.txt"))
-    assert empty.returncode == 1
+    assert empty.returncode == 0, empty.stderr
     assert "no lines between 2030-01-01 00:00:00 -0300 and 2030-01-02 23:59:59 -0300" in empty.stderr
-    assert not (tmp_path / "none.txt").exists()
+    assert (tmp_path / "none.txt").read_text().splitlines() == [
+        "# smartsync-tui application log between 2030-01-01 00:00:00 -0300 and 2030-01-02 23:59:59 -0300: "
+        "no lines in this period"
+    ]
 
     bad = _cli(home, "--log", "application", "--since", "last tuesday", "-o", str(tmp_path / "bad.txt"))
     assert bad.returncode == 2 and "--since: 'last tuesday' is not a time" in bad.stderr
 
-    # The exports were audited in the console log, which exports too.
+    # The exports (the quiet one too) were audited in the console log, which exports too.
     console = _cli(home, "--log", "console", "-o", str(tmp_path / "console.txt"), "--json")
     assert console.returncode == 0, console.stderr
-    assert '"lines": 2' in console.stdout
-    assert (tmp_path / "console.txt").read_text().count("logs.exported: application log") == 2
+    assert '"lines": 3' in console.stdout
+    assert (tmp_path / "console.txt").read_text().count("logs.exported: application log") == 3
 
 
 # -- size and retention

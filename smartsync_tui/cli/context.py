@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from smartsync_tui.cli.output import safe
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.logs import setup_logging
 from smartsync_tui.core.redaction import register_secret
@@ -85,7 +85,7 @@ class SecretInput:
                 raise InputError(what, f"expected the {label} on standard input, but it was empty")
             value = line.rstrip("\r\n")
         elif sys.stdin.isatty():
-            value = getpass.getpass(f"{label}: ")
+            value = getpass.getpass(safe(f"{label}: "))  # the label names a user from the settings
         else:
             raise InputError(
                 what,
@@ -97,7 +97,3 @@ class SecretInput:
         # Masked in every log line from now on, even if it is never stored.
         register_secret(value)
         return SecretStr(value)
-
-
-def print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from smartsync_tui.cli.output import CliError, say
 from smartsync_tui.core.directory_check import check_directory, store_directory_secrets
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.logs import setup_logging
@@ -89,15 +90,15 @@ def _samba_wanted() -> bool:
 
 
 def _start_samba(demo: Demo) -> bool:
-    print(f"Starting a throw-away Samba AD DC on 127.0.0.1 with {DEMO_USERS} demo users...", flush=True)
+    say(f"Starting a throw-away Samba AD DC on 127.0.0.1 with {DEMO_USERS} demo users...", flush=True)
     try:
         demo.dc = samba_dc.up(demo.workdir / "dc", users=DEMO_USERS)
     except samba_dc.DCBusy:
         # Samba's ports are fixed: one DC per machine, and a test run or another demo has it.
-        print("Another Samba DC already runs on this machine (a test run or another demo).", flush=True)
+        say("Another Samba DC already runs on this machine (a test run or another demo).", flush=True)
         return False
     except samba_dc.SambaDCError as exc:
-        print(f"No Samba AD DC could be started here: {exc}", flush=True)
+        say(f"No Samba AD DC could be started here: {exc}", flush=True)
         return False
     demo.directory = dc_directory(demo.dc, id="demo", display_name="Demo AD (Samba)")
     demo.trickle = ChangeTrickle(
@@ -108,7 +109,7 @@ def _start_samba(demo: Demo) -> bool:
 
 
 def _start_memory(demo: Demo) -> None:
-    print(
+    say(
         f"Using an in-memory demo directory with {DEMO_USERS} demo users: it is NOT a real Active "
         "Directory, only a stand-in that the real sync engine reads over the same LDAP code.",
         flush=True,
@@ -143,7 +144,7 @@ def _add_directory(demo: Demo, settings: AppSettings, secrets: SecretStore, toke
     secret_token = SecretStr(token)
     check = check_directory(settings, secrets, demo.directory, password, secret_token)
     if not check.ok:
-        print("The demo directory did not pass its check:\n" + "\n".join(check.problems()), flush=True)
+        say("The demo directory did not pass its check:", *check.problems(), flush=True)
         return False
     store_directory_secrets(settings, secrets, demo.directory, password, secret_token)
     settings.put_directory(demo.directory)
@@ -191,7 +192,7 @@ def prepare(*, use_samba: bool | None = None, workdir: Path | None = None) -> De
         raise
     demo = Demo(workdir, home, emulator, handler)
     try:
-        print(f"Identity emulator on {emulator.url}", flush=True)
+        say(f"Identity emulator on {emulator.url}", flush=True)
         name = "Demo directory"
         try:
             created = httpx.post(f"{emulator.url}/admin/directories", json={"name": name}, timeout=10)
@@ -236,8 +237,8 @@ def run() -> int:
     try:
         demo = prepare()
     except UserError as exc:
-        print(f"error: the demo could not start: {exc}")
-        return 2
+        # Its own emulator or directory did not come up: it could not run (exit 2, from main).
+        raise CliError(f"the demo could not start: {exc}", kind="unreachable") from None
     # Closing the terminal (SIGHUP) or a kill (SIGTERM) must still take the DC,
     # the emulator and the files down: turn them into an exit that runs `finally`.
     previous = {sig: signal.signal(sig, _exit_on_signal) for sig in _CLEANUP_SIGNALS}
@@ -253,4 +254,4 @@ def run() -> int:
             signal.signal(sig, handler)
         demo.close()
         what = "Samba DC" if demo.dc is not None else "in-memory directory"
-        print(f"Demo stopped; its emulator, {what} and files were removed.")
+        say(f"Demo stopped; its emulator, {what} and files were removed.")

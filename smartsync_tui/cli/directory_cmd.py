@@ -14,9 +14,11 @@ import sys
 
 from pydantic import SecretStr
 
-from smartsync_tui.cli.context import CliContext, SecretInput, flag_of, print_json, validated
+from smartsync_tui.cli.context import CliContext, SecretInput, flag_of, validated
+from smartsync_tui.cli.exit_codes import FAILED, OK
+from smartsync_tui.cli.output import CliError, ask, print_json, say
 from smartsync_tui.core import validation
-from smartsync_tui.core.directory_check import check_directory
+from smartsync_tui.core.directory_check import DirectoryCheck, check_directory
 from smartsync_tui.core.directory_setup import save_checked_directory
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.event_log import audit
@@ -139,13 +141,12 @@ def _check_and_save(
     check = check_directory(effective, ctx.secrets, directory, password, token)
     if not check.ok:
         log.warning("directory %s not %s: %s", directory.id, verb, "; ".join(check.problems()))
+        nothing = "Nothing was added" if adding else "Nothing was changed"
         if args.json:
-            print_json({verb: False, "id": directory.id, **check.as_dict()})
+            print_json({verb: False, "id": directory.id, **check.as_dict(), **_check_failed(check, nothing)})
         else:
-            print("\n".join(check.report_lines()))
-            nothing = "Nothing was added" if adding else "Nothing was changed"
-            print(f"{nothing}. Fix what is shown above and run the command again.")
-        return 1
+            say(*check.report_lines(), f"{nothing}. Fix what is shown above and run the command again.")
+        return FAILED
     editable.put_directory(directory)
     # Settings and secrets change together or not at all.
     save_checked_directory(
@@ -163,9 +164,13 @@ def _check_and_save(
     if args.json:
         print_json({verb: True, "directory": directory.model_dump(), **check.as_dict()})
     else:
-        print("\n".join(check.report_lines()))
-        print(f"Directory '{directory.id}' {verb}.")
-    return 0
+        say(*check.report_lines(), f"Directory '{directory.id}' {verb}.")
+    return OK
+
+
+def _check_failed(check: DirectoryCheck, outcome: str) -> dict[str, str]:
+    """What every failed ``--json`` answer carries: the error in a sentence and its kind."""
+    return {"error": f"{'; '.join(check.problems())}. {outcome}.", "kind": "check_failed"}
 
 
 def _remove(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -174,16 +179,18 @@ def _remove(ctx: CliContext, args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise InputError("yes", "removing a directory stops its sync for good: add --yes to confirm")
-        answer = input(f"Remove '{directory.id}' ({directory.server}, {directory.base_dn})? Sync stops for good. Type yes: ")
+        answer = ask(f"Remove '{directory.id}' ({directory.server}, {directory.base_dn})? Sync stops for good. Type yes: ")
         if answer.strip().lower() != "yes":
-            print("Nothing was removed.")
-            return 1
+            raise CliError("Nothing was removed: the answer was not 'yes'.", kind="refused")
     editable.directories = [d for d in editable.directories if d.id != directory.id]
     ctx.save(editable)
     ctx.secrets.delete_prefix(f"directory/{directory.id}/")
     audit("directory.removed", f"Directory {directory.id} removed; its secrets were deleted", directory=directory.id)
-    print(f"Directory '{directory.id}' removed; its password and token were deleted.")
-    return 0
+    if args.json:
+        print_json({"removed": True, "id": directory.id})
+    else:
+        say(f"Directory '{directory.id}' removed; its password and token were deleted.")
+    return OK
 
 
 def _test(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -194,10 +201,10 @@ def _test(ctx: CliContext, args: argparse.Namespace) -> int:
     check = check_directory(settings, ctx.secrets, directory, password, token)
     log.info("directory %s test: %s", directory.id, "ok" if check.ok else "; ".join(check.problems()))
     if args.json:
-        print_json({"id": directory.id, **check.as_dict()})
+        print_json({"id": directory.id, **check.as_dict(), **({} if check.ok else _check_failed(check, "The check failed"))})
     else:
-        print("\n".join(check.report_lines()))
-    return 0 if check.ok else 1
+        say(*check.report_lines())
+    return OK if check.ok else FAILED
 
 
 def _list(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -212,11 +219,11 @@ def _list(ctx: CliContext, args: argparse.Namespace) -> int:
             }
             for d in settings.directories
         ])
-        return 0
+        return OK
     if not settings.directories:
-        print("No directories yet. Add one with `smartsync-tui directory add` (see --help).")
-        return 0
+        say("No directories yet. Add one with `smartsync-tui directory add` (see --help).")
+        return OK
     for d in settings.directories:
         state = "enabled" if d.enabled else "disabled"
-        print(f"{d.id:<16} {d.server}:{d.effective_port} {d.tls:<8} {d.base_dn}  ({d.bind_user}, {state})")
-    return 0
+        say(f"{d.id:<16} {d.label}: {d.server}:{d.effective_port} {d.tls:<8} {d.base_dn}  ({d.bind_user}, {state})")
+    return OK

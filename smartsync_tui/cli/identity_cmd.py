@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from smartsync_tui.cli.context import CliContext, print_json, validated
+from smartsync_tui.cli.context import CliContext, validated
+from smartsync_tui.cli.exit_codes import FAILED, OK
+from smartsync_tui.cli.output import print_json, say
 from smartsync_tui.core import validation
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.connection_check import check_identity
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.settings import IdentitySettings
-
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -19,8 +20,8 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         if args.json:
             print_json({**identity.model_dump(), "base_url": identity.base_url})
         else:
-            print(f"Identity: {identity.base_url}")
-        return 0
+            say(f"Identity: {identity.base_url}")
+        return OK
     if args.action == "set":
         settings = ctx.editable_settings()
         changes: dict[str, object] = {k: v for k, v in (("protocol", args.protocol), ("environment", args.environment)) if v}
@@ -35,20 +36,26 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         ctx.save(settings)
         audit("identity.changed", f"Identity environment set to {settings.identity.base_url}",
               ca_file=settings.identity.ca_file)
-        print(f"Identity: {settings.identity.base_url} (saved)")
         effective = ctx.settings().identity.base_url
+        if args.json:
+            print_json({"saved": True, **settings.identity.model_dump(), "base_url": settings.identity.base_url,
+                        "base_url_in_effect": effective})
+            return OK
+        say(f"Identity: {settings.identity.base_url} (saved)")
         if effective != settings.identity.base_url:
-            print(f"Note: SMARTSYNC_IDENTITY__* environment variables override it here; in effect: {effective}")
-        return 0
+            say(f"Note: SMARTSYNC_IDENTITY__* environment variables override it here; in effect: {effective}")
+        return OK
     return test(ctx, json_output=args.json)
 
 
 def test(ctx: CliContext, *, json_output: bool) -> int:
     check = check_identity(ctx.settings(), ctx.secrets)
     if json_output:
-        print_json({"ok": check.ok, "url": check.url, "ms": check.ms, "error": check.error, "kind": check.kind})
+        # "kind" is one of the CLI's error kinds (cli/exit_codes.py); "reason" is the core's finer one.
+        print_json({"ok": check.ok, "url": check.url, "ms": check.ms, "error": check.error,
+                    "kind": None if check.ok else "check_failed", "reason": check.kind})
     elif check.ok:
-        print(f"Identity at {check.url}: reachable ({check.ms} ms, proxy: {check.proxy})")
+        say(f"Identity at {check.url}: reachable ({check.ms} ms, proxy: {check.proxy})")
     else:
-        print(f"Identity at {check.url}: NOT reachable\n{check.error}")
-    return 0 if check.ok else 1
+        say(f"Identity at {check.url}: NOT reachable", check.error or "")
+    return OK if check.ok else FAILED

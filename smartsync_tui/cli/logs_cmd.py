@@ -1,16 +1,20 @@
-"""`smartsync-tui logs export --log application|console [--since T] [--until T] -o FILE [--force]`."""
+"""`smartsync-tui logs export --log application|console [--since T] [--until T] -o FILE [--force]`.
+
+A period without lines is not a failure (a nightly export of a quiet night):
+the file holds one header line saying so, the command says it on standard
+error and exits 0.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from smartsync_tui.cli.context import CliContext, print_json
+from smartsync_tui.cli.exit_codes import OK
+from smartsync_tui.cli.output import CliError, print_json, say
+from smartsync_tui.cli.context import CliContext
 from smartsync_tui.core.errors import InputError
-from smartsync_tui.core.event_log import ExportExists, NothingToExport, describe_period, export_log, parse_when
-
-EXIT_OK, EXIT_FAILED = 0, 1
+from smartsync_tui.core.event_log import ExportExists, describe_period, export_log, parse_when
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -19,21 +23,19 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     until = _when("until", args.until, end=True)
     path = Path(args.output).expanduser().absolute()
     try:
-        lines = export_log(ctx.home, args.log, since, until, path, overwrite=args.force)
+        lines = export_log(ctx.home, args.log, since, until, path, overwrite=args.force, empty_ok=True)
     except ExportExists as exc:
-        print(f"error: {exc.path} already exists: choose another file name, or pass --force to replace it.", file=sys.stderr)
-        return EXIT_FAILED
-    except NothingToExport as exc:
-        if args.json:
-            print_json({"ok": False, "log": args.log, "lines": 0, "error": str(exc)})
-        else:
-            print(str(exc), file=sys.stderr)
-        return EXIT_FAILED
+        raise CliError(
+            f"{exc.path} already exists: choose another file name, or pass --force to replace it.", kind="refused",
+        ) from None
+    period = describe_period(since, until)
+    if lines == 0:
+        say(f"The {args.log} log has no lines {period}; {path} holds only a header line saying so.", err=True)
     if args.json:
         print_json({"ok": True, "log": args.log, "file": str(path), "lines": lines})
-    else:
-        print(f"Wrote {lines} lines of the {args.log} log ({describe_period(since, until)}) to {path}")
-    return EXIT_OK
+    elif lines:
+        say(f"Wrote {lines} lines of the {args.log} log ({period}) to {path}")
+    return OK
 
 
 def _when(flag: str, text: str | None, *, end: bool):  # type: ignore[no-untyped-def]

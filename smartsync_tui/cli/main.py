@@ -1,9 +1,11 @@
 """`smartsync-tui`: the console, and the scripting commands beside it.
 
-Every handler returns an exit code: 0 done, 1 refused or a check failed
-(the message says why), 2 could not run (bad usage, broken settings).
-Errors meant for admins (UserError) are printed as they are; anything else is
-logged (redacted) with its traceback and reported in one line.
+Every handler returns an exit code from :mod:`smartsync_tui.cli.exit_codes`
+(0 done, 1 refused or a check failed, 2 could not run) or raises a
+:class:`~smartsync_tui.core.errors.UserError`, which :func:`main` reports in
+one shape (:func:`smartsync_tui.cli.output.report_error`): as it is, or as
+JSON with ``--json``. Anything else is logged (redacted) with its traceback
+and reported in one line.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from smartsync_tui import __version__
+from smartsync_tui.cli.output import CliError, report_error
 from smartsync_tui.core.errors import UserError
 
 log = logging.getLogger("smartsync.cli")
@@ -21,7 +25,13 @@ log = logging.getLogger("smartsync.cli")
 # handler, which would put a traceback on screen.
 logging.getLogger("smartsync").addHandler(logging.NullHandler())
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised (and reported by :func:`main`, as JSON with ``--json``)
+    instead of printed and exited by argparse itself."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise CliError(f"{message} (see `{self.prog} --help`)", kind="usage")
 
 
 class _RefuseSecretOnCommandLine(argparse.Action):
@@ -38,6 +48,13 @@ class _RefuseSecretOnCommandLine(argparse.Action):
 def _refuse_secret_flags(parser: argparse.ArgumentParser, *names: str) -> None:
     for name in names:
         parser.add_argument(f"--{name}", action=_RefuseSecretOnCommandLine, help=argparse.SUPPRESS)
+
+
+_JSON_HELP = "print the result as JSON (never a secret); errors too, as {\"error\": ..., \"kind\": ...}"
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help=_JSON_HELP)
 
 
 def _add_directory_fields(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -63,118 +80,234 @@ def _add_directory_fields(parser: argparse.ArgumentParser, *, required: bool) ->
     _refuse_secret_flags(parser, "password", "token")
 
 
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 class _Subcommands:
-    """add_parser with the shared options and without abbreviations."""
+    """add_parser with the shared options, examples kept as written, and without abbreviations."""
 
     def __init__(self, action: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
         self._action = action
         self._common = common
 
-    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
-        return self._action.add_parser(name, parents=[self._common], allow_abbrev=False, **kwargs)  # type: ignore[arg-type]
+    def add_parser(self, name: str, *, examples: Sequence[str], **kwargs: object) -> argparse.ArgumentParser:
+        return self._action.add_parser(  # type: ignore[no-any-return]
+            name, parents=[self._common], allow_abbrev=False, epilog=_examples(*examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def _subcommands(parser: argparse.ArgumentParser, common: argparse.ArgumentParser, dest: str, metavar: str,
+                 what: str) -> _Subcommands:
+    return _Subcommands(
+        parser.add_subparsers(dest=dest, metavar=metavar, required=dest == "action", help=what), common,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     home_help = "keep settings, secrets, state and logs under this folder (or set SMARTSYNC_HOME)"
     # --home is taken before or after the command; abbreviations are off so that
     # a mistyped option is never read as another one (--password as --password-stdin).
-    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    common = _Parser(add_help=False, allow_abbrev=False)
     common.add_argument("--home", default=argparse.SUPPRESS, help=home_help)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="smartsync-tui",
         description="Keeps TOTVS Identity in sync with Active Directory. Without a command, opens the console.",
         allow_abbrev=False,
+        epilog=_examples("smartsync-tui                      # the console",
+                         "smartsync-tui directory add --help # how to add an AD domain from a script"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--home", help=home_help)
-    parser.add_argument("--version", action="version", version=f"smartsync-tui {__version__}")
-    commands = _Subcommands(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
+    parser.add_argument("--version", action="version", version=f"smartsync-tui {__version__}",
+                        help="print the version and exit")
+    commands = _subcommands(parser, common, "command", "COMMAND", "the command (default: console)")
 
-    commands.add_parser("console", help="open the console (the default)")
-    commands.add_parser("demo", help="the console on a throw-away emulator and demo AD, removed on exit")
+    commands.add_parser("console", help="open the console (the default)",
+                        examples=["smartsync-tui console", "smartsync-tui --home /srv/smartsync console"])
+    commands.add_parser("demo", help="the console on a throw-away emulator and demo AD, removed on exit",
+                        examples=["smartsync-tui demo", "SMARTSYNC_DEMO_NO_SAMBA=1 smartsync-tui demo   # no Samba"])
 
-    emulator = commands.add_parser("emulator", help="run a local Identity emulator (demos, tests, benchmarks)")
-    emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    emulator = commands.add_parser(
+        "emulator", help="run a local Identity emulator (demos, tests, benchmarks)",
+        examples=["smartsync-tui emulator --port 8765 --data ./emulator-data"],
+    )
+    emulator.add_argument("--host", default="127.0.0.1",
+                          help="address to listen on (default 127.0.0.1; any other needs --allow-public)")
+    emulator.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0 picks a free port)")
     emulator.add_argument("--data", help="folder for its database (default: a temporary one, removed on exit)")
-    emulator.add_argument("--allow-public", action="store_true", help="allow a non-loopback --host")
+    emulator.add_argument("--allow-public", action="store_true",
+                          help="allow a non-loopback --host (its admin side has no authentication)")
 
-    identity = commands.add_parser("identity", help="the Identity environment this agent talks to")
-    identity_cmds = _Subcommands(identity.add_subparsers(dest="action", metavar="ACTION", required=True), common)
-    p = identity_cmds.add_parser("show", help="show protocol and environment")
-    p.add_argument("--json", action="store_true")
-    p = identity_cmds.add_parser("set", help="change protocol and/or environment")
-    p.add_argument("--protocol", choices=["https", "http"])
+    identity = commands.add_parser(
+        "identity", help="the Identity environment this agent talks to",
+        examples=["smartsync-tui identity show", "smartsync-tui identity test --json"],
+    )
+    identity_cmds = _subcommands(identity, common, "action", "ACTION", "what to do with the Identity environment")
+    p = identity_cmds.add_parser("show", help="show protocol and environment", examples=["smartsync-tui identity show --json"])
+    _add_json(p)
+    p = identity_cmds.add_parser(
+        "set", help="change protocol and/or environment",
+        examples=["smartsync-tui identity set --environment app.fluigidentity.com",
+                  "smartsync-tui identity set --protocol https --ca-file /etc/ssl/proxy-ca.pem"],
+    )
+    p.add_argument("--protocol", choices=["https", "http"], help="https (the default) or http (only for an emulator)")
     p.add_argument("--environment", help="host, e.g. app.fluigidentity.com (no https://)")
     p.add_argument("--ca-file", help="CA that signs Identity's certificate, only behind a TLS-inspecting proxy ('' to clear)")
-    p = identity_cmds.add_parser("test", help="check that the environment answers")
-    p.add_argument("--json", action="store_true")
+    _add_json(p)
+    p = identity_cmds.add_parser("test", help="check that the environment answers",
+                                 examples=["smartsync-tui identity test", "smartsync-tui identity test --json"])
+    _add_json(p)
 
-    proxy = commands.add_parser("proxy", help="how the agent reaches Identity")
-    proxy_cmds = _Subcommands(proxy.add_subparsers(dest="action", metavar="ACTION", required=True), common)
-    p = proxy_cmds.add_parser("show", help="show the proxy settings")
-    p.add_argument("--json", action="store_true")
-    p = proxy_cmds.add_parser("set", help="choose system, manual or none")
-    p.add_argument("mode", choices=["system", "manual", "none"])
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--user")
+    proxy = commands.add_parser("proxy", help="how the agent reaches Identity",
+                                examples=["smartsync-tui proxy show", "smartsync-tui proxy set none"])
+    proxy_cmds = _subcommands(proxy, common, "action", "ACTION", "what to do with the proxy settings")
+    p = proxy_cmds.add_parser("show", help="show the proxy settings", examples=["smartsync-tui proxy show --json"])
+    _add_json(p)
+    p = proxy_cmds.add_parser(
+        "set", help="choose system, manual or none",
+        examples=["smartsync-tui proxy set system",
+                  "printf '%s\\n' \"$PROXY_PASSWORD\" | smartsync-tui proxy set manual --host proxy.corp.example "
+                  "--port 3128 --user svc-proxy --password-stdin"],
+    )
+    p.add_argument("mode", choices=["system", "manual", "none"],
+                   help="system: HTTPS_PROXY/NO_PROXY from the environment; manual: --host and --port; none: direct")
+    p.add_argument("--host", help="proxy host name or IP (manual only)")
+    p.add_argument("--port", type=int, help="proxy port (manual only)")
+    p.add_argument("--user", help="user for a proxy that asks for one (manual only; the password is asked for)")
     p.add_argument("--password-stdin", action="store_true", help="read the proxy password from standard input")
     _refuse_secret_flags(p, "password")
-    p = proxy_cmds.add_parser("test", help="reach Identity through the proxy")
-    p.add_argument("--json", action="store_true")
+    _add_json(p)
+    p = proxy_cmds.add_parser("test", help="reach Identity through the proxy", examples=["smartsync-tui proxy test"])
+    _add_json(p)
 
-    p = commands.add_parser("sync", help="one sync pass of every enabled directory (or --directory D)")
+    p = commands.add_parser(
+        "sync", help="one sync pass of every enabled directory (or --directory D)",
+        examples=["smartsync-tui sync --directory corp --dry-run", "smartsync-tui sync --full --json > run.json"],
+    )
     p.add_argument("--directory", metavar="ID", help="only this directory")
     p.add_argument("--full", action="store_true", help="read everything, not only the changes since the last run")
     p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
     p.add_argument("--allow-deletes", action="store_true", help="apply disables held back by the deletion threshold")
-    p.add_argument("--json", action="store_true")
+    _add_json(p)
 
-    directory = commands.add_parser("directory", help="the Active Directory domains to sync")
-    directory_cmds = _Subcommands(directory.add_subparsers(dest="action", metavar="ACTION", required=True), common)
-    p = directory_cmds.add_parser("list", help="list directories")
-    p.add_argument("--json", action="store_true")
-    p = directory_cmds.add_parser("add", help="add a directory (checks the AD bind and the token first)")
+    directory = commands.add_parser(
+        "directory", help="the Active Directory domains to sync",
+        examples=["smartsync-tui directory list", "smartsync-tui directory add --help"],
+    )
+    directory_cmds = _subcommands(directory, common, "action", "ACTION", "what to do with the directories")
+    p = directory_cmds.add_parser("list", help="list directories", examples=["smartsync-tui directory list --json"])
+    _add_json(p)
+    p = directory_cmds.add_parser(
+        "add", help="add a directory (checks the AD bind and the token first)",
+        examples=["printf '%s\\n%s\\n' \"$AD_PASSWORD\" \"$IDENTITY_TOKEN\" | smartsync-tui directory add \\",
+                  "    --server dc1.corp.example --ca-file /etc/ssl/corp-ca.pem --user svc-smartsync@corp.example \\",
+                  "    --base-dn DC=corp,DC=example --password-stdin --token-stdin"],
+    )
     p.add_argument("--id", dest="directory_id", help="short id (default: from the base DN)")
     _add_directory_fields(p, required=True)
-    p.add_argument("--json", action="store_true")
-    p = directory_cmds.add_parser("edit", help="change a directory (checks again before saving)")
-    p.add_argument("directory_id", metavar="ID")
+    _add_json(p)
+    p = directory_cmds.add_parser(
+        "edit", help="change a directory (checks again before saving)",
+        examples=["smartsync-tui directory edit corp --server dc2.corp.example",
+                  "printf '%s\\n' \"$IDENTITY_TOKEN\" | smartsync-tui directory edit corp --token-stdin"],
+    )
+    p.add_argument("directory_id", metavar="ID", help="the directory to change (see `directory list`)")
     _add_directory_fields(p, required=False)
-    p.add_argument("--enable", dest="enabled", action="store_const", const=True)
-    p.add_argument("--disable", dest="enabled", action="store_const", const=False)
-    p.add_argument("--json", action="store_true")
-    p = directory_cmds.add_parser("remove", help="remove a directory and its secrets (sync stops for good)")
-    p.add_argument("directory_id", metavar="ID")
+    p.add_argument("--enable", dest="enabled", action="store_const", const=True, help="sync it again")
+    p.add_argument("--disable", dest="enabled", action="store_const", const=False,
+                   help="stop syncing it (settings and secrets are kept)")
+    _add_json(p)
+    p = directory_cmds.add_parser("remove", help="remove a directory and its secrets (sync stops for good)",
+                                  examples=["smartsync-tui directory remove corp --yes"])
+    p.add_argument("directory_id", metavar="ID", help="the directory to remove (see `directory list`)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p = directory_cmds.add_parser("test", help="check the AD connection, rights and the token")
-    p.add_argument("directory_id", metavar="ID")
-    p.add_argument("--json", action="store_true")
+    _add_json(p)
+    p = directory_cmds.add_parser("test", help="check the AD connection, rights and the token",
+                                  examples=["smartsync-tui directory test corp", "smartsync-tui directory test corp --json"])
+    p.add_argument("directory_id", metavar="ID", help="the directory to check (see `directory list`)")
+    _add_json(p)
 
     # -- event logs (smartsync_tui/cli/logs_cmd.py)
-    logs = commands.add_parser("logs", help="the application and console event logs")
-    logs_cmds = _Subcommands(logs.add_subparsers(dest="action", metavar="ACTION", required=True), common)
-    p = logs_cmds.add_parser("export", help="copy a period of a log to a .txt file")
+    logs = commands.add_parser("logs", help="the application and console event logs",
+                               examples=["smartsync-tui logs export --log application --since -2h -o app.txt"])
+    logs_cmds = _subcommands(logs, common, "action", "ACTION", "what to do with the event logs")
+    p = logs_cmds.add_parser(
+        "export", help="copy a period of a log to a .txt file (a quiet period gives a file with only a header)",
+        examples=["smartsync-tui logs export --log application --since -2h -o app.txt",
+                  "smartsync-tui logs export --log console --since 2026-11-27 --until 2026-11-28 -o console.txt --force"],
+    )
     p.add_argument("--log", choices=["application", "console"], required=True,
                    help="application: what the engine did; console: what admins did")
-    when = "2026-11-27, '2026-11-27 14:30', ISO with zone, now, or ago: -2h, -7d"
+    when = "2026-11-27, '2026-11-27 14:30', ISO with zone, now, or ago: -30m, -2h, -7d"
     p.add_argument("--since", metavar="T", help=f"from this time (default: the start of the log); {when}")
-    p.add_argument("--until", metavar="T", help="up to this time, a date meaning its whole day (default: now)")
+    p.add_argument("--until", metavar="T", help="up to this time, a date meaning its whole day (default: now); same forms")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="the .txt file to write")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    p.add_argument("--json", action="store_true")
+    _add_json(p)
 
     # -- the console in a browser (smartsync_tui/cli/web_cmd.py)
-    p = commands.add_parser("web", help="serve the console in a browser (textual-serve), on loopback by default")
+    p = commands.add_parser(
+        "web", help="serve the console in a browser (textual-serve), on loopback by default",
+        examples=["smartsync-tui web                # http://127.0.0.1:5325",
+                  "smartsync-tui web --port 8080"],
+    )
     p.add_argument("--host", help="address to listen on (default: from appsettings.json's url, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: from appsettings.json's url, 5325; 0 picks a free one)")
     p.add_argument("--public", action="store_true",
                    help="allow a non-loopback --host: the page has no login, put it behind an authenticating proxy")
 
     # -- headless engine (smartsync_tui/cli/run_cmd.py)
-    p = commands.add_parser("run", help="the engine, headless: syncs every enabled directory on schedule until stopped")
+    p = commands.add_parser(
+        "run", help="the engine, headless: syncs every enabled directory on schedule until stopped",
+        examples=["smartsync-tui run                # until SIGTERM or Ctrl-C", "smartsync-tui run --once   # cron"],
+    )
     p.add_argument("--once", action="store_true", help="run each enabled directory once and exit (cron, tests)")
     return parser
+
+
+def _value_options(parser: argparse.ArgumentParser) -> tuple[set[str], set[str]]:
+    """(options that take one value, every option string) of the parser and all its subparsers."""
+    takes_value: set[str] = set()
+    every: set[str] = set()
+    for action in parser._actions:
+        every.update(action.option_strings)
+        if action.option_strings and action.nargs is None:
+            takes_value.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub_values, sub_every = _value_options(sub)
+                takes_value |= sub_values
+                every |= sub_every
+    return takes_value, every
+
+
+def join_dash_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``--since -2h`` as ``--since=-2h``: argparse reads a value starting with '-' as an option.
+
+    Done for every option that takes a value (times ago, a file or a name that
+    starts with '-'), unless the next word is itself one of our options: then the
+    value was left out, and argparse says so.
+    """
+    takes_value, every = _value_options(parser)
+    out: list[str] = []
+    words = list(argv)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            out.extend(words[i:])
+            break
+        following = words[i + 1] if i + 1 < len(words) else None
+        if (word in takes_value and following is not None and following.startswith("-")
+                and following.split("=", 1)[0] not in every and following != "--"):
+            out.append(f"{word}={following}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -229,19 +362,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Before parsing, the only sign of --json is the word itself (a usage error is JSON too).
+    json_output = "--json" in words
     try:
+        parser = build_parser()
+        args = parser.parse_args(join_dash_values(parser, words))
+        json_output = bool(getattr(args, "json", False))
         return _run(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if exc.kind in ("settings", "input", "secrets") else EXIT_FAILED
+        return report_error(str(exc), exc.kind, json_output=json_output)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return report_error("interrupted", "interrupted", json_output=json_output)
     except Exception as exc:  # the last line of defence: no traceback on screen
         log.exception("unexpected error")
         where = next((h.baseFilename for h in logging.getLogger("smartsync").handlers if hasattr(h, "baseFilename")), None)
         details = f"the details are in {where}" if where else "no log could be written"
-        print(f"error: unexpected {type(exc).__name__}; {details}. Please report it.", file=sys.stderr)
-        return EXIT_USAGE
+        # The type's name only: an exception's text may hold a value from outside, or a secret.
+        return report_error(f"unexpected {type(exc).__name__}; {details}. Please report it.", "internal",
+                            json_output=json_output)
+

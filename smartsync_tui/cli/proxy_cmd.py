@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from smartsync_tui.cli import identity_cmd
-from smartsync_tui.cli.context import CliContext, SecretInput, print_json, validated
+from smartsync_tui.cli.context import CliContext, SecretInput, validated
+from smartsync_tui.cli.exit_codes import OK
+from smartsync_tui.cli.output import print_json, say
 from smartsync_tui.core.connection_check import save_proxy
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
 from smartsync_tui.core.settings import ProxySettings
-
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -21,10 +22,10 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
             print_json({**proxy.model_dump(), "password_set": has_password})
         elif proxy.mode == "manual":
             who = f", user {proxy.user} (password {'set' if has_password else 'not set'})" if proxy.user else ""
-            print(f"Proxy: manual, {proxy.host}:{proxy.port}{who}")
+            say(f"Proxy: manual, {proxy.host}:{proxy.port}{who}")
         else:
-            print(f"Proxy: {proxy.mode}" + (" (from HTTPS_PROXY/NO_PROXY)" if proxy.mode == "system" else ""))
-        return 0
+            say(f"Proxy: {proxy.mode}" + (" (from HTTPS_PROXY/NO_PROXY)" if proxy.mode == "system" else ""))
+        return OK
     if args.action == "set":
         settings = ctx.editable_settings()
         data = {"mode": args.mode}
@@ -37,6 +38,9 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         save_proxy(ctx.secrets, settings.proxy, password, lambda: ctx.save(settings))
         where = f" {settings.proxy.host}:{settings.proxy.port}" if args.mode == "manual" else ""
         audit("proxy.changed", f"Proxy set to {args.mode}{where}")
-        print(f"Proxy: {args.mode} (saved)")
-        return 0
+        if args.json:
+            print_json({"saved": True, **settings.proxy.model_dump(), "password_set": ctx.secrets.get(PROXY_PASSWORD_KEY) is not None})
+        else:
+            say(f"Proxy: {args.mode} (saved)")
+        return OK
     return identity_cmd.test(ctx, json_output=args.json)

@@ -37,6 +37,8 @@ from types import FrameType
 
 from smartsync_tui import __version__
 from smartsync_tui.cli.context import CliContext
+from smartsync_tui.cli.exit_codes import INTERRUPTED, OK
+from smartsync_tui.cli.output import say
 from smartsync_tui.core import control_channel, engine_lock
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.logs import LOG_DATE_FORMAT, LOG_FORMAT
@@ -45,7 +47,6 @@ from smartsync_tui.core.scheduler import Scheduler
 
 log = logging.getLogger("smartsync.engine")
 
-EXIT_OK, EXIT_REFUSED, EXIT_NOW = 0, 2, 130
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A second signal this soon after the first is taken as the same stop, not as "now".
 _SAME_STOP_SECONDS = 1.0
@@ -56,8 +57,7 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         lock = engine_lock.acquire(ctx.home, "run")
     except engine_lock.EngineRunning as exc:
         log.warning("run refused: %s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        raise  # reported by main: kind "busy", exit 2
     with lock:
         stderr_handler = _warnings_to_stderr()
         try:
@@ -84,16 +84,16 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
             ", ".join(directories) or "none", __version__, ", once" if args.once else "",
         )
         if not args.once:
-            print(
+            say(
                 f"syncing every {settings.sync.delta_interval_seconds} s; stop with SIGTERM or Ctrl-C "
                 "(the batches in flight finish first)", flush=True,
             )
             if not directories:  # the scheduler logs it too
-                print("no enabled directory yet: waiting for one (smartsync-tui directory add, or the console)",
-                      flush=True)
+                say("no enabled directory yet: waiting for one (smartsync-tui directory add, or the console)",
+                    flush=True)
         if args.once:
             results = scheduler.run_once()
-            code = max((r.exit_code for r in results), default=EXIT_OK)
+            code = max((r.exit_code for r in results), default=OK)
         else:
             # Served only while the lock is ours (taken in run()): the lock says who the engine is.
             handler = control_channel.SchedulerHandler(scheduler, scheduler.secrets)
@@ -102,7 +102,7 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
             if channel is not None:
                 _say("control channel listening on %s", channel.path)
             scheduler.run_forever()
-            code = EXIT_OK
+            code = OK
     finally:
         if channel is not None:
             channel.close()
@@ -122,7 +122,7 @@ def _home_text(ctx: CliContext) -> str:
 
 def _say(message: str, *args: object) -> None:
     log.info(message, *args)
-    print(message % args, flush=True)
+    say(message % args, flush=True)
 
 
 def _warnings_to_stderr() -> logging.Handler:
@@ -160,7 +160,7 @@ def _install_signal_handlers(stop: threading.Event, signals: list[int]) -> dict[
             log.warning("engine stopped at once (second signal, %s); what was not sent is still pending",
                         signal.Signals(signum).name)
         finally:
-            os._exit(EXIT_NOW)
+            os._exit(INTERRUPTED)
 
     previous: dict[int, Callable | int | None] = {}
     for signum in _STOP_SIGNALS:

@@ -1,8 +1,12 @@
 """`smartsync-tui sync [--directory D] [--full] [--dry-run] [--allow-deletes] [--json]`.
 
-Exit codes: 0 every directory synced; 1 some objects failed, disables are
-held back, or the run was interrupted (the next run finishes the work);
-2 a directory could not be synced at all.
+Exit codes (cli/exit_codes.py): 0 every directory synced; 1 some objects
+failed, disables are held back, or the run was interrupted (the next run
+finishes the work); 2 a directory could not be synced at all.
+
+Names, DNs and errors come from AD and Identity: every line goes through
+:func:`~smartsync_tui.cli.output.say`, so none of them can write to the
+terminal or start a line of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import argparse
 import signal
 import threading
 
-from smartsync_tui.cli.context import CliContext, print_json
+from smartsync_tui.cli.context import CliContext
+from smartsync_tui.cli.output import print_json, say
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
@@ -74,32 +79,32 @@ def _summary(r: SyncResult) -> str:
 def _print_result(r: SyncResult, options: SyncOptions) -> None:
     what = "dry run" if options.dry_run else "sync"
     mode = f"{r.mode} ({r.mode_reason})" if r.mode else "not started"
-    print(f"{r.directory_id}: {what}, {mode}: {r.outcome} in {r.duration:.2f} s")
+    say(f"{r.directory_id}: {what}, {mode}: {r.outcome} in {r.duration:.2f} s")
     if r.error:
-        print(f"  problem: {r.error}")
+        say(f"  problem: {r.error}")
     if r.plan is None:
         return
-    print(f"  read {r.plan.users_read} users and {r.plan.groups_read} groups")
-    print(f"  {'would ' if options.dry_run else ''}{_summary(r)}")
+    say(f"  read {r.plan.users_read} users and {r.plan.groups_read} groups")
+    say(f"  {'would ' if options.dry_run else ''}{_summary(r)}")
     if options.dry_run:
         _print_plan(r.plan)
     for guid, dn, reason in r.plan.skipped[:_LIST_LIMIT]:
-        print(f"  skipped {dn}: {reason}")
+        say(f"  skipped {dn}: {reason}")
     if len(r.plan.skipped) > _LIST_LIMIT:
-        print(f"  ... and {len(r.plan.skipped) - _LIST_LIMIT} more skipped (all of them: --json)")
+        say(f"  ... and {len(r.plan.skipped) - _LIST_LIMIT} more skipped (all of them: --json)")
     for guid, dn, error in r.failures[:_LIST_LIMIT]:
-        print(f"  failed {dn}: {error} (retried on the next run)")
+        say(f"  failed {dn}: {error} (retried on the next run)")
     if r.plan.threshold_note:
-        print(f"  held: {r.plan.threshold_note}")
+        say(f"  held: {r.plan.threshold_note}")
 
 
 def _print_plan(plan: SyncPlan) -> None:
     for op in plan.ops:
         label = _LABELS.get(op.op, op.op)
         diff = "; ".join(describe_change(c, value=repr, arrow="->") for c in op.changes)
-        print(f"  {label:<13} {op.name}  [{op.dn}]" + (f"  {diff}" if diff else ""))
+        say(f"  {label:<13} {op.name}  [{op.dn}]" + (f"  {diff}" if diff else ""))
     for op in plan.held:
-        print(f"  held disable  {op.name}  [{op.dn}]  ({op.why})")
+        say(f"  held disable  {op.name}  [{op.dn}]  ({op.why})")
 
 
 def _as_json(r: SyncResult, options: SyncOptions) -> dict:

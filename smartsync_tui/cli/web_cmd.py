@@ -35,9 +35,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from smartsync_tui.cli.context import CliContext
+from smartsync_tui.cli.exit_codes import OK
+from smartsync_tui.cli.output import CliError, say
 from smartsync_tui.core.paths import HOME_ENV
-
-EXIT_OK, EXIT_USAGE = 0, 2
 
 log = logging.getLogger("smartsync.web")
 
@@ -94,28 +94,26 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     host = (args.host if args.host is not None else default_host).strip().strip("[]")
     port = args.port if args.port is not None else default_port
     if not host:
-        print("error: --host is empty; give an address to listen on, e.g. 127.0.0.1", file=sys.stderr)
-        return EXIT_USAGE
+        raise CliError("--host is empty; give an address to listen on, e.g. 127.0.0.1", kind="input")
     if not 0 <= port <= 65535:
-        print(f"error: --port {port} is not a TCP port (0-65535; 0 picks a free one)", file=sys.stderr)
-        return EXIT_USAGE
+        raise CliError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)", kind="input")
     public = bool(args.public)
     if not is_loopback(host) and not public:
-        print(
-            f"error: refusing to serve the console on {host}: it is not a loopback address, and the page has "
+        # Usage, not a refusal of a request: the same command with --public (or another --host) is fine.
+        raise CliError(
+            f"refusing to serve the console on {host}: it is not a loopback address, and the page has "
             "no login of its own (anyone who reaches the port would get the console). Use --host 127.0.0.1 "
             f"with an SSH tunnel ({TUNNEL_HINT}), or, behind a reverse proxy that asks for "
             "authentication, pass --public.",
-            file=sys.stderr,
+            kind="usage",
         )
-        return EXIT_USAGE
     if public:
-        print(public_warning(host, port), file=sys.stderr, flush=True)
+        say(public_warning(host, port), err=True, flush=True)
     if scheme == "https":
-        print(
+        say(
             "note: appsettings.json's url says https, but this server speaks plain http; "
             "put TLS in the reverse proxy in front of it.",
-            file=sys.stderr,
+            err=True,
         )
 
     command = console_command(args)
@@ -124,7 +122,7 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(serve(command, host, port, public=public))
     except KeyboardInterrupt:  # where the loop cannot take signals (Windows)
-        return EXIT_OK
+        return OK
 
 
 def _route_library_log() -> None:
@@ -190,7 +188,7 @@ def origin_refusal(request: Any) -> str | None:
 
 
 async def serve(command: str, host: str, port: int, *, public: bool) -> int:
-    """Serve until SIGTERM/SIGINT; 0 after a clean stop, 2 when the address cannot be used."""
+    """Serve until SIGTERM/SIGINT; 0 after a clean stop. An address that cannot be used raises CliError."""
     import errno
 
     import aiohttp_jinja2
@@ -270,23 +268,21 @@ async def serve(command: str, host: str, port: int, *, public: bool) -> int:
         await runner.cleanup()
         where = f"{_url_host(host)}:{port}"
         if exc.errno == errno.EADDRINUSE:
-            print(
-                f"error: cannot serve on {where}: the port is in use (another `smartsync-tui web`, or another "
+            raise CliError(
+                f"cannot serve on {where}: the port is in use (another `smartsync-tui web`, or another "
                 "program). Stop it, or choose another port with --port or in appsettings.json's url.",
-                file=sys.stderr,
-            )
-        else:
-            reason = exc.strerror or str(exc)
-            print(f"error: cannot serve on {where}: {reason}. Check --host and --port.", file=sys.stderr)
-        return EXIT_USAGE
+                kind="busy",
+            ) from None
+        reason = exc.strerror or str(exc)
+        raise CliError(f"cannot serve on {where}: {reason}. Check --host and --port.", kind="input") from None
 
     actual_port = next((address[1] for address in runner.addresses if isinstance(address, tuple)), port)
     url = f"http://{_url_host(host)}:{actual_port}"
     from smartsync_tui.core.event_log import audit
 
     audit("web.started", f"console served in a browser on {url}", public=public)
-    print(f"serving the console on {url}", flush=True)
-    print("(Ctrl+C or SIGTERM stops it; each browser tab runs its own console)", flush=True)
+    say(f"serving the console on {url}", "(Ctrl+C or SIGTERM stops it; each browser tab runs its own console)",
+        flush=True)
 
     try:
         await stop.wait()
@@ -295,11 +291,11 @@ async def serve(command: str, host: str, port: int, *, public: bool) -> int:
         # websocket handler ends), then the listener closes.
         open_sessions = list(sessions)
         if open_sessions:
-            print(f"stopping: closing {len(open_sessions)} browser session(s)", flush=True)
+            say(f"stopping: closing {len(open_sessions)} browser session(s)", flush=True)
             for task in open_sessions:
                 task.cancel()
             await asyncio.wait(open_sessions, timeout=SESSION_STOP_SECONDS)
         await runner.cleanup()
         log.info("web: stopped")
-    print("stopped", flush=True)
-    return EXIT_OK
+    say("stopped", flush=True)
+    return OK

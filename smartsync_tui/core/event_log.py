@@ -230,15 +230,18 @@ def export_log(
     path: Path,
     *,
     overwrite: bool = False,
+    empty_ok: bool = False,
 ) -> int:
     """Write the log's records from ``since`` to ``until`` (both included, None: open) to ``path``.
 
-    Returns the number of lines written. The file appears whole or not at all
+    Returns the number of log lines written. The file appears whole or not at all
     (written beside it, then renamed) and is private to the user, as the logs
     are. Every line is redacted again in case a secret got into an old line.
-    Raises :class:`NothingToExport` (nothing written) for a period without
-    lines, :class:`ExportExists` unless ``overwrite``, :class:`EventLogError`
-    for a missing folder or a folder given as the file.
+    For a period without lines: raises :class:`NothingToExport` (nothing
+    written), or with ``empty_ok`` writes a file holding only
+    :func:`empty_export_header` and returns 0 (a nightly export of a quiet
+    night is not a failure). Raises :class:`ExportExists` unless ``overwrite``,
+    :class:`EventLogError` for a missing folder or a folder given as the file.
     """
     since, until = _aware(since), _aware(until)
     if since and until and since > until:
@@ -246,7 +249,7 @@ def export_log(
     path = check_destination(path, overwrite=overwrite)
     _register_stored_secrets(home)
     files = log_files(home, log)
-    if not files:
+    if not files and not empty_ok:
         raise NothingToExport(
             f"The {log} log has no lines {describe_period(since, until)} (nothing was recorded in "
             f"{home.log_dir / LOG_FILES[log]} yet); nothing was written."
@@ -261,9 +264,11 @@ def export_log(
                     for line in lines:
                         out.write(redact(line.rstrip("\r\n")) + "\n")
                     written += len(lines)
+            if written == 0 and empty_ok:
+                out.write(empty_export_header(log, since, until))
             out.flush()
             os.fsync(out.fileno())
-        if written == 0:
+        if written == 0 and not empty_ok:
             raise NothingToExport(f"The {log} log has no lines {describe_period(since, until)}; nothing was written.")
         if not overwrite and path.exists():  # created meanwhile: still not replaced
             raise ExportExists(path)
@@ -277,6 +282,15 @@ def export_log(
         log=log, file=str(path), lines=written,
     )
     return written
+
+
+def empty_export_header(log: LogName, since: datetime | None, until: datetime | None) -> str:
+    """The one line of an export of a period without lines: which log, which period, that it was quiet.
+
+    It starts with '#', never with a timestamp, so it cannot be read as a record of the log.
+    """
+    period = describe_period(since, until) if since or until else "from its start"
+    return f"# smartsync-tui {log} log {period}: no lines in this period\n"
 
 
 def _register_stored_secrets(home: Home) -> None:
