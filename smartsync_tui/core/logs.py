@@ -1,5 +1,7 @@
 """Logging set-up shared by every command: a rotating application log under
-the log dir, every line passed through the secret redactor first.
+the log dir, every record passed through the filter of
+:func:`~smartsync_tui.core.redaction.install_log_redaction` first (secrets
+masked, then each record one line plus its prefixed traceback, controls escaped).
 
 Beside it, ``console.log`` holds what admins did (the ``smartsync.audit``
 logger, see :mod:`smartsync_tui.core.event_log`); audit lines go only there.

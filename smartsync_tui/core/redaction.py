@@ -33,7 +33,16 @@ _SAFE = "_smartsync_safe"
 def register_secret(value: str | None) -> None:
     if value and len(value) >= _MIN_LENGTH:
         with _lock:
-            _values.add(value)
+            _values.update(_renderings(value))
+
+
+def _renderings(value: str) -> set[str]:
+    """The forms a secret can take in a line: as it is, escaped by the log rendering, and inside its repr.
+
+    A secret with a control in it is written escaped (``%r`` of it, or of a list
+    holding it, escapes it too): masking only the raw form would let it through.
+    """
+    return {value, escaped(value), repr(value)[1:-1]}
 
 
 def redact(text: str) -> str:
