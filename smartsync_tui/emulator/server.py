@@ -2,7 +2,8 @@
 
 Standard library only (``http.server``); state in SQLite (see ``store.py``),
 so directories, tokens, users and groups survive a restart. Faults
-(``/admin/faults``) and request counters (``/admin/stats``) live in memory.
+(``/admin/faults``), refused items (``/admin/directories/{id}/refusals``) and
+request counters (``/admin/stats``) live in memory.
 
 The admin side (``/admin/...``) has no authentication: the emulator listens on
 loopback only unless told otherwise. Requests are not logged (speed, and a log
@@ -133,6 +134,48 @@ class Faults:
             return self.latency_ms / 1000.0, failure
 
 
+class Refusals:
+    """Batch items the admin asked Identity to refuse: (directory, external_id) -> the detail answered.
+
+    How a test makes Identity answer one item ``failed`` with a ``detail`` of
+    its choosing (any text: the agent must treat it as data).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._details: dict[tuple[str, str], str] = {}
+
+    def set(self, directory_id: str, external_id: str, detail: str) -> None:
+        with self._lock:
+            self._details[(directory_id, external_id)] = detail
+
+    def clear(self, directory_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._details if k[0] == directory_id]:
+                del self._details[key]
+
+    def snapshot(self, directory_id: str) -> dict[str, str]:
+        with self._lock:
+            return {eid: detail for (did, eid), detail in self._details.items() if did == directory_id}
+
+    def apply(self, directory_id: str, items: list[Any], upsert: Callable[[str, list[Any]], list[dict]]) -> list[dict]:
+        """``upsert`` the items not refused; the refused ones answer ``failed`` with their detail, in place."""
+        refused = self.snapshot(directory_id)
+        if not refused:
+            return upsert(directory_id, items)
+        results: list[dict | None] = [None] * len(items)
+        kept: list[tuple[int, Any]] = []
+        for index, item in enumerate(items):
+            external_id = item.get("external_id") if isinstance(item, dict) else None
+            if isinstance(external_id, str) and external_id in refused:
+                results[index] = {"external_id": external_id, "id": None, "status": "failed", "detail": refused[external_id]}
+            else:
+                kept.append((index, item))
+        for (index, _item), result in zip(kept, upsert(directory_id, [item for _index, item in kept])):
+            results[index] = result
+        return results  # type: ignore[return-value]
+
+
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -176,6 +219,7 @@ class Emulator:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.faults = Faults()
+        self.refusals = Refusals()
         self.stats = Stats()
         self.commands_changed = threading.Condition()
         #: Bumped (under ``commands_changed``) whenever a command is queued, so
@@ -343,14 +387,14 @@ def _batch_items(request: Request, field: str) -> list[Any]:
 def users_batch(emulator: Emulator, request: Request) -> tuple[int, Any]:
     principal = authenticate(emulator, request, key="required")
     items = _batch_items(request, "users")
-    return 200, {"results": emulator.store.upsert_users(principal.directory_id, items)}
+    return 200, {"results": emulator.refusals.apply(principal.directory_id, items, emulator.store.upsert_users)}
 
 
 @route("POST", API_PREFIX + "/groups:batch")
 def groups_batch(emulator: Emulator, request: Request) -> tuple[int, Any]:
     principal = authenticate(emulator, request, key="required")
     items = _batch_items(request, "groups")
-    return 200, {"results": emulator.store.upsert_groups(principal.directory_id, items)}
+    return 200, {"results": emulator.refusals.apply(principal.directory_id, items, emulator.store.upsert_groups)}
 
 
 @route("GET", API_PREFIX + "/commands")
@@ -545,6 +589,25 @@ def admin_login_check(emulator: Emulator, request: Request, directory_id: str) -
     command = emulator.store.queue_command(directory_id, "login_check", payload, float(ttl))
     emulator.notify_commands()
     return 201, command
+
+
+@route("POST", "/admin/directories/{directory_id}/refusals")
+def admin_refuse_item(emulator: Emulator, request: Request, directory_id: str) -> tuple[int, Any]:
+    emulator.store.get_directory(directory_id)  # 404 for an unknown directory
+    body = request.json_object()
+    external_id, detail = body.get("external_id"), body.get("detail")
+    if not isinstance(external_id, str) or not external_id:
+        raise _bad_request("'external_id' must be the external_id of the user or group to refuse.")
+    if not isinstance(detail, str):
+        raise _bad_request("'detail' must be a string: the detail Identity answers for the item.")
+    emulator.refusals.set(directory_id, external_id, detail)
+    return 200, {"refusals": emulator.refusals.snapshot(directory_id)}
+
+
+@route("DELETE", "/admin/directories/{directory_id}/refusals")
+def admin_clear_refusals(emulator: Emulator, request: Request, directory_id: str) -> tuple[int, Any]:
+    emulator.refusals.clear(directory_id)
+    return 204, None
 
 
 @route("GET", "/admin/commands/{command_id}")

@@ -123,6 +123,15 @@ class EmulatorProcess:
     def clear_faults(self) -> None:
         self.admin.delete("/admin/faults").raise_for_status()
 
+    def refuse(self, directory_id: str, external_id: str, detail: str) -> None:
+        """Make Identity answer this item ``failed`` with ``detail`` in every batch, until ``clear_refusals``."""
+        self.admin.post(
+            f"/admin/directories/{directory_id}/refusals", json={"external_id": external_id, "detail": detail}
+        ).raise_for_status()
+
+    def clear_refusals(self, directory_id: str) -> None:
+        self.admin.delete(f"/admin/directories/{directory_id}/refusals").raise_for_status()
+
     def stats(self) -> dict[str, Any]:
         response = self.admin.get("/admin/stats")
         response.raise_for_status()
