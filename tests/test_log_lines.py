@@ -415,6 +415,26 @@ def test_lines_followed_from_an_older_file_are_made_safe(tmp_path):
     ]
 
 
+def test_an_export_of_lines_an_older_version_wrote_raw_is_safe(tmp_path):
+    home = resolve_home(tmp_path / "home").ensure()
+    (home.log_dir / "application.log").write_bytes(
+        f"2026-01-01T10:00:00+0000 WARNING smartsync.sync refused: x\r{FORGED}\x1b]52;c;eA==\x07\u202e\r\n"
+        "Traceback (most recent call last):\n"
+        f"ValueError: y\r{FORGED}\n".encode()
+    )
+    out = tmp_path / "old.txt"
+    try:
+        assert export_log(home, "application", None, None, out) == 3
+    finally:
+        close_file_logging()
+    assert out.read_text(encoding="utf-8").split("\n") == [
+        f"2026-01-01T10:00:00+0000 WARNING smartsync.sync refused: x\\r{FORGED}\\x1b]52;c;eA==\\x07\\u202e",
+        "Traceback (most recent call last):",
+        f"ValueError: y\\r{FORGED}",
+        "",
+    ]
+
+
 # -- end to end: Identity's words in a real sync
 
 

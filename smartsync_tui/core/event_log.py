@@ -28,7 +28,7 @@ from typing import Literal
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.logs import APPLICATION_LOG, AUDIT_LOGGER, CONSOLE_LOG, LOG_DATE_FORMAT
 from smartsync_tui.core.paths import Home
-from smartsync_tui.core.redaction import redact
+from smartsync_tui.core.redaction import safe_line
 from smartsync_tui.core.secret_store import SecretStore
 
 LogName = Literal["application", "console"]
@@ -176,7 +176,9 @@ def _records(files: list[Path]) -> Iterator[tuple[datetime, list[str]]]:
     lines: list[str] = []
     for path in files:
         try:
-            handle = open(path, encoding="utf-8", errors="replace", newline="")
+            # Only \n ends a line, as the handlers write them: a lone \r left in a line
+            # by an older version is part of it, escaped when exported, never a record of its own.
+            handle = open(path, encoding="utf-8", errors="replace", newline="\n")
         except FileNotFoundError:  # rotated away while reading
             continue
         with handle:
@@ -236,7 +238,8 @@ def export_log(
 
     Returns the number of log lines written. The file appears whole or not at all
     (written beside it, then renamed) and is private to the user, as the logs
-    are. Every line is redacted again in case a secret got into an old line.
+    are. Every line is redacted again in case a secret got into an old line, and its
+    controls escaped in case an older version wrote them raw.
     For a period without lines: raises :class:`NothingToExport` (nothing
     written), or with ``empty_ok`` writes a file holding only
     :func:`empty_export_header` and returns 0 (a nightly export of a quiet
@@ -262,7 +265,7 @@ def export_log(
             for when, lines in _records(files):
                 if (since is None or when >= since) and (until is None or when <= until):
                     for line in lines:
-                        out.write(redact(line.rstrip("\r\n")) + "\n")
+                        out.write(safe_line(line.rstrip("\r\n")) + "\n")
                     written += len(lines)
             if written == 0 and empty_ok:
                 out.write(empty_export_header(log, since, until))
