@@ -25,20 +25,9 @@ from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings, save_settings
 from smartsync_tui.core.sync_engine import SyncResult
-from tests.support.logs import close_file_logging
+from tests.support.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """`smartsync-tui ARGV` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        code = cli_main.main(list(argv))
-    finally:
-        close_file_logging()
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -163,7 +152,7 @@ def test_error_paths_exit_with_the_kinds_code_with_and_without_json(
         pytest.skip("a long-running command: no --json")
     root = _home_for(which, home, tmp_path)
     args = ["--home", str(root), *(a.replace("{tmp}", str(tmp_path)) for a in argv)] + (["--json"] if as_json else [])
-    got, out, err = run_cli(capsys, *args)
+    got, out, err = run_main(capsys, *args)
     assert got == code == KINDS[kind], (out, err)
     assert "Traceback" not in out + err and "Passw0rd-Never-Shown" not in out + err
     if as_json:
@@ -186,7 +175,7 @@ def test_an_unexpected_error_is_one_line_without_its_text_with_and_without_json(
 
     monkeypatch.setattr(identity_cmd, "check_identity", broken)
     for as_json in (False, True):
-        code, out, err = run_cli(capsys, "--home", str(home), "identity", "test", *(["--json"] if as_json else []))
+        code, out, err = run_main(capsys, "--home", str(home), "identity", "test", *(["--json"] if as_json else []))
         assert code == COULD_NOT_RUN
         shown = out if as_json else err
         assert "Hunter2" not in out + err and "\x1b" not in out + err and "Traceback" not in out + err
@@ -204,8 +193,8 @@ def test_ctrl_c_is_130_with_and_without_json(capsys, home, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(identity_cmd, "check_identity", interrupted)
-    assert run_cli(capsys, "--home", str(home), "identity", "test")[0] == INTERRUPTED
-    code, out, _err = run_cli(capsys, "--home", str(home), "identity", "test", "--json")
+    assert run_main(capsys, "--home", str(home), "identity", "test")[0] == INTERRUPTED
+    code, out, _err = run_main(capsys, "--home", str(home), "identity", "test", "--json")
     assert code == INTERRUPTED and json.loads(out) == {"error": "interrupted", "kind": "interrupted"}
 
 
@@ -234,14 +223,14 @@ def test_a_script_sees_the_same_code_and_one_json_line(tmp_path):
 
 def test_logs_export_of_a_quiet_period_writes_a_header_and_exits_0(capsys, home, tmp_path):
     out_file = tmp_path / "quiet.txt"
-    code, out, err = run_cli(capsys, "--home", str(home), "logs", "export", "--log", "console",
+    code, out, err = run_main(capsys, "--home", str(home), "logs", "export", "--log", "console",
                              "--since", "2030-01-01", "--until", "2030-01-01", "-o", str(out_file))
     assert code == OK and out == ""
     assert "no lines between 2030-01-01 00:00:00" in err and str(out_file) in err
     header, = out_file.read_text().splitlines()
     assert header.startswith("# smartsync-tui console log between 2030-01-01 00:00:00")
     assert header.endswith(": no lines in this period")
-    code, out, err = run_cli(capsys, "--home", str(home), "logs", "export", "--log", "console",
+    code, out, err = run_main(capsys, "--home", str(home), "logs", "export", "--log", "console",
                              "--since", "2030-01-01", "-o", str(out_file), "--force", "--json")
     assert code == OK and json.loads(out)["lines"] == 0 and "no lines" in err
 
@@ -250,16 +239,16 @@ def test_logs_export_of_a_quiet_period_writes_a_header_and_exits_0(capsys, home,
 
 
 def test_relative_times_after_a_space(capsys, home, tmp_path):
-    code, out, err = run_cli(capsys, "--home", str(home), "logs", "export", "--log", "console",
+    code, out, err = run_main(capsys, "--home", str(home), "logs", "export", "--log", "console",
                              "--since", "-2h", "--until", "-30m", "-o", str(tmp_path / "a.txt"))
     assert code == OK, err
-    code, _out, err = run_cli(capsys, "--home", str(home), "logs", "export", "--log", "console",
+    code, _out, err = run_main(capsys, "--home", str(home), "logs", "export", "--log", "console",
                               "--since", "-7d", "--until", "now", "-o", str(tmp_path / "-dash.txt"), "--force")
     assert code == OK, err
 
 
 def test_a_missing_value_is_still_a_usage_error(capsys, home, tmp_path):
-    code, _out, err = run_cli(capsys, "--home", str(home), "logs", "export", "--log", "console",
+    code, _out, err = run_main(capsys, "--home", str(home), "logs", "export", "--log", "console",
                               "--since", "-o", str(tmp_path / "a.txt"))
     assert code == COULD_NOT_RUN and "--since: expected one argument" in err
 

@@ -361,7 +361,17 @@ def _run(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
+def _tolerant_streams() -> None:
+    """A character the terminal's encoding cannot carry (a lone surrogate from a hand-edited
+    settings file) is printed as '?' instead of stopping the command with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_streams()
     words = list(sys.argv[1:] if argv is None else argv)
     # Before parsing, the only sign of --json is the word itself (a usage error is JSON too).
     json_output = "--json" in words
