@@ -198,6 +198,19 @@ def test_ctrl_c_is_130_with_and_without_json(capsys, home, monkeypatch):
     assert code == INTERRUPTED and json.loads(out) == {"error": "interrupted", "kind": "interrupted"}
 
 
+def test_a_demo_that_cannot_start_exits_2(capsys, monkeypatch):
+    from smartsync_tui.cli import demo_cmd
+    from smartsync_tui.core.errors import UserError
+
+    def cannot_start(**_kwargs):
+        raise UserError("the demo's Identity emulator did not answer: connection refused")
+
+    monkeypatch.setattr(demo_cmd, "prepare", cannot_start)  # a real demo starts servers and the console
+    code, out, err = run_main(capsys, "demo")
+    assert code == COULD_NOT_RUN and out == ""
+    assert err == "error: the demo could not start: the demo's Identity emulator did not answer: connection refused\n"
+
+
 def test_emulator_refuses_a_public_host_with_exit_2(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTSYNC_")}
     done = subprocess.run(
