@@ -170,3 +170,13 @@ def test_a_hostile_directory_name_from_identity_is_data(sync_env, name):
         assert terminal_problems(done.stdout) == [] and terminal_problems(done.stderr) == []
     assert json.loads(as_json.stdout)["identity"]["name"] == name.strip()
     assert f"({identity_directory})".encode() in text.stdout
+
+
+def test_every_line_the_cli_writes_goes_through_output():
+    """A new print() in a command would bypass the rule: only cli/output.py writes to the terminal."""
+    cli = Path(__file__).resolve().parents[1] / "smartsync_tui" / "cli"
+    for path in cli.glob("*.py"):
+        if path.name == "output.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "print(" not in text and "json.dumps(" not in text and "sys.stdout" not in text, path.name

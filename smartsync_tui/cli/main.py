@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from smartsync_tui import __version__
-from smartsync_tui.cli.output import CliError, report_error
+from smartsync_tui.cli.output import CliError, report_error, tolerant_streams
 from smartsync_tui.core.errors import UserError
 
 log = logging.getLogger("smartsync.cli")
@@ -361,17 +361,8 @@ def _run(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def _tolerant_streams() -> None:
-    """A character the terminal's encoding cannot carry (a lone surrogate from a hand-edited
-    settings file) is printed as '?' instead of stopping the command with UnicodeEncodeError."""
-    for stream in (sys.stdout, sys.stderr):
-        reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None:
-            reconfigure(errors="replace")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _tolerant_streams()
+    tolerant_streams()
     words = list(sys.argv[1:] if argv is None else argv)
     # Before parsing, the only sign of --json is the word itself (a usage error is JSON too).
     json_output = "--json" in words

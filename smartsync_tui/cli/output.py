@@ -38,6 +38,15 @@ class CliError(UserError):
         super().__init__(message, kind=kind)
 
 
+def tolerant_streams() -> None:
+    """A character the terminal's encoding cannot carry (a lone surrogate from a hand-edited
+    settings file) is printed as '?' instead of stopping the command with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
+
+
 def safe(text: str) -> str:
     """``text`` as one terminal line: controls, separators and bidi marks as '?', cut at :data:`LINE_LIMIT`."""
     return printable(text, limit=LINE_LIMIT)
