@@ -20,6 +20,7 @@ from smartsync_tui.core import control_channel, engine_lock
 from smartsync_tui.core.settings import load_settings
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
+from tests.support.tables import directory_row
 from tests.support.waiting import wait_until_async
 from tests.test_sync_engine import seed_basic
 
@@ -76,7 +77,7 @@ async def click_when_laid_out(pilot, selector: str) -> None:  # type: ignore[no-
 
 
 def row(app: SmartSyncApp) -> list[str]:
-    return [str(c) for c in app.query_one("#directory-table", DataTable).get_row_at(0)]
+    return directory_row(app)
 
 
 def toasts(app: SmartSyncApp) -> list[str]:
@@ -97,8 +98,8 @@ async def test_console_attaches_to_a_running_engine(sync_env, tmp_path):
             await pilot.press("d", "s")
             await pilot.pause()
             assert not [w for w in app.workers if w.group.startswith("sync-")]  # the engine syncs, not this console
-            await wait_until_async(lambda: row(app)[3] == "Synced", 60.0, "the engine's first sync in the table")
-            assert row(app)[5] == "3"
+            await wait_until_async(lambda: row(app)["sync"] == "Synced", 60.0, "the engine's first sync in the table")
+            assert row(app)["users"] == "3"
         assert engine.poll() is None  # closing the console leaves the engine running
 
 
@@ -112,7 +113,7 @@ async def test_sync_now_in_an_attached_console_makes_the_engine_sync(sync_env, t
         app = attached_console(sync_env, engine.pid)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await pilot.press("d")
-            await wait_until_async(lambda: row(app)[3] == "Synced" and row(app)[5] == "3",
+            await wait_until_async(lambda: row(app)["sync"] == "Synced" and row(app)["users"] == "3",
                                    60.0, "the engine's first sync")
             sync_env.ad.add_user("nova.pessoa", "Nova", "Pessoa")
             # Nothing else will sync it for an hour: the engine's next scheduled run is that far,
@@ -121,14 +122,14 @@ async def test_sync_now_in_an_attached_console_makes_the_engine_sync(sync_env, t
             assert not status["running"] and not status["queued"]
             assert status["next_run_at"] > time.time() + 3000
             runs_before = len(sync_env.state.runs("corp"))
-            assert row(app)[5] == "3"
+            assert row(app)["users"] == "3"
 
             await pilot.press("s")
             await wait_until_async(lambda: f"Sync of corp asked of the engine (pid {engine.pid})." in toasts(app),
                                    60.0, "the notification")
-            await wait_until_async(lambda: row(app)[5] == "4",
+            await wait_until_async(lambda: row(app)["users"] == "4",
                                    30, "the new user in the table (the engine's second run)")
-            assert row(app)[3] == "Synced"
+            assert row(app)["sync"] == "Synced"
             assert len(sync_env.state.runs("corp")) == runs_before + 1
             log = application_log(sync_env)
             assert "control channel: sync of corp asked" in log
@@ -150,7 +151,7 @@ async def test_deleting_in_an_attached_console_makes_the_engine_forget(sync_env,
         app = attached_console(sync_env, engine.pid)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await pilot.press("d")
-            await wait_until_async(lambda: row(app)[3] == "Synced", 60.0, "the engine's first sync")
+            await wait_until_async(lambda: row(app)["sync"] == "Synced", 60.0, "the engine's first sync")
             assert sync_env.state.runs("corp")
             # The engine's login-check loop runs: it made the directory's key pair.
             await wait_until_async(lambda: "directory/corp/private_key" in sync_env.home.secrets_file.read_text(),

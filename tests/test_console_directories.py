@@ -11,6 +11,7 @@ from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens.details import DirectoryDetails
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog
+from tests.support.tables import directory_row, row_cells
 from tests.test_sync_engine import seed_basic
 
 pytestmark = pytest.mark.samba
@@ -21,7 +22,7 @@ def console(env) -> SmartSyncApp:
 
 
 def row(app: SmartSyncApp) -> list[str]:
-    return [str(c) for c in app.query_one("#directory-table", DataTable).get_row_at(0)]
+    return directory_row(app)
 
 
 async def test_sync_now_turns_the_row_synced_with_the_counts(sync_env):
@@ -31,9 +32,9 @@ async def test_sync_now_turns_the_row_synced_with_the_counts(sync_env):
         await pilot.press("d", "s")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        server, base_dn, identity, state, _last, users, groups = row(app)
-        assert (identity, state, users, groups) == ("Connected", "Synced", "3", "2")
-        assert base_dn == sync_env.ad.ou
+        cells = row(app)
+        assert (cells["identity"], cells["sync"], cells["users"], cells["groups"]) == ("Connected", "Synced", "3", "2")
+        assert cells["base_dn"] == sync_env.ad.ou
         assert len(sync_env.identity_users()) == 3
 
         await pilot.press("enter")
@@ -41,7 +42,7 @@ async def test_sync_now_turns_the_row_synced_with_the_counts(sync_env):
         details = app.screen
         assert isinstance(details, DirectoryDetails)
         runs = details.query_one("#runs-table", DataTable)
-        assert runs.row_count == 1 and "created 3" in str(runs.get_row_at(0)[4])
+        assert runs.row_count == 1 and "created 3" in row_cells(runs)["Changes"]
         skipped = details.query_one("#skipped-table", DataTable)
         assert skipped.row_count == 2
         await pilot.press("escape")
@@ -79,13 +80,13 @@ async def test_threshold_dialog_allows_the_held_disables(sync_env):
         assert isinstance(app.screen, ThresholdDialog)
         held = app.screen.query_one("#held-table", DataTable)
         assert held.row_count == 3
-        assert row(app)[3] == "Held back"
+        assert row(app)["sync"] == "Held back"
         assert all(u["active"] for u in sync_env.identity_users().values())
         await pilot.click("#allow")
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert row(app)[3] == "Synced"
+        assert row(app)["sync"] == "Synced"
     assert not any(u["active"] for u in sync_env.identity_users().values())
 
 

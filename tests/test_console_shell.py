@@ -13,6 +13,7 @@ from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.widgets.home_tab import HomeTab
+from tests.support.tables import directory_row
 
 
 # Snapshots show the settings path: a fixed home keeps them deterministic.
@@ -41,7 +42,9 @@ async def test_tabs_switch_by_key_and_list_directories(tmp_path, size):
         assert tabs.active == "directories"
         table = app.query_one("#directory-table", DataTable)
         assert table.row_count == 1
-        assert table.get_row_at(0)[:4] == ["dc1.corp.example", "DC=corp,DC=example", "-", "Not synced yet"]
+        cells = directory_row(app)
+        assert (cells["server"], cells["base_dn"], cells["identity"], cells["sync"]) == (
+            "dc1.corp.example", "DC=corp,DC=example", "-", "Not synced yet")
         await pilot.press("h")
         assert tabs.active == "home"
 
@@ -85,5 +88,6 @@ async def test_portuguese_labels(tmp_path, portuguese):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("d")
         table = app.query_one("#directory-table", DataTable)
-        assert [str(c.label) for c in table.columns.values()][:4] == ["Servidor", "DN base", "Identity", "Sincronização"]
-        assert table.get_row_at(0)[3] == "Ainda não sincronizado"
+        headings = {c.key.value: str(c.label) for c in table.columns.values()}
+        assert (headings["server"], headings["base_dn"], headings["sync"]) == ("Servidor", "DN base", "Sincronização")
+        assert directory_row(app)["sync"] == "Ainda não sincronizado"

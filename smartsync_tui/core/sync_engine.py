@@ -28,7 +28,13 @@ from pydantic import SecretStr
 from smartsync_tui.core import ad_sync_reader
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.identity_client import AgentKeyRejected, IdentityUnreachable, TokenRejected
+from smartsync_tui.core.identity_client import (
+    AgentKeyRejected,
+    IdentityCredentialsMissing,
+    IdentityError,
+    IdentityUnreachable,
+    TokenRejected,
+)
 from smartsync_tui.core.ldap_reader import SearchCancelled, close, connect
 from smartsync_tui.core.secret_store import (
     SecretStore,
@@ -90,6 +96,9 @@ class SyncResult:
     plan: SyncPlan | None = None
     error: str | None = None
     duration: float = 0.0
+    # Whether the target answered in this run: True once a call to it succeeded, False when it
+    # could not be reached or refused the credentials, None when the run never got to ask it.
+    target_connected: bool | None = None
 
     @property
     def exit_code(self) -> int:
@@ -135,8 +144,12 @@ class SyncEngine:
         run_id: int | None = None
         try:
             directory = self._directory(directory_id)
+            # The mode it would run in, until the DC's answer settles it: a run that fails before
+            # (AD unreachable) is recorded as the delta or full it was, not as "auto".
+            full = options.full or self.state.watermark(directory_id) is None
+            result.mode = "full" if full else "delta"
             if not options.dry_run:
-                run_id = self.state.start_run(directory_id, "full" if options.full else "auto", dry_run=False)
+                run_id = self.state.start_run(directory_id, result.mode, dry_run=False)
             self._run(directory, options, result, report, cancel)
         except (_Cancelled, SearchCancelled):
             result.outcome = "cancelled"
@@ -144,6 +157,8 @@ class SyncEngine:
         except UserError as exc:
             result.outcome = "failed"
             result.error = str(exc)
+            if isinstance(exc, IdentityError) and not isinstance(exc, IdentityCredentialsMissing):
+                result.target_connected = False
         except Exception as exc:  # a bug must not kill the scheduler or the console
             log.exception("sync of %s failed unexpectedly", directory_id)
             result.outcome = "failed"
@@ -197,6 +212,8 @@ class SyncEngine:
         target = self._target(directory)
         try:
             user_filter, group_filter = self._filters(directory, target)
+            if hasattr(target, "get_directory") and (directory.user_filter is None or directory.group_filter is None):
+                result.target_connected = True  # it answered the directory's record
             conn = connect(directory, password)
             try:
                 dc = ad_sync_reader.read_dc_identity(conn)
@@ -276,6 +293,8 @@ class SyncEngine:
                 target.close()
         result.failures = failures
         result.counts["failed"] = len(failures)
+        if plan.ops:
+            result.target_connected = True  # it took the batches (refusing some items is an answer too)
         if failures:
             result.outcome = "partial"
         elif plan.held:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -42,6 +43,7 @@ from smartsync_tui.ui.engine_channel import (
     ask_engine,
     forget_timed_out,
 )
+from smartsync_tui.ui.literal import clean
 from smartsync_tui.ui.i18n import (
     N_,
     _,
@@ -90,6 +92,7 @@ class SmartSyncApp(App[None]):
         secrets: SecretStore | None = None,
         scheduler: bool = True,
         attached_pid: int | None = None,
+        attached_mode: str | None = None,
         serve_channel: bool = False,
         initial_tab: str = "home",
         show_log: bool = False,
@@ -105,6 +108,7 @@ class SmartSyncApp(App[None]):
         # Another process (`smartsync-tui run`) is the engine for this home: this
         # console shows its state from the state store and starts no syncs itself.
         self.attached_pid = attached_pid
+        self.attached_mode = attached_mode  # what the engine lock's holder wrote: "run" or "console"
         self._scheduler = scheduler and attached_pid is None
         # Only the engine lock's holder serves the channel: run_console says when that is us.
         self._serve_channel = serve_channel and self._scheduler
@@ -119,13 +123,34 @@ class SmartSyncApp(App[None]):
         self._seen_runs: dict[str, int | None] = {}
         self._update_sub_title()
 
+    def engine_text(self) -> str:
+        """Which engine syncs this home: this console, or another process (with its pid)."""
+        if self.attached_pid is not None:
+            if self.attached_mode == "console":
+                return _("another console (pid {pid})").format(pid=self.attached_pid)
+            return _("smartsync-tui run (pid {pid})").format(pid=self.attached_pid)
+        if self._scheduler:
+            return _("this console (pid {pid})").format(pid=os.getpid())
+        return _("paused: this console starts no sync")
+
     def _update_sub_title(self) -> None:
-        """The header: the Identity environment and what the engine is doing."""
+        """The header: what the engine is doing first (its pid must stay visible at 80 columns), then
+        the Identity environment."""
         if self.attached_pid is not None:
             engine = _("attached to engine (pid {pid})").format(pid=self.attached_pid)
         else:
             engine = _("engine running here") if self._scheduler else _("engine paused")
-        self.sub_title = f"{self.settings.identity.base_url} · {engine}"
+        identity = self.settings.identity
+        where = identity.environment if identity.protocol == "https" else identity.base_url
+        self.sub_title = clean(_("{engine} · Identity: {environment}").format(engine=engine, environment=where), 200)
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",  # type: ignore[override]
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification is literal text: its message often carries a name, a DN or a server's error,
+        which Textual would otherwise read as markup (and ``[/x]`` would end the app)."""
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        super().notify(clean(message, multiline=True), title=clean(title), severity=severity,  # type: ignore[arg-type]
+                       markup=False, **kwargs)
 
     # -- layout
 
@@ -214,10 +239,13 @@ class SmartSyncApp(App[None]):
             counts = self.state.counts(d.id)
             status.users = counts["users"] + counts["disabled_users"]
             status.groups = counts["groups"]
-            runs = self.state.runs(d.id, limit=1)
-            if runs and runs[0].ended_at:
-                status.last_sync = runs[0].ended_at
-                status.state = {"ok": "synced", "held": "held", "partial": "partial"}.get(runs[0].outcome or "", "failed")
+            runs = [r for r in self.state.runs(d.id, limit=20) if r.ended_at and not r.dry_run]
+            if runs:
+                status.last_attempt = runs[0].ended_at
+                status.state = {"ok": "synced", "held": "held", "partial": "partial",
+                                "cancelled": "cancelled"}.get(runs[0].outcome or "", "failed")
+                completed = next((r for r in runs if r.outcome in ("ok", "held", "partial")), None)
+                status.last_sync = completed.ended_at if completed else None
 
     def refresh_directories(self) -> None:
         self.query_one(DirectoryTable).show(self.settings.directories, self.statuses)
@@ -553,7 +581,9 @@ def run_console(home: Home, *, initial_tab: str = "home", show_log: bool = False
     try:
         lock = engine_lock.acquire(home, "console")
     except engine_lock.EngineRunning as running:
-        SmartSyncApp(home, settings, attached_pid=running.pid, initial_tab=initial_tab, show_log=show_log).run()
+        mode = running.holder.get("mode")
+        SmartSyncApp(home, settings, attached_pid=running.pid, attached_mode=mode if isinstance(mode, str) else None,
+                     initial_tab=initial_tab, show_log=show_log).run()
         return 0
     with lock:  # one engine per home: `smartsync-tui run` refuses while this console syncs
         SmartSyncApp(home, settings, serve_channel=True, initial_tab=initial_tab, show_log=show_log).run()

@@ -16,7 +16,9 @@ class DirectoryStatus:
     percent: float | None = None
     phase: str = ""
     identity_connected: bool | None = None
+    # The last run that completed (ok, held or partial), and the last run of any outcome.
     last_sync: float | None = None
+    last_attempt: float | None = None
     users: int = 0
     groups: int = 0
     last_result: SyncResult | None = None
@@ -43,10 +45,12 @@ class DirectoryStatus:
         )
         self.percent = None
         self.phase = ""
-        self.last_sync = time.time()
+        self.last_attempt = time.time()
+        if result.outcome in ("ok", "held", "partial"):
+            self.last_sync = self.last_attempt
         self.users = counts.get("users", 0) + counts.get("disabled_users", 0)
         self.groups = counts.get("groups", 0)
-        if result.outcome == "failed" and result.error and "Identity" in result.error:
-            self.identity_connected = False
+        if result.target_connected is not None:
+            self.identity_connected = result.target_connected
         elif result.outcome in ("ok", "held", "partial"):
             self.identity_connected = True

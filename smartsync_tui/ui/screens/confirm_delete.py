@@ -11,6 +11,7 @@ from textual.widgets import Button, Checkbox, Static
 
 from smartsync_tui.core.settings import DirectorySettings
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.literal import filled
 
 
 class ConfirmDeleteDialog(ModalScreen[bool]):
@@ -24,10 +25,10 @@ class ConfirmDeleteDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         d = self.directory
         with Vertical(classes="dialog"):
-            yield Static(_("Delete directory {name}?").format(name=d.label), classes="dialog-title")
+            yield Static(filled(_("Delete directory {name}?"), name=d.label), classes="dialog-title")
             yield Static(
-                _("{server} · {base_dn}\nSync of this directory stops for good: its users stay in Identity "
-                  "as they are, its password and token are deleted here.").format(server=d.server, base_dn=d.base_dn),
+                filled(_("{server} · {base_dn}\nSync of this directory stops for good: its users stay in Identity "
+                        "as they are, its password and token are deleted here."), server=d.server, base_dn=d.base_dn),
                 classes="dialog-body",
             )
             yield Checkbox(_("I understand that sync stops for good"), id="understood")

@@ -8,15 +8,19 @@ import statistics
 import time
 from typing import ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from smartsync_tui.core.dn import object_name
 from smartsync_tui.core.settings import DirectorySettings
 from smartsync_tui.core.state_store import LoginCheckRecord, StateStore
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.literal import literal, filled
+from smartsync_tui.ui.screens.row_view import RowView
 
 
 def _when(ts: float | None, *, short: bool = False) -> str:
@@ -86,6 +90,8 @@ def skipped_reason(reason: str) -> str:
 
 
 _Row = tuple[str, ...]
+# A cell shows this much of a value; the row's own view (Enter) shows it whole.
+CELL_LIMIT = 80
 
 
 class DirectoryDetails(ModalScreen[None]):
@@ -112,14 +118,15 @@ class DirectoryDetails(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         d = self.directory
         with Vertical(classes="dialog full"):
-            yield Static(_("{name}: {server}:{port} ({tls}), {base_dn}").format(
-                name=d.label, server=d.server, port=d.effective_port, tls=d.tls, base_dn=d.base_dn),
-                classes="dialog-title")
+            yield Static(filled(_("{name}: {server}:{port} ({tls}), {base_dn}"),
+                               name=d.label, server=d.server, port=d.effective_port, tls=d.tls, base_dn=d.base_dn),
+                         classes="dialog-title")
             yield Static(id="details-counts", classes="dialog-body")
             with TabbedContent(id="details-tabs"):
                 with TabPane(_("Recent runs"), id="runs"):
                     runs = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-                    runs.add_columns(_("Started"), _("Mode"), _("Outcome"), _("Seconds"), _("Changes"), _("Error"))
+                    # The error is what a failed run's reader looks for: it comes before the figures.
+                    runs.add_columns(_("Started"), _("Outcome"), _("Error"), _("Mode"), _("Seconds"), _("Changes"))
                     yield runs
                 with TabPane(_("Login checks"), id="login-checks"):
                     yield Static(id="login-check-summary")
@@ -128,7 +135,7 @@ class DirectoryDetails(ModalScreen[None]):
                     yield checks
                 with TabPane(_("Skipped objects"), id="skipped"):
                     skipped = DataTable(id="skipped-table", cursor_type="row", zebra_stripes=True)
-                    skipped.add_columns(_("Reason"), _("DN"))
+                    skipped.add_columns(_("Object"), _("Reason"), _("DN"))
                     yield skipped
         yield Footer()
 
@@ -140,15 +147,16 @@ class DirectoryDetails(ModalScreen[None]):
         """Read the directory's counts, runs, login checks and skipped objects again and show them."""
         d = self.directory
         counts = self.state.counts(d.id)
-        self.query_one("#details-counts", Static).update(
+        self.query_one("#details-counts", Static).update(literal(
             _("{users} users ({disabled} disabled) and {groups} groups in Identity; {pending} operations pending").format(
                 users=counts["users"] + counts["disabled_users"], disabled=counts["disabled_users"],
-                groups=counts["groups"], pending=len(self.state.pending(d.id))))
+                groups=counts["groups"], pending=len(self.state.pending(d.id)))))
         self._fill("runs-table", self._run_rows())
         checks = self.state.login_checks(d.id, limit=1000)
-        self.query_one("#login-check-summary", Static).update(login_check_summary(checks, time.time(), d.login_checks))
+        self.query_one("#login-check-summary", Static).update(literal(login_check_summary(checks, time.time(), d.login_checks)))
         self._fill("login-checks-table", self._login_check_rows(checks[:50]))
-        self._fill("skipped-table", [(guid, (skipped_reason(reason), dn)) for guid, dn, reason in self.state.skipped(d.id)])
+        self._fill("skipped-table", [(guid, (object_name(dn), skipped_reason(reason), dn))
+                                     for guid, dn, reason in self.state.skipped(d.id)])
 
     def _fill(self, table_id: str, rows: list[tuple[str, _Row]]) -> None:
         """Show ``rows`` (key, cells) in a table, the cursor kept on the row it was on (or at its place)."""
@@ -163,7 +171,8 @@ class DirectoryDetails(ModalScreen[None]):
         scroll_y = table.scroll_y
         table.clear()
         for row_key, cells in rows:
-            table.add_row(*cells, key=row_key)
+            # Logins, DNs, reasons and errors come from AD, Identity or the state store: literal text.
+            table.add_row(*(literal(cell, CELL_LIMIT) for cell in cells), key=row_key)
         if not rows:
             return
         keys = [row_key for row_key, _cells in rows]
@@ -183,7 +192,7 @@ class DirectoryDetails(ModalScreen[None]):
             seconds = f"{run.ended_at - run.started_at:.1f}" if run.ended_at else "-"
             mode = _(RUN_MODES[run.mode]) if run.mode in RUN_MODES else run.mode
             outcome = _(RUN_OUTCOMES.get(run.outcome, run.outcome)) if run.outcome else _("running")
-            rows.append((str(run.id), (_when(run.started_at), mode, outcome, seconds, changes or "-", run.error or "")))
+            rows.append((str(run.id), (_when(run.started_at), outcome, run.error or "", mode, seconds, changes or "-")))
         return rows
 
     def _login_check_rows(self, checks: list[LoginCheckRecord]) -> list[tuple[str, _Row]]:
@@ -198,6 +207,18 @@ class DirectoryDetails(ModalScreen[None]):
             rows.append((key, (_when(check.at, short=True), check.login,
                                _(OUTCOMES.get(check.outcome, check.outcome)), f"{check.latency_ms:.0f}", reason)))
         return rows
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row: every column of it, whole (cells are cut to fit)."""
+        event.stop()
+        table = event.data_table
+        rows = dict(self._shown.get(table.id or "", []))
+        cells = rows.get(str(event.row_key.value))
+        if cells is None:
+            return
+        headings = [column.label.plain for column in table.columns.values()]
+        self.app.push_screen(RowView(self.directory.label, list(zip(headings, cells))))
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#details-tabs", TabbedContent).active = tab

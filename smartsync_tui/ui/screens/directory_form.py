@@ -23,6 +23,7 @@ from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.secret_store import directory_password_key, directory_token_key
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.wizard import DiscardDialog
 from smartsync_tui.ui.widgets.directory_fields import (
     CheckOutcome,
@@ -62,8 +63,8 @@ class DirectoryFormDialog(ModalScreen[str | None]):
         d = self.existing
         with Vertical(id="directory-dialog"):
             yield Static(
-                _("Edit directory {name}").format(name=d.label) if d else _("Add a directory"),
-                id="directory-dialog-title", markup=False,
+                filled(_("Edit directory {name}"), name=d.label) if d else _("Add a directory"),
+                id="directory-dialog-title",
             )
             with VerticalScroll(id="directory-dialog-form"):
                 yield Static(
@@ -138,14 +139,14 @@ class DirectoryFormDialog(ModalScreen[str | None]):
         try:
             directory = fields.directory(directory_id)
         except ValueError as exc:
-            message.update(sentence(str(exc)))
+            message.update(literal(sentence(str(exc)), multiline=True))
             return
         typed_password, typed_token = fields.typed_password(), fields.typed_token()
         try:
             password = typed_password or self.app.secrets.get(directory_password_key(directory_id))
             token = typed_token or self.app.secrets.get(directory_token_key(directory_id))
         except UserError as exc:  # the secret store cannot be read: it says why and what to do
-            message.update(str(exc))
+            message.update(literal(str(exc), multiline=True))
             return
         missing = [
             (field_id, text)
@@ -181,7 +182,7 @@ class DirectoryFormDialog(ModalScreen[str | None]):
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
         self.query_one("#directory-dialog-busy").display = busy
-        self.query_one("#directory-dialog-message", Static).update(text)
+        self.query_one("#directory-dialog-message", Static).update(literal(text, multiline=True))
         self.query_one(DirectoryFields).disabled = busy
         self.query_one("#save", Button).disabled = busy
 

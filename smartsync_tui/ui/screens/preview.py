@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -11,6 +12,11 @@ from textual.widgets import DataTable, Footer, Static
 from smartsync_tui.core.sync_engine import SyncResult
 from smartsync_tui.core.sync_plan import describe_change
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.literal import literal, filled
+from smartsync_tui.ui.screens.row_view import RowView
+
+# A cell shows this much of a value (a 3 MB attribute would freeze the table); Enter shows the row whole.
+CELL_LIMIT = 120
 
 
 def op_label(op: str) -> str:
@@ -38,30 +44,40 @@ class PreviewScreen(ModalScreen[None]):
         counts = plan.counts()
         with Vertical(classes="dialog full"):
             yield Static(
-                _("Preview of {id}: {mode} sync ({reason})").format(
-                    id=self.result.directory_id, mode=plan.mode, reason=plan.mode_reason
-                ),
+                filled(_("Preview of {id}: {mode} sync ({reason})"),
+                      id=self.result.directory_id, mode=plan.mode, reason=plan.mode_reason),
                 classes="dialog-title",
             )
             yield Static(
-                _("{create} to create, {update} to update, {disable} to disable, {enable} to re-enable, "
+                literal(_("{create} to create, {update} to update, {disable} to disable, {enable} to re-enable, "
                   "{groups} group changes, {skipped} skipped, {held} held back. Nothing has been changed.").format(
                     create=counts["create"], update=counts["update"], disable=counts["disable"],
                     enable=counts["enable"], groups=counts["group_create"] + counts["group_update"],
                     skipped=counts["skipped"], held=counts["held"],
-                ),
+                )),
                 classes="dialog-body",
             )
             table = DataTable(id="plan-table", cursor_type="row", zebra_stripes=True)
             table.add_columns(_("Change"), _("Name"), _("Details"), _("DN"))
-            for op in plan.ops:
-                table.add_row(op_label(op.op), op.name, "; ".join(map(describe_change, op.changes)), op.dn)
-            for op in plan.held:
-                table.add_row(_("held disable"), op.name, op.why, op.dn)
+            # Names, values and DNs come from AD: literal text, cut to fit; the whole row is kept for Enter.
+            self._rows: list[tuple[str, ...]] = [
+                (op_label(op.op), op.name, "; ".join(map(describe_change, op.changes)), op.dn) for op in plan.ops
+            ] + [(_("held disable"), op.name, op.why, op.dn) for op in plan.held]
+            for index, row in enumerate(self._rows):
+                table.add_row(*(literal(cell, CELL_LIMIT) for cell in row), key=str(index))
             if not plan.ops and not plan.held:
-                table.add_row("-", _("Nothing to change"), "", "")
+                table.add_row("-", literal(_("Nothing to change")), "", "")
             yield table
         yield Footer()
+
+    @on(DataTable.RowSelected, "#plan-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is None:
+            return
+        row = self._rows[int(event.row_key.value)]
+        headings = [column.label.plain for column in event.data_table.columns.values()]
+        self.app.push_screen(RowView(self.result.directory_id, list(zip(headings, row))))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -18,6 +18,11 @@ from smartsync_tui.core.state_store import PendingOp
 from smartsync_tui.core.sync_engine import SyncResult
 from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.literal import literal, filled
+from smartsync_tui.ui.screens.row_view import RowView
+
+# A cell shows this much of a login, reason or DN; Enter shows the row whole.
+CELL_LIMIT = 80
 
 
 class ThresholdDialog(ModalScreen[bool]):
@@ -35,14 +40,14 @@ class ThresholdDialog(ModalScreen[bool]):
         held = plan.held if plan else []
         with Vertical(classes="dialog wide"):
             yield Static(
-                _("{n} users would be disabled in {id}").format(n=len(held), id=self.result.directory_id),
+                filled(_("{n} users would be disabled in {id}"), n=len(held), id=self.result.directory_id),
                 classes="dialog-title",
             )
-            yield Static(plan.threshold_note if plan else "", classes="dialog-body")
+            yield Static(literal(plan.threshold_note if plan else "", multiline=True), classes="dialog-body")
             table = DataTable(id="held-table", cursor_type="row", zebra_stripes=True)
             table.add_columns(_("Login"), _("Why"), _("DN"))
-            for op in held:
-                table.add_row(op.name, op.why, op.dn)
+            for index, op in enumerate(held):
+                table.add_row(*(literal(cell, CELL_LIMIT) for cell in (op.name, op.why, op.dn)), key=str(index))
             yield table
             with Horizontal(classes="dialog-buttons"):
                 yield Button(_("Allow the disables"), id="allow", variant="error")
@@ -50,6 +55,16 @@ class ThresholdDialog(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#keep", Button).focus()
+
+    @on(DataTable.RowSelected, "#held-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        plan = self.result.plan
+        if plan is None or event.row_key.value is None:
+            return
+        op = plan.held[int(event.row_key.value)]
+        headings = [column.label.plain for column in event.data_table.columns.values()]
+        self.app.push_screen(RowView(self.result.directory_id, list(zip(headings, (op.name, op.why, op.dn)))))
 
     @on(Button.Pressed, "#allow")
     def _allow(self) -> None:

@@ -49,6 +49,8 @@ from smartsync_tui.core.settings import (
     ProxySettings,
 )
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.literal import literal, filled
+from smartsync_tui.ui.widgets.text_input import TextInput
 from smartsync_tui.ui.widgets.directory_fields import (
     CheckOutcome,
     DirectoryFields,
@@ -82,7 +84,7 @@ class DiscardDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="discard-dialog"):
-            yield Static(self.question, id="discard-question", markup=False)
+            yield Static(literal(self.question), id="discard-question")
             with Horizontal(id="discard-buttons"):
                 yield Button(N_("Keep editing"), id="discard-keep", variant="primary")
                 yield Button(N_("Discard"), id="discard-yes", variant="error")
@@ -152,7 +154,7 @@ class SetupWizard(Screen[bool]):
                         value=self._environment_kind(identity.environment), allow_blank=False,
                         id="identity-environment",
                     ))
-                    yield FieldRow(_("Host"), Input(
+                    yield FieldRow(_("Host"), TextInput(
                         "" if identity.environment == PRODUCTION_ENVIRONMENT else identity.environment,
                         id="identity-host", placeholder=_("e.g. company.customerfi.com"),
                         validators=[FieldCheck(validation.check_environment_host)],
@@ -172,19 +174,19 @@ class SetupWizard(Screen[bool]):
                         id="proxy-mode",
                     ))
                     with Vertical(id="proxy-manual-fields"):
-                        yield FieldRow(_("Proxy host"), Input(
+                        yield FieldRow(_("Proxy host"), TextInput(
                             proxy.host or "", id="proxy-host", placeholder=_("name or IPv4, no http://"),
                             validators=[FieldCheck(validation.check_proxy_host)], validate_on=["changed", "submitted"],
                         ))
-                        yield FieldRow(_("Proxy port"), Input(
+                        yield FieldRow(_("Proxy port"), TextInput(
                             str(proxy.port) if proxy.port else "", id="proxy-port", type="integer",
                             placeholder=_("e.g. 3128"),
                             validators=[FieldCheck(check_port_text)], validate_on=["changed", "submitted"],
                         ))
-                        yield FieldRow(_("Proxy user"), Input(
+                        yield FieldRow(_("Proxy user"), TextInput(
                             proxy.user or "", id="proxy-user", placeholder=_("optional"),
                         ))
-                        yield FieldRow(_("Proxy password"), Input(
+                        yield FieldRow(_("Proxy password"), TextInput(
                             id="proxy-password", password=True,
                             placeholder=_("leave empty to keep the stored one")
                             if self._proxy_password_stored() else _("optional"),
@@ -415,10 +417,10 @@ class SetupWizard(Screen[bool]):
         try:
             settings, _password, pending = self._candidate()
         except ValueError as exc:  # a rule across fields (pydantic's ValidationError is a ValueError)
-            result.update(sentence(str(exc)))
+            result.update(literal(sentence(str(exc)), multiline=True))
             return
         result.set_classes("test-result")
-        result.update(_("Testing {url}…").format(url=settings.identity.base_url))
+        result.update(filled(_("Testing {url}…"), url=settings.identity.base_url))
         self._ping(settings, pending, result.id or "")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="setup-wizard-test", name="ping")
@@ -457,7 +459,7 @@ class SetupWizard(Screen[bool]):
             directory = fields.directory(unique_directory_id(settings, fields.base_dn))
             candidate, proxy_password, pending = self._candidate()
         except ValueError as exc:  # a rule across fields (pydantic's ValidationError is a ValueError)
-            status.update(sentence(str(exc)))
+            status.update(literal(sentence(str(exc)), multiline=True))
             return
         password, token = fields.typed_password(), fields.typed_token()
         assert password is not None and token is not None  # check_fields requires both when adding
@@ -482,7 +484,7 @@ class SetupWizard(Screen[bool]):
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
         self.query_one("#wizard-busy").display = busy
-        self.query_one("#wizard-status", Static).update(text)
+        self.query_one("#wizard-status", Static).update(literal(text, multiline=True))
         self.query_one(ContentSwitcher).disabled = busy
         self.query_one("#back", Button).disabled = busy or self._step == 0
         self.query_one("#next", Button).disabled = busy
@@ -498,7 +500,7 @@ class SetupWizard(Screen[bool]):
         if worker.name == "ping":
             result_id, ok, text = worker.result
             result = self.query_one(f"#{result_id}", Static)
-            result.update(text)
+            result.update(literal(text, multiline=True))
             result.set_class(ok, "-ok")
             result.set_class(not ok, "-failed")
             result.scroll_visible(animate=False)

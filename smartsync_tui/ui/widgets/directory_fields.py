@@ -37,6 +37,8 @@ from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import DEFAULT_PORTS, AppSettings, DirectorySettings
 from smartsync_tui.ui.i18n import _
+from smartsync_tui.ui.literal import literal
+from smartsync_tui.ui.widgets.text_input import TextInput
 
 log = logging.getLogger("smartsync.console")
 
@@ -126,7 +128,7 @@ class FieldRow(Horizontal):
 
     def show_error(self, message: str | None) -> None:
         self.error = message or ""
-        self.query_one(".field-error", Static).update(self.error)
+        self.query_one(".field-error", Static).update(literal(self.error, multiline=True))
         self.set_class(bool(message), "-error")
         if isinstance(self.field, Input):
             # The check's refusal marks the field like an inline refusal does.
@@ -228,45 +230,45 @@ class DirectoryFields(Vertical):
         keep = _("leave empty to keep the stored one")
         # What the last real check found, above the fields it concerns.
         yield Static("", id="check-report", markup=False)
-        yield FieldRow(_("Server"), Input(
+        yield FieldRow(_("Server"), TextInput(
             d.server if d else "", id="server", placeholder=_("IP or name, e.g. dc1.corp.example"),
             validators=[FieldCheck(validation.check_server)], validate_on=["changed", "submitted"],
         ))
         yield FieldRow(_("TLS"), Select(TLS_OPTIONS, value=d.tls if d else "ldaps", allow_blank=False, id="tls"))
         yield Static(_("Plain LDAP sends the password unencrypted: use it only on a network you trust."),
                      id="tls-note")
-        yield FieldRow(_("Port"), Input(
+        yield FieldRow(_("Port"), TextInput(
             str(d.port) if d and d.port else "", id="port", type="integer",
             placeholder=self._port_hint(d.tls if d else "ldaps"),
             validators=[FieldCheck(check_port_text)], valid_empty=True, validate_on=["changed", "submitted"],
         ))
-        yield FieldRow(_("CA file"), Input(
+        yield FieldRow(_("CA file"), TextInput(
             d.ca_file or "" if d else "", id="ca-file",
             placeholder=_("PEM of the CA that signed the DC (optional)"),
             validators=[FieldCheck(validation.check_ca_file)], valid_empty=True, validate_on=["changed", "submitted"],
         ))
-        yield FieldRow(_("TLS server name"), Input(
+        yield FieldRow(_("TLS server name"), TextInput(
             d.tls_server_name or "" if d else "", id="tls-server-name",
             placeholder=_("DC certificate's name, when Server is an IP"),
             validators=[FieldCheck(validation.check_server)], valid_empty=True, validate_on=["changed", "submitted"],
         ))
-        yield FieldRow(_("Admin user"), Input(
+        yield FieldRow(_("Admin user"), TextInput(
             d.bind_user if d else "", id="bind-user", placeholder=_("user@corp.example or CORP\\user"),
         ))
-        yield FieldRow(_("Password"), Input(
+        yield FieldRow(_("Password"), TextInput(
             id="password", password=True, placeholder=keep if editing else _("the admin user's password"),
         ))
-        yield FieldRow(_("Base DN"), Input(
+        yield FieldRow(_("Base DN"), TextInput(
             d.base_dn if d else "", id="base-dn", placeholder=_("DC=corp,DC=example"),
             validators=[FieldCheck(validation.check_base_dn)], validate_on=["changed", "submitted"],
         ))
-        yield FieldRow(_("Token"), Input(
+        yield FieldRow(_("Token"), TextInput(
             id="token", password=True,
             placeholder=_("leave empty to keep; paste a new one to replace") if editing
             else _("copied from the directory in Identity"),
             validators=[FieldCheck(validation.check_token)], valid_empty=True, validate_on=["changed", "submitted"],
         ))
-        yield FieldRow(_("Name"), Input(
+        yield FieldRow(_("Name"), TextInput(
             d.display_name if d else "", id="display-name",
             placeholder=_("optional; Identity's name for it when empty"),
         ))
@@ -391,7 +393,7 @@ class DirectoryFields(Vertical):
         """Show the check's report and each problem under the field to fix; the first such field's id."""
         self.clear_check()
         report = self.query_one("#check-report", Static)
-        report.update("\n".join(check.report_lines()))
+        report.update(literal("\n".join(check.report_lines()), multiline=True))
         report.border_title = _("Not saved: what the check found")
         report.add_class("-shown")
         first = None

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import time
 
+from rich.text import Text
 from textual.widgets import DataTable
 
 from smartsync_tui.core.settings import DirectorySettings
 from smartsync_tui.ui.console_state import DirectoryStatus
-from smartsync_tui.ui.i18n import _
+from smartsync_tui.ui.i18n import N_, _
+from smartsync_tui.ui.literal import literal
+
+# A table cell shows this much of a name, server or DN; the details screen shows it whole.
+NAME_LIMIT = 60
 
 
 def _state_text(status: DirectoryStatus) -> str:
@@ -36,22 +41,35 @@ def _ago(when: float | None, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
 
 
+def last_run_text(status: DirectoryStatus, now: float | None = None) -> str:
+    """The "Last sync" cell: when the last run completed; after a failure, when it was last tried."""
+    if status.state in ("failed", "cancelled") and status.last_attempt is not None:
+        return _("tried {when}").format(when=_ago(status.last_attempt, now))
+    return _ago(status.last_sync, now)
+
+
+# (key, heading): the columns that say which directory and how it is come first, so that
+# they are what 80 columns show; the server and base DN follow.
+COLUMNS = (
+    ("name", N_("Name")),
+    ("sync", N_("Sync")),
+    ("last", N_("Last sync")),
+    ("identity", N_("Identity")),
+    ("users", N_("Users")),
+    ("groups", N_("Groups")),
+    ("server", N_("Server")),
+    ("base_dn", N_("Base DN")),
+)
+
+
 class DirectoryTable(DataTable):
-    """Server, base DN, Identity status, sync status, last sync, users, groups."""
+    """Name, sync status, last sync, Identity status, users, groups, server, base DN."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for label, key in (
-            (_("Server"), "server"),
-            (_("Base DN"), "base_dn"),
-            (_("Identity"), "identity"),
-            (_("Sync"), "sync"),
-            (_("Last sync"), "last"),
-            (_("Users"), "users"),
-            (_("Groups"), "groups"),
-        ):
-            self.add_column(label, key=key)
+        for key, label in COLUMNS:
+            self.add_column(_(label), key=key)
 
     def show(self, directories: list[DirectorySettings], statuses: dict[str, DirectoryStatus]) -> None:
         """Rebuild the rows, keeping the cursor on the same directory."""
@@ -59,21 +77,32 @@ class DirectoryTable(DataTable):
         self.clear()
         for d in directories:
             status = statuses.get(d.id) or DirectoryStatus(d.id)
-            self.add_row(*self._cells(d, status), key=d.id)
+            self.add_row(*self._cells(d, status).values(), key=d.id)
         if selected is not None:
             ids = [d.id for d in directories]
             if selected in ids:
                 self.move_cursor(row=ids.index(selected))
 
-    def _cells(self, d: DirectorySettings, status: DirectoryStatus) -> tuple[str, ...]:
+    def _cells(self, d: DirectorySettings, status: DirectoryStatus) -> dict[str, Text]:
         identity = {True: _("Connected"), False: _("Disconnected"), None: "-"}[status.identity_connected]
-        server = d.server if d.enabled else f"{d.server} ({_('off')})"
-        return (server, d.base_dn, identity, _state_text(status), _ago(status.last_sync), str(status.users), str(status.groups))
+        name = d.label if d.enabled else f"{d.label} ({_('off')})"
+        # Names, servers and DNs come from the settings file: literal text, never markup.
+        cells = {
+            "name": literal(name, NAME_LIMIT),
+            "sync": literal(_state_text(status)),
+            "last": literal(last_run_text(status)),
+            "identity": literal(identity),
+            "users": literal(status.users),
+            "groups": literal(status.groups),
+            "server": literal(d.server, NAME_LIMIT),
+            "base_dn": literal(d.base_dn, NAME_LIMIT),
+        }
+        return {key: cells[key] for key, _label in COLUMNS}
 
     def update_status(self, d: DirectorySettings, status: DirectoryStatus) -> None:
         if d.id not in self.rows:
             return
-        for key, value in zip(("server", "base_dn", "identity", "sync", "last", "users", "groups"), self._cells(d, status)):
+        for key, value in self._cells(d, status).items():
             self.update_cell(d.id, key, value, update_width=True)
 
     @property

@@ -53,6 +53,8 @@ from smartsync_tui.core.settings import (
     ProxySettings,
 )
 from smartsync_tui.ui.i18n import _, ngettext
+from smartsync_tui.ui.literal import literal, filled
+from smartsync_tui.ui.widgets.text_input import TextInput
 
 if TYPE_CHECKING:
     from smartsync_tui.ui.app import SmartSyncApp
@@ -253,13 +255,13 @@ class HomeTab(VerticalScroll):
                     yield RadioButton(_("Console (admin actions)"), id="log-console")
             with Horizontal(classes="home-row"):
                 yield Label(_("From"), classes="home-label")
-                yield Input("-24h", id="log-since", compact=True, placeholder="2026-11-27 14:30")
+                yield TextInput("-24h", id="log-since", compact=True, placeholder="2026-11-27 14:30")
                 yield Label(_("To"), classes="home-label-short")
-                yield Input("now", id="log-until", compact=True, placeholder="now")
+                yield TextInput("now", id="log-until", compact=True, placeholder="now")
             yield Static(_("Times: 2026-11-27, 2026-11-27 14:30, now, or ago: -2h, -7d"), classes="home-hint", markup=False)
             with Horizontal(classes="home-row"):
                 yield Label(_("Save to"), classes="home-label")
-                yield Input(id="log-path", compact=True)
+                yield TextInput(id="log-path", compact=True)
             with Horizontal(classes="home-buttons"):
                 yield Button(_("Export"), id="log-export", compact=True, tooltip=_("Write the period's lines to the .txt file"))
             yield Static(id="export-result", classes="home-result", markup=False)
@@ -283,17 +285,17 @@ class HomeTab(VerticalScroll):
         environment = settings.identity.base_url
         if settings.identity.environment == PRODUCTION_ENVIRONMENT:
             environment += "  " + _("(production)")
-        self.query_one("#identity-info", Static).update(
+        self.query_one("#identity-info", Static).update(literal(
             _rows(
                 (_("Environment"), environment),
                 (_("Used by"), ngettext("{n} directory", "{n} directories", directories).format(n=directories)),
-            )
-        )
+            ), multiline=True,
+        ))
         try:
             stored = self.console.secrets.get(PROXY_PASSWORD_KEY) is not None
         except UserError:
             stored = False
-        self.query_one("#proxy-info", Static).update(_rows((_("Mode"), _proxy_text(settings.proxy, stored))))
+        self.query_one("#proxy-info", Static).update(literal(_rows((_("Mode"), _proxy_text(settings.proxy, stored))), multiline=True))
         self._refresh_status()
 
     def _refresh_status(self) -> None:
@@ -308,9 +310,9 @@ class HomeTab(VerticalScroll):
         ids = [d.id for d in settings.directories]
         users = sum(console.statuses[i].users for i in ids if i in console.statuses)
         groups = sum(console.statuses[i].groups for i in ids if i in console.statuses)
-        self.query_one("#status-info", Static).update(
+        self.query_one("#status-info", Static).update(literal(
             _rows(
-                (_("Engine"), _("running in this console")),
+                (_("Engine"), console.engine_text()),
                 (_("Next delta"), delta),
                 (_("Next full"), full),
                 (_("Totals"), ", ".join((
@@ -321,13 +323,13 @@ class HomeTab(VerticalScroll):
                 (_("Settings"), str(console.home.settings_file)),
                 (_("Logs"), str(console.home.log_dir)),
                 (_("Version"), __version__),
-            )
-        )
+            ), multiline=True,
+        ))
 
     def _result(self, selector: str, text: str, kind: str) -> None:
         """One result line: kind is ok, error or busy (coloured by the stylesheet)."""
         result = self.query_one(selector, Static)
-        result.update(text)
+        result.update(literal(text, multiline=True))
         for name in ("ok", "error", "busy"):
             result.set_class(name == kind, f"-{name}")
 
@@ -520,7 +522,7 @@ class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
                     yield RadioButton("http", value=self._current.protocol == "http", id="protocol-http")
             with Horizontal(classes="home-row"):
                 yield Label(_("Environment"), classes="home-label")
-                yield Input(self._current.environment, id="identity-environment", compact=True,
+                yield TextInput(self._current.environment, id="identity-environment", compact=True,
                             placeholder=PRODUCTION_ENVIRONMENT)
             yield Static(_("Host only, for example {host}").format(host=PRODUCTION_ENVIRONMENT),
                          id="identity-error", classes="home-hint", markup=False)
@@ -536,7 +538,7 @@ class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
         try:
             environment = validation.check_environment_host(self.query_one("#identity-environment", Input).value)
         except ValueError as exc:
-            error.update(_sentence(str(exc)))
+            error.update(literal(_sentence(str(exc))))
             error.set_class(True, "-error")
             return None
         error.update(_("Host only, for example {host}").format(host=PRODUCTION_ENVIRONMENT))
@@ -594,15 +596,15 @@ class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
             with Vertical(id="proxy-fields"):
                 with Horizontal(classes="home-row"):
                     yield Label(_("Host"), classes="home-label")
-                    yield Input(proxy.host or "", id="proxy-host", compact=True, placeholder="proxy.example.com")
+                    yield TextInput(proxy.host or "", id="proxy-host", compact=True, placeholder="proxy.example.com")
                     yield Label(_("Port"), classes="home-label-short")
-                    yield Input(str(proxy.port or ""), id="proxy-port", type="integer", valid_empty=True, compact=True, placeholder="3128")
+                    yield TextInput(str(proxy.port or ""), id="proxy-port", type="integer", valid_empty=True, compact=True, placeholder="3128")
                 with Horizontal(classes="home-row"):
                     yield Label(_("User"), classes="home-label")
-                    yield Input(proxy.user or "", id="proxy-user", compact=True, placeholder=_("(none)"))
+                    yield TextInput(proxy.user or "", id="proxy-user", compact=True, placeholder=_("(none)"))
                 with Horizontal(classes="home-row"):
                     yield Label(_("Password"), classes="home-label")
-                    yield Input(id="proxy-password", password=True, compact=True,
+                    yield TextInput(id="proxy-password", password=True, compact=True,
                                 placeholder=_("(stored: empty keeps it)") if self._password_stored else "")
             yield Static(id="proxy-error", classes="home-hint", markup=False)
             with Horizontal(classes="home-buttons"):
@@ -625,7 +627,7 @@ class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
 
     def _message(self, text: str, kind: str) -> None:
         line = self.query_one("#proxy-error", Static)
-        line.update(text)
+        line.update(literal(text, multiline=True))
         for name in ("ok", "error", "busy"):
             line.set_class(name == kind, f"-{name}")
 
@@ -711,7 +713,7 @@ class ReplaceFileScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="home-dialog") as dialog:
             dialog.border_title = _("Replace the file?")
-            yield Static(_("{path} already exists. Replace it with the export?").format(path=self._path), markup=False)
+            yield Static(filled(_("{path} already exists. Replace it with the export?"), path=self._path))
             with Horizontal(classes="home-buttons"):
                 yield Button(_("Keep it"), id="replace-no", compact=True)
                 yield Button(_("Replace"), id="replace-yes", variant="warning", compact=True)

@@ -36,6 +36,8 @@ from textual.widgets import Input, Static
 from smartsync_tui.core.text import printable
 from smartsync_tui.ui import i18n
 from smartsync_tui.ui.i18n import N_, _, ngettext
+from smartsync_tui.ui.literal import literal
+from smartsync_tui.ui.widgets.text_input import TextInput
 from smartsync_tui.ui.log_bridge import LogLine, LogSource
 
 DEFAULT_MAX_LINES = 5_000
@@ -248,7 +250,7 @@ class LogPane(Vertical):
     def compose(self):  # type: ignore[no-untyped-def]
         with Horizontal(id="log-pane-bar"):
             yield Static(id="log-pane-state", markup=False)
-            yield Input(placeholder=_("/ filter"), compact=True, id="log-pane-filter")
+            yield TextInput(placeholder=_("/ filter"), compact=True, id="log-pane-filter")
         yield LogView(self.max_lines)
 
     def on_mount(self) -> None:
@@ -409,5 +411,5 @@ class LogPane(Vertical):
         if text != self._last_state:
             self._last_state = text
             state = self.query_one("#log-pane-state", Static)
-            state.update(text)
+            state.update(literal(text))
             state.set_class(not self.following, "-paused")
