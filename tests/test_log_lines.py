@@ -23,9 +23,11 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +36,7 @@ from smartsync_tui.core.event_log import audit, export_log
 from smartsync_tui.core.logs import AUDIT_LOGGER, LOG_DATE_FORMAT, LOG_FORMAT, setup_logging
 from smartsync_tui.core.paths import Home, resolve_home
 from smartsync_tui.core.redaction import RedactingFilter, install_log_redaction, register_secret
+from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.text import CONTINUATION_PREFIX, CONTROL, escaped
 from smartsync_tui.ui import log_bridge
 from tests.support.logs import close_file_logging
@@ -343,6 +346,21 @@ def test_an_exception_message_cannot_forge_a_record():
                           CONTINUATION_PREFIX + f"{FORGED}\\r{FORGED}\\x85{FORGED}"]
 
 
+def test_a_stack_is_rendered_like_a_traceback():
+    stream = io.StringIO()
+    handler = install_log_redaction(logging.StreamHandler(stream))
+    logger = logging.getLogger("smartsync.test-stack")
+    logger.addHandler(handler)
+    try:
+        logger.warning("where\nam I", stack_info=True)
+    finally:
+        logger.removeHandler(handler)
+    first, *rest = stream.getvalue().rstrip("\n").split("\n")
+    assert first == "where\\nam I"
+    assert rest[0] == CONTINUATION_PREFIX + "Stack (most recent call last):"
+    assert all(line.startswith(CONTINUATION_PREFIX) for line in rest)
+
+
 def test_a_record_through_two_handlers_is_made_safe_once():
     streams = [io.StringIO(), io.StringIO()]
     logger = logging.getLogger("smartsync.test-two-handlers")
@@ -461,34 +479,42 @@ def test_the_emulator_refuses_an_item_with_the_detail_asked_for(emulator):
 
 
 
-@pytest.mark.samba
-def test_a_detail_from_identity_cannot_forge_a_record(sync_env, tmp_path):
-    handler = setup_logging(sync_env.home)
+# What the emulator answers for the refused user: a line break, then a back-dated
+# audit record; a clipboard write, a C1 CSI screen clear, a bidi override.
+DETAIL = f"login refused\n{FORGED}\x1b]52;c;Y3VybCBldmlsLmludmFsaWQvcyB8IHNo\x07\x9b2J\u202egnp.exe\u2028{FORGED}"
+
+
+def _sync_with_a_refused_user(home: Home, guid: str, emulator_url: str, identity_directory: str,
+                              sync: Callable[[], object], tmp_path: Path) -> None:
+    """Sync with Identity refusing ``guid`` with :data:`DETAIL`; then every log and export shows it as data."""
+    close_file_logging()  # whoever set up logging before: this home's files, once each
+    handler = setup_logging(home)
     pane = log_bridge.install()
+    admin = httpx.Client(base_url=emulator_url, timeout=30.0)
+    refusals = f"/admin/directories/{identity_directory}/refusals"
     try:
-        dn = sync_env.ad.add_user("forger", "Fábio", "Forja [SP]")
-        guid = sync_env.ad.guid(dn)
-        detail = f"login refused\n{FORGED}\x1b]52;c;Y3VybCBldmlsLmludmFsaWQvcyB8IHNo\x07\x9b2J\u202egnp.exe\u2028{FORGED}"
-        sync_env.emulator.refuse(sync_env.identity_directory, guid, detail)
+        admin.post(refusals, json={"external_id": guid, "detail": DETAIL}).raise_for_status()
         try:
-            result = sync_env.sync()
+            result = sync()
         finally:
-            sync_env.emulator.clear_refusals(sync_env.identity_directory)
+            admin.delete(refusals).raise_for_status()
         assert result.outcome == "partial", result
         handler.flush()
         handed = pane.drain()
     finally:
+        admin.close()
         log_bridge.uninstall(pane)
-    close_file_logging()
+        close_file_logging()
 
-    rendered = escaped(detail)
-    texts = {name: _read(sync_env.home, name) for name in ("application.log", "console.log")}
-    setup_logging(sync_env.home)  # the application export is audited in the console log, exported next
-    for log in ("application", "console"):
-        export_log(sync_env.home, log, None, None, tmp_path / f"{log}.txt")
-        texts[f"{log}.txt"] = (tmp_path / f"{log}.txt").read_text(encoding="utf-8")
-    close_file_logging()
-    texts["logs export"] = _cli_export(sync_env.home, "application", tmp_path / "cli.txt")
+    texts = {name: _read(home, name) for name in ("application.log", "console.log")}
+    setup_logging(home)  # the application export is audited in the console log, exported next
+    try:
+        for log in ("application", "console"):
+            export_log(home, log, None, None, tmp_path / f"{log}.txt")
+            texts[f"{log}.txt"] = (tmp_path / f"{log}.txt").read_text(encoding="utf-8")
+    finally:
+        close_file_logging()
+    texts["logs export"] = _cli_export(home, "application", tmp_path / "cli.txt")
     texts["pane"] = "\n".join(text for _level, text in handed)
     for name, text in texts.items():
         assert not CONTROL.search(text.replace("\n", "")), name
@@ -499,11 +525,40 @@ def test_a_detail_from_identity_cannot_forge_a_record(sync_env, tmp_path):
             assert FORGED[:24] not in line[:30], f"{name}: {line}"
             if LOOKS_LIKE_A_RECORD.match(line):
                 assert RECORD.match(line) and RECORD.match(line).group("level") != "CRITICAL", f"{name}: {line}"
-    for name in ("application.log", "application.txt", "logs export"):
+    for name in ("application.log", "application.txt", "logs export", "pane"):
         refused = [line for line in texts[name].splitlines() if guid in line and "failed:" in line]
         assert len(refused) == 1, (name, refused)
-        assert refused[0].endswith(f"failed: {rendered}")
-        assert RECORD.match(refused[0]).group("level", "logger") == ("WARNING", "smartsync.sync")
-    pane_refused = [line for line in texts["pane"].splitlines() if guid in line and "failed:" in line]
-    assert len(pane_refused) == 1 and pane_refused[0].endswith(f"failed: {rendered}")
+        assert refused[0].endswith(f"failed: {escaped(DETAIL)}"), refused[0]
+        assert (RECORD if name != "pane" else PANE_RECORD).match(refused[0]).group("level", "logger") == (
+            "WARNING", "smartsync.sync")
     assert "CRITICAL" not in texts["console.txt"] and "admin.deleted" not in texts["console.txt"]
+
+
+@pytest.mark.samba
+def test_a_detail_from_identity_cannot_forge_a_record_with_samba(sync_env, tmp_path):
+    dn = sync_env.ad.add_user("forger", "Fábio", "Forja [SP]")
+    _sync_with_a_refused_user(sync_env.home, sync_env.ad.guid(dn), sync_env.emulator.url, sync_env.identity_directory,
+                              sync_env.sync, tmp_path)
+
+
+def test_a_detail_from_identity_cannot_forge_a_record_with_the_in_memory_directory(tmp_path):
+    from smartsync_tui.cli import demo_cmd
+    from smartsync_tui.core.settings import load_settings
+    from smartsync_tui.core.state_store import StateStore
+    from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+
+    demo = demo_cmd.prepare(use_samba=False, workdir=tmp_path / "demo")
+    state = StateStore(demo.home.state_db)
+    try:
+        assert demo.memory is not None and demo.directory is not None
+        demo.memory.add_person({"sam": "forger", "name": "Fábio Forja [SP]", "given": "Fábio", "sn": "Forja [SP]",
+                                "mail": f"forger@{demo.memory.realm.lower()}"})  # without one: skipped, no login
+        # The in-memory directory's GUIDs are derived from the account name (see MemoryDC.add_person).
+        guid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"forger.{demo.memory.realm}"))
+        engine = SyncEngine(load_settings(demo.home.settings_file), SecretStore(demo.home.secrets_file), state)
+        _sync_with_a_refused_user(demo.home, guid, demo.emulator.url, demo.identity_directory,
+                                  lambda: engine.run(demo.directory.id, SyncOptions()), tmp_path)
+    finally:
+        state.close()
+        close_file_logging()
+        demo.close()
