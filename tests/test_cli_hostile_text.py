@@ -180,3 +180,26 @@ def test_every_line_the_cli_writes_goes_through_output():
             continue
         text = path.read_text(encoding="utf-8")
         assert "print(" not in text and "json.dumps(" not in text and "sys.stdout" not in text, path.name
+
+
+@pytest.mark.samba
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(detail=hostile)
+def test_a_hostile_detail_from_identity_is_one_line_of_the_sync_report(sync_env, detail):
+    """Identity refuses a user with words of its own (a forged log record, an OSC 52 write)."""
+    ad = sync_env.ad
+    sam = f"d{next(_homes)}"
+    dn = ad.add_user(sam, "Recusado", f"Por Identity {sam}")
+    sync_env.emulator.refuse(sync_env.identity_directory, ad.guid(dn), detail)
+    try:
+        home = sync_env.home.config_dir.parent
+        text = _cli(home, "sync")
+        as_json = _cli(home, "sync", "--json")
+    finally:
+        sync_env.emulator.clear_refusals(sync_env.identity_directory)
+    for done in (text, as_json):
+        assert done.returncode == 1, done.stdout + done.stderr  # some objects failed
+        assert terminal_problems(done.stdout) == [] and terminal_problems(done.stderr) == []
+    _one_record_per_line(text.stdout)
+    assert any(line.startswith(f"  failed {dn}: ") for line in text.stdout.decode().splitlines())
+    assert dn in {f["dn"] for f in json.loads(as_json.stdout)[0]["failures"]}
