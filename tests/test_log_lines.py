@@ -39,6 +39,7 @@ from smartsync_tui.core.redaction import RedactingFilter, install_log_redaction,
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.text import CONTINUATION_PREFIX, CONTROL, escaped
 from smartsync_tui.ui import log_bridge
+from tests.support.hostile import hostile_piece
 from tests.support.logs import close_file_logging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,14 +51,14 @@ PANE_RECORD = re.compile(r"^(?P<stamp>\d{2}:\d{2}:\d{2}) (?P<level>[A-Z]+) (?P<l
 LOOKS_LIKE_A_RECORD = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
 FORGED = "2026-01-01T00:00:00+0000 CRITICAL smartsync.audit admin.deleted: every directory deleted (user=root)"
 
-PIECES = [
-    "\n", "\r", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x00", "\t",
-    "\x1b[2J", "\x1b]52;c;Y3VybCBldmlsLmludmFsaWQvcyB8IHNo\x07", "\x1b]0;title\x1b\\", "\x9b31m", "\x9d0;t\x9c",
-    "\u202e", "\u2066", "\u2069", "\u200f", "\u061c",
-    "[/x]", "[b]", "[@click=app.quit]", "%s", "%(x)s", "%d", "%%", "%", "\\n",
-    FORGED, "\n" + FORGED, "\nTraceback (most recent call last):\n", CONTINUATION_PREFIX, "São Paulo ✓", "Compras [SP]",
+# Beside the display pieces every hostile-text test shares (tests/support/hostile.py): what
+# a log line is attacked with: every line break str.splitlines knows, a record and a
+# traceback to forge, the continuation prefix itself, and %-formats.
+LOG_PIECES = [
+    "\r\n", "\x0b", "\x0c", "\x1c", "\u2029", "\u061c", "%d", "%%", "%", "\\n",
+    FORGED, "\n" + FORGED, "\nTraceback (most recent call last):\n", CONTINUATION_PREFIX,
 ]
-_piece_or_text = st.one_of(st.sampled_from(PIECES), st.text(max_size=12))
+_piece_or_text = st.one_of(hostile_piece, st.sampled_from(LOG_PIECES), st.text(max_size=12))
 hostile = st.one_of(
     st.lists(_piece_or_text, max_size=6).map("".join),
     # 500-character values, built of hostile pieces.
