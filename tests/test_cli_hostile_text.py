@@ -24,18 +24,14 @@ from ldap3.utils.dn import escape_rdn
 from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
 from tests.support.cli import run_main
+from tests.support.hostile import hostile_piece, hostile_text, markup_safe_name
 
-#: What AD names, Identity answers and hand-edited settings can hold: terminal escapes (CSI, OSC 52
-#: clipboard, OSC title, C1 CSI), NUL, bidi overrides and isolates, line breaks, markup brackets.
-PIECES = [
-    "\x1b[2J", "\x1b[31m", "\x1b]52;c;Y3VybCBldmlsLmludmFsaWQvcyB8IHNo\x07", "\x1b]0;pwned\x07", "\x9b31m",
-    "\x9d0;t\x9c", "\x00", "\u202e", "\u2066", "\u2069", "\u200f", "\u061c", "\u2028", "\u2029", "\n", "\r\n",
-    "\x85", "\t", "\x7f", "[/x]", "[b]", "[@click=app.quit]", "Compras [SP]", "李伟", "e\u0301", "Souza, Paulo",
-    "2026-12-01T00:00:00+0000 CRITICAL smartsync.audit forged", "ok",
-]
+# The display pieces every hostile-text test shares, and what attacks a line of a CLI report:
+# a forged log record after a line break, CR LF, DEL, the other bidi marks and separators.
+CLI_PIECES = ["\n2026-12-01T00:00:00+0000 CRITICAL smartsync.audit forged", "\r\n", "\x7f", "\u2069", "\u061c", "\u2029"]
 hostile = st.one_of(
-    st.lists(st.sampled_from(PIECES), min_size=1, max_size=6).map("".join),
-    st.lists(st.sampled_from(PIECES), min_size=1, max_size=3).map(lambda p: ("".join(p) * 500)[:500]),
+    hostile_text(),
+    st.lists(st.one_of(hostile_piece, st.sampled_from(CLI_PIECES)), min_size=1, max_size=6).map("".join),
 )
 
 # What a terminal acts on, besides the line feed that ends each record.
@@ -115,9 +111,9 @@ def _one_record_per_line(out: bytes) -> None:
 
 
 def _ad_safe(text: str, limit: int) -> str:
-    """``text`` as a value Samba keeps in a name: no NUL, not blank at either end, within the
-    attribute's length in the AD schema (64 for cn and givenName, 256 for displayName)."""
-    return text.replace("\x00", "")[:limit].strip() or "x"
+    """``text`` as a value Samba keeps, within the attribute's length in the AD schema (64 for cn
+    and givenName, 256 for displayName)."""
+    return markup_safe_name(text[:limit])
 
 
 @pytest.mark.samba
