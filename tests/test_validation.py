@@ -14,7 +14,10 @@ def test_server_accepts_ip_or_name(server):
     "server, says",
     [
         ("LDAP://dc1.corp.example", "without 'LDAP://'"),
-        ("ldaps://10.0.0.5:636", "without 'LDAP://'"),
+        ("ldaps://10.0.0.5:636", "without 'ldaps://'"),
+        ("ldaps://dc1", "without 'ldaps://'"),
+        ("https://host", "without 'https://'"),
+        ("ldap:dc1", "without 'ldap:'"),
         ("dc1.corp.example:389", "without the port"),
         ("", "give the IP address or name"),
         ("dc 1", "no path, no spaces"),
@@ -41,6 +44,24 @@ def test_base_dn_accepts_dns(dn):
 def test_base_dn_refuses_non_dns(dn):
     with pytest.raises(ValueError):
         validation.check_base_dn(dn)
+
+
+def test_a_domain_typed_as_base_dn_gets_its_dn():
+    with pytest.raises(ValueError) as refused:
+        validation.check_base_dn("corp.example.test")
+    assert str(refused.value) == "'corp.example.test' is a domain name, not a DN: write it as DC=corp,DC=example,DC=test"
+    with pytest.raises(ValueError, match=r"not an address \('ldaps://\.\.\.'\)"):
+        validation.check_base_dn("ldaps://dc1/DC=corp")
+
+
+@pytest.mark.parametrize("check, typed, scheme", [
+    (validation.check_environment_host, "http://identity.example.com", "http://"),
+    (validation.check_environment_host, "HTTPS://identity.example.com", "HTTPS://"),
+    (validation.check_proxy_host, "socks5://proxy.example.com", "socks5://"),
+])
+def test_a_scheme_refusal_names_the_scheme_typed(check, typed, scheme):
+    with pytest.raises(ValueError, match=f"without '{scheme}'"):
+        check(typed)
 
 
 def test_environment_host_without_scheme():

@@ -22,6 +22,15 @@ _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
 _DIRECTORY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
+def _typed_scheme(text: str) -> str:
+    """The scheme at the start of ``text`` as it was typed ("ldaps://", "HTTPS://", "ldap:"), or ""."""
+    head, sep, _rest = text.partition("://")
+    if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", head):
+        return head + sep
+    match = re.match(r"(?i)ldaps?:", text)  # "ldap:dc1": the slashes forgotten
+    return match.group(0) if match else ""
+
+
 def is_ip_address(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
@@ -35,11 +44,12 @@ def check_server(value: str) -> str:
     text = (value or "").strip()
     if not text:
         raise ValueError("give the IP address or name of the AD server")
-    lowered = text.lower()
-    if "://" in lowered or lowered.startswith(("ldap:", "ldaps:")):
+    scheme = _typed_scheme(text)
+    if scheme:
+        rest = text[len(scheme):].lstrip("/")
         raise ValueError(
-            f"give only the IP or server name, without 'LDAP://' or another protocol "
-            f"(for example {text.split('://', 1)[-1].split(':', 1)[0].strip('/') or 'dc1.example.com'})"
+            f"give only the IP or server name, without '{scheme}' (the TLS mode and the port have "
+            f"their own fields; for example {rest.split('/', 1)[0].split(':', 1)[0] or 'dc1.example.com'})"
         )
     if text.startswith("[") or (":" in text and not is_ip_address(text)):
         raise ValueError(
@@ -63,8 +73,15 @@ def check_base_dn(value: str) -> str:
     text = (value or "").strip()
     if not text:
         raise ValueError("give the base DN, for example DC=example,DC=com")
-    if "://" in text:
-        raise ValueError("the base DN is a DN such as DC=example,DC=com, not a URL")
+    scheme = _typed_scheme(text)
+    if scheme:
+        raise ValueError(f"the base DN is a DN such as DC=example,DC=com, not an address ('{scheme}...')")
+    if "=" not in text and _HOSTNAME.match(text) and "." in text.strip("."):
+        # A domain typed where its DN belongs: the DN is one DC= per label.
+        labels = [label for label in text.strip(".").split(".") if label]
+        raise ValueError(
+            f"'{text}' is a domain name, not a DN: write it as {','.join('DC=' + label for label in labels)}"
+        )
     # Imported here: ldap3 (~35 ms) is needed by this check only, not by every import of the settings.
     from ldap3.core.exceptions import LDAPInvalidDnError
     from ldap3.utils.dn import parse_dn
@@ -86,10 +103,11 @@ def check_environment_host(value: str) -> str:
     text = (value or "").strip().rstrip("/")
     if not text:
         raise ValueError("give the Identity environment's host, for example app.fluigidentity.com")
-    if "://" in text:
+    scheme = _typed_scheme(text)
+    if scheme:
         raise ValueError(
-            "give the environment's host without 'https://' (choose the protocol separately), "
-            f"for example {text.split('://', 1)[1].split('/', 1)[0]}"
+            f"give the environment's host without '{scheme}' (choose the protocol separately), "
+            f"for example {text[len(scheme):].lstrip('/').split('/', 1)[0] or 'app.fluigidentity.com'}"
         )
     if "/" in text:
         raise ValueError("give only the environment's host, without a path")
@@ -109,8 +127,9 @@ def check_environment_host(value: str) -> str:
 def check_proxy_host(value: str) -> str:
     """A proxy: its host name or IPv4 address only; the port has its own field."""
     text = (value or "").strip()
-    if "://" in text:
-        raise ValueError(f"give only the proxy's host, without '{text.split('://', 1)[0]}://'")
+    scheme = _typed_scheme(text)
+    if scheme:
+        raise ValueError(f"give only the proxy's host, without '{scheme}'")
     if ":" in text:
         raise ValueError("give only the proxy's host name or IPv4 address; the port has its own field")
     if not (is_ip_address(text) or _HOSTNAME.match(text)):
