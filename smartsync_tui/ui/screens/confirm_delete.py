@@ -7,15 +7,28 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Static
+from textual.widgets import Button, Checkbox, Footer, Static
 
 from smartsync_tui.core.settings import DirectorySettings
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import filled
 
 
+class TickBox(Checkbox):
+    """A checkbox whose tick is seen without colour: ✓ when ticked, blank when not
+    (Textual's draws the same X both ways and tells them apart by colour only)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # read by ToggleButton._button at each render
+        return "✓" if self.value else " "
+
+
 class ConfirmDeleteDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", N_("Cancel"))]
+    BINDINGS = [
+        Binding("escape", "cancel", N_("Cancel"), tooltip=N_("Keep the directory")),
+        # The box has focus first and Space ticks it there; "t" ticks it from the buttons too.
+        Binding("t", "tick", N_("Tick the box"), tooltip=N_("Tick or untick 'I understand'")),
+    ]
 
     def __init__(self, directory: DirectorySettings) -> None:
         super().__init__()
@@ -31,13 +44,19 @@ class ConfirmDeleteDialog(ModalScreen[bool]):
                         "as they are, its password and token are deleted here."), server=d.server, base_dn=d.base_dn),
                 classes="dialog-body",
             )
-            yield Checkbox(_("I understand that sync stops for good"), id="understood")
+            yield TickBox(_("I understand that sync stops for good"), id="understood")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(_("Delete"), id="delete", variant="error", disabled=True)
                 yield Button(_("Cancel"), id="cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#understood", Checkbox).focus()
+
+    def action_tick(self) -> None:
+        box = self.query_one("#understood", Checkbox)
+        box.toggle()
+        box.focus()
 
     @on(Checkbox.Changed, "#understood")
     def _ticked(self, event: Checkbox.Changed) -> None:
