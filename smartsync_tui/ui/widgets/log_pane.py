@@ -10,17 +10,24 @@ The view is a line-API widget (it renders only the rows on screen, one strip
 per row, coloured by level) over a bounded deque; the pane keeps the newest
 ``max_lines`` lines (every level, unfiltered) so the level and text filters
 can be changed after the fact.
+
+Long lines are wrapped (``W`` cuts them again, to scroll sideways): at 80
+columns most engine lines are longer than the pane. Each line's row count at
+the view's width is kept beside it (counted when it arrives, or all at once
+when the width changes), and where each row starts is worked out only for the
+lines drawn, and cached for that width.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable
 from typing import ClassVar
 
-from rich.cells import cell_len
+from rich.cells import cell_len, get_character_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import on
@@ -53,9 +60,57 @@ def _clean(text: str) -> str:
 
 _ViewLine = tuple[int, int, str]  # (sequence number, level, text)
 
+#: Cells a wrapped line's continuation rows are indented by, so that where a line starts stays plain.
+WRAP_INDENT = 2
+#: Wrapped lines whose row starts are kept (the rows drawn, and a few screens around them).
+ROW_CACHE_LINES = 512
+
+
+def wrap_rows(text: str, width: int, indent: int = WRAP_INDENT) -> list[int]:
+    """Where each row of ``text`` starts (character offsets) when wrapped at ``width`` cells.
+
+    Breaks after the last space that leaves a row at least half full, else at the width (a DN or a
+    path has no space to break at); continuation rows are ``indent`` cells narrower. The space a row
+    breaks at is not drawn.
+    """
+    if width <= indent + 4:
+        indent = 0  # too narrow to indent: every row gets the whole width
+    if width <= 0:
+        return [0]
+    narrow = len(text) == cell_len(text)  # one cell per character: offsets are cells (almost every line)
+    starts = [0]
+    start, room = 0, width
+    end_of_text = len(text)
+    while True:
+        if narrow:
+            if end_of_text - start <= room:
+                return starts
+            cut = start + room
+        else:
+            cells, cut = 0, start
+            while cut < end_of_text:
+                size = get_character_cell_size(text[cut])
+                if cells + size > room:
+                    break
+                cells += size
+                cut += 1
+            if cut >= end_of_text:
+                return starts
+            cut = max(cut, start + 1)  # a character wider than the row still moves on
+        space = text.rfind(" ", start + room // 2, cut + 1)
+        if space > start:
+            cut = space + 1  # the space ends this row, unseen
+        starts.append(cut)
+        start, room = cut, width - indent
+
 
 class LogView(ScrollView, can_focus=True):
-    """Rows of log text, coloured by level; renders only what is on screen."""
+    """Rows of log text, coloured by level; renders only what is on screen.
+
+    ``wrap``: long lines take as many rows as they need (the scroll unit is a row, so the
+    scrollbar and the end stay exact); otherwise each line is one row, cut, and the view
+    scrolls sideways.
+    """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"log-view--error", "log-view--warning", "log-view--debug"}
     DEFAULT_CSS = """
@@ -63,6 +118,9 @@ class LogView(ScrollView, can_focus=True):
         background: $surface;
         color: $foreground;
         overflow: auto;
+        /* Wrapped, the width is what the rows are counted for: a scrollbar that came and went
+           with the row count would change it back and forth. */
+        &.-wrap { overflow-x: hidden; overflow-y: scroll; }
         &:focus { background-tint: $foreground 5%; }
         & > .log-view--error { color: $text-error; }
         & > .log-view--warning { color: $text-warning; }
@@ -70,12 +128,21 @@ class LogView(ScrollView, can_focus=True):
     }
     """
 
-    def __init__(self, max_lines: int = DEFAULT_MAX_LINES, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, max_lines: int = DEFAULT_MAX_LINES, *, wrap: bool = True, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.max_lines = max_lines
         self._lines: deque[_ViewLine] = deque()
         self._width = 0
         self._styles_by_level: dict[int, Style] = {}
+        # Wrapping: the width the rows are counted for (0: not counted yet, e.g. while hidden), and
+        # where each line ends, in rows counted from an origin that moves as old lines are dropped.
+        self._wrap = wrap
+        self._wrap_width = 0
+        self._row_ends: list[int] = []
+        self._row_origin = 0
+        self._row_starts: dict[int, list[int]] = {}  # sequence number -> wrap_rows() at _wrap_width
+        self.set_class(wrap, "-wrap")
         # Whether the reader is at the last line. Measured only while the view is
         # on screen: a hidden (or not yet laid out) view has no height, and its
         # scroll position says nothing about where the reader wants to be.
@@ -93,9 +160,23 @@ class LogView(ScrollView, can_focus=True):
     def texts(self) -> list[str]:
         return [text for _seq, _level, text in self._lines]
 
+    @property
+    def wrap(self) -> bool:
+        return self._wrap
+
+    @property
+    def row_count(self) -> int:
+        """Rows the lines take (as many as lines when not wrapping)."""
+        if not self._wrap or not self._wrap_width:
+            return len(self._lines)
+        return (self._row_ends[-1] - self._row_origin) if self._row_ends else 0
+
     def clear(self) -> None:
         self._lines.clear()
         self._width = 0
+        self._row_ends.clear()
+        self._row_origin = 0
+        self._row_starts.clear()
         self.virtual_size = Size(0, 0)
         self.refresh()
 
@@ -110,19 +191,23 @@ class LogView(ScrollView, can_focus=True):
         self._following = follow
         if lines:
             self._lines.extend(lines)
-            self._width = max(self._width, max(cell_len(text) for _seq, _level, text in lines))
+            widths = [cell_len(text) for _seq, _level, text in lines]
+            self._width = max(self._width, max(widths))
+            if self._wrap and self._wrap_width:
+                self._count_rows(lines, widths)
         pruned = 0
         while self._lines and (len(self._lines) > self.max_lines or self._lines[0][0] < oldest_kept):
             self._lines.popleft()
             pruned += 1
         if not lines and not pruned:
             return
-        self.virtual_size = Size(self._width, len(self._lines))
+        pruned_rows = self._drop_rows(pruned)
+        self._update_virtual_size()
         if follow and at_end and not self.is_vertical_scrollbar_grabbed:
             self._stick_to_end()
         elif pruned and not at_end:
             # Someone is reading further up: keep the same lines in front of them.
-            self.scroll_to(y=max(0, self.scroll_y - pruned), animate=False, immediate=True)
+            self.scroll_to(y=max(0, self.scroll_y - pruned_rows), animate=False, immediate=True)
         self.refresh()
 
     def replace_lines(self, lines: Iterable[_ViewLine], *, follow: bool) -> None:
@@ -130,15 +215,39 @@ class LogView(ScrollView, can_focus=True):
         while len(self._lines) > self.max_lines:
             self._lines.popleft()
         self._width = max((cell_len(text) for _seq, _level, text in self._lines), default=0)
-        self.virtual_size = Size(self._width, len(self._lines))
+        self._recount_rows()
+        self._update_virtual_size()
         self._following = follow
         if follow:
             self._pinned = True
             self._stick_to_end()
         self.refresh()
 
+    def set_wrap(self, wrap: bool) -> None:
+        """Wrap long lines, or cut them; the line at the top of the view stays there."""
+        if wrap == self._wrap:
+            return
+        top = self._line_at(int(self.scroll_y))[0]
+        self._wrap = wrap
+        self.set_class(wrap, "-wrap")
+        self._wrap_width = 0
+        self._recount_rows()
+        self._update_virtual_size()
+        if self._following and self._pinned:
+            self._stick_to_end()
+        else:
+            self.scroll_to(x=0, y=self._first_row(top), animate=False, immediate=True)
+        self.refresh()
+
     def on_resize(self) -> None:
-        # Shown again, or the terminal changed size: a reader who was at the end stays there.
+        # Shown again, or the terminal changed size: the rows are counted again for the new
+        # width, and a reader who was at the end stays there.
+        if self._wrap and self.scrollable_content_region.width != self._wrap_width:
+            top = self._line_at(int(self.scroll_y))[0]
+            self._recount_rows()
+            self._update_virtual_size()
+            if not (self._following and self._pinned):
+                self.scroll_to(y=self._first_row(top), animate=False, immediate=True)
         if self._following and self._pinned:
             self._stick_to_end()
 
@@ -149,8 +258,72 @@ class LogView(ScrollView, can_focus=True):
         # only at the next layout: go to the end again once it is there. (Only
         # then: with such a callback after every batch, a dialog opened over a
         # console receiving log lines lost its button clicks in the tests.)
-        if self._width > self.size.width and not self.show_horizontal_scrollbar:
+        if not self._wrap and self._width > self.size.width and not self.show_horizontal_scrollbar:
             self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
+
+    # -- rows (wrapping)
+
+    def _update_virtual_size(self) -> None:
+        if self._wrap:
+            self.virtual_size = Size(self._wrap_width, self.row_count)
+        else:
+            self.virtual_size = Size(self._width, len(self._lines))
+
+    def _rows_of(self, text: str, cells: int, width: int) -> int:
+        # Most lines fit: counting them costs one comparison.
+        return 1 if cells <= width else len(wrap_rows(text, width))
+
+    def _count_rows(self, lines: list[_ViewLine], widths: list[int]) -> None:
+        end = self._row_ends[-1] if self._row_ends else self._row_origin
+        width = self._wrap_width
+        append = self._row_ends.append
+        for (_seq, _level, text), cells in zip(lines, widths):
+            end += self._rows_of(text, cells, width)
+            append(end)
+
+    def _recount_rows(self) -> None:
+        """Count every line's rows again, at the view's width now (0 while it has none: hidden)."""
+        self._row_ends = []
+        self._row_origin = 0
+        self._row_starts.clear()
+        self._wrap_width = self.scrollable_content_region.width if self._wrap else 0
+        if self._wrap and self._wrap_width:
+            lines = list(self._lines)
+            self._count_rows(lines, [cell_len(text) for _seq, _level, text in lines])
+
+    def _drop_rows(self, pruned: int) -> int:
+        """Forget the rows of the ``pruned`` oldest lines; how many rows they took."""
+        if not pruned:
+            return 0
+        if not (self._wrap and self._wrap_width):
+            return pruned
+        origin = self._row_ends[pruned - 1]
+        dropped = origin - self._row_origin
+        del self._row_ends[:pruned]
+        self._row_origin = origin
+        return dropped
+
+    def _line_at(self, row: int) -> tuple[int, int, int]:
+        """(line index, row within the line, rows of the line) of a row of the view."""
+        if not (self._wrap and self._wrap_width):
+            return row, 0, 1
+        index = bisect_right(self._row_ends, row + self._row_origin)
+        start = self._row_ends[index - 1] if index else self._row_origin
+        rows = self._row_ends[index] - start if index < len(self._row_ends) else 1
+        return index, row + self._row_origin - start, rows
+
+    def _first_row(self, index: int) -> int:
+        if not (self._wrap and self._wrap_width) or not index:
+            return index
+        return self._row_ends[min(index, len(self._row_ends)) - 1] - self._row_origin
+
+    def _starts(self, seq: int, text: str) -> list[int]:
+        starts = self._row_starts.get(seq)
+        if starts is None:
+            if len(self._row_starts) >= ROW_CACHE_LINES:
+                self._row_starts.clear()  # cheap to rebuild: only the rows drawn are asked for
+            starts = self._row_starts[seq] = wrap_rows(text, self._wrap_width)
+        return starts
 
     # -- rendering
 
@@ -178,11 +351,21 @@ class LogView(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
         width = self.scrollable_content_region.width
+        index, part, rows = self._line_at(scroll_y + y)
         if not 0 <= index < len(self._lines):
             return Strip.blank(width, self.rich_style)
-        _seq, level, text = self._lines[index]
+        seq, level, text = self._lines[index]
+        if self._wrap and self._wrap_width:
+            scroll_x = 0
+            if rows > 1:
+                starts = self._starts(seq, text)
+                if part < len(starts):
+                    end = starts[part + 1] if part + 1 < len(starts) else len(text)
+                    indent = WRAP_INDENT if part and self._wrap_width > WRAP_INDENT + 4 else 0
+                    text = " " * indent + text[starts[part]:end]
+                else:
+                    text = ""
         strip = Strip([Segment(text, self._style(level))])
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
 
@@ -211,6 +394,9 @@ class LogPane(Vertical):
         Binding("space", "toggle_follow", N_("Pause/follow"), id="log-pane.follow", tooltip=N_("Stop or restart following new lines")),
         Binding("v", "cycle_level", N_("Level"), id="log-pane.level", tooltip=N_("Show DEBUG and up, INFO and up, WARNING and up, or ERROR only")),
         Binding("slash", "focus_filter", N_("Filter"), id="log-pane.filter", tooltip=N_("Show only lines containing a text")),
+        # Not `w`: that is the setup wizard's, everywhere in the console.
+        Binding("W", "toggle_wrap", N_("Wrap"), id="log-pane.wrap",
+                tooltip=N_("Wrap long lines, or cut them and scroll sideways")),
         Binding("escape", "clear_filter", N_("Clear filter"), id="log-pane.clear-filter", show=False,
                 tooltip=N_("Show every line again")),
     ]
@@ -218,6 +404,7 @@ class LogPane(Vertical):
     following: reactive[bool] = reactive(True, init=False)
     min_level: reactive[int] = reactive(logging.DEBUG, init=False)
     text_filter: reactive[str] = reactive("", init=False)
+    wrap: reactive[bool] = reactive(True, init=False)
 
     def __init__(
         self,
@@ -251,7 +438,7 @@ class LogPane(Vertical):
         with Horizontal(id="log-pane-bar"):
             yield Static(id="log-pane-state", markup=False)
             yield TextInput(placeholder=_("/ filter"), compact=True, id="log-pane-filter")
-        yield LogView(self.max_lines)
+        yield LogView(self.max_lines, wrap=self.wrap)
 
     def on_mount(self) -> None:
         self._show_state()
@@ -266,10 +453,7 @@ class LogPane(Vertical):
     def toggle(self) -> None:
         """Show the pane (focusing its lines) or hide it (giving focus back)."""
         if not self.display:
-            self._focus_before = self.app.focused
-            self.disabled = False
-            self.display = True
-            self.query_one(LogView).focus()
+            self.show()
             return
         focused = self.app.focused
         self.display = False
@@ -281,6 +465,20 @@ class LogPane(Vertical):
             else:
                 self.screen.focus_next()
         self._focus_before = None
+
+    def show(self) -> None:
+        """Show the pane, its lines focused (nothing when it is shown already)."""
+        if self.display:
+            return
+        self._focus_before = self.app.focused
+        self.disabled = False
+        self.display = True
+        self.query_one(LogView).focus()
+
+    def open_filter(self) -> None:
+        """The text filter, typed into at once: the pane is shown first when hidden."""
+        self.show()
+        self.action_focus_filter()
 
     def drain_source(self) -> None:
         """Take what the source has and show it (the timer calls this every ``interval``)."""
@@ -350,6 +548,12 @@ class LogPane(Vertical):
 
     def watch_min_level(self) -> None:
         self._rebuild()
+
+    def watch_wrap(self, wrap: bool) -> None:
+        self.query_one(LogView).set_wrap(wrap)
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
 
     def watch_text_filter(self, text: str) -> None:
         self._matcher = re.compile(re.escape(text), re.IGNORECASE) if text else None
