@@ -49,6 +49,7 @@ from smartsync_tui.core.agent_keys import (
     directory_private_key,
 )
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.remedy import secret_command, set_secret
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.identity_client import (
     AgentKeyRejected,
@@ -128,8 +129,7 @@ def load_or_create_key(secrets: SecretStore, directory_id: str) -> PrivateKey:
     if secrets.get(directory_token_key(directory_id)) is None:
         raise UserError(
             f"directory '{directory_id}' has no token in the secret store (not registered, or deleted): "
-            f"no agent key is created for it; register it with "
-            f"`smartsync-tui directory edit {directory_id} --token-stdin`"
+            f"no agent key is created for it; register it with {secret_command(directory_id, 'token')}"
         )
     stored = secrets.get(directory_private_key(directory_id))
     if stored is None:
@@ -358,8 +358,8 @@ class CommandLoop:
         password = self._secrets.get(directory_password_key(directory.id))
         if password is None:
             raise UserError(
-                f"the password of directory '{directory.id}' is missing from the secret store: set it with "
-                f"`smartsync-tui directory edit {directory.id} --password-stdin`"
+                f"the password of directory '{directory.id}' is missing from the secret store: "
+                f"{set_secret(directory.id, 'password')}"
             )
         user_filter = directory.user_filter or client.get_directory().user_filter or DEFAULT_USER_FILTER
         return LoginChecker(directory, password, user_filter)

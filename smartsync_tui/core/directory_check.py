@@ -22,6 +22,10 @@ from smartsync_tui.core.secret_store import (
 )
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
 
+#: Seconds each step of the AD side may wait (connect, TLS, bind): a DC that accepts and
+#: never answers is reported after this long. Tests make it short.
+CHECK_TIMEOUT_SECONDS = 10.0
+
 
 @dataclass
 class DirectoryCheck:
@@ -93,7 +97,9 @@ def check_directory(
                 "group_filter": directory.group_filter or record.group_filter,
             }
         )
-    return DirectoryCheck(ldap=test_directory(probed, password), identity=record, identity_error=error)
+    return DirectoryCheck(
+        ldap=test_directory(probed, password, timeout=CHECK_TIMEOUT_SECONDS), identity=record, identity_error=error
+    )
 
 
 def store_directory_secrets(

@@ -41,6 +41,7 @@ from pydantic import SecretStr
 
 from smartsync_tui.core.ad_errors import AdBindReason, bind_data_code, describe_bind_failure, parse_bind_reason
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.remedy import option
 from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, DirectorySettings
 from smartsync_tui.core.validation import is_ip_address
 
@@ -103,9 +104,14 @@ class DirectoryError(UserError):
         reason: AdBindReason | None = None,
         result_code: int | None = None,
         data_code: str | None = None,
+        setting: str | None = None,
     ) -> None:
         super().__init__(message)
         self.stage: Stage = stage
+        # The setting to fix when it is not the one the stage suggests (a DC that
+        # accepts the connection and never answers fails at TLS or the bind, but the
+        # port or the TLS mode is what is wrong): "port", "server", ...; None: the stage's.
+        self.setting = setting
         self.reason = reason
         self.result_code = result_code
         # AD's raw ``data`` code of a refused bind (lower-case hex), known or
@@ -286,8 +292,7 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
             return DirectoryError(
                 "tls",
                 f"{why} Give the server by that name ({name}), or keep '{directory.server}' and "
-                f"set the TLS server name to the name on the certificate "
-                f"(--tls-server-name {name}).",
+                f"set the TLS server name to the name on the certificate{option('tls-server-name', name)}.",
             )
         if code in _CERT_UNTRUSTED:
             source = (
@@ -299,8 +304,7 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
                 "tls",
                 f"The certificate of {where} is not trusted: its issuer is not in {source} "
                 f"({failure.verify_message}). Give the certificate of the CA that issued the DC's "
-                "certificate (your enterprise root CA, PEM or DER) as the CA file, "
-                "for example --ca-file /path/to/ca.pem.",
+                f"certificate (your enterprise root CA, PEM or DER) as the CA file{option('ca-file', '/path/to/ca.pem')}.",
             )
         if code in _CERT_EXPIRED:
             return DirectoryError(
@@ -325,9 +329,7 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
             f"{'LDAPS' if directory.tls == 'ldaps' else 'TLS after StartTLS'} on this port.{hint}",
         )
     if isinstance(failure, (socket.timeout, TimeoutError)):
-        return DirectoryError(
-            "tls", f"The TLS handshake with {where} timed out.{hint}"
-        )
+        return _silent(directory, timeout, "the TLS handshake", "tls")
     if isinstance(failure, ssl.SSLError):
         reason = getattr(failure, "reason", None) or str(failure)
         if reason in ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"):
@@ -494,6 +496,24 @@ def _bind_failure(directory: DirectorySettings, code: int, description: str, mes
         "bind",
         f"AD refused the login of '{user}' on {where} ({description or 'error'}, LDAP code {code}).",
         result_code=code,
+    )
+
+
+def _timed_out(exc: LDAPException) -> bool:
+    """Whether ldap3 gave up waiting for an answer (it reports socket timeouts as text)."""
+    return isinstance(exc, LDAPResponseTimeoutError) or "timed out" in str(exc)
+
+
+def _silent(directory: DirectorySettings, timeout: float, what: str, stage: Stage) -> DirectoryError:
+    """A server that accepts the connection and never answers: not AD's LDAP on that port, or held by a firewall."""
+    waited = max(1, math.ceil(timeout))  # what the socket waited: ldap3 rounds its receive timeout up
+    usual = {"ldaps": "636 for LDAPS", "starttls": "389 for StartTLS", "plain": "389 for plain LDAP"}[directory.tls]
+    return DirectoryError(
+        stage,
+        f"{_where(directory)} accepts connections but did not answer {what} within {waited} s. A firewall or "
+        f"a load balancer may be holding the connection, or this port is not AD's LDAP for this TLS mode "
+        f"(usually {usual}).{_port_hint(directory.tls, directory.effective_port)}",
+        setting="port",
     )
 
 
@@ -684,7 +704,9 @@ def _open_and_bind(
     if mode == "starttls":
         try:
             started = conn.start_tls(read_server_info=False)
-        except LDAPException:
+        except LDAPException as exc:
+            if _timed_out(exc) and (tls is None or tls.failure is None):
+                return _silent(directory, timeout, "the StartTLS request", "tls")
             started = False
         if not started:
             if tls is not None and tls.failure is not None:
@@ -703,7 +725,9 @@ def _open_and_bind(
     # 3. Bind
     try:
         bound = conn.bind(read_server_info=False)
-    except LDAPException:
+    except LDAPException as exc:
+        if _timed_out(exc):
+            return _silent(directory, timeout, "the login (bind)", "bind")
         return _lost_connection(directory, "the login (bind)", "tls" if _port_hint(mode, directory.effective_port) else "bind")
     if not bound:
         code, description, message = _result(conn)
@@ -990,6 +1014,8 @@ class DirectoryTestReport:
     tls: str
     ok: bool = False
     failed_stage: Stage | None = None
+    #: The setting to fix when it is not the failed stage's own (DirectoryError.setting).
+    failed_setting: str | None = None
     message: str = ""
     steps: list[DirectoryTestStep] = field(default_factory=list)
     dns_host_name: str | None = None
@@ -1056,6 +1082,7 @@ def test_directory(
             conn = connect(directory, password, timeout=timeout, on_step=on_step)
         except DirectoryError as error:
             report.failed_stage = error.stage
+            report.failed_setting = error.setting
             report.message = str(error)
             report.steps.append(DirectoryTestStep(error.stage, False, str(error)))
             if error.stage == "base_dn":

@@ -37,6 +37,12 @@ class Home:
     def state_db(self) -> Path:
         return self.data_dir / "state.sqlite3"
 
+    @property
+    def export_dir(self) -> Path:
+        """Where the console offers to write log exports: in the agent's home, beside its state
+        (not in the log dir, whose rotation prunes files; created on the first export)."""
+        return self.data_dir / "exports"
+
     def ensure(self) -> "Home":
         """Create the folders (private to the user: they hold secrets and state)."""
         for folder in (self.config_dir, self.data_dir, self.log_dir):

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from smartsync_tui.core import ad_sync_reader
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.identity_client import (
     AgentKeyRejected,
@@ -184,10 +185,7 @@ class SyncEngine:
     def _secret(self, key: str, what: str, directory: DirectorySettings, *, flag: str) -> SecretStr:
         value = self.secrets.get(key)
         if value is None:
-            raise UserError(
-                f"The {what} of directory '{directory.id}' is missing from the secret store: set it with "
-                f"`smartsync-tui directory edit {directory.id} --{flag}-stdin`."
-            )
+            raise SecretMissing(what, directory.id, flag)  # type: ignore[arg-type]
         return value
 
     def _target(self, directory: DirectorySettings):  # type: ignore[no-untyped-def]
