@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, RadioSet, Static
+from textual.widgets import Input, RadioSet, Select, Static
 
 from smartsync_tui.core.logs import setup_logging
 from smartsync_tui.core.paths import Home, resolve_home
@@ -38,6 +38,8 @@ from smartsync_tui.ui.widgets.home_tab import (
     ReplaceFileScreen,
     next_runs,
 )
+from smartsync_tui.ui.widgets.directory_fields import FieldRow
+from tests.support.forms import choose
 from tests.support.logs import close_file_logging
 
 SIZES = [(80, 24), (120, 40)]
@@ -144,21 +146,23 @@ async def test_editing_the_environment_saves_appsettings(console_home, emulator)
     async with app.run_test(size=(80, 24)) as pilot:
         await _activate(pilot, "#identity-edit")
         assert isinstance(app.screen, IdentityEditScreen)
-        environment = app.screen.query_one("#identity-environment", Input)
-        assert app.focused is environment
+        # The wizard's fields: the emulator's address is "another host".
+        assert app.screen.query_one("#identity-environment", Select).value == "other"
+        host = app.screen.query_one("#identity-host", Input)
+        assert host.value == emulator.url.removeprefix("http://")
 
         # Refused inline, with the reason; the dialog stays and nothing is saved.
-        environment.value = "https://identity.example.com/app"
+        host.value = "https://identity.example.com/app"
         await pilot.pause()
-        assert "without 'https://'" in _text(app.screen, "#identity-error")
+        assert "without 'https://'" in app.screen.query_one("#row-identity-host", FieldRow).error
+        host.focus()
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, IdentityEditScreen)
         assert load_settings(console_home.settings_file).identity.environment == emulator.url.removeprefix("http://")
 
-        environment.value = "identity.example.com:8443"
-        app.screen.query_one("#identity-protocol", RadioSet).focus()
-        await pilot.press("left", "enter")  # https
+        host.value = "identity.example.com:8443"
+        await choose(pilot, app.screen.query_one("#identity-protocol", Select), "https")
         await _activate(pilot, "#identity-save")
         assert not isinstance(app.screen, IdentityEditScreen)
 
@@ -177,7 +181,7 @@ async def test_escape_leaves_the_environment_as_it_was(console_home):
     app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await _activate(pilot, "#identity-edit")
-        app.screen.query_one("#identity-environment", Input).value = "other.example.com"
+        app.screen.query_one("#identity-host", Input).value = "other.example.com"
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, IdentityEditScreen)
@@ -251,7 +255,7 @@ async def test_proxy_test_in_the_dialog_uses_what_was_typed(console_home):
         dialog.query_one("#proxy-port", Input).value = str(port)
         await _activate(pilot, "#proxy-dialog-test")
         await _settle(pilot)
-        assert f"the connection to the proxy 127.0.0.1:{port} was refused" in _text(dialog, "#proxy-error")
+        assert f"the connection to the proxy 127.0.0.1:{port} was refused" in _text(dialog, "#proxy-dialog-result")
         await pilot.press("escape")
         await pilot.pause()
     # Testing saved nothing.
@@ -271,7 +275,9 @@ async def test_exporting_the_application_log_writes_the_file(console_home, tmp_p
     app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
     async with app.run_test(size=size) as pilot:
         home_tab = app.query_one(HomeTab)
-        assert home_tab.query_one("#log-path", Input).value.startswith("~/smartsync-application-")
+        # Offered in the agent's home (its data dir), not the OS user's.
+        offered = Path(home_tab.query_one("#log-path", Input).value).expanduser()
+        assert offered.parent == console_home.export_dir and offered.name.startswith("smartsync-application-")
         home_tab.query_one("#log-path", Input).value = str(target)
         await _activate(pilot, "#log-export")
         await _settle(pilot)
@@ -304,7 +310,8 @@ async def test_export_choices_and_refusals(console_home, tmp_path):
         home_tab.query_one("#log-choice", RadioSet).focus()
         await pilot.press("right", "enter")  # console
         await pilot.pause()
-        assert path.value.startswith("~/smartsync-console-")
+        assert Path(path.value).expanduser().parent == console_home.export_dir
+        assert Path(path.value).name.startswith("smartsync-console-")
 
         home_tab.query_one("#log-since", Input).value = "last week"
         await _activate(pilot, "#log-export")
@@ -368,7 +375,7 @@ async def test_status_shows_next_runs_and_totals(tmp_path, monkeypatch):
         assert "Next delta   in 10 s (every 30 s)" in status
         assert "Next full    in 23 h (every 24 h)" in status
         assert "Totals       1 directory, 3 users, 2 groups" in status
-        assert app.query_one("#log-path", Input).value == "~/smartsync-application-2026-11-27.txt"
+        assert Path(app.query_one("#log-path", Input).value).expanduser() == home.export_dir / "smartsync-application-2026-11-27.txt"
 
 
 class _RunsOnly:
@@ -428,9 +435,9 @@ def test_home_tab_snapshot_120x40(monkeypatch, snap_compare):
 def test_identity_dialog_snapshot(monkeypatch, snap_compare, size):
     async def open_dialog(pilot) -> None:  # type: ignore[no-untyped-def]
         await _activate(pilot, "#identity-edit")
-        environment = pilot.app.screen.query_one("#identity-environment", Input)
-        environment.value = "https://identity.example.com"  # refused inline: the protocol has its own field
-        environment.action_end()
+        host = pilot.app.screen.query_one("#identity-host", Input)
+        host.value = "https://identity.example.com"  # refused inline: the protocol has its own field
+        host.action_end()
         await _no_blink(pilot)
 
     assert snap_compare(_snapshot_app(monkeypatch), terminal_size=size, run_before=open_dialog)

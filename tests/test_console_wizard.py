@@ -29,6 +29,7 @@ from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
 from smartsync_tui.ui.screens.wizard import DiscardDialog, SetupWizard
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
+from tests.support.forms import choose
 
 # -- set-up
 
@@ -86,17 +87,6 @@ async def paste(pilot: Pilot, text: str) -> None:
     """What a terminal sends when the admin pastes (a token copied from Identity, a path)."""
     pilot.app.focused.post_message(events.Paste(text))
     await pilot.pause()
-
-
-async def choose(pilot: Pilot, select: Select, value: str) -> None:
-    """Pick an option of a Select by keyboard: focus, Enter, arrows, Enter."""
-    select.focus()
-    await pilot.press("enter")
-    options = [v for _label, v in select._options]
-    steps = options.index(value) - options.index(select.value)
-    await pilot.press(*(["down"] * steps if steps > 0 else ["up"] * -steps), "enter")
-    await pilot.pause()
-    assert select.value == value
 
 
 def row(screen, field_id: str) -> FieldRow:
@@ -168,7 +158,7 @@ async def test_first_run_through_the_wizard_saves_the_directory(samba_dc, emulat
         await pilot.press("ctrl+t")
         await settle(app, pilot)
         result = str(wizard.query_one("#identity-result", Static).render())
-        assert "Reachable" in result and emulator.url in result
+        assert result.startswith(f"✓ {emulator.url} reachable (")
         await pilot.press("enter")  # Enter in the step's last field: Next
         assert wizard.query_one("#wizard-switcher").current == "step-proxy"
 

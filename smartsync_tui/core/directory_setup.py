@@ -9,7 +9,6 @@ new proxy password) are seen through :class:`PendingSecrets`.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from pydantic import SecretStr
@@ -57,14 +56,6 @@ def unique_directory_id(settings: AppSettings, base_dn: str) -> str:
         candidate = stem[: 63 - len(suffix)] + suffix
         n += 1
     return candidate
-
-
-def ping_identity(settings: AppSettings, secrets: SecretStore | PendingSecrets) -> int:
-    """Milliseconds Identity took to answer as the agent API; raises UserError saying why not."""
-    started = time.monotonic()
-    with identity_client(settings, secrets, max_retries=1) as client:  # type: ignore[arg-type]
-        client.ping()
-    return round((time.monotonic() - started) * 1000)
 
 
 def save_checked_directory(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -22,6 +22,7 @@ from smartsync_tui.core.directory_setup import unique_directory_id
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.secret_store import directory_password_key, directory_token_key
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.wizard import DiscardDialog
@@ -31,6 +32,7 @@ from smartsync_tui.ui.widgets.directory_fields import (
     SaveGuard,
     check_and_save,
     next_input,
+    space_rows,
     sentence,
 )
 
@@ -82,7 +84,11 @@ class DirectoryFormDialog(ModalScreen[str | None]):
                 yield Button(_("Cancel"), id="cancel")
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        space_rows(self, event.size.height)
+
     def on_mount(self) -> None:
+        space_rows(self, self.app.size.height)
         self.query_one("#directory-dialog-busy").display = False
         self._typed_at_start = self.query_one(DirectoryFields).snapshot()
         self.query_one("#server", Input).focus()
@@ -146,7 +152,7 @@ class DirectoryFormDialog(ModalScreen[str | None]):
             password = typed_password or self.app.secrets.get(directory_password_key(directory_id))
             token = typed_token or self.app.secrets.get(directory_token_key(directory_id))
         except UserError as exc:  # the secret store cannot be read: it says why and what to do
-            message.update(literal(str(exc), multiline=True))
+            message.update(literal(in_console(str(exc)), multiline=True))
             return
         missing = [
             (field_id, text)

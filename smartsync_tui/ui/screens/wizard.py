@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -32,24 +32,19 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState
 
 from smartsync_tui.core import validation
-from smartsync_tui.core.directory_setup import (
-    KEEP,
-    PendingSecrets,
-    ping_identity,
-    unique_directory_id,
-)
+from smartsync_tui.core.directory_setup import KEEP, unique_directory_id
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
 from smartsync_tui.core.settings import (
-    PRODUCTION_ENVIRONMENT,
     AppSettings,
     DirectorySettings,
     IdentitySettings,
     ProxySettings,
 )
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
-from smartsync_tui.ui.literal import literal, filled
+from smartsync_tui.ui.literal import literal
+from smartsync_tui.ui.widgets.identity_fields import IdentityFields, TestLine
 from smartsync_tui.ui.widgets.text_input import TextInput
 from smartsync_tui.ui.widgets.directory_fields import (
     CheckOutcome,
@@ -60,6 +55,7 @@ from smartsync_tui.ui.widgets.directory_fields import (
     check_and_save,
     check_port_text,
     next_input,
+    space_rows,
     sentence,
     shown,
     validate_input,
@@ -69,7 +65,6 @@ if TYPE_CHECKING:
     from smartsync_tui.ui.app import SmartSyncApp
 
 STEPS = ("step-identity", "step-proxy", "step-directory")
-TEST_ENVIRONMENT_DOMAIN = ".customerfi.com"
 
 
 class DiscardDialog(ModalScreen[bool]):
@@ -107,6 +102,10 @@ class SetupWizard(Screen[bool]):
         Binding("ctrl+n", "finish", N_("Finish"), id="wizard-finish",
                 tooltip=N_("Check the directory for real and save")),
         Binding("ctrl+t", "test", N_("Test"), id="wizard-test", tooltip=N_("Test the connection to Identity")),
+        # Alt+Left is a browser's Back; Alt+B is what terminals that send Option as Meta give for it.
+        # (Not Ctrl+B: tmux, which admins run over SSH, takes it as its prefix.)
+        Binding("alt+left,alt+b", "back", N_("Back"), id="wizard-back",
+                tooltip=N_("The previous step; what was typed is kept")),
     ]
 
     app: SmartSyncApp
@@ -141,28 +140,7 @@ class SetupWizard(Screen[bool]):
                           "is your company's host under customerfi.com."),
                         classes="wizard-intro",
                     )
-                    yield FieldRow(_("Protocol"), Select(
-                        [("HTTPS", "https"), (_("HTTP (test servers only)"), "http")],
-                        value=identity.protocol, allow_blank=False, id="identity-protocol",
-                    ))
-                    yield FieldRow(_("Environment"), Select(
-                        [
-                            (_("Production ({host})").format(host=PRODUCTION_ENVIRONMENT), "production"),
-                            (_("Test (*.customerfi.com)"), "test"),
-                            (_("Another host"), "other"),
-                        ],
-                        value=self._environment_kind(identity.environment), allow_blank=False,
-                        id="identity-environment",
-                    ))
-                    yield FieldRow(_("Host"), TextInput(
-                        "" if identity.environment == PRODUCTION_ENVIRONMENT else identity.environment,
-                        id="identity-host", placeholder=_("e.g. company.customerfi.com"),
-                        validators=[FieldCheck(validation.check_environment_host)],
-                        validate_on=["changed", "submitted"],
-                    ))
-                    with Horizontal(classes="wizard-test"):
-                        yield Button(_("Test"), id="identity-test")
-                        yield Static("", id="identity-result", classes="test-result", markup=False)
+                    yield IdentityFields(identity, id="identity-fields")
                 with Vertical(id="step-proxy", classes="wizard-step"):
                     yield Static(_("How this computer reaches Identity."), classes="wizard-intro")
                     yield FieldRow(_("Proxy"), RadioSet(
@@ -177,23 +155,24 @@ class SetupWizard(Screen[bool]):
                         yield FieldRow(_("Proxy host"), TextInput(
                             proxy.host or "", id="proxy-host", placeholder=_("name or IPv4, no http://"),
                             validators=[FieldCheck(validation.check_proxy_host)], validate_on=["changed", "submitted"],
+                            compact=True,
                         ))
                         yield FieldRow(_("Proxy port"), TextInput(
                             str(proxy.port) if proxy.port else "", id="proxy-port", type="integer",
                             placeholder=_("e.g. 3128"),
                             validators=[FieldCheck(check_port_text)], validate_on=["changed", "submitted"],
+                            compact=True,
                         ))
                         yield FieldRow(_("Proxy user"), TextInput(
-                            proxy.user or "", id="proxy-user", placeholder=_("optional"),
+                            proxy.user or "", id="proxy-user", placeholder=_("optional"), compact=True,
                         ))
                         yield FieldRow(_("Proxy password"), TextInput(
                             id="proxy-password", password=True,
                             placeholder=_("leave empty to keep the stored one")
                             if self._proxy_password_stored() else _("optional"),
+                            compact=True,
                         ))
-                    with Horizontal(classes="wizard-test"):
-                        yield Button(_("Test"), id="proxy-test")
-                        yield Static("", id="proxy-result", classes="test-result", markup=False)
+                    yield TestLine("proxy", tooltip=_("Reach Identity through this proxy"))
                 with Vertical(id="step-directory", classes="wizard-step"):
                     yield Static(
                         _("The Active Directory to sync, as registered in Identity; the token is copied from "
@@ -216,18 +195,14 @@ class SetupWizard(Screen[bool]):
         except UserError:
             return False  # a damaged store says so when Finish saves
 
+    def on_resize(self, event: events.Resize) -> None:
+        space_rows(self, event.size.height)
+
     def on_mount(self) -> None:
+        space_rows(self, self.app.size.height)
         self.query_one("#wizard-busy").display = False
-        self._environment_changed()
         self._proxy_mode_changed()
         self._show_step(0)
-
-    @staticmethod
-    def _environment_kind(environment: str) -> str:
-        if environment == PRODUCTION_ENVIRONMENT:
-            return "production"
-        host = environment.rsplit(":", 1)[0].lower()
-        return "test" if host.endswith(TEST_ENVIRONMENT_DOMAIN) else "other"
 
     # -- steps
 
@@ -263,6 +238,8 @@ class SetupWizard(Screen[bool]):
             return self._step == len(STEPS) - 1
         if action == "test":
             return self._step < len(STEPS) - 1
+        if action == "back":
+            return None if self._busy else self._step > 0
         return True
 
     def action_next(self) -> None:
@@ -306,41 +283,11 @@ class SetupWizard(Screen[bool]):
 
     # -- step 1: Identity
 
-    @on(Select.Changed, "#identity-environment")
-    def _environment_changed(self) -> None:
-        kind = self.query_one("#identity-environment", Select).value
-        row = self.query_one("#row-identity-host", FieldRow)
-        row.display = kind != "production"
-        host = self.query_one("#identity-host", Input)
-        host.placeholder = _("e.g. company.customerfi.com") if kind == "test" else _("host or host:port")
-        row.show_error(None)
-        self.query_one("#identity-result", Static).update("")
-
     def _check_identity_step(self) -> bool:
-        kind = self.query_one("#identity-environment", Select).value
-        row = self.query_one("#row-identity-host", FieldRow)
-        if kind == "production":
-            row.show_error(None)
-            return True
-        problem = validate_input(row, required="give the Identity environment's host, for example company.customerfi.com")
-        host = self.query_one("#identity-host", Input).value.strip()
-        if not problem and kind == "test" and not host.rsplit(":", 1)[0].lower().endswith(TEST_ENVIRONMENT_DOMAIN):
-            problem = _("A test environment's host ends in .customerfi.com; choose Another host for any other address.")
-            row.show_error(problem)
-        if problem:
-            self.query_one("#identity-host", Input).focus()
-        return not problem
+        return self.query_one(IdentityFields).check()
 
     def _identity(self) -> IdentitySettings:
-        kind = self.query_one("#identity-environment", Select).value
-        environment = (
-            PRODUCTION_ENVIRONMENT if kind == "production" else self.query_one("#identity-host", Input).value.strip()
-        )
-        return IdentitySettings(
-            protocol=self.query_one("#identity-protocol", Select).value,
-            environment=environment,
-            ca_file=self.app.settings.identity.ca_file,
-        )
+        return self.query_one(IdentityFields).identity(self.app.settings.identity.ca_file)
 
     # -- step 2: proxy
 
@@ -348,7 +295,18 @@ class SetupWizard(Screen[bool]):
     def _proxy_mode_changed(self) -> None:
         manual = self._proxy_mode() == "manual"
         self.query_one("#proxy-manual-fields").display = manual
-        self.query_one("#proxy-result", Static).update("")
+
+    @on(Input.Changed, "#step-proxy Input")
+    @on(RadioSet.Changed, "#proxy-mode")
+    def _proxy_changed(self) -> None:
+        # Both tests go through the proxy typed here: neither result holds once it changes.
+        self.query_one(IdentityFields).test_line.stale()
+        self.query_one("#proxy-test-line", TestLine).stale()
+
+    @on(Input.Changed, "#step-identity Input")
+    @on(Select.Changed, "#step-identity Select")
+    def _identity_changed(self) -> None:
+        self.query_one("#proxy-test-line", TestLine).stale()  # IdentityFields clears its own
 
     def _proxy_mode(self) -> str:
         pressed = self.query_one("#proxy-mode", RadioSet).pressed_button
@@ -360,8 +318,8 @@ class SetupWizard(Screen[bool]):
         bad = [
             field_id
             for field_id, required in (
-                ("proxy-host", "give the proxy's host name or IPv4 address"),
-                ("proxy-port", "give the proxy's port"),
+                ("proxy-host", _("give the proxy's host name or IPv4 address")),
+                ("proxy-port", _("give the proxy's port")),
             )
             if validate_input(self.query_one(f"#row-{field_id}", FieldRow), required=required)
         ]
@@ -407,32 +365,19 @@ class SetupWizard(Screen[bool]):
         self._test(on_identity=event.button.id == "identity-test")
 
     def _test(self, *, on_identity: bool) -> None:
-        result = self.query_one("#identity-result" if on_identity else "#proxy-result", Static)
+        line = self.query_one(IdentityFields).test_line if on_identity else self.query_one("#proxy-test-line", TestLine)
         if not self._check_identity_step():
             if not on_identity:
-                result.update(_("Fix the Identity step first (Back)."))
+                line.show(_("Fix the Identity step first (Back)."), "failed")
             return
         if not on_identity and not self._check_proxy_step():
             return
         try:
             settings, _password, pending = self._candidate()
         except ValueError as exc:  # a rule across fields (pydantic's ValidationError is a ValueError)
-            result.update(literal(sentence(str(exc)), multiline=True))
+            line.show(sentence(str(exc)), "failed")
             return
-        result.set_classes("test-result")
-        result.update(filled(_("Testing {url}…"), url=settings.identity.base_url))
-        self._ping(settings, pending, result.id or "")
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="setup-wizard-test", name="ping")
-    def _ping(self, settings: AppSettings, pending: dict[str, SecretStr | None], result_id: str) -> tuple[str, bool, str]:
-        url = settings.identity.base_url
-        try:
-            ms = ping_identity(settings, PendingSecrets(self.app.secrets, pending))
-        except UserError as exc:
-            return result_id, False, _("Not reachable: {reason}").format(reason=exc)
-        except Exception as exc:  # noqa: BLE001 - a sentence on screen, never a traceback
-            return result_id, False, _("Not reachable: unexpected error {kind}.").format(kind=type(exc).__name__)
-        return result_id, True, _("Reachable: {url} answered in {ms} ms.").format(url=url, ms=ms)
+        line.start(settings, self.app.secrets, proxy_password=pending.get(PROXY_PASSWORD_KEY))
 
     # -- step 3 and Finish
 
@@ -497,14 +442,7 @@ class SetupWizard(Screen[bool]):
             self._set_busy(False, _("The check failed unexpectedly (see the application log). Nothing was saved."))
         if event.state != WorkerState.SUCCESS:
             return
-        if worker.name == "ping":
-            result_id, ok, text = worker.result
-            result = self.query_one(f"#{result_id}", Static)
-            result.update(literal(text, multiline=True))
-            result.set_class(ok, "-ok")
-            result.set_class(not ok, "-failed")
-            result.scroll_visible(animate=False)
-        elif worker.name == "finish":
+        if worker.name == "finish":
             self._finished(worker.result)
 
     def _finished(self, outcome: CheckOutcome) -> None:

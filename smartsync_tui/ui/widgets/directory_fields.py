@@ -36,6 +36,7 @@ from smartsync_tui.core.identity_client import TokenRejected
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import DEFAULT_PORTS, AppSettings, DirectorySettings
+from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import _
 from smartsync_tui.ui.literal import literal
 from smartsync_tui.ui.widgets.text_input import TextInput
@@ -83,6 +84,23 @@ class FieldRow(Horizontal):
         padding: 1 1 0 1;
         color: $text-muted;
     }
+    /* A compact field is one line: its label on the same line, and a background so it reads
+       as a field (80x24 shows the whole form at once). */
+    FieldRow.-compact > .field-label {
+        padding: 0 1;
+    }
+    FieldRow.-compact Input, FieldRow.-compact SelectCurrent {
+        background: $panel;
+    }
+    FieldRow.-compact Input {
+        padding: 0 1;
+    }
+    FieldRow.-compact Input:focus, FieldRow.-compact Select:focus > SelectCurrent {
+        background: $panel-lighten-2;
+    }
+    FieldRow.-compact Input.-invalid {
+        background: $error 25%;
+    }
     FieldRow > .field-body {
         width: 1fr;
         height: auto;
@@ -105,6 +123,7 @@ class FieldRow(Horizontal):
         super().__init__(id=id or (f"row-{field.id}" if field.id else None))
         self.label = label
         self.field = field
+        self.set_class(bool(getattr(field, "compact", False)), "-compact")
         #: The refusal shown under the field ("" when none).
         self.error = ""
 
@@ -133,6 +152,16 @@ class FieldRow(Horizontal):
         if isinstance(self.field, Input):
             # The check's refusal marks the field like an inline refusal does.
             self.field.set_class(bool(message), "-invalid")
+
+
+#: Terminal rows from which a form's fields get a blank line between them (80x24 shows them one
+#: under the other, compact, so that all of them are in view; a tall terminal has room to spare).
+ROOMY_HEIGHT = 34
+
+
+def space_rows(screen: Widget, height: int) -> None:
+    """Call from a form screen's mount and resize: class ``-roomy`` when ``height`` leaves room."""
+    screen.set_class(height >= ROOMY_HEIGHT, "-roomy")
 
 
 def validate_input(row: FieldRow, *, required: str | None = None) -> str | None:
@@ -167,6 +196,12 @@ def next_input(container: Widget, current: Input) -> Input | None:
     index = inputs.index(current)
     return inputs[index + 1] if index + 1 < len(inputs) else None
 
+
+#: DirectoryError.setting (the settings' names) to the field that holds it.
+SETTING_FIELDS = {
+    "server": "server", "port": "port", "tls": "tls", "ca_file": "ca-file", "tls_server_name": "tls-server-name",
+    "bind_user": "bind-user", "password": "password", "base_dn": "base-dn",
+}
 
 TLS_OPTIONS = [
     ("LDAPS", "ldaps"),
@@ -216,6 +251,10 @@ class DirectoryFields(Vertical):
     DirectoryFields #check-report.-shown {
         display: block;
     }
+    DirectoryFields #check-report.-stale {
+        border: round $panel-lighten-2;
+        color: $text-muted;
+    }
     """
 
     def __init__(self, existing: DirectorySettings | None = None, *, id: str | None = None) -> None:
@@ -232,45 +271,45 @@ class DirectoryFields(Vertical):
         yield Static("", id="check-report", markup=False)
         yield FieldRow(_("Server"), TextInput(
             d.server if d else "", id="server", placeholder=_("IP or name, e.g. dc1.corp.example"),
-            validators=[FieldCheck(validation.check_server)], validate_on=["changed", "submitted"],
+            validators=[FieldCheck(validation.check_server)], validate_on=["changed", "submitted"], compact=True,
         ))
-        yield FieldRow(_("TLS"), Select(TLS_OPTIONS, value=d.tls if d else "ldaps", allow_blank=False, id="tls"))
+        yield FieldRow(_("TLS"), Select(TLS_OPTIONS, value=d.tls if d else "ldaps", allow_blank=False, id="tls", compact=True))
         yield Static(_("Plain LDAP sends the password unencrypted: use it only on a network you trust."),
                      id="tls-note")
         yield FieldRow(_("Port"), TextInput(
             str(d.port) if d and d.port else "", id="port", type="integer",
             placeholder=self._port_hint(d.tls if d else "ldaps"),
-            validators=[FieldCheck(check_port_text)], valid_empty=True, validate_on=["changed", "submitted"],
+            validators=[FieldCheck(check_port_text)], valid_empty=True, validate_on=["changed", "submitted"], compact=True,
         ))
         yield FieldRow(_("CA file"), TextInput(
             d.ca_file or "" if d else "", id="ca-file",
             placeholder=_("PEM of the CA that signed the DC (optional)"),
-            validators=[FieldCheck(validation.check_ca_file)], valid_empty=True, validate_on=["changed", "submitted"],
+            validators=[FieldCheck(validation.check_ca_file)], valid_empty=True, validate_on=["changed", "submitted"], compact=True,
         ))
         yield FieldRow(_("TLS server name"), TextInput(
             d.tls_server_name or "" if d else "", id="tls-server-name",
             placeholder=_("DC certificate's name, when Server is an IP"),
-            validators=[FieldCheck(validation.check_server)], valid_empty=True, validate_on=["changed", "submitted"],
+            validators=[FieldCheck(validation.check_server)], valid_empty=True, validate_on=["changed", "submitted"], compact=True,
         ))
         yield FieldRow(_("Admin user"), TextInput(
-            d.bind_user if d else "", id="bind-user", placeholder=_("user@corp.example or CORP\\user"),
+            d.bind_user if d else "", id="bind-user", placeholder=_("user@corp.example or CORP\\user"), compact=True,
         ))
         yield FieldRow(_("Password"), TextInput(
-            id="password", password=True, placeholder=keep if editing else _("the admin user's password"),
+            id="password", password=True, placeholder=keep if editing else _("the admin user's password"), compact=True,
         ))
         yield FieldRow(_("Base DN"), TextInput(
             d.base_dn if d else "", id="base-dn", placeholder=_("DC=corp,DC=example"),
-            validators=[FieldCheck(validation.check_base_dn)], validate_on=["changed", "submitted"],
+            validators=[FieldCheck(validation.check_base_dn)], validate_on=["changed", "submitted"], compact=True,
         ))
         yield FieldRow(_("Token"), TextInput(
             id="token", password=True,
             placeholder=_("leave empty to keep; paste a new one to replace") if editing
             else _("copied from the directory in Identity"),
-            validators=[FieldCheck(validation.check_token)], valid_empty=True, validate_on=["changed", "submitted"],
+            validators=[FieldCheck(validation.check_token)], valid_empty=True, validate_on=["changed", "submitted"], compact=True,
         ))
         yield FieldRow(_("Name"), TextInput(
             d.display_name if d else "", id="display-name",
-            placeholder=_("optional; Identity's name for it when empty"),
+            placeholder=_("optional; Identity's name for it when empty"), compact=True,
         ))
 
     def on_mount(self) -> None:
@@ -393,26 +432,36 @@ class DirectoryFields(Vertical):
         """Show the check's report and each problem under the field to fix; the first such field's id."""
         self.clear_check()
         report = self.query_one("#check-report", Static)
-        report.update(literal("\n".join(check.report_lines()), multiline=True))
+        report.update(literal(in_console("\n".join(check.report_lines())), multiline=True))
         report.border_title = _("Not saved: what the check found")
         report.add_class("-shown")
         first = None
         if not check.ldap.ok:
-            field_id = {
+            # The setting the core names (a silent DC: the port), else the one the failed stage suggests.
+            field_id = SETTING_FIELDS.get(check.ldap.failed_setting or "") or {
                 "dns": "server", "tcp": "server", "tls": "ca-file" if self._tls != "plain" else "server",
                 "bind": "password", "base_dn": "base-dn", "search": "bind-user",
             }.get(check.ldap.failed_stage or "", "server")
             if field_id == "ca-file" and not self._value("ca-file") and self._value("tls-server-name") == "":
                 field_id = "tls-server-name" if validation.is_ip_address(self.server) else "ca-file"
-            self.row(field_id).show_error(sentence(check.ldap.message))
+            self.row(field_id).show_error(sentence(in_console(check.ldap.message)))
             first = field_id
         if isinstance(check.identity_error, TokenRejected):
-            self.row("token").show_error(str(check.identity_error))
+            self.row("token").show_error(in_console(str(check.identity_error)))
             first = first or "token"
         return first
 
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _check_is_old(self) -> None:
+        """A field changed since the check: its report is kept (it says what else was found) but marked old."""
+        report = self.query_one("#check-report", Static)
+        if report.has_class("-shown") and not report.has_class("-stale"):
+            report.add_class("-stale")
+            report.border_title = _("Old: found before the fields changed; the next check replaces it")
+
     def clear_check(self) -> None:
-        self.query_one("#check-report", Static).remove_class("-shown")
+        self.query_one("#check-report", Static).remove_class("-shown", "-stale")
         for row in self.query(FieldRow):
             if row.field.id in ("server", "port", "ca-file", "tls-server-name", "base-dn", "token"):
                 validate_input(row)
@@ -492,7 +541,7 @@ def check_and_save(
         )
     except UserError as exc:
         log.warning("directory %s not saved from the console: %s", directory.id, exc)
-        return CheckOutcome(error=str(exc))
+        return CheckOutcome(error=in_console(str(exc)))
     except Exception as exc:
         log.error("saving directory %s from the console failed", directory.id, exc_info=exc)
         return CheckOutcome(error=_("Unexpected error: {kind} (see the application log). Nothing was saved.").format(

@@ -52,8 +52,11 @@ from smartsync_tui.core.settings import (
     IdentitySettings,
     ProxySettings,
 )
+from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import _, ngettext
 from smartsync_tui.ui.literal import literal, filled
+from smartsync_tui.ui.widgets.directory_fields import sentence
+from smartsync_tui.ui.widgets.identity_fields import IdentityFields, TestLine, check_text
 from smartsync_tui.ui.widgets.text_input import TextInput
 
 if TYPE_CHECKING:
@@ -141,12 +144,6 @@ def _proxy_text(proxy: ProxySettings, password_stored: bool) -> str:
     return text
 
 
-def _check_text(check: IdentityCheck) -> str:
-    if check.ok:
-        return _("✓ {url} reachable ({ms} ms)").format(url=check.url, ms=check.ms)
-    return _("✗ {url} not reachable: {error}").format(url=check.url, error=check.error)
-
-
 def _period_text(since: datetime | None, until: datetime | None) -> str:
     shown = "%Y-%m-%d %H:%M:%S %z"
     if since and until:
@@ -156,11 +153,6 @@ def _period_text(since: datetime | None, until: datetime | None) -> str:
     if until:
         return _("until {until}").format(until=until.strftime(shown))
     return _("the whole log")
-
-
-def _sentence(text: str) -> str:
-    """A core check's message ("give the port ...") as a sentence (str.capitalize would lower "IPv6")."""
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def _rows(*pairs: tuple[str, str]) -> str:
@@ -222,6 +214,9 @@ class HomeTab(VerticalScroll):
         self.clock: Clock = clock or type(self).default_clock
         self._export_default = ""
         self._period = ""
+        # What each shown test result tested (Identity and proxy as saved then), by result id:
+        # once the settings differ, the result says nothing about them and is taken away.
+        self._tested: dict[str, tuple[object, ...]] = {}
 
     @property
     def console(self) -> "SmartSyncApp":
@@ -296,7 +291,15 @@ class HomeTab(VerticalScroll):
         except UserError:
             stored = False
         self.query_one("#proxy-info", Static).update(literal(_rows((_("Mode"), _proxy_text(settings.proxy, stored))), multiline=True))
+        for result_id, tested in list(self._tested.items()):
+            if tested != self._tested_values():
+                self._result(f"#{result_id}", "", "")
         self._refresh_status()
+
+    def _tested_values(self) -> tuple[object, ...]:
+        """What a connection test depends on: the Identity environment and the proxy."""
+        settings = self.console.settings
+        return (settings.identity, settings.proxy)
 
     def _refresh_status(self) -> None:
         console = self.console
@@ -326,8 +329,13 @@ class HomeTab(VerticalScroll):
             ), multiline=True,
         ))
 
-    def _result(self, selector: str, text: str, kind: str) -> None:
-        """One result line: kind is ok, error or busy (coloured by the stylesheet)."""
+    def _result(self, selector: str, text: str, kind: str, *, test: bool = False) -> None:
+        """One result line: kind is ok, error or busy (coloured by the stylesheet), "" hides it.
+        ``test``: a connection test's, which goes when what it tested changes."""
+        if test:
+            self._tested[selector.removeprefix("#")] = self._tested_values()
+        else:
+            self._tested.pop(selector.removeprefix("#"), None)
         result = self.query_one(selector, Static)
         result.update(literal(text, multiline=True))
         for name in ("ok", "error", "busy"):
@@ -345,7 +353,7 @@ class HomeTab(VerticalScroll):
             try:
                 self.console.change_settings(lambda s: setattr(s, "identity", chosen))
             except UserError as exc:
-                self._result("#identity-result", str(exc), "error")
+                self._result("#identity-result", in_console(str(exc)), "error")
                 return
             audit("identity.changed", f"Identity environment changed from {current.base_url} to {chosen.base_url}",
                   environment=chosen.base_url)
@@ -364,7 +372,7 @@ class HomeTab(VerticalScroll):
     def _test_identity(self) -> None:
         settings = self.console.settings
         urls = ", ".join(e.base_url for e in environments(settings))
-        self._result("#identity-result", _("Testing {url} ...").format(url=urls), "busy")
+        self._result("#identity-result", _("Testing {url} ...").format(url=urls), "busy", test=True)
         self._run_connection_test("identity", settings)
 
     @on(Button.Pressed, "#proxy-edit")
@@ -373,7 +381,7 @@ class HomeTab(VerticalScroll):
         try:
             stored = console.secrets.get(PROXY_PASSWORD_KEY) is not None
         except UserError as exc:
-            self._result("#proxy-result", str(exc), "error")
+            self._result("#proxy-result", in_console(str(exc)), "error")
             return
 
         def done(edit: ProxyEdit | None) -> None:
@@ -383,7 +391,7 @@ class HomeTab(VerticalScroll):
                 save_proxy(console.secrets, edit.proxy, edit.password,
                            lambda: console.change_settings(lambda s: setattr(s, "proxy", edit.proxy)))
             except UserError as exc:
-                self._result("#proxy-result", str(exc), "error")
+                self._result("#proxy-result", in_console(str(exc)), "error")
                 return
             where = f" {edit.proxy.host}:{edit.proxy.port}" if edit.proxy.mode == "manual" else ""
             audit("proxy.changed", f"proxy set to {edit.proxy.mode}{where}", mode=edit.proxy.mode,
@@ -396,7 +404,8 @@ class HomeTab(VerticalScroll):
     @on(Button.Pressed, "#proxy-test")
     def _test_proxy(self) -> None:
         settings = self.console.settings
-        self._result("#proxy-result", _("Testing {url} through the proxy ...").format(url=settings.identity.base_url), "busy")
+        self._result("#proxy-result", _("Testing {url} through the proxy ...").format(url=settings.identity.base_url), "busy",
+                     test=True)
         self._run_connection_test("proxy", settings)
 
     @work(thread=True, group="identity-test", exclusive=True, exit_on_error=False)
@@ -413,8 +422,11 @@ class HomeTab(VerticalScroll):
 
     @on(ConnectionTested)
     def _show_tested(self, message: ConnectionTested) -> None:
+        if f"{message.target}-result" not in self._tested:
+            return  # the settings changed while it ran: it tested what is no longer there
         ok = all(c.ok for c in message.checks)
-        self._result(f"#{message.target}-result", "\n".join(_check_text(c) for c in message.checks), "ok" if ok else "error")
+        self._result(f"#{message.target}-result", "\n".join(check_text(c) for c in message.checks), "ok" if ok else "error",
+                     test=True)
 
     # -- event logs
 
@@ -423,7 +435,12 @@ class HomeTab(VerticalScroll):
         return "console" if pressed is not None and pressed.id == "log-console" else "application"
 
     def _default_path(self, log_name: str) -> str:
-        return "~/" + default_export_name(log_name, self._now())  # type: ignore[arg-type]
+        """A file in the agent's home export folder (the OS user's home may be another user's, or not writable)."""
+        path = self.console.home.export_dir / default_export_name(log_name, self._now())  # type: ignore[arg-type]
+        try:
+            return "~/" + str(path.relative_to(Path.home()))  # shorter to read in the field
+        except (ValueError, RuntimeError):  # not under it, or no home known
+            return str(path)
 
     @on(RadioSet.Changed, "#log-choice")
     def _log_changed(self) -> None:
@@ -444,7 +461,7 @@ class HomeTab(VerticalScroll):
             since = parse_when(since_text, now=now) if since_text else None
             until = parse_when(until_text, now=now, end=True) if until_text else None
         except UserError as exc:
-            self._result("#export-result", str(exc), "error")
+            self._result("#export-result", in_console(str(exc)), "error")
             return
         raw = self.query_one("#log-path", Input).value.strip()
         if not raw:
@@ -452,6 +469,11 @@ class HomeTab(VerticalScroll):
                 path=self._default_path(log_name)), "error")
             return
         path = Path(raw).expanduser().absolute()
+        if path.parent == self.console.home.export_dir:
+            try:  # the offered folder is made on first use; any other folder must exist
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError:
+                pass  # check_destination says what is wrong with it
         try:
             check_destination(path)
         except ExportExists:
@@ -462,7 +484,7 @@ class HomeTab(VerticalScroll):
             self.app.push_screen(ReplaceFileScreen(path), replace)
             return
         except EventLogError as exc:
-            self._result("#export-result", str(exc), "error")
+            self._result("#export-result", in_console(str(exc)), "error")
             return
         self._start_export(log_name, since, until, path, overwrite=False)
 
@@ -476,7 +498,7 @@ class HomeTab(VerticalScroll):
         try:
             lines = export_log(self.console.home, log_name, since, until, path, overwrite=overwrite)  # type: ignore[arg-type]
         except UserError as exc:
-            self.post_message(self.LogExported(path, 0, str(exc)))
+            self.post_message(self.LogExported(path, 0, in_console(str(exc))))
             return
         except Exception as exc:  # never a traceback on screen
             log.exception("log export failed")
@@ -504,9 +526,12 @@ class HomeTab(VerticalScroll):
 
 
 class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
-    """Protocol and environment; returns the new IdentitySettings, or None when cancelled."""
+    """The wizard's Identity fields (Production / Test / another host) with *Test*, as a dialog;
+    returns the new IdentitySettings, or None when cancelled. *Test* goes through the saved proxy."""
 
     BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="dialog-cancel", tooltip=_("Close without saving"))]
+
+    app: "SmartSyncApp"
 
     def __init__(self, current: IdentitySettings) -> None:
         super().__init__()
@@ -515,50 +540,27 @@ class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="home-dialog") as dialog:
             dialog.border_title = _("Identity environment")
-            with Horizontal(classes="home-row"):
-                yield Label(_("Protocol"), classes="home-label")
-                with Choices(id="identity-protocol", compact=True):
-                    yield RadioButton("https", value=self._current.protocol == "https", id="protocol-https")
-                    yield RadioButton("http", value=self._current.protocol == "http", id="protocol-http")
-            with Horizontal(classes="home-row"):
-                yield Label(_("Environment"), classes="home-label")
-                yield TextInput(self._current.environment, id="identity-environment", compact=True,
-                            placeholder=PRODUCTION_ENVIRONMENT)
-            yield Static(_("Host only, for example {host}").format(host=PRODUCTION_ENVIRONMENT),
-                         id="identity-error", classes="home-hint", markup=False)
+            yield IdentityFields(self._current)
             with Horizontal(classes="home-buttons"):
                 yield Button(_("Save"), id="identity-save", variant="primary", compact=True)
                 yield Button(_("Cancel"), id="identity-cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#identity-environment", Input).focus()
+        self.query_one("#identity-environment").focus()
 
-    def _validated(self) -> IdentitySettings | None:
-        error = self.query_one("#identity-error", Static)
-        try:
-            environment = validation.check_environment_host(self.query_one("#identity-environment", Input).value)
-        except ValueError as exc:
-            error.update(literal(_sentence(str(exc))))
-            error.set_class(True, "-error")
-            return None
-        error.update(_("Host only, for example {host}").format(host=PRODUCTION_ENVIRONMENT))
-        error.set_class(False, "-error")
-        pressed = self.query_one("#identity-protocol", RadioSet).pressed_button
-        protocol = "http" if pressed is not None and pressed.id == "protocol-http" else "https"
-        return IdentitySettings(protocol=protocol, environment=environment, ca_file=self._current.ca_file)
-
-    @on(Input.Changed, "#identity-environment")
-    def _check_inline(self) -> None:
-        self._validated()
+    @on(Button.Pressed, "#identity-test")
+    def _test(self) -> None:
+        fields = self.query_one(IdentityFields)
+        if fields.check():
+            settings = self.app.settings.model_copy(update={"identity": fields.identity(self._current.ca_file)})
+            fields.test_line.start(settings, self.app.secrets)
 
     @on(Button.Pressed, "#identity-save")
-    @on(Input.Submitted, "#identity-environment")
+    @on(Input.Submitted, "#identity-host")
     def _save(self) -> None:
-        chosen = self._validated()
-        if chosen is None:
-            self.query_one("#identity-environment", Input).focus()
-            return
-        self.dismiss(chosen)
+        fields = self.query_one(IdentityFields)
+        if fields.check():
+            self.dismiss(fields.identity(self._current.ca_file))
 
     @on(Button.Pressed, "#identity-cancel")
     def action_cancel(self) -> None:
@@ -607,8 +609,8 @@ class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
                     yield TextInput(id="proxy-password", password=True, compact=True,
                                 placeholder=_("(stored: empty keeps it)") if self._password_stored else "")
             yield Static(id="proxy-error", classes="home-hint", markup=False)
+            yield TestLine("proxy-dialog", tooltip=_("Reach Identity through this proxy, as typed"))
             with Horizontal(classes="home-buttons"):
-                yield Button(_("Test"), id="proxy-dialog-test", compact=True)
                 yield Button(_("Save"), id="proxy-save", variant="primary", compact=True)
                 yield Button(_("Cancel"), id="proxy-cancel", compact=True)
 
@@ -647,12 +649,12 @@ class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
             try:
                 validation.check_proxy_host(host)
             except ValueError as exc:
-                problem = ("host", _sentence(str(exc)))
+                problem = ("host", sentence(str(exc)) + ".")
             else:
                 try:
                     port = validation.check_port(int(port_text))
                 except ValueError as exc:
-                    problem = ("port", _sentence(str(exc)))
+                    problem = ("port", sentence(str(exc)) + ".")
         user = fields["user"].value.strip() or None
         password_text = fields["password"].value
         if problem is None and user and not password_text and not self._password_stored:
@@ -675,26 +677,14 @@ class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
         edit = self._edit()
         if edit is None:
             return
-        self._message(_("Testing {url} through this proxy ...").format(url=self._settings.identity.base_url), "busy")
-        self._run_test(edit)
+        self._message("", "")
+        settings = self._settings.model_copy(update={"proxy": edit.proxy})
+        self.query_one(TestLine).start(settings, cast("SmartSyncApp", self.app).secrets, proxy_password=edit.password)
 
-    @work(thread=True, group="identity-test", exclusive=True, exit_on_error=False)
-    def _run_test(self, edit: ProxyEdit) -> None:
-        worker = get_current_worker()
-        app = cast("SmartSyncApp", self.app)
-        try:
-            check = check_identity(self._settings, app.secrets, proxy=edit.proxy, proxy_password=edit.password)
-        except Exception as exc:  # never a traceback on screen
-            log.exception("proxy test failed")
-            check = IdentityCheck(self._settings.identity.base_url, False,
-                                  error=_("unexpected {kind} (see the application log)").format(kind=type(exc).__name__))
-        if not worker.is_cancelled:
-            self.post_message(HomeTab.ConnectionTested("proxy-dialog", [check]))
-
-    @on(HomeTab.ConnectionTested)
-    def _tested(self, message: HomeTab.ConnectionTested) -> None:
-        check = message.checks[0]
-        self._message(_check_text(check), "ok" if check.ok else "error")
+    @on(Input.Changed)
+    @on(RadioSet.Changed)
+    def _changed(self) -> None:
+        self.query_one(TestLine).stale()  # it tested the proxy as it was
 
     @on(Button.Pressed, "#proxy-cancel")
     def action_cancel(self) -> None:
