@@ -14,18 +14,23 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import on
+from platformdirs import user_downloads_path
+from textual import events, on
+from textual.actions import parse as parse_action
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from smartsync_tui.core import control_channel, engine_lock
@@ -36,7 +41,7 @@ from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
-from smartsync_tui.ui import log_bridge
+from smartsync_tui.ui import commands, log_bridge
 from smartsync_tui.ui.console_state import DirectoryStatus
 from smartsync_tui.ui.engine_channel import (
     ConsoleChannelHandler,
@@ -54,17 +59,55 @@ from smartsync_tui.ui.i18n import (
 from smartsync_tui.ui.messages import SyncFinished, SyncProgressed
 from smartsync_tui.ui.resources import stylesheets
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
+from smartsync_tui.ui.screens.confirm_quit import ConfirmQuitDialog
 from smartsync_tui.ui.screens.details import DirectoryDetails
+from smartsync_tui.ui.screens.help import HelpScreen, key_groups
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog, held_result
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
 from smartsync_tui.ui.widgets.home_tab import HomeTab
-from smartsync_tui.ui.widgets.log_pane import LogPane
+from smartsync_tui.ui.widgets.log_pane import LogPane, LogView
 
 if TYPE_CHECKING:
     from smartsync_tui.core.command_loop import LoginCheckService
 
 log = logging.getLogger("smartsync.console")
+
+# Keys that act on the Active Directory tab's selection or open a dialog: off while the Home tab
+# (a form: its fields, radio buttons and buttons) is shown, where a letter meant for a field that
+# did not have the focus must not open a dialog or sync behind the admin's back.
+DIRECTORY_TAB_ACTIONS = frozenset({"sync_now", "full_sync", "preview", "add_directory", "edit_directory",
+                                   "delete_directory", "setup_wizard"})
+# The hint under the directory table: (action, word) in the order shown, each shown only while its key
+# works where the focus is (read from the active bindings); "select_cursor" is the table's Enter.
+TABLE_HINTS = (("select_cursor", N_("details")), ("sync_now", N_("sync")), ("full_sync", N_("full")),
+               ("preview", N_("preview")), ("add_directory", N_("add")), ("edit_directory", N_("edit")),
+               ("delete_directory", N_("delete")))
+LOG_HINTS = (("toggle_follow", N_("pause")), ("cycle_level", N_("level")), ("focus_filter", N_("filter")),
+             ("toggle_wrap", N_("wrap")), ("toggle_log", N_("hide")),
+             ("show_tab('directories')", N_("table")))
+FILTER_HINTS = (("submit", N_("done")), ("clear_filter", N_("clear")))
+# What the help screen's title calls a screen, by class name (most are imported only when first opened).
+SCREEN_NAMES = {"DirectoryDetails": N_("directory details"), "PreviewScreen": N_("preview"),
+                "ThresholdDialog": N_("held disables"), "RowView": N_("one row"),
+                "ConfirmDeleteDialog": N_("delete a directory"), "ConfirmQuitDialog": N_("quit"),
+                "DirectoryFormDialog": N_("directory dialog"), "SetupWizard": N_("setup wizard"),
+                "IdentityEditScreen": N_("Identity connection"), "ProxyEditScreen": N_("proxy"),
+                "DiscardDialog": N_("discard changes"), "ReplaceFileScreen": N_("replace the file")}
+
+
+def _form_changed(screen: Screen) -> bool:
+    """Whether a screen holds typing that quitting would lose: the setup wizard (whose Esc always asks),
+    a directory dialog whose fields differ from what it opened with."""
+    # Looked up among the loaded modules: a screen of a module never imported is not open.
+    wizard = sys.modules.get("smartsync_tui.ui.screens.wizard")
+    if wizard is not None and isinstance(screen, wizard.SetupWizard):
+        return True
+    form = sys.modules.get("smartsync_tui.ui.screens.directory_form")
+    if form is not None and isinstance(screen, form.DirectoryFormDialog):
+        fields = screen.query(form.DirectoryFields)
+        return bool(fields) and fields.first().snapshot() != screen._typed_at_start
+    return False
 
 
 class SmartSyncApp(App[None]):
@@ -81,7 +124,14 @@ class SmartSyncApp(App[None]):
         Binding("delete,x", "delete_directory", N_("Delete"), id="delete-directory", show=False),
         Binding("w", "setup_wizard", N_("Setup wizard"), id="setup-wizard", show=False),
         Binding("l", "toggle_log", N_("Log"), id="toggle-log", tooltip=N_("Show or hide the live log pane")),
-        Binding("q", "quit", N_("Quit"), id="quit"),
+        # As in less, k9s and lazygit; a focused text field keeps typing its slash (Textual leaves
+        # a printable key to the field that has the focus).
+        Binding("slash", "log_filter", N_("Log filter"), id="log-filter", show=False,
+                tooltip=N_("Show only the log lines that contain a text")),
+        # Priority: on a dialog too, whose keys are then listed (a text field keeps its "?").
+        Binding("question_mark,f1", "help", N_("Help"), id="help", priority=True,
+                tooltip=N_("The keys of this screen")),
+        Binding("q", "quit", N_("Quit"), id="quit", tooltip=N_("Asks first while a sync runs here or a form has changes")),
     ]
 
     def __init__(
@@ -162,19 +212,48 @@ class SmartSyncApp(App[None]):
             with TabPane(_("Active Directory"), id="directories"):
                 with Vertical(id="directories-pane"):
                     yield DirectoryTable(id="directory-table")
-                    yield Static(self._directory_hint(), id="directory-hint")
+                    # Filled once mounted: which keys work depends on the focus (see _directory_hint).
+                    yield Static(id="directory-hint", markup=False)
         yield LogPane()
         yield Footer()
 
     def _directory_hint(self) -> str:
+        """The keys that work where the focus is, for the line under the directory table."""
         if not self.settings.directories:
             return _("No directory yet: press a to add one, or w for the setup wizard.")
-        return _("s sync · f full · p preview · Enter details · a add · e edit · x delete")
+        screen = self.screen_stack[0] if self.screen_stack else None
+        if screen is None:
+            return ""
+        focused = screen.focused
+        pane = self.query_one(LogPane)
+        if isinstance(focused, Input) and pane in focused.ancestors:
+            hints = FILTER_HINTS
+        elif focused is not None and pane in focused.ancestors_with_self:
+            hints = LOG_HINTS
+        else:
+            hints = TABLE_HINTS
+        working: dict[str, str] = {}
+        for key, active in screen.active_bindings.items():
+            action = active.binding.action.removeprefix("app.")
+            if not active.enabled or (action == "select_cursor" and not isinstance(focused, DirectoryTable)):
+                continue
+            # Named as the README and the palette name them (the footer's ⏎ reads as nothing here).
+            shown = {"enter": "Enter", "tab": "Tab", "escape": "Esc"}.get(key) or self.get_key_display(active.binding)
+            # The shortest of an action's keys: x rather than del, Enter rather than nothing.
+            if action not in working or len(shown) < len(working[action]):
+                working[action] = shown
+        return " · ".join(f"{working[action]} {_(word)}" for action, word in hints if action in working)
+
+    def _show_hint(self, *_args: object) -> None:
+        if self.screen_stack and self.screen is self.screen_stack[0]:
+            self.query_one("#directory-hint", Static).update(self._directory_hint())
 
     def on_mount(self) -> None:
         # Installed here, not in __init__: an app that never runs leaves no handler behind.
         self._log_handler = log_bridge.install()
         self.query_one(LogPane).attach(self._log_handler)
+        # The hint under the table says which keys work where the focus is: kept in step with it.
+        self.watch(self.screen, "focused", self._show_hint, init=False)
         self._load_statuses()
         self.refresh_directories()
         if self.attached_pid is not None:
@@ -249,7 +328,7 @@ class SmartSyncApp(App[None]):
 
     def refresh_directories(self) -> None:
         self.query_one(DirectoryTable).show(self.settings.directories, self.statuses)
-        self.query_one("#directory-hint", Static).update(self._directory_hint())
+        self._show_hint()
         self.query_one(HomeTab).refresh_view()
 
     # -- settings changes (the only way the console writes appsettings.json)
@@ -278,18 +357,114 @@ class SmartSyncApp(App[None]):
             self.statuses.setdefault(d.id, DirectoryStatus(d.id))
         self.refresh_directories()
 
-    # -- command palette: every action, with the key that also runs it
+    # -- command palette: every action, with the key that also runs it (ui/commands.py)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.action != "quit":
-                key = binding.key.split(",")[0]
-                yield SystemCommand(
-                    f"{binding.description} ({key})",
-                    binding.tooltip or binding.description,
-                    partial(self.run_action, binding.action),
-                )
+        yield from super().get_system_commands(screen)  # theme, keys panel, screenshot, quit: Textual's
+        if screen is self.screen_stack[0]:
+            yield from commands.system_commands(self, self._run_command)
+            return
+        # Over a dialog: its own keys, and help. (The console's actions would act behind it.)
+        yield SystemCommand(_("Help (?)"), _("The keys of the screen in front, and what each does"),
+                            partial(self._open_help, screen))
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if active.node is screen and active.enabled and binding.description and binding.action not in seen:
+                seen.add(binding.action)
+                yield SystemCommand(f"{binding.description} ({commands.key_text(key)})",
+                                    binding.tooltip or binding.description,
+                                    partial(self.run_action, binding.action, screen))
+
+    def _run_command(self, command: commands.ConsoleCommand) -> None:
+        """A palette command: chosen by name, so it runs on the tab it acts on (shown first), and
+        check_action (which keeps stray keys from acting on the Home tab) does not stand in its way."""
+        if command.tab is not None and self.query_one(TabbedContent).active != command.tab:
+            self.action_show_tab(command.tab)
+        _namespace, name, parameters = parse_action(command.action)
+        self.call_later(getattr(self, f"action_{name}"), *parameters)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in DIRECTORY_TAB_ACTIONS and self.screen_stack:
+            try:
+                tab = self.query_one(TabbedContent).active
+            except Exception:  # not composed yet, or shutting down
+                return True
+            return tab != "home"
+        return True
+
+    # -- help, quitting, screenshots
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)  # ? or F1 again: back to where it was opened
+            return
+        self._open_help(self.screen)
+
+    def _open_help(self, screen: Screen) -> None:
+        if screen is self.screen_stack[0]:
+            tab = self.query_one(TabbedContent).active
+            where = _("Home tab") if tab == "home" else _("Active Directory tab")
+        else:
+            name = SCREEN_NAMES.get(type(screen).__name__)
+            where = _(name) if name else _("this dialog")
+        self.push_screen(HelpScreen(key_groups(screen), where))
+
+    def quit_reasons(self) -> list[str]:
+        """What quitting now would stop or lose: this console's syncs, and forms with changes."""
+        reasons = []
+        if self.attached_pid is None:  # attached, the engine syncs: quitting stops nothing
+            for d in self.settings.directories:
+                if self.is_syncing(d.id) and d.id not in self._previewing:
+                    reasons.append(_("A sync of {name} is running: it stops after its batch (nothing is lost; "
+                                     "the next run goes on from there).").format(name=d.label))
+        for screen in self.screen_stack[1:]:
+            if _form_changed(screen):
+                reasons.append(_("A form has changes that are not saved: they are lost."))
+                break
+        return reasons
+
+    async def action_quit(self) -> None:
+        if isinstance(self.screen, ConfirmQuitDialog):
+            self.exit()  # asked already: ctrl+q or the palette's Quit on the question is a yes
+            return
+        reasons = self.quit_reasons()
+        if not reasons:
+            self.exit()
+            return
+
+        def decided(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        self.push_screen(ConfirmQuitDialog(reasons), decided)
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        # Textual saves to ~/Downloads, which a server (or a service account) often does not have:
+        # then the home's data dir, where the admin is told to look.
+        if path is None:
+            downloads = user_downloads_path()
+            path = str(downloads if downloads.is_dir() else self.home.data_dir)
+        return super().deliver_screenshot(filename, path, time_format)
+
+    @on(events.DeliveryComplete)
+    def _screenshot_saved(self, event: events.DeliveryComplete) -> None:
+        if event.name != "screenshot":
+            return
+        event.prevent_default()  # Textual's own toast is markup, shown here as plain text
+        if event.path is None:  # a browser took it (browser mode)
+            self.notify(_("Screenshot sent to the browser."), title=_("Screenshot"))
+        else:
+            self.notify(_("Screenshot saved to {path}").format(path=event.path), title=_("Screenshot"), timeout=10)
+
+    @on(events.DeliveryFailed)
+    def _screenshot_failed(self, event: events.DeliveryFailed) -> None:
+        if event.name != "screenshot":
+            return
+        event.prevent_default()
+        self.notify(_("The screenshot could not be saved: {error}").format(error=event.exception),
+                    title=_("Screenshot"), severity="error", timeout=10)
 
     # -- tabs
 
@@ -297,6 +472,13 @@ class SmartSyncApp(App[None]):
         self.query_one(TabbedContent).active = tab
         if tab == "directories":
             self.query_one(DirectoryTable).focus()
+        self.refresh_bindings()  # the directory keys are on or off with the tab
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self) -> None:
+        # A click on a tab too: the footer and the palette follow which keys work.
+        self.refresh_bindings()
+        self._show_hint()
 
     # -- syncing
 
@@ -451,6 +633,30 @@ class SmartSyncApp(App[None]):
         if directory is not None:
             self.push_screen(DirectoryDetails(directory, self.state))
 
+    def action_details(self) -> None:
+        """The palette's Details: what Enter on the selected row opens."""
+        directory_id = self.selected_directory()
+        directory = self.settings.directory(directory_id) if directory_id else None
+        if directory is not None:
+            self.push_screen(DirectoryDetails(directory, self.state))
+
+    def action_export_logs(self) -> None:
+        """The palette's Export logs: the Home tab's export, its first field focused to set the period."""
+        self._home_widget("#log-since").focus()
+
+    def action_test_connection(self) -> None:
+        """The palette's Test connection: the Home tab's button, pressed (the result shows under it)."""
+        button = self._home_widget("#identity-test")
+        button.focus()
+        if hasattr(button, "press"):
+            button.press()
+
+    def _home_widget(self, selector: str) -> Widget:
+        home = self.query_one(HomeTab)
+        widget = home.query_one(selector)
+        self.call_after_refresh(widget.scroll_visible, animate=False)
+        return widget
+
     def action_setup_wizard(self) -> None:
         # Imported when first opened, as the directory form below: their checks (LDAP, agent keys) load with them.
         from smartsync_tui.ui.screens.wizard import SetupWizard
@@ -559,7 +765,21 @@ class SmartSyncApp(App[None]):
             self.notify(text, severity="error", timeout=10)
 
     def action_toggle_log(self) -> None:
-        self.query_one(LogPane).toggle()
+        pane = self.query_one(LogPane)
+        pane.toggle()
+        if not pane.display and self.query_one(TabbedContent).active == "directories":
+            # Back on the table, whatever had the focus when the pane opened (at start, nothing):
+            # Enter opens the details again.
+            self.query_one(DirectoryTable).focus()
+
+    def action_log_filter(self) -> None:
+        self.query_one(LogPane).open_filter()
+
+    def action_log_pane(self, action: str) -> None:
+        """A log pane action from the palette: the pane is shown first (its keys work inside it)."""
+        pane = self.query_one(LogPane)
+        pane.show()
+        self.call_later(self.run_action, action, pane)
 
     def on_unmount(self) -> None:
         if self._channel is not None:
