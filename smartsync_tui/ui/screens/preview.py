@@ -31,7 +31,8 @@ def op_label(op: str) -> str:
 
 
 class PreviewScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "close", N_("Close"))]
+    BINDINGS = [Binding("escape,q", "close", N_("Close"), id="preview-close",
+                        tooltip=N_("Back to the directories: nothing was changed"))]
 
     def __init__(self, result: SyncResult) -> None:
         super().__init__()

@@ -28,7 +28,8 @@ CELL_LIMIT = 80
 class ThresholdDialog(ModalScreen[bool]):
     """Dismisses True to allow the held disables, False to keep holding them."""
 
-    BINDINGS = [Binding("escape", "keep", N_("Keep holding"))]
+    BINDINGS = [Binding("escape", "keep", N_("Keep holding"), id="threshold-keep",
+                        tooltip=N_("The disables stay held; they are listed again at the next run"))]
 
     def __init__(self, result: SyncResult) -> None:
         super().__init__()
