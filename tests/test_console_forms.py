@@ -39,7 +39,7 @@ from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
 from smartsync_tui.ui.screens.wizard import SetupWizard
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
 from smartsync_tui.ui.widgets.home_tab import HomeTab, IdentityEditScreen, ProxyEditScreen
-from tests.support.forms import choose
+from tests.support.forms import activate, choose, opened
 from tests.support.logs import close_file_logging
 
 SIZES = [(80, 24), (120, 40)]
@@ -75,17 +75,6 @@ def row(screen, field_id: str) -> FieldRow:  # type: ignore[no-untyped-def]
     return screen.query_one(f"#row-{field_id}", FieldRow)
 
 
-async def activate(pilot: Pilot, selector: str) -> None:
-    """Focus and press Enter (works below the fold at 80x24 too)."""
-    widget = pilot.app.screen.query_one(selector)
-    widget.focus()
-    await pilot.pause()
-    while widget.has_class("-active"):  # a button ignores Enter while it shows its last press
-        await pilot.pause(0.05)
-    await pilot.press("enter")
-    await pilot.pause()
-
-
 async def settle(pilot: Pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -106,9 +95,7 @@ async def type_into(pilot: Pilot, field: Input, text: str) -> None:
 async def test_a_wizard_test_result_goes_when_a_field_it_tested_changes(home, emulator, size):
     app = console(home)
     async with app.run_test(size=size) as pilot:
-        wizard = SetupWizard()
-        app.push_screen(wizard)
-        await pilot.pause()
+        wizard = await opened(pilot, SetupWizard())
         assert wizard.query_one("#identity-environment", Select).value == "other"
         await pilot.press("ctrl+t")
         await settle(pilot)
@@ -132,9 +119,7 @@ async def test_a_test_that_finishes_after_its_field_changed_is_not_shown(home, e
     try:
         app = console(home)
         async with app.run_test(size=(80, 24)) as pilot:
-            wizard = SetupWizard()
-            app.push_screen(wizard)
-            await pilot.pause()
+            wizard = await opened(pilot, SetupWizard())
             await pilot.press("ctrl+t")
             await pilot.pause()
             assert text_of(wizard, "#identity-result").startswith("Testing")
@@ -251,9 +236,7 @@ async def test_a_silent_dc_gets_advice_under_the_port(home, emulator, silent_por
     _directory_id, token = emulator.create_directory("Silent")
     app = console(home)
     async with app.run_test(size=size) as pilot:
-        dialog = DirectoryFormDialog()
-        app.push_screen(dialog)
-        await pilot.pause()
+        dialog = await opened(pilot, DirectoryFormDialog())
         if tls != "ldaps":
             await choose(pilot, dialog.query_one("#tls", Select), tls)
         for field_id, value in (("server", "127.0.0.1"), ("port", str(silent_port)), ("bind-user", "svc@corp.example"),
@@ -285,9 +268,7 @@ async def test_a_silent_dc_gets_advice_under_the_port(home, emulator, silent_por
 async def test_a_domain_as_base_dn_and_a_typed_scheme_are_named(home, size):
     app = console(home)
     async with app.run_test(size=size) as pilot:
-        dialog = DirectoryFormDialog()
-        app.push_screen(dialog)
-        await pilot.pause()
+        dialog = await opened(pilot, DirectoryFormDialog())
         await type_into(pilot, dialog.query_one("#base-dn", Input), "corp.example.test")
         assert row(dialog, "base-dn").error == (
             "'corp.example.test' is a domain name, not a DN: write it as DC=corp,DC=example,DC=test")
@@ -312,9 +293,7 @@ async def test_a_domain_as_base_dn_and_a_typed_scheme_are_named(home, size):
 async def test_the_wizard_has_a_back_key_in_its_footer(home, size):
     app = console(home)
     async with app.run_test(size=size) as pilot:
-        wizard = SetupWizard()
-        app.push_screen(wizard)
-        await pilot.pause()
+        wizard = await opened(pilot, SetupWizard())
         assert "Back" not in footer_keys(wizard)  # nothing before the first step
         await pilot.press("ctrl+n")
         await pilot.pause()
@@ -339,9 +318,7 @@ async def test_the_delete_box_reads_ticked_or_not_and_the_dialog_has_a_footer(ho
     app = console(home)
     results: list = []
     async with app.run_test(size=size) as pilot:
-        dialog = ConfirmDeleteDialog(CORP)
-        app.push_screen(dialog, results.append)
-        await pilot.pause()
+        dialog = await opened(pilot, ConfirmDeleteDialog(CORP), results.append)
         box = dialog.query_one("#understood", Checkbox)
         assert "✓" not in str(box.render())
         assert footer_keys(dialog) == {"Cancel": "esc", "Tick the box": "t"}
@@ -398,9 +375,7 @@ async def test_a_name_mismatch_is_advised_with_the_field_not_the_option(samba_dc
     _directory_id, token = emulator.create_directory("Corp")
     app = console(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        dialog = DirectoryFormDialog()
-        app.push_screen(dialog)
-        await pilot.pause()
+        dialog = await opened(pilot, DirectoryFormDialog())
         for field_id, value in (("server", samba_dc.host), ("ca-file", str(samba_dc.ca_file)),
                                 ("bind-user", samba_dc.admin_user), ("password", samba_dc.admin_password),
                                 ("base-dn", samba_dc.base_dn), ("token", token)):
@@ -419,9 +394,7 @@ async def test_a_name_mismatch_is_advised_with_the_field_not_the_option(samba_dc
 async def test_the_add_dialog_shows_most_of_its_fields_at_80x24(home):
     app = console(home)
     async with app.run_test(size=(80, 24)) as pilot:
-        dialog = DirectoryFormDialog()
-        app.push_screen(dialog)
-        await pilot.pause()
+        dialog = await opened(pilot, DirectoryFormDialog())
         form = dialog.query_one("#directory-dialog-form")
         visible = [r.field.id for r in dialog.query(FieldRow)
                    if r.display and r.region.y >= form.region.y and r.region.bottom <= form.region.bottom]

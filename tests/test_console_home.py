@@ -39,7 +39,7 @@ from smartsync_tui.ui.widgets.home_tab import (
     next_runs,
 )
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
-from tests.support.forms import choose
+from tests.support.forms import activate, choose
 from tests.support.logs import close_file_logging
 
 SIZES = [(80, 24), (120, 40)]
@@ -90,17 +90,6 @@ def _text(app, selector: str) -> str:  # type: ignore[no-untyped-def]
     return str(app.query_one(selector, Static).content)
 
 
-async def _activate(pilot, selector: str) -> None:  # type: ignore[no-untyped-def]
-    """Focus and press Enter: what a keyboard user does (works below the fold at 80x24 too)."""
-    widget = pilot.app.screen.query_one(selector)
-    widget.focus()
-    await pilot.pause()
-    while widget.has_class("-active"):  # a button ignores Enter while it shows its last press (0.2 s)
-        await pilot.pause(0.05)
-    await pilot.press("enter")
-    await pilot.pause()
-
-
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -114,13 +103,13 @@ async def test_test_connection_shows_reachable(console_home, emulator, size):
     app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
     async with app.run_test(size=size) as pilot:
         assert "http://" + emulator.url.removeprefix("http://") in _text(app, "#identity-info")
-        await _activate(pilot, "#identity-test")
+        await activate(pilot, "#identity-test")
         await _settle(pilot)
         result = _text(app, "#identity-result")
         assert result.startswith(f"✓ {emulator.url} reachable (") and result.endswith(" ms)")
         assert app.query_one("#identity-result").has_class("-ok")
         # The proxy section's Test goes the same way, through the saved proxy (none here).
-        await _activate(pilot, "#proxy-test")
+        await activate(pilot, "#proxy-test")
         await _settle(pilot)
         assert _text(app, "#proxy-result").startswith(f"✓ {emulator.url} reachable (")
     assert f"identity test ok: {emulator.url} in " in (console_home.log_dir / "application.log").read_text()
@@ -131,7 +120,7 @@ async def test_a_closed_port_shows_why_it_is_unreachable(tmp_path):
     home = _home(tmp_path / "home", _settings(f"127.0.0.1:{port}"))
     app = CONSOLE(home, load_settings(home.settings_file), scheduler=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _activate(pilot, "#identity-test")
+        await activate(pilot, "#identity-test")
         await _settle(pilot)
         assert _text(app, "#identity-result") == (
             f"✗ http://127.0.0.1:{port} not reachable: Cannot reach Identity at 127.0.0.1:{port}: the connection "
@@ -144,7 +133,7 @@ async def test_a_closed_port_shows_why_it_is_unreachable(tmp_path):
 async def test_editing_the_environment_saves_appsettings(console_home, emulator):
     app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _activate(pilot, "#identity-edit")
+        await activate(pilot, "#identity-edit")
         assert isinstance(app.screen, IdentityEditScreen)
         # The wizard's fields: the emulator's address is "another host".
         assert app.screen.query_one("#identity-environment", Select).value == "other"
@@ -163,7 +152,7 @@ async def test_editing_the_environment_saves_appsettings(console_home, emulator)
 
         host.value = "identity.example.com:8443"
         await choose(pilot, app.screen.query_one("#identity-protocol", Select), "https")
-        await _activate(pilot, "#identity-save")
+        await activate(pilot, "#identity-save")
         assert not isinstance(app.screen, IdentityEditScreen)
 
         saved = json.loads(console_home.settings_file.read_text())["identity"]
@@ -180,7 +169,7 @@ async def test_escape_leaves_the_environment_as_it_was(console_home):
     before = console_home.settings_file.read_text()
     app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _activate(pilot, "#identity-edit")
+        await activate(pilot, "#identity-edit")
         app.screen.query_one("#identity-host", Input).value = "other.example.com"
         await pilot.press("escape")
         await pilot.pause()
@@ -194,7 +183,7 @@ async def test_escape_leaves_the_environment_as_it_was(console_home):
 async def test_proxy_edit_stores_the_password_only_in_secrets(console_home):
     app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _activate(pilot, "#proxy-edit")
+        await activate(pilot, "#proxy-edit")
         dialog = app.screen
         assert isinstance(dialog, ProxyEditScreen)
         assert dialog.query_one("#proxy-fields").disabled  # mode "none": no host to type
@@ -205,14 +194,14 @@ async def test_proxy_edit_stores_the_password_only_in_secrets(console_home):
 
         # Missing port: said, and focused.
         dialog.query_one("#proxy-host", Input).value = "proxy.example.com"
-        await _activate(pilot, "#proxy-save")
+        await activate(pilot, "#proxy-save")
         assert app.screen is dialog and app.focused is dialog.query_one("#proxy-port", Input)
         assert "port" in _text(dialog, "#proxy-error")
 
         dialog.query_one("#proxy-port", Input).value = "3128"
         dialog.query_one("#proxy-user", Input).value = "alice"
         dialog.query_one("#proxy-password", Input).value = PROXY_SECRET
-        await _activate(pilot, "#proxy-save")
+        await activate(pilot, "#proxy-save")
         assert not isinstance(app.screen, ProxyEditScreen)
         assert _text(app, "#proxy-info").endswith("Manual: proxy.example.com:3128, user alice (password stored)")
 
@@ -222,17 +211,17 @@ async def test_proxy_edit_stores_the_password_only_in_secrets(console_home):
         assert SecretStore(console_home.secrets_file).get(PROXY_PASSWORD_KEY).get_secret_value() == PROXY_SECRET
 
         # Editing again: the password field may stay empty (the stored one is kept) ...
-        await _activate(pilot, "#proxy-edit")
+        await activate(pilot, "#proxy-edit")
         assert app.screen.query_one("#proxy-password", Input).placeholder == "(stored: empty keeps it)"
         app.screen.query_one("#proxy-port", Input).value = "8080"
-        await _activate(pilot, "#proxy-save")
+        await activate(pilot, "#proxy-save")
         assert load_settings(console_home.settings_file).proxy.port == 8080
         assert SecretStore(console_home.secrets_file).get(PROXY_PASSWORD_KEY).get_secret_value() == PROXY_SECRET
         # ... and a proxy without a user needs no password: it is removed.
-        await _activate(pilot, "#proxy-edit")
+        await activate(pilot, "#proxy-edit")
         app.screen.query_one("#proxy-mode", RadioSet).focus()
         await pilot.press("left", "enter")  # manual -> system
-        await _activate(pilot, "#proxy-save")
+        await activate(pilot, "#proxy-save")
         assert _text(app, "#proxy-info").endswith("System default (HTTPS_PROXY / NO_PROXY)")
     assert load_settings(console_home.settings_file).proxy == ProxySettings(mode="system")
     assert SecretStore(console_home.secrets_file).get(PROXY_PASSWORD_KEY) is None
@@ -247,13 +236,13 @@ async def test_proxy_test_in_the_dialog_uses_what_was_typed(console_home):
     port = _closed_port()
     app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _activate(pilot, "#proxy-edit")
+        await activate(pilot, "#proxy-edit")
         dialog = app.screen
         dialog.query_one("#proxy-mode", RadioSet).focus()
         await pilot.press("left", "enter")
         dialog.query_one("#proxy-host", Input).value = "127.0.0.1"
         dialog.query_one("#proxy-port", Input).value = str(port)
-        await _activate(pilot, "#proxy-dialog-test")
+        await activate(pilot, "#proxy-dialog-test")
         await _settle(pilot)
         assert f"the connection to the proxy 127.0.0.1:{port} was refused" in _text(dialog, "#proxy-dialog-result")
         await pilot.press("escape")
@@ -279,7 +268,7 @@ async def test_exporting_the_application_log_writes_the_file(console_home, tmp_p
         offered = Path(home_tab.query_one("#log-path", Input).value).expanduser()
         assert offered.parent == console_home.export_dir and offered.name.startswith("smartsync-application-")
         home_tab.query_one("#log-path", Input).value = str(target)
-        await _activate(pilot, "#log-export")
+        await activate(pilot, "#log-export")
         await _settle(pilot)
         lines = target.read_text(encoding="utf-8").splitlines()
         assert [line.split(" ", 3)[3] for line in lines if "home tab export line" in line] == [
@@ -290,14 +279,14 @@ async def test_exporting_the_application_log_writes_the_file(console_home, tmp_p
 
         # Again: the file exists, so the tab asks first; Escape keeps it.
         target.write_text("keep\n")
-        await _activate(pilot, "#log-export")
+        await activate(pilot, "#log-export")
         assert isinstance(app.screen, ReplaceFileScreen)
         await pilot.press("escape")
         await _settle(pilot)
         assert target.read_text() == "keep\n"
         # ... and Replace replaces it.
-        await _activate(pilot, "#log-export")
-        await _activate(pilot, "#replace-yes")
+        await activate(pilot, "#log-export")
+        await activate(pilot, "#replace-yes")
         await _settle(pilot)
         assert "home tab export line 4" in target.read_text()
 
@@ -314,13 +303,13 @@ async def test_export_choices_and_refusals(console_home, tmp_path):
         assert Path(path.value).name.startswith("smartsync-console-")
 
         home_tab.query_one("#log-since", Input).value = "last week"
-        await _activate(pilot, "#log-export")
+        await activate(pilot, "#log-export")
         assert "'last week' is not a time" in _text(app, "#export-result")
 
         home_tab.query_one("#log-since", Input).value = "2020-01-01"
         home_tab.query_one("#log-until", Input).value = "2020-01-02"
         path.value = str(tmp_path / "console.txt")
-        await _activate(pilot, "#log-path")  # Enter in the path exports too
+        await activate(pilot, "#log-path")  # Enter in the path exports too
         await _settle(pilot)
         assert "console log has no lines between 2020-01-01" in _text(app, "#export-result")
         assert app.query_one("#export-result").has_class("-error")
@@ -328,7 +317,7 @@ async def test_export_choices_and_refusals(console_home, tmp_path):
 
         # Shown as typed: brackets in a path are not markup.
         path.value = str(tmp_path / "[bold]missing" / "x.txt")
-        await _activate(pilot, "#log-export")
+        await activate(pilot, "#log-export")
         assert f"The folder {tmp_path / '[bold]missing'} does not exist" in _text(app, "#export-result")
         assert "[bold]missing" in str(app.query_one("#export-result", Static).render())
 
@@ -434,7 +423,7 @@ def test_home_tab_snapshot_120x40(monkeypatch, snap_compare):
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_identity_dialog_snapshot(monkeypatch, snap_compare, size):
     async def open_dialog(pilot) -> None:  # type: ignore[no-untyped-def]
-        await _activate(pilot, "#identity-edit")
+        await activate(pilot, "#identity-edit")
         host = pilot.app.screen.query_one("#identity-host", Input)
         host.value = "https://identity.example.com"  # refused inline: the protocol has its own field
         host.action_end()
@@ -446,11 +435,11 @@ def test_identity_dialog_snapshot(monkeypatch, snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_proxy_dialog_snapshot(monkeypatch, snap_compare, size):
     async def open_dialog(pilot) -> None:  # type: ignore[no-untyped-def]
-        await _activate(pilot, "#proxy-edit")
+        await activate(pilot, "#proxy-edit")
         pilot.app.screen.query_one("#proxy-mode", RadioSet).focus()
         await pilot.press("left", "enter")
         pilot.app.screen.query_one("#proxy-host", Input).value = "proxy.example.com"
-        await _activate(pilot, "#proxy-save")  # no port: refused inline
+        await activate(pilot, "#proxy-save")  # no port: refused inline
         await _no_blink(pilot)
 
     assert snap_compare(_snapshot_app(monkeypatch), terminal_size=size, run_before=open_dialog)
@@ -463,7 +452,7 @@ def test_replace_file_dialog_snapshot(monkeypatch, snap_compare):
 
     async def export_again(pilot) -> None:  # type: ignore[no-untyped-def]
         pilot.app.query_one("#log-path", Input).value = str(existing)
-        await _activate(pilot, "#log-export")
+        await activate(pilot, "#log-export")
         await _no_blink(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=export_again)

@@ -293,6 +293,7 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
                 "tls",
                 f"{why} Give the server by that name ({name}), or keep '{directory.server}' and "
                 f"set the TLS server name to the name on the certificate{option('tls-server-name', name)}.",
+                setting="tls_server_name" if is_ip_address(directory.server) or directory.tls_server_name else "server",
             )
         if code in _CERT_UNTRUSTED:
             source = (
@@ -305,6 +306,7 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
                 f"The certificate of {where} is not trusted: its issuer is not in {source} "
                 f"({failure.verify_message}). Give the certificate of the CA that issued the DC's "
                 f"certificate (your enterprise root CA, PEM or DER) as the CA file{option('ca-file', '/path/to/ca.pem')}.",
+                setting="ca_file",
             )
         if code in _CERT_EXPIRED:
             return DirectoryError(
