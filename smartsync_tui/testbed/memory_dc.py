@@ -184,14 +184,18 @@ class MemoryDC:
             if n % 10 == 0 and department in plan:
                 plan[department].append(sam)
         for name, members in plan.items():
-            member_dns = [self.group_dn(m[6:]) if m.startswith("group:") else dn_by_sam[m] for m in members]
-            attributes: dict[str, Any] = {
-                "objectClass": ["top", "group"], "objectCategory": "group",
-                "cn": name, "sAMAccountName": name[:20], "description": f"Grupo {name}",
-            }
-            if member_dns:
-                attributes["member"] = member_dns
-            self._add(self.group_dn(name), attributes)
+            self.add_group(name, [self.group_dn(m[6:]) if m.startswith("group:") else dn_by_sam[m] for m in members])
+
+    def add_group(self, name: str, member_dns: list[str], *, sam: str | None = None) -> str:
+        """A group in the Groups OU with these members (DNs of people or groups)."""
+        attributes: dict[str, Any] = {
+            "objectClass": ["top", "group"], "objectCategory": "group",
+            "cn": name, "sAMAccountName": sam or name[:20], "description": f"Grupo {name}",
+        }
+        if member_dns:
+            attributes["member"] = member_dns
+        with self._lock:
+            return self._add(self.group_dn(name), attributes)
 
     def group_dn(self, name: str) -> str:
         return f"CN={rdn_escape(name)},{self.groups_ou}"

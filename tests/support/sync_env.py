@@ -27,6 +27,7 @@ from smartsync_tui.core.secret_store import (
 from smartsync_tui.core.settings import AppSettings, IdentitySettings, ProxySettings, save_settings
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
+from smartsync_tui.testbed.samba_dc import rdn_escape
 
 
 class AdEditor:
@@ -51,7 +52,7 @@ class AdEditor:
     def add_user(self, sam: str, given: str | None, sn: str | None, mail: str | None = "", *,
                  disabled: bool = False, ou: str | None = None, **extra: str) -> str:
         cn = " ".join(p for p in (given, sn) if p) or sam
-        dn = f"CN={cn},{ou or self.ou}"
+        dn = f"CN={rdn_escape(cn)},{ou or self.ou}"
         attrs: dict[str, Any] = {
             "sAMAccountName": self.sam(sam),
             "userPrincipalName": self.login(sam),
@@ -70,8 +71,9 @@ class AdEditor:
         return dn
 
     def add_group(self, name: str, members: list[str] = (), *, ou: str | None = None) -> str:  # type: ignore[assignment]
-        dn = f"CN={name},{ou or self.ou}"
-        attrs: dict[str, Any] = {"sAMAccountName": self.sam(name.replace(" ", "")[:14])}
+        dn = f"CN={rdn_escape(name)},{ou or self.ou}"
+        # AD refuses brackets and most punctuation in a sAMAccountName (never in a CN).
+        attrs: dict[str, Any] = {"sAMAccountName": self.sam("".join(c for c in name if c.isalnum() or c in "-_.")[:14])}
         if members:
             attrs["member"] = list(members)
         self.conn.add(dn, ["top", "group"], attrs)

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from smartsync_tui.core.sync_engine import SyncResult
-from smartsync_tui.core.sync_plan import describe_change
+from smartsync_tui.core.sync_plan import PlannedOp, describe_change
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView
@@ -28,6 +28,19 @@ def op_label(op: str) -> str:
         "group-create": _("group create"),
         "group-update": _("group update"),
     }.get(op, op)
+
+
+# What a new user is created with, shown beside a create (an update shows its field diffs instead).
+CREATE_FIELDS = ("first_name", "last_name", "email")
+
+
+def op_details(op: PlannedOp) -> str:
+    """The Details cell: an update's field diffs, a new user's names and e-mail."""
+    if op.changes:
+        return "; ".join(map(describe_change, op.changes))
+    if op.op == "create":
+        return "; ".join(f"{field}: {op.payload[field]}" for field in CREATE_FIELDS if op.payload.get(field))
+    return ""
 
 
 class PreviewScreen(ModalScreen[None]):
@@ -62,7 +75,7 @@ class PreviewScreen(ModalScreen[None]):
             table.add_columns(_("Change"), _("Name"), _("Details"), _("DN"))
             # Names, values and DNs come from AD: literal text, cut to fit; the whole row is kept for Enter.
             self._rows: list[tuple[str, ...]] = [
-                (op_label(op.op), op.name, "; ".join(map(describe_change, op.changes)), op.dn) for op in plan.ops
+                (op_label(op.op), op.name, op_details(op), op.dn) for op in plan.ops
             ] + [(_("held disable"), op.name, op.why, op.dn) for op in plan.held]
             for index, row in enumerate(self._rows):
                 table.add_row(*(literal(cell, CELL_LIMIT) for cell in row), key=str(index))
