@@ -38,7 +38,11 @@ from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
 from smartsync_tui.ui.screens.wizard import SetupWizard
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
-from smartsync_tui.ui.widgets.home_tab import HomeTab, IdentityEditScreen, ProxyEditScreen
+from smartsync_tui.ui.widgets.home_tab import (
+    HomeTab,
+    IdentityEditScreen,
+    ProxyEditScreen,
+)
 from tests.support.forms import activate, choose, opened
 from tests.support.logs import close_file_logging
 

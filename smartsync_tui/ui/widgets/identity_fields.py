@@ -21,11 +21,19 @@ from textual.widgets import Button, Input, Select, Static
 from smartsync_tui.core import validation
 from smartsync_tui.core.connection_check import IdentityCheck, check_identity
 from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import PRODUCTION_ENVIRONMENT, AppSettings, IdentitySettings
+from smartsync_tui.core.settings import (
+    PRODUCTION_ENVIRONMENT,
+    AppSettings,
+    IdentitySettings,
+)
 from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import _
 from smartsync_tui.ui.literal import filled, literal
-from smartsync_tui.ui.widgets.directory_fields import FieldCheck, FieldRow, validate_input
+from smartsync_tui.ui.widgets.directory_fields import (
+    FieldCheck,
+    FieldRow,
+    validate_input,
+)
 from smartsync_tui.ui.widgets.text_input import TextInput
 
 log = logging.getLogger("smartsync.console")
