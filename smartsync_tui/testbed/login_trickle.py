@@ -42,7 +42,9 @@ class LoginTrickle:
             return False
         response.raise_for_status()
         self.asked.append(login)
-        log.info("demo: Identity asks the agent to check the password of %s", login)
+        # Not the login itself: the agent's own line names it, masked when AD does not know it
+        # (it may be a password typed in the login field), and the demo must not undo that.
+        log.info("demo: Identity asks the agent for a login check")
         return True
 
     def _run(self) -> None:

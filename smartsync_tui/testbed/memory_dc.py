@@ -82,7 +82,9 @@ class MemoryDC:
         self.host = host
         self.realm = realm
         self.base_dn = ",".join(f"DC={part}" for part in realm.lower().split("."))
-        self.dns_host_name = f"dc1.{realm.lower()}"
+        # The name the console's table shows as the server: the sync's log names the DC that answered
+        # by its dnsHostName, and the demo's two must read the same.
+        self.dns_host_name = host
         self.people_ou = f"OU={STAFF_OU},{self.base_dn}"
         self.groups_ou = f"OU={GROUPS_OU},{self.base_dn}"
         self.deleted_objects = f"CN=Deleted Objects,{self.base_dn}"
