@@ -282,6 +282,20 @@ async def test_ctrl_q_over_a_changed_directory_form_asks_first(tmp_path, size):
         assert app.screen is dialog and app.is_running
 
 
+async def test_ctrl_q_in_the_setup_wizard_asks_first(tmp_path):
+    app = console(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d", "w")
+        await pilot.pause()
+        wizard = app.screen
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmQuitDialog)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is wizard
+
+
 # -- the palette: every action, its key, a description that adds to the title
 
 
@@ -320,6 +334,15 @@ async def test_palette_log_commands_open_the_pane_first(tmp_path):
         assert pane.display and pane.min_level == logging.INFO
         await palette_pick(pilot, "wrap log")
         assert not pane.wrap
+
+
+async def test_the_palette_export_logs_goes_to_the_home_tab_export(tmp_path):
+    app = console(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        await palette_pick(pilot, "export logs")
+        assert app.query_one("TabbedContent").active == "home"
+        assert app.focused is app.query_one("#log-since", Input)
 
 
 # -- screenshots

@@ -30,7 +30,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from smartsync_tui.core import control_channel, engine_lock
@@ -225,7 +225,7 @@ class SmartSyncApp(App[None]):
         if screen is None:
             return ""
         focused = screen.focused
-        pane = self.query_one(LogPane)
+        pane = screen.query_one(LogPane)
         if isinstance(focused, Input) and pane in focused.ancestors:
             hints = FILTER_HINTS
         elif focused is not None and pane in focused.ancestors_with_self:
@@ -386,11 +386,9 @@ class SmartSyncApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in DIRECTORY_TAB_ACTIONS and self.screen_stack:
-            try:
-                tab = self.query_one(TabbedContent).active
-            except Exception:  # not composed yet, or shutting down
-                return True
-            return tab != "home"
+            # The main screen's tabs (a dialog in front may have tabs of its own).
+            tabs = self.screen_stack[0].query(TabbedContent)
+            return not tabs or tabs.first().active != "home"  # not composed yet: as before
         return True
 
     # -- help, quitting, screenshots
@@ -642,18 +640,24 @@ class SmartSyncApp(App[None]):
 
     def action_export_logs(self) -> None:
         """The palette's Export logs: the Home tab's export, its first field focused to set the period."""
-        self._home_widget("#log-since").focus()
+        field = self._home_widget("#log-since")
+        if field is not None:
+            field.focus()
 
     def action_test_connection(self) -> None:
         """The palette's Test connection: the Home tab's button, pressed (the result shows under it)."""
         button = self._home_widget("#identity-test")
-        button.focus()
-        if hasattr(button, "press"):
+        if isinstance(button, Button):
+            button.focus()
             button.press()
 
-    def _home_widget(self, selector: str) -> Widget:
-        home = self.query_one(HomeTab)
-        widget = home.query_one(selector)
+    def _home_widget(self, selector: str) -> Widget | None:
+        """A widget of the Home tab, scrolled into view; None if the tab no longer has it (the
+        palette then just shows the tab)."""
+        found = self.screen_stack[0].query_one(HomeTab).query(selector)
+        if not found:
+            return None
+        widget = found.first()
         self.call_after_refresh(widget.scroll_visible, animate=False)
         return widget
 
