@@ -420,6 +420,8 @@ class DirectoryFields(Vertical):
         def focus() -> None:
             field.focus(scroll_visible=False)
             row.scroll_visible(animate=False)  # the whole row: the refusal is under the field
+            # Again once the refusal's lines are laid out (a long one grows the row after this refresh).
+            row.call_after_refresh(row.scroll_visible, animate=False)
 
         if after_refresh:
             self.call_after_refresh(focus)
