@@ -200,3 +200,52 @@ async def test_a_bracketed_name_is_shown_as_typed(tmp_path, name):
         app.notify(name)
         await pilot.pause()
         assert app.is_running
+
+
+# -- the guard that holds for widgets written later
+
+#: Calls that put text on screen, and the argument positions that are text.
+_SINKS = {"update": None, "Static": None, "Label": None, "add_row": None, "add_rows": None, "update_cell": {2},
+          "Button": {0}, "Checkbox": {0}, "RadioButton": {0}, "TabPane": {0}}
+
+
+def _builds_text(node) -> bool:  # type: ignore[no-untyped-def]
+    """An expression that builds a string from values: an f-string, '...'.format(...), str(x), '%s' % x, a + b."""
+    import ast
+
+    if isinstance(node, ast.JoinedStr):
+        return any(isinstance(v, ast.FormattedValue) for v in node.values)
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in ("format", "join"):
+            return True
+        return isinstance(func, ast.Name) and func.id == "str"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)):
+        return True
+    if isinstance(node, ast.IfExp):
+        return _builds_text(node.body) or _builds_text(node.orelse)
+    return False
+
+
+def test_no_widget_is_handed_text_built_from_values():
+    """Every sentence with values in it reaches a widget through ui/literal.py (literal or filled), so a
+    value is never read as markup; a widget written later that formats a str itself fails here."""
+    import ast
+    from pathlib import Path
+
+    import smartsync_tui.ui as ui
+
+    offenders = []
+    for path in sorted(Path(ui.__file__).parent.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name not in _SINKS:
+                continue
+            positions = _SINKS[name]
+            for index, arg in enumerate(node.args):
+                if (positions is None or index in positions) and _builds_text(arg):
+                    offenders.append(f"{path.name}:{node.lineno} {name}(...) gets {ast.unparse(arg)[:70]}")
+    assert not offenders, "text built from values, handed to a widget as str:\n" + "\n".join(offenders)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -210,13 +211,13 @@ class SetupWizard(Screen[bool]):
         self._step = index
         self.query_one(ContentSwitcher).current = STEPS[index]
         names = [_("Identity"), _("Proxy"), _("Active Directory")]
-        crumbs = [
-            f"[b reverse] {n}. {name} [/]" if n - 1 == index else f" {n}. {name} "
-            for n, name in enumerate(names, 1)
-        ]
-        self.query_one("#wizard-steps", Static).update(
-            _("Setup") + "  " + " › ".join(crumbs)
-        )
+        # Styled spans, not markup: a translation with a bracket in it must not break the line.
+        steps = Text(_("Setup") + "  ")
+        for n, name in enumerate(names, 1):
+            if n > 1:
+                steps.append(" › ")
+            steps.append(f" {n}. {name} ", style="bold reverse" if n - 1 == index else "")
+        self.query_one("#wizard-steps", Static).update(steps)
         self.query_one("#back", Button).disabled = index == 0 or self._busy
         self.query_one("#next", Button).label = _("Finish") if index == len(STEPS) - 1 else _("Next")
         self.query_one("#wizard-form", VerticalScroll).scroll_home(animate=False)
