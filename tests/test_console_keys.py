@@ -6,12 +6,13 @@ running, a worker in the directory's sync group that waits until the test lets i
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 
 import pytest
 from textual.command import CommandPalette
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
@@ -379,7 +380,7 @@ def test_wrap_rows_keeps_every_character_within_the_width():
     assert wrap_rows("short", 80) == [0]
     wide = "名前" * 30  # two cells each
     starts = wrap_rows(wide, 20)
-    assert starts[1] == 10 and all(b - a <= 9 for a, b in zip(starts[1:], starts[2:]))
+    assert starts[1] == 10 and all(b - a <= 9 for a, b in itertools.pairwise(starts[1:]))
 
 
 @sizes

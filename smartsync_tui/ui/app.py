@@ -19,7 +19,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from platformdirs import user_downloads_path
@@ -66,7 +65,7 @@ from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog, held_result
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
 from smartsync_tui.ui.widgets.home_tab import HomeTab
-from smartsync_tui.ui.widgets.log_pane import LogPane, LogView
+from smartsync_tui.ui.widgets.log_pane import LogPane
 
 if TYPE_CHECKING:
     from smartsync_tui.core.command_loop import LoginCheckService

@@ -16,7 +16,17 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, RadioSet, Static, TabbedContent, Tabs
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Input,
+    RadioSet,
+    Static,
+    TabbedContent,
+    Tabs,
+)
 
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 
