@@ -40,6 +40,14 @@ def _console(env) -> SmartSyncApp:  # type: ignore[no-untyped-def]
     return SmartSyncApp(env.home, load_settings(env.home.settings_file), secrets=env.secrets, scheduler=False)
 
 
+async def _sync_now(app: SmartSyncApp, pilot) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Press s on the Active Directory tab and read the row once the run ended."""
+    await pilot.press("d", "s")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return directory_row(app)
+
+
 @pytest.mark.samba
 async def test_a_run_failed_on_ad_says_when_it_was_tried_and_that_identity_answered(sync_env):
     settings = load_settings(sync_env.home.settings_file, environment=False)
@@ -48,10 +56,7 @@ async def test_a_run_failed_on_ad_says_when_it_was_tried_and_that_identity_answe
     save_settings(sync_env.home.settings_file, settings)
     app = _console(sync_env)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await pilot.press("d", "s")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        cells = directory_row(app)
+        cells = await _sync_now(app, pilot)
         assert cells["sync"] == "Failed"
         assert cells["last"] == "tried just now", "a failed run is not a sync"
         assert cells["identity"] == "Connected", "Identity answered the directory's record before AD failed"
@@ -67,10 +72,7 @@ async def test_a_run_identity_refuses_shows_identity_disconnected(sync_env):
     sync_env.emulator.revoke_token(sync_env.identity_directory)
     app = _console(sync_env)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        await pilot.press("d", "s")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        cells = directory_row(app)
+        cells = await _sync_now(app, pilot)
         assert (cells["sync"], cells["identity"]) == ("Failed", "Disconnected")
         assert cells["last"].startswith("tried")
 
