@@ -404,3 +404,24 @@ async def test_the_add_dialog_shows_most_of_its_fields_at_80x24(home):
                    if r.display and r.region.y >= form.region.y and r.region.bottom <= form.region.bottom]
         assert len(visible) >= 8, visible
         assert visible[:4] == ["server", "tls", "port", "ca-file"]
+
+
+@pytest.mark.samba
+@pytest.mark.parametrize("tls, port, says", [
+    ("ldaps", 389, "Port 389 is plain LDAP, not LDAPS"),
+    ("starttls", 636, "Port 636 is the LDAPS port"),
+])
+async def test_a_tls_mode_on_the_other_port_is_advised_under_the_port(samba_dc, emulator, home, tls, port, says):
+    _directory_id, token = emulator.create_directory("Corp")
+    app = console(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await opened(pilot, DirectoryFormDialog())
+        await choose(pilot, dialog.query_one("#tls", Select), tls)
+        for field_id, value in (("server", samba_dc.host), ("port", str(port)), ("ca-file", str(samba_dc.ca_file)),
+                                ("tls-server-name", samba_dc.tls_server_name), ("bind-user", samba_dc.admin_user),
+                                ("password", samba_dc.admin_password), ("base-dn", samba_dc.base_dn), ("token", token)):
+            dialog.query_one(f"#{field_id}", Input).value = value
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert says in row(dialog, "port").error
+        assert row(dialog, "ca-file").error == "" and app.focused is dialog.query_one("#port")

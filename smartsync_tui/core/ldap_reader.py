@@ -329,6 +329,7 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
             "tls",
             f"{where} closed the connection during the TLS handshake: it does not seem to speak "
             f"{'LDAPS' if directory.tls == 'ldaps' else 'TLS after StartTLS'} on this port.{hint}",
+            setting="port",  # not TLS on this port: the port or the TLS mode is wrong, not the certificate
         )
     if isinstance(failure, (socket.timeout, TimeoutError)):
         return _silent(directory, timeout, "the TLS handshake", "tls")
@@ -336,7 +337,7 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
         reason = getattr(failure, "reason", None) or str(failure)
         if reason in ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"):
             return DirectoryError(
-                "tls", f"{where} did not answer with TLS ({reason}).{hint}"
+                "tls", f"{where} did not answer with TLS ({reason}).{hint}", setting="port"
             )
         if reason in ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"):
             return DirectoryError(
@@ -348,9 +349,10 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
             "tls",
             f"The TLS handshake with {where} failed ({reason}). Check that the DC has a valid "
             f"certificate for LDAP over TLS.{hint}",
+            setting="port" if hint else None,
         )
     return DirectoryError(
-        "tls", f"The TLS connection with {where} failed.{hint}"
+        "tls", f"The TLS connection with {where} failed.{hint}", setting="port" if hint else None
     )
 
 
@@ -525,6 +527,7 @@ def _lost_connection(directory: DirectorySettings, during: str, stage: Stage) ->
         stage,
         f"{_where(directory)} closed or dropped the connection during {during}.{hint}"
         + ("" if hint else " Try again; if it persists, check the DC and the network."),
+        setting="port" if hint else None,
     )
 
 
