@@ -49,7 +49,6 @@ from smartsync_tui.core.agent_keys import (
     directory_private_key,
 )
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.remedy import secret_command, set_secret
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.identity_client import (
     AgentKeyRejected,
@@ -66,6 +65,7 @@ from smartsync_tui.core.login_check import (
     describe,
     shown_login,
 )
+from smartsync_tui.core.remedy import secret_command, set_secret
 from smartsync_tui.core.secret_store import (
     PROXY_PASSWORD_KEY,
     SecretStore,

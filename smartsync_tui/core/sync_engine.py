@@ -27,7 +27,6 @@ from pydantic import SecretStr
 
 from smartsync_tui.core import ad_sync_reader
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.identity_client import (
     AgentKeyRejected,
@@ -37,6 +36,7 @@ from smartsync_tui.core.identity_client import (
     TokenRejected,
 )
 from smartsync_tui.core.ldap_reader import SearchCancelled, close, connect
+from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.core.secret_store import (
     SecretStore,
     directory_agent_key,
