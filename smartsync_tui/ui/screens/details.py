@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from smartsync_tui.core.dn import object_name
 from smartsync_tui.core.settings import DirectorySettings
 from smartsync_tui.core.state_store import LoginCheckRecord, StateStore
+from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView
@@ -192,7 +193,8 @@ class DirectoryDetails(ModalScreen[None]):
             seconds = f"{run.ended_at - run.started_at:.1f}" if run.ended_at else "-"
             mode = _(RUN_MODES[run.mode]) if run.mode in RUN_MODES else run.mode
             outcome = _(RUN_OUTCOMES.get(run.outcome, run.outcome)) if run.outcome else _("running")
-            rows.append((str(run.id), (_when(run.started_at), outcome, run.error or "", mode, seconds, changes or "-")))
+            rows.append((str(run.id), (_when(run.started_at), outcome, in_console(run.error or ""), mode, seconds,
+                                       changes or "-")))
         return rows
 
     def _login_check_rows(self, checks: list[LoginCheckRecord]) -> list[tuple[str, _Row]]:
