@@ -121,3 +121,18 @@ async def test_a_huge_attribute_is_cut_in_the_preview_and_bounded_in_its_row_vie
         assert isinstance(app.screen, RowView)
         shown = [plain(s.render()) for s in app.screen.query(".row-view-value").results(Static)]
         assert max(map(len, shown)) <= FULL_LIMIT
+
+
+@pytest.mark.samba
+async def test_a_create_identity_refused_is_not_counted_as_created(sync_env):
+    ad = sync_env.ad
+    dns = [ad.add_user(f"u{i}", f"Nome{i}", "Silva") for i in range(3)]
+    sync_env.emulator.refuse(sync_env.identity_directory, ad.guid(dns[0]), "refused for this test")
+    app = _console(sync_env)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        cells = await _sync_now(app, pilot)
+        assert cells["sync"] == "Partial"
+        await pilot.press("enter")
+        await pilot.pause()
+        run = row_cells(app.screen.query_one("#runs-table", DataTable))
+        assert run["Changes"] == "created 2, not applied 1"

@@ -66,7 +66,8 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def _summary(r: SyncResult) -> str:
-    c = r.counts
+    # What was done: the plan's counts less what Identity did not take (counted as failed).
+    c = {key: value - r.counts.get(f"failed_{key}", 0) for key, value in r.counts.items()}
     parts = [
         f"created {c.get('create', 0)}", f"updated {c.get('update', 0)}", f"disabled {c.get('disable', 0)}",
         f"re-enabled {c.get('enable', 0)}",
@@ -78,7 +79,8 @@ def _summary(r: SyncResult) -> str:
 
 def _print_result(r: SyncResult, options: SyncOptions) -> None:
     what = "dry run" if options.dry_run else "sync"
-    mode = f"{r.mode} ({r.mode_reason})" if r.mode else "not started"
+    # A run that failed before the DC answered has the mode it was going to run in, and no reason yet.
+    mode = (f"{r.mode} ({r.mode_reason})" if r.mode_reason else r.mode) if r.mode else "not started"
     say(f"{r.directory_id}: {what}, {mode}: {r.outcome} in {r.duration:.2f} s")
     if r.error:
         say(f"  problem: {r.error}")

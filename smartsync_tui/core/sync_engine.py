@@ -291,6 +291,13 @@ class SyncEngine:
                 target.close()
         result.failures = failures
         result.counts["failed"] = len(failures)
+        # Per kind of operation too ("failed_create"...): the plan's counts are what was planned,
+        # and a run's summary must not call a refused create "created".
+        refused = {guid for guid, _dn, _error in failures}
+        for op in plan.ops:
+            if op.guid in refused:
+                key = "failed_" + op.op.replace("-", "_")
+                result.counts[key] = result.counts.get(key, 0) + 1
         if plan.ops:
             result.target_connected = True  # it took the batches (refusing some items is an answer too)
         if failures:

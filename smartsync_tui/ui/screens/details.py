@@ -185,11 +185,14 @@ class DirectoryDetails(ModalScreen[None]):
     def _run_rows(self) -> list[tuple[str, _Row]]:
         labels = {
             "create": _("created"), "update": _("updated"), "disable": _("disabled"), "enable": _("re-enabled"),
-            "group_create": _("groups created"), "group_update": _("groups updated"), "failed": _("failed"),
+            "group_create": _("groups created"), "group_update": _("groups updated"), "failed": _("not applied"),
         }
         rows = []
         for run in self.state.runs(self.directory.id, limit=20):
-            changes = ", ".join(f"{labels[k]} {v}" for k, v in run.counts.items() if v and k in labels)
+            # What was done: planned minus what Identity refused (runs stored before failed_<op> was kept
+            # show the planned count).
+            done = {k: v - run.counts.get(f"failed_{k}", 0) if k != "failed" else v for k, v in run.counts.items()}
+            changes = ", ".join(f"{labels[k]} {v}" for k, v in done.items() if v and k in labels)
             seconds = f"{run.ended_at - run.started_at:.1f}" if run.ended_at else "-"
             mode = _(RUN_MODES[run.mode]) if run.mode in RUN_MODES else run.mode
             outcome = _(RUN_OUTCOMES.get(run.outcome, run.outcome)) if run.outcome else _("running")
