@@ -47,6 +47,7 @@ from smartsync_tui.ui.engine_channel import (
     ask_engine,
     forget_timed_out,
 )
+from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.literal import clean
 from smartsync_tui.ui.i18n import (
     N_,
@@ -594,7 +595,7 @@ class SmartSyncApp(App[None]):
         if result.dry_run:
             self._previewing.discard(result.directory_id)
             if plan is None:
-                self.notify(result.error or _("The preview failed."), severity="error", timeout=10)
+                self.notify(in_console(result.error or _("The preview failed.")), severity="error", timeout=10)
             else:
                 self.show_preview(result)
             return
@@ -603,7 +604,7 @@ class SmartSyncApp(App[None]):
         self.query_one(HomeTab).refresh_view()
         self.call_after_refresh(gc.freeze)
         if result.outcome == "failed":
-            self.notify(result.error or _("The sync failed."), title=_("Sync of {id} failed").format(id=result.directory_id),
+            self.notify(in_console(result.error or _("The sync failed.")), title=_("Sync of {id} failed").format(id=result.directory_id),
                         severity="error", timeout=10)
         elif result.outcome == "held" and plan is not None:
             self.show_threshold(result)
