@@ -19,6 +19,7 @@ from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens import details
 from smartsync_tui.ui.screens.details import DirectoryDetails, login_check_summary, skipped_reason
+from smartsync_tui.ui.screens.confirm_quit import ConfirmQuitDialog
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog
 from smartsync_tui.ui.widgets.home_tab import HomeTab
@@ -165,3 +166,46 @@ def test_run_modes_outcomes_and_skip_reasons_are_words_to_translate():
     assert skipped_reason("something new") == "something new"
     assert {"full", "delta"} <= set(details.RUN_MODES)
     assert {"ok", "partial", "held", "cancelled", "failed"} <= set(details.RUN_OUTCOMES)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_row_view(snap_compare, monkeypatch, size):
+    """Enter on a preview row: every column whole, wrapped."""
+    async def open_it(pilot):
+        plan = _plan()
+        plan.ops[1].changes.append(("department", "Tecnologia da Informação e Infraestrutura",
+                                    "Projetos [/2019] e Compras [SP]: " + "muito longo " * 12))
+        pilot.app.push_screen(PreviewScreen(SyncResult("corp", dry_run=True, mode="delta", outcome="ok", plan=plan)))
+        await pilot.pause()
+        await pilot.press("down", "enter")
+        await pilot.pause()
+
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_screen(snap_compare, monkeypatch, size):
+    """? on the Active Directory tab: the keys that work there."""
+    assert snap_compare(_app(monkeypatch), terminal_size=size, press=["d", "question_mark"])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_bracketed_names_in_the_table(snap_compare, monkeypatch, size):
+    """Names as real directories have them, shown as typed (they once ended the console)."""
+    app = _app(monkeypatch)
+    settings = app.settings
+    settings.directories = [
+        CORP.model_copy(update={"display_name": "Compras [SP]", "base_dn": "OU=Projetos [/2019],DC=corp,DC=example"}),
+        CORP.model_copy(update={"id": "ti", "display_name": "[TI] Suporte [b]x[/b] [@click=app.quit]"}),
+    ]
+    save_settings(app.home.settings_file, settings)
+    assert snap_compare(app, terminal_size=size, press=["d"])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_quit_question(snap_compare, monkeypatch, size):
+    async def open_it(pilot):
+        pilot.app.push_screen(ConfirmQuitDialog(["A sync of corp runs in this console: it stops between batches."]))
+        await pilot.pause()
+
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)

@@ -75,6 +75,14 @@ COMMANDS: tuple[ConsoleCommand, ...] = (
 )
 
 
+def command_help(binding_id: str | None) -> str:
+    """What the palette says a binding's action does (translated); "" for a binding it does not list."""
+    for command in COMMANDS:
+        if binding_id is not None and command.binding == binding_id:
+            return _(command.help)
+    return ""
+
+
 def key_text(key: str) -> str:
     """A key as the palette shows it: the character it types when it is one (``/``, ``?``), else its name."""
     shown = format_key(key)

@@ -76,7 +76,11 @@ def key_groups(screen: Screen[object]) -> list[KeyGroup]:
         row = found.get((id(namespace), binding.action))
         shown = app.get_key_display(binding.with_key(key))
         if row is None:
-            row = found[(id(namespace), binding.action)] = KeyRow([], binding.description, binding.tooltip, enabled)
+            # A binding with no tooltip of its own says what the palette says of it: one text for both.
+            from smartsync_tui.ui.commands import command_help
+
+            tooltip = binding.tooltip or command_help(binding.id)
+            row = found[(id(namespace), binding.action)] = KeyRow([], binding.description, tooltip, enabled)
             group.rows.append(row)
         if shown not in row.keys:
             row.keys.append(shown)
