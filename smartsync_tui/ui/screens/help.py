@@ -75,13 +75,17 @@ def key_groups(screen: Screen[object]) -> list[KeyGroup]:
         group = groups.setdefault(id(namespace), KeyGroup(_group_title(namespace, screen)))
         row = found.get((id(namespace), binding.action))
         shown = app.get_key_display(binding.with_key(key))
-        if row is None:
-            # A binding with no tooltip of its own says what the palette says of it: one text for both.
-            from smartsync_tui.ui.commands import command_help
+        # A binding with no tooltip of its own says what the palette says of it: one text for both.
+        from smartsync_tui.ui.commands import command_help
 
-            tooltip = binding.tooltip or command_help(binding.id)
+        tooltip = binding.tooltip or command_help(binding.id)
+        if row is None:
             row = found[(id(namespace), binding.action)] = KeyRow([], binding.description, tooltip, enabled)
             group.rows.append(row)
+        elif binding.id is not None:
+            # Ours (they all have ids) over Textual's own for the same action (its ctrl+q quit says
+            # nothing of the question ours asks first).
+            row.description, row.tooltip = binding.description, tooltip
         if shown not in row.keys:
             row.keys.append(shown)
 
