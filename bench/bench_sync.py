@@ -11,7 +11,7 @@ Measures, on one seeded DC (10,000 users and 200 groups by default):
 - a delta run with nothing changed;
 - a delta run after 10 users' sn were changed over LDAP;
 
-each next to the targets of issue 3 / DESIGN section 6, with PASS or MISS, and
+each next to the targets in docs/performance.md, with PASS or MISS, and
 checks at the end that Identity holds what AD says (every syncable user, the
 10 new surnames, every group). Every measured sync runs in a fresh interpreter
 (its own SMARTSYNC_HOME; its VmHWM is the engine's peak RSS); the emulator
@@ -74,7 +74,7 @@ BENCH_GROUP_PREFIX = "Bench Group "
 MEMBERS_PER_BENCH_GROUP = 50
 CHANGES = 10
 
-# Issue 3 / DESIGN section 6.
+# The targets of docs/performance.md.
 TARGET_USERS_PER_S = 2000
 TARGET_FLOOR_FACTOR = 2.0
 TARGET_DELTA10_S = 0.5

@@ -1,4 +1,4 @@
-"""The strongest check of the engine (DESIGN section 8): random sequences of
+"""The strongest check of the engine (docs/sync.md, "How the engine is tested"): random sequences of
 AD changes and Identity faults against the real DC and emulator, a sync after
 each step, and Identity equal to the projection of AD every time the sync
 ran undisturbed."""

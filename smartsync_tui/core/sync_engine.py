@@ -5,7 +5,7 @@ console's workers. It reports progress through a callback and checks a
 cancel event between pages and batches (threads cannot be killed). Nothing
 here imports textual.
 
-Safety rules (DESIGN section 5): a read that failed never produces disables
+Safety rules (docs/sync.md, step 4 and 5): a read that failed never produces disables
 (deletions are planned only after a complete read); the deletion threshold
 holds mass disables; every planned operation is written to the state store
 before it is sent, so a crash or an outage loses nothing and the next run
