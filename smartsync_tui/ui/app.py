@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -88,26 +87,13 @@ LOG_HINTS = (("toggle_follow", N_("pause")), ("cycle_level", N_("level")), ("foc
              ("show_tab('directories')", N_("table")))
 FILTER_HINTS = (("submit", N_("done")), ("clear_filter", N_("clear")))
 # What the help screen's title calls a screen, by class name (most are imported only when first opened).
-SCREEN_NAMES = {"DirectoryDetails": N_("directory details"), "PreviewScreen": N_("preview"),
-                "ThresholdDialog": N_("held disables"), "RowView": N_("one row"),
-                "ConfirmDeleteDialog": N_("delete a directory"), "ConfirmQuitDialog": N_("quit"),
-                "DirectoryFormDialog": N_("directory dialog"), "SetupWizard": N_("setup wizard"),
-                "IdentityEditScreen": N_("Identity connection"), "ProxyEditScreen": N_("proxy"),
-                "DiscardDialog": N_("discard changes"), "ReplaceFileScreen": N_("replace the file")}
 
 
 def _form_changed(screen: Screen) -> bool:
-    """Whether a screen holds typing that quitting would lose: the setup wizard (whose Esc always asks),
-    a directory dialog whose fields differ from what it opened with."""
-    # Looked up among the loaded modules: a screen of a module never imported is not open.
-    wizard = sys.modules.get("smartsync_tui.ui.screens.wizard")
-    if wizard is not None and isinstance(screen, wizard.SetupWizard):
-        return True
-    form = sys.modules.get("smartsync_tui.ui.screens.directory_form")
-    if form is not None and isinstance(screen, form.DirectoryFormDialog):
-        fields = screen.query(form.DirectoryFields)
-        return bool(fields) and fields.first().snapshot() != screen._typed_at_start
-    return False
+    """Whether a screen holds typing that quitting would lose: a screen with a form says so itself
+    (``has_unsaved_changes``: the setup wizard, the directory dialog)."""
+    unsaved = getattr(screen, "has_unsaved_changes", None)
+    return bool(unsaved and unsaved())
 
 
 class SmartSyncApp(App[None]):
@@ -404,7 +390,7 @@ class SmartSyncApp(App[None]):
             tab = self.query_one(TabbedContent).active
             where = _("Home tab") if tab == "home" else _("Active Directory tab")
         else:
-            name = SCREEN_NAMES.get(type(screen).__name__)
+            name = getattr(type(screen), "HELP_NAME", None)  # each screen's own (N_), else a dialog
             where = _(name) if name else _("this dialog")
         self.push_screen(HelpScreen(key_groups(screen), where))
 

@@ -24,6 +24,7 @@ class TickBox(Checkbox):
 
 
 class ConfirmDeleteDialog(ModalScreen[bool]):
+    HELP_NAME = N_("delete a directory")  # how the help screen names it
     BINDINGS = [
         Binding("escape", "cancel", N_("Cancel"), tooltip=N_("Keep the directory")),
         # The box has focus first and Space ticks it there; "t" ticks it from the buttons too.

@@ -15,6 +15,7 @@ from smartsync_tui.ui.literal import literal
 
 class ConfirmQuitDialog(ModalScreen[bool]):
     """Dismisses True to quit. ``reasons``: one line each, what quitting now would stop or lose."""
+    HELP_NAME = N_("quit")  # how the help screen names it
 
     BINDINGS = [
         Binding("escape", "stay", N_("Stay"), id="quit-stay", tooltip=N_("Back to the console")),

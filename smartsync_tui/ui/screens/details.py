@@ -98,6 +98,7 @@ CELL_LIMIT = 80
 class DirectoryDetails(ModalScreen[None]):
     """The details of one directory; the tables are read again every few seconds, so login
     checks and runs show up while the screen is open."""
+    HELP_NAME = N_("directory details")  # how the help screen names it
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", N_("Close"), id="details-close", tooltip=N_("Back to the directories")),

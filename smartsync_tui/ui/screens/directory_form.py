@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 class DirectoryFormDialog(ModalScreen[str | None]):
     """``DirectoryFormDialog()`` adds a directory; ``DirectoryFormDialog(existing)`` edits it."""
+    HELP_NAME = N_("directory dialog")  # how the help screen names it
 
     BINDINGS = [
         Binding("escape", "cancel", N_("Cancel"), id="directory-form-cancel", tooltip=N_("Close without saving")),
@@ -227,8 +228,13 @@ class DirectoryFormDialog(ModalScreen[str | None]):
     def _cancel_pressed(self) -> None:
         self.action_cancel()
 
+    def has_unsaved_changes(self) -> bool:
+        """Whether the fields differ from what the dialog opened with (quitting or cancelling would lose them)."""
+        fields = self.query(DirectoryFields)
+        return bool(fields) and fields.first().snapshot() != self._typed_at_start
+
     def action_cancel(self) -> None:
-        if self.query_one(DirectoryFields).snapshot() == self._typed_at_start and not self._busy:
+        if not self.has_unsaved_changes() and not self._busy:
             self._leave(True)
             return
         self.app.push_screen(DiscardDialog(_("Close without saving? What you typed here is lost.")), self._leave)

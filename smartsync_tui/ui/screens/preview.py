@@ -44,6 +44,7 @@ def op_details(op: PlannedOp) -> str:
 
 
 class PreviewScreen(ModalScreen[None]):
+    HELP_NAME = N_("preview")  # how the help screen names it
     BINDINGS = [Binding("escape,q", "close", N_("Close"), id="preview-close",
                         tooltip=N_("Back to the directories: nothing was changed"))]
 

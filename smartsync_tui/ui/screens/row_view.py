@@ -23,6 +23,7 @@ FULL_LIMIT = 20_000
 
 
 class RowView(ModalScreen[None]):
+    HELP_NAME = N_("one row")  # how the help screen names it
     BINDINGS = [Binding("escape,q,enter", "close", N_("Close"), id="row-close")]
 
     def __init__(self, title: str, fields: Sequence[tuple[str, object]]) -> None:

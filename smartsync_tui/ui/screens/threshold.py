@@ -27,6 +27,7 @@ CELL_LIMIT = 80
 
 class ThresholdDialog(ModalScreen[bool]):
     """Dismisses True to allow the held disables, False to keep holding them."""
+    HELP_NAME = N_("held disables")  # how the help screen names it
 
     BINDINGS = [Binding("escape", "keep", N_("Keep holding"), id="threshold-keep",
                         tooltip=N_("The disables stay held; they are listed again at the next run"))]

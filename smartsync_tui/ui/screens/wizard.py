@@ -70,6 +70,7 @@ STEPS = ("step-identity", "step-proxy", "step-directory")
 
 class DiscardDialog(ModalScreen[bool]):
     """Asks before what was typed is thrown away; True: discard."""
+    HELP_NAME = N_("discard changes")  # how the help screen names it
 
     BINDINGS = [Binding("escape", "keep", N_("Keep editing"), id="discard-keep")]
 
@@ -96,6 +97,7 @@ class DiscardDialog(ModalScreen[bool]):
 
 class SetupWizard(Screen[bool]):
     """First run (or from the palette): Identity, proxy and one directory, checked, then saved."""
+    HELP_NAME = N_("setup wizard")  # how the help screen names it
 
     BINDINGS = [
         Binding("escape", "cancel", N_("Cancel"), id="wizard-cancel", tooltip=N_("Leave the setup (asks first)")),
@@ -127,6 +129,10 @@ class SetupWizard(Screen[bool]):
         return True
 
     # -- layout
+
+    def has_unsaved_changes(self) -> bool:
+        """Always: nothing is saved until Finish (its Esc asks too)."""
+        return True
 
     def compose(self) -> ComposeResult:
         settings = self.app.settings

@@ -53,7 +53,7 @@ from smartsync_tui.core.settings import (
     ProxySettings,
 )
 from smartsync_tui.ui.advice import in_console
-from smartsync_tui.ui.i18n import _, ngettext
+from smartsync_tui.ui.i18n import N_, _, ngettext
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.widgets.directory_fields import sentence
 from smartsync_tui.ui.widgets.identity_fields import IdentityFields, TestLine, check_text
@@ -528,6 +528,7 @@ class HomeTab(VerticalScroll):
 class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
     """The wizard's Identity fields (Production / Test / another host) with *Test*, as a dialog;
     returns the new IdentitySettings, or None when cancelled. *Test* goes through the saved proxy."""
+    HELP_NAME = N_("Identity connection")  # how the help screen names it
 
     BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="dialog-cancel", tooltip=_("Close without saving"))]
 
@@ -577,6 +578,7 @@ class ProxyEdit:
 
 class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
     """System / manual (host, port, user, password) / none, with *Test* before saving."""
+    HELP_NAME = N_("proxy")  # how the help screen names it
 
     BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="dialog-cancel", tooltip=_("Close without saving"))]
 
@@ -693,6 +695,7 @@ class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
 
 class ReplaceFileScreen(ModalScreen[bool]):
     """Asks before an export replaces an existing file."""
+    HELP_NAME = N_("replace the file")  # how the help screen names it
 
     BINDINGS = [Binding("escape", "keep", _("Cancel"), id="dialog-cancel", tooltip=_("Keep the existing file"))]
 
