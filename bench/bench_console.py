@@ -414,8 +414,14 @@ class TmuxPane:
             with contextlib.suppress(PaneGone):
                 self.send(quit_key)
             deadline = time.monotonic() + timeout
+            asked_again = False
             while _alive(self.pid) and time.monotonic() < deadline:
                 time.sleep(0.02)
+                if not asked_again and time.monotonic() > deadline - timeout + 2:
+                    # A sync was running: the console asks first, and the same key again quits.
+                    asked_again = True
+                    with contextlib.suppress(PaneGone):
+                        self.send(quit_key)
         if _alive(self.pid):
             clean = False
             with contextlib.suppress(ProcessLookupError):

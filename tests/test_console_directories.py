@@ -8,6 +8,7 @@ from textual.widgets import Button, Checkbox, DataTable
 from smartsync_tui.core.settings import load_settings
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
+from smartsync_tui.ui.screens.confirm_quit import ConfirmQuitDialog
 from smartsync_tui.ui.screens.details import DirectoryDetails
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog
@@ -149,7 +150,12 @@ async def test_quitting_mid_sync_stops_between_batches_and_loses_nothing(sync_en
                 await asyncio.sleep(0.05)
                 if len(sync_env.identity_users()) >= 6:
                     break
-            await pilot.press("q")
+            await pilot.press("q")  # a sync runs here: the console asks first
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmQuitDialog)
+            await pilot.press("q")  # q again: quit
+            await pilot.pause()
+            assert not app.is_running, "the second q quits"
         worker_threads_done = not any(w.is_running for w in app.workers)
     finally:
         sync_env.emulator.clear_faults()
