@@ -209,9 +209,7 @@ class SyncEngine:
         password = self._secret(directory_password_key(did), "password", directory, flag="password")
         target = self._target(directory)
         try:
-            user_filter, group_filter = self._filters(directory, target)
-            if hasattr(target, "get_directory") and (directory.user_filter is None or directory.group_filter is None):
-                result.target_connected = True  # it answered the directory's record
+            user_filter, group_filter = self._filters(directory, target, result)
             conn = connect(directory, password)
             try:
                 dc = ad_sync_reader.read_dc_identity(conn)
@@ -307,11 +305,12 @@ class SyncEngine:
         else:
             result.outcome = "ok"
 
-    def _filters(self, directory: DirectorySettings, target: object) -> tuple[str, str]:
+    def _filters(self, directory: DirectorySettings, target: object, result: SyncResult) -> tuple[str, str]:
         """Local override, else the directory record in Identity, else the defaults."""
         user_filter, group_filter = directory.user_filter, directory.group_filter
         if (user_filter is None or group_filter is None) and hasattr(target, "get_directory"):
             record = target.get_directory()  # type: ignore[attr-defined]
+            result.target_connected = True  # it answered the directory's record
             user_filter = user_filter or record.user_filter
             group_filter = group_filter or record.group_filter
         return user_filter or DEFAULT_USER_FILTER, group_filter or DEFAULT_GROUP_FILTER
