@@ -578,46 +578,101 @@ class IdentityClient:
                     ),
                     False,
                 )
+        proxy = self._proxy_address()
+        scheme = urlsplit(self.base_url).scheme
+        # Where the admin fixes a proxy problem, for the mode in use.
+        settings_hint = (f"the {scheme.upper()}_PROXY and NO_PROXY environment variables" if self.proxy.mode == "system"
+                         else "the proxy settings (`smartsync-tui proxy show`, or Proxy on the console's Home tab)")
+
+        def via_proxy(reason: str, fix: str) -> str:
+            return f"Cannot reach Identity at {self.host}: {reason}. {fix[0].upper()}{fix[1:]}."
+
         if isinstance(exc, httpx.ProxyError):
-            reason = self._scrub(str(exc)) or "no reason given"
-            hint = " (check the proxy user and password)" if "407" in reason else ""
-            return IdentityUnreachable(self._unreachable(f"the proxy refused the connection: {reason}{hint}")), False
+            # httpcore's text when the proxy answers CONNECT with an error: "<status> <reason phrase>"
+            # (the phrase is the proxy's own: scrubbed, and only the status is relied on).
+            said = self._scrub(str(exc), 100)
+            status = int(said[:3]) if re.match(r"\d{3}\b", said) else None
+            at = f"the proxy at {proxy}" if proxy else "the proxy"
+            if status == 407 and self.proxy.mode == "system":
+                reason = f"{at} refused the credentials"
+                fix = f"check the user and password in the {scheme.upper()}_PROXY environment variable"
+            elif status == 407:
+                parts = urlsplit(self.proxy.url or "")
+                has_user = parts.username is not None
+                reason = f"{at} refused the credentials" if has_user else f"{at} asks for a user and password"
+                fix = (f"{'check' if has_user else 'give'} the proxy user and password (`smartsync-tui proxy set manual "
+                       f"--host {parts.hostname} --port {parts.port} --user USER --password-stdin`, or Proxy > Edit on "
+                       "the console's Home tab)")
+            elif status == 403:
+                reason = f"{at} refused to open a tunnel (CONNECT) to {self.host} (HTTP 403)"
+                fix = f"ask the proxy's admin to allow HTTPS to that host and port, or check {settings_hint}"
+            elif status in (502, 503, 504):
+                reason = f"{at} could not connect to {self.host} (HTTP {status})"
+                fix = "check the Identity address, and that the proxy may reach it"
+            else:
+                reason = f"{at} refused the tunnel to {self.host} ({said or 'no reason given'})"
+                fix = f"check {settings_hint}"
+            # 502-504: the proxy could not open the tunnel, so nothing reached Identity: worth another try.
+            return IdentityUnreachable(via_proxy(reason, fix), status=status), status in (502, 503, 504)
         if isinstance(exc, httpx.TimeoutException):
             what = "connecting" if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else "waiting for an answer"
             reason = f"timed out after {self.timeout:g} s {what}"
             not_sent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
-            if isinstance(exc, httpx.ConnectTimeout) and self.proxy.mode == "manual":
-                reason += f" (to the proxy {self._proxy_address()})"
+            if isinstance(exc, httpx.ConnectTimeout) and proxy:
+                # Through a proxy the connection that httpx opens is the one to the proxy.
+                reason = f"cannot reach the proxy at {proxy}: {reason}"
+                return IdentityUnreachable(via_proxy(reason, f"check that the proxy is up, and {settings_hint}")), True
             return IdentityUnreachable(self._unreachable(reason)), retry == "all" or not_sent
         if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
             not_sent = isinstance(exc, httpx.ConnectError)
-            # With a manual proxy, a connection that fails to open is the one to the proxy.
-            reason = self._network_reason(exc, chain, via_proxy=not_sent and self.proxy.mode == "manual")
+            # Through a proxy, a connection that fails to open is the one to the proxy.
+            if not_sent and proxy:
+                reason = self._network_reason(exc, chain, via_proxy=True)
+                return IdentityUnreachable(via_proxy(reason, f"check that the proxy is up, and {settings_hint}")), True
+            reason = self._network_reason(exc, chain, via_proxy=False)
             return IdentityUnreachable(self._unreachable(reason)), retry == "all" or not_sent
         reason = self._scrub(str(exc)) or type(exc).__name__
         return IdentityUnreachable(self._unreachable(reason)), False
 
-    def _proxy_address(self) -> str:
-        parts = urlsplit(self.proxy.url or "")
-        return f"{parts.hostname}:{parts.port}"
+    def _proxy_address(self) -> str | None:
+        """``host:port`` of the proxy requests to Identity go through (never its credentials); None: direct."""
+        if self.proxy.mode == "manual":
+            parts = urlsplit(self.proxy.url or "")
+            return f"{parts.hostname}:{parts.port}"
+        if self.proxy.mode == "none":
+            return None
+        import urllib.request  # only for a message: no cost where there is no failure
+
+        # httpx reads the environment through urllib's getproxies() too; NO_PROXY as curl does,
+        # which urllib's bypass check follows for host names and addresses.
+        target = urlsplit(self.base_url)
+        proxies = urllib.request.getproxies()
+        chosen = proxies.get(target.scheme) or proxies.get("all")
+        if not chosen or urllib.request.proxy_bypass_environment(target.hostname or "", proxies):
+            return None
+        parts = urlsplit(chosen if "://" in chosen else f"http://{chosen}")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return printable(parts.hostname or "?", 100)
+        return f"{printable(parts.hostname or '?', 100)}:{port}"
 
     def _network_reason(self, exc: httpx.TransportError, chain: list[BaseException], *, via_proxy: bool) -> str:
         import httpx  # lazy: see the TYPE_CHECKING import
 
         text = " ".join(str(link) for link in chain).lower()
-        proxy = f" to the proxy {self._proxy_address()}" if via_proxy else ""
         if any(s in text for s in ("name or service not known", "nodename nor servname", "getaddrinfo failed",
                                    "no address associated", "temporary failure in name resolution", "name resolution")):
-            return f"the host name of the proxy {self._proxy_address()} does not resolve (DNS)" if via_proxy else (
-                "the host name does not resolve (DNS)"
-            )
-        if "refused" in text:
-            return f"the connection{proxy} was refused (nothing accepts connections on that address and port)"
-        if "network is unreachable" in text or "no route to host" in text:
-            return f"there is no network route{proxy or ' to it'}"
-        if isinstance(exc, httpx.RemoteProtocolError) or "disconnected" in text or "reset" in text:
-            return "the connection was closed before an answer arrived"
-        return self._scrub(str(exc)) or type(exc).__name__
+            why = "the host name does not resolve (DNS)"
+        elif "refused" in text:
+            why = "the connection was refused (nothing accepts connections on that address and port)"
+        elif "network is unreachable" in text or "no route to host" in text:
+            why = "there is no network route to it"
+        elif isinstance(exc, httpx.RemoteProtocolError) or "disconnected" in text or "reset" in text:
+            why = "the connection was closed before an answer arrived"
+        else:
+            why = self._scrub(str(exc)) or type(exc).__name__
+        return f"cannot reach the proxy at {self._proxy_address()}: {why}" if via_proxy else why
 
     def _unreachable(self, reason: str) -> str:
         return f"Cannot reach Identity at {self.host}: {reason}. Check the address, DNS, the firewall and the proxy settings."
