@@ -244,7 +244,7 @@ async def test_proxy_test_in_the_dialog_uses_what_was_typed(console_home):
         dialog.query_one("#proxy-port", Input).value = str(port)
         await activate(pilot, "#proxy-dialog-test")
         await _settle(pilot)
-        assert f"the connection to the proxy 127.0.0.1:{port} was refused" in _text(dialog, "#proxy-dialog-result")
+        assert f"cannot reach the proxy at 127.0.0.1:{port}: the connection was refused" in _text(dialog, "#proxy-dialog-result")
         await pilot.press("escape")
         await pilot.pause()
     # Testing saved nothing.

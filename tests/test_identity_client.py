@@ -680,7 +680,7 @@ def test_manual_proxy_that_is_down(emulator, monkeypatch):
     with IdentityClient(emulator.url, proxy=choice, max_retries=1, sleep=lambda s: None) as client:
         with pytest.raises(IdentityUnreachable) as caught:
             client.ping()
-    assert f"the connection to the proxy 127.0.0.1:{port} was refused" in str(caught.value)
+    assert f"cannot reach the proxy at 127.0.0.1:{port}: the connection was refused" in str(caught.value)
     assert_no_secret(everything_about(caught.value))
 
 
