@@ -50,17 +50,21 @@ def listening(port: int, host: str = "127.0.0.1") -> bool:
 class WebProcess:
     """`python -m smartsync_tui --home HOME web ...`, its output read line by line in the background."""
 
-    def __init__(self, home: Path, *args: str) -> None:
+    def __init__(self, home: Path, *args: str, stdin: str | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTSYNC_")}
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smartsync_tui", "--home", str(home), "web", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             text=True,
             env=env,
         )
+        if stdin is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(stdin)
+            self.proc.stdin.close()
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._lines: queue.Queue[str] = queue.Queue()
