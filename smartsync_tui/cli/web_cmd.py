@@ -290,8 +290,9 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
             refused = limits.refusal()  # counted from here on: ended() below, whatever happens
             if refused:
                 log.warning("web: refused a console to %s: %s", request.remote, refused.text)
-                # The reason as the close message (at most 123 bytes); reloading shows the whole page.
-                await websocket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=refused.text[:120].encode())
+                # Its first sentence as the close message (at most 123 bytes); reloading shows the page.
+                reason = refused.text.split(". ", 1)[0].rstrip(".") + "."
+                await websocket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason.encode()[:123])
                 return websocket
             task = asyncio.current_task()
             assert task is not None
