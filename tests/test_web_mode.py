@@ -1,7 +1,10 @@
 """`smartsync-tui web`: the console served in a browser by textual-serve.
 
 Each test runs the real command in a subprocess on a free loopback port and
-talks to it over HTTP and the websocket, as a browser would.
+talks to it over HTTP and the websocket, as a browser would: it opens the
+login address `web` printed (the token traded for a cookie) first.
+The login's attacks are in test_web_login.py; sessions ending at any moment
+in test_web_sessions.py.
 """
 
 from __future__ import annotations
@@ -47,17 +50,21 @@ def listening(port: int, host: str = "127.0.0.1") -> bool:
 class WebProcess:
     """`python -m smartsync_tui --home HOME web ...`, its output read line by line in the background."""
 
-    def __init__(self, home: Path, *args: str) -> None:
+    def __init__(self, home: Path, *args: str, stdin: str | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTSYNC_")}
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smartsync_tui", "--home", str(home), "web", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             text=True,
             env=env,
         )
+        if stdin is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(stdin)
+            self.proc.stdin.close()
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._lines: queue.Queue[str] = queue.Queue()
@@ -75,7 +82,7 @@ class WebProcess:
                 self._lines.put(line)
 
     def wait_serving(self) -> str:
-        """The URL from `serving the console on URL`."""
+        """The login URL from `serving the console on URL` (http://127.0.0.1:PORT/?token=...)."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             try:
@@ -86,7 +93,8 @@ class WebProcess:
                 continue
             match = re.match(r"serving the console on (http://\S+)", line)
             if match:
-                return match.group(1)
+                self.login_url = match.group(1)
+                return self.login_url
         self.stop()
         raise AssertionError(f"web did not start: stdout={''.join(self.stdout)!r} stderr={''.join(self.stderr)!r}")
 
@@ -127,6 +135,26 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+def base_of(login_url: str) -> str:
+    """http://HOST:PORT of the login URL."""
+    return login_url.split("/?", 1)[0]
+
+
+def token_of(login_url: str) -> str:
+    return login_url.split("?token=", 1)[1]
+
+
+def browser() -> aiohttp.ClientSession:
+    """A client that keeps cookies of 127.0.0.1 (aiohttp refuses those of an IP by default)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def log_in(session: aiohttp.ClientSession, login_url: str) -> None:
+    """Open the printed address, as the admin does: the token becomes the session's cookie."""
+    async with session.get(login_url) as response:
+        assert response.status == 200, await response.text()
+
+
 def console_pids(home: Path) -> list[int]:
     """Processes running `... --home HOME console` (the consoles textual-serve started), Linux only."""
     pids = []
@@ -142,25 +170,29 @@ def console_pids(home: Path) -> list[int]:
     return pids
 
 
-async def read_screen(url: str, *, origin: str, expect: str) -> str:
-    """Open the websocket as the page does, send the terminal size, read the screen until `expect`."""
+async def read_screen(login_url: str, *, origin: str, expect: str) -> str:
+    """Log in, open the websocket as the page does, send the terminal size, read the screen until `expect`."""
+    async with browser() as session:
+        await log_in(session, login_url)
+        async with session.ws_connect(f"{base_of(login_url)}/ws?width=120&height=40", headers={"Origin": origin}) as ws:
+            return await read_until(ws, expect)
+
+
+async def read_until(ws: aiohttp.ClientWebSocketResponse, expect: str, *, size: tuple[int, int] = (120, 40)) -> str:
+    """Send the terminal size, then read the screen (escapes dropped) until `expect` shows."""
+    await ws.send_json(["resize", {"width": size[0], "height": size[1]}])
+    data = b""
     text = ""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{url}/ws?width=120&height=40", headers={"Origin": origin}) as ws,
-    ):
-        await ws.send_json(["resize", {"width": 120, "height": 40}])
-        data = b""
-        try:
-            async with asyncio.timeout(SCREEN_TIMEOUT):
-                async for message in ws:
-                    if message.type == aiohttp.WSMsgType.BINARY:
-                        data += message.data
-                        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", data.decode("utf-8", "replace"))
-                        if expect in text:
-                            return text
-        except TimeoutError:
-            pass
+    try:
+        async with asyncio.timeout(SCREEN_TIMEOUT):
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    data += message.data
+                    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", data.decode("utf-8", "replace"))
+                    if expect in text:
+                        return text
+    except TimeoutError:
+        pass
     raise AssertionError(f"{expect!r} never appeared on the console's screen; got {text[-2000:]!r}")
 
 
@@ -170,12 +202,14 @@ async def read_screen(url: str, *, origin: str, expect: str) -> str:
 async def test_serves_the_console_page_over_http(home: Path) -> None:
     port = free_port()
     with web(home, "--port", str(port)) as server:
-        url = server.wait_serving()
-        assert url == f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"{url}/") as response:
+        login_url = server.wait_serving()
+        assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/\?token=[A-Za-z0-9_-]{{43}}", login_url)
+        url = base_of(login_url)
+        async with browser() as session:
+            async with session.get(login_url) as response:
                 assert response.status == 200
                 assert response.content_type == "text/html"
+                assert str(response.url) == f"{url}/"  # the token left the address bar
                 page = await response.text()
             # The textual-serve client, and a websocket address the browser can reach.
             assert '<script src="/static/js/textual.js">' in page
@@ -190,21 +224,21 @@ async def test_serves_the_console_page_over_http(home: Path) -> None:
 async def test_the_websocket_streams_the_console_and_sigterm_closes_it(home: Path) -> None:
     port = free_port()
     with web(home, "--port", str(port)) as server:
-        url = server.wait_serving()
+        login_url = server.wait_serving()
+        url = base_of(login_url)
         # The first screen of a fresh home: the setup wizard, under the console's header.
-        screen = await read_screen(url, origin=url, expect="Identity")
+        screen = await read_screen(login_url, origin=url, expect="Identity")
         assert "smartsync-tui" in screen
 
         # A tab left open while the server is stopped: its console is told to quit too.
-        async with (
-            aiohttp.ClientSession() as session,
-            session.ws_connect(f"{url}/ws?width=100&height=30", headers={"Origin": url}) as ws,
-        ):
-            await ws.send_json(["resize", {"width": 100, "height": 30}])
-            await ws.receive(timeout=SCREEN_TIMEOUT)  # the console is up and drawing
-            if sys.platform == "linux":
-                assert console_pids(home), "no console process behind the open tab"
-            assert await asyncio.to_thread(server.stop) == 0
+        async with browser() as session:
+            await log_in(session, login_url)
+            async with session.ws_connect(f"{url}/ws?width=100&height=30", headers={"Origin": url}) as ws:
+                await ws.send_json(["resize", {"width": 100, "height": 30}])
+                await ws.receive(timeout=SCREEN_TIMEOUT)  # the console is up and drawing
+                if sys.platform == "linux":
+                    assert console_pids(home), "no console process behind the open tab"
+                assert await asyncio.to_thread(server.stop) == 0
         assert "stopped" in "".join(server.stdout)
         if sys.platform == "linux":
             deadline = time.monotonic() + 10
@@ -216,8 +250,10 @@ async def test_the_websocket_streams_the_console_and_sigterm_closes_it(home: Pat
 async def test_a_page_of_another_site_cannot_open_the_console(home: Path) -> None:
     port = free_port()
     with web(home, "--port", str(port)) as server:
-        url = server.wait_serving()
-        async with aiohttp.ClientSession() as session:
+        login_url = server.wait_serving()
+        url = base_of(login_url)
+        async with browser() as session:
+            await log_in(session, login_url)  # even with the admin's own login cookie
             # Any page open in the admin's browser could reach ws://127.0.0.1:PORT (an SSH tunnel).
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await session.ws_connect(f"{url}/ws", headers={"Origin": "https://evil.example"})
@@ -247,9 +283,10 @@ def test_a_public_host_is_refused_without_the_flag(home: Path, host: str) -> Non
 
 def test_public_serves_with_a_warning(home: Path) -> None:
     with web(home, "--host", "0.0.0.0", "--port", "0", "--public") as server:
-        url = server.wait_serving()
+        url = base_of(server.wait_serving())
         assert url.startswith("http://0.0.0.0:")
-        assert "WARNING" in server.err and "no login of its own" in server.err
+        assert "WARNING" in server.err and "plain http" in server.err and "TLS" in server.err
+        assert "no login" not in server.err  # there is one, and --public keeps it
         assert "ssh -L 5325:127.0.0.1:5325 server" in server.err
         port = int(url.rsplit(":", 1)[1])
         assert port != 0 and listening(port)
@@ -260,7 +297,7 @@ def test_the_port_comes_from_appsettings_url(home: Path) -> None:
     port = free_port()
     save_settings(resolve_home(home).ensure().settings_file, AppSettings(url=f"http://127.0.0.1:{port}"))
     with web(home) as server:
-        assert server.wait_serving() == f"http://127.0.0.1:{port}"
+        assert base_of(server.wait_serving()) == f"http://127.0.0.1:{port}"
         assert listening(port)
         assert server.stop() == 0
 

@@ -250,13 +250,23 @@ def build_parser() -> argparse.ArgumentParser:
     # -- the console in a browser (smartsync_tui/cli/web_cmd.py)
     p = commands.add_parser(
         "web", help="serve the console in a browser (textual-serve), on loopback by default",
-        examples=["smartsync-tui web                # http://127.0.0.1:5325",
-                  "smartsync-tui web --port 8080"],
+        examples=["smartsync-tui web                # prints http://127.0.0.1:5325/?token=... (open that)",
+                  "smartsync-tui web --port 8080 --max-sessions 2",
+                  "printf '%s\\n' \"$WEB_TOKEN\" | smartsync-tui web --token-stdin   # a login token that stays"],
     )
     p.add_argument("--host", help="address to listen on (default: from appsettings.json's url, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: from appsettings.json's url, 5325; 0 picks a free one)")
     p.add_argument("--public", action="store_true",
-                   help="allow a non-loopback --host: the page has no login, put it behind an authenticating proxy")
+                   help="allow a non-loopback --host (the login stays on; the server speaks plain http: "
+                        "put TLS in a reverse proxy)")
+    p.add_argument("--max-sessions", type=int, metavar="N",
+                   help="consoles open at once, one per browser tab, about 60 MB each (default 4)")
+    p.add_argument("--sessions-per-minute", type=int, metavar="N",
+                   help="new consoles allowed per minute (default 10)")
+    p.add_argument("--token-stdin", action="store_true",
+                   help="read a login token from standard input and keep it in the secret store "
+                        "(default: a new random token at each start)")
+    _refuse_secret_flags(p, "token")
 
     # -- headless engine (smartsync_tui/cli/run_cmd.py)
     p = commands.add_parser(

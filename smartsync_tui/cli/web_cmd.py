@@ -1,22 +1,26 @@
-"""`smartsync-tui web [--host H] [--port P] [--public]`: the console in a browser.
+"""`smartsync-tui web [--host H] [--port P] [--public] [--max-sessions N] [--sessions-per-minute N]
+[--token-stdin]`: the console in a browser.
 
-textual-serve runs one console process per browser tab (``python -m
-smartsync_tui --home DIR console`` with this interpreter) and relays its screen
-over a websocket. Host and port come from appsettings.json's ``url`` (the
-original product's ``http://localhost:5325``) unless given.
+textual-serve relays one console process per browser tab (``python -m
+smartsync_tui --home DIR console`` with this interpreter) over a websocket.
+Host and port come from appsettings.json's ``url`` (the original product's
+``http://localhost:5325``) unless given.
 
-The page has no login of its own: whoever reaches the port gets the console
-with the rights of the OS user running this command. So it listens on loopback
-unless ``--public`` says otherwise, and on loopback it also refuses:
+Whoever drives a console has the rights of the OS user running this command
+over the AD and Identity settings, and loopback TCP is open to every account
+on the host. So every request needs the login token this command prints once
+(``cli/web_auth.py``), even with ``--public``, which only lets it listen
+beyond loopback (the server speaks plain http: TLS belongs in a reverse proxy).
+On loopback it also refuses, as before the login existed:
 
 - a ``Host`` header that is not a loopback name (DNS rebinding: a web page
   whose name resolves to 127.0.0.1 would otherwise be served by us);
-- a websocket whose ``Origin`` is another site (any page open in the admin's
-  browser could otherwise open ``ws://localhost:5325/ws`` through an SSH
-  tunnel and type into the console: websockets are not bound by the
-  same-origin policy).
+- a websocket whose ``Origin`` is another site (websockets are not bound by
+  the same-origin policy).
 
-textual-serve is imported inside :func:`run`, so other commands do not pay for
+Consoles are capped and rate-limited, and each one ends, at any moment of its
+start-up, when its tab goes and when this command stops (``cli/web_sessions.py``).
+textual-serve is imported inside :func:`serve`, so other commands do not pay for
 aiohttp.
 """
 
@@ -34,26 +38,43 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from smartsync_tui.cli.context import CliContext
+from typing import TYPE_CHECKING
+
+from smartsync_tui.cli.context import CliContext, SecretInput
 from smartsync_tui.cli.exit_codes import OK
 from smartsync_tui.cli.output import CliError, say
+from smartsync_tui.cli.web_auth import (
+    COOKIE_NAME,
+    LOGIN_NEEDED,
+    QUERY_NAME,
+    WEB_TOKEN_KEY,
+    WebLogin,
+    check_token_text,
+    cookie_header,
+    load_login,
+    page,
+)
 from smartsync_tui.core.paths import HOME_ENV
+
+if TYPE_CHECKING:
+    from smartsync_tui.cli.web_sessions import SessionLimits
 
 log = logging.getLogger("smartsync.web")
 
-# How long a closing server waits for the consoles it runs to quit.
-SESSION_STOP_SECONDS = 5.0
+# How long a closing server waits for its tabs' handlers, each ending its console (quit, then
+# SIGTERM, then SIGKILL: web_sessions); whatever is left after is ended by the registry.
+SESSION_STOP_SECONDS = 8.0
 
 TUNNEL_HINT = "ssh -L 5325:127.0.0.1:5325 server"
 
 
 def public_warning(host: str, port: int) -> str:
     return (
-        f"WARNING: --public: the console is served on {_url_host(host)}:{port} and the page has no login of its own. "
-        "Anyone who reaches this port gets the console, with this account's rights over the AD and "
-        "Identity settings. Put it behind a reverse proxy that asks for authentication (and passes the "
-        "Host header and websocket upgrades), or leave it on 127.0.0.1 and use an SSH tunnel: "
-        f"{TUNNEL_HINT}"
+        f"WARNING: --public: the console is served on {_url_host(host)}:{port} over plain http. The login "
+        "token is still asked, but it and everything typed in the console (passwords, tokens) cross the "
+        "network in the clear, readable and replayable by anyone on the path. Put TLS in a reverse proxy "
+        "in front of it (passing the Host header and websocket upgrades), or leave it on 127.0.0.1 and use "
+        f"an SSH tunnel: {TUNNEL_HINT}"
     )
 
 
@@ -98,13 +119,14 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     if not 0 <= port <= 65535:
         raise CliError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)", kind="input")
     public = bool(args.public)
+    limits = _session_limits(args)
     if not is_loopback(host) and not public:
         # Usage, not a refusal of a request: the same command with --public (or another --host) is fine.
         raise CliError(
-            f"refusing to serve the console on {host}: it is not a loopback address, and the page has "
-            "no login of its own (anyone who reaches the port would get the console). Use --host 127.0.0.1 "
-            f"with an SSH tunnel ({TUNNEL_HINT}), or, behind a reverse proxy that asks for "
-            "authentication, pass --public.",
+            f"refusing to serve the console on {host}: it is not a loopback address, and this server "
+            "speaks plain http (the login token and all typing would cross the network in the clear). "
+            f"Use --host 127.0.0.1 with an SSH tunnel ({TUNNEL_HINT}), or, behind a reverse proxy "
+            "that adds TLS, pass --public.",
             kind="usage",
         )
     if public:
@@ -116,13 +138,39 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
             err=True,
         )
 
+    if getattr(args, "token_stdin", False):
+        token = SecretInput({"token"}).read("token", "web login token").get_secret_value()
+        problem = check_token_text(token)
+        if problem:
+            raise CliError(problem, kind="input")
+        ctx.secrets.set(WEB_TOKEN_KEY, token)
+        say(f"the web login token is kept in {ctx.secrets.path} ({WEB_TOKEN_KEY}); it stays across restarts",
+            err=True)
+    login = load_login(ctx.secrets)
+
     command = console_command(args)
     _route_library_log()
-    log.info("web: serving the console on %s:%s (public=%s), command %s", host, port, public, command)
+    log.info("web: serving the console on %s:%s (public=%s, max %s sessions, %s new per minute), command %s",
+             host, port, public, limits.max_sessions, limits.per_minute, command)
     try:
-        return asyncio.run(serve(command, host, port, public=public))
+        return asyncio.run(serve(shlex.split(command), host, port, public=public, login=login, limits=limits))
     except KeyboardInterrupt:  # where the loop cannot take signals (Windows)
         return OK
+
+
+def _session_limits(args: argparse.Namespace) -> "SessionLimits":
+    from smartsync_tui.cli.web_sessions import DEFAULT_MAX_SESSIONS, DEFAULT_SESSIONS_PER_MINUTE, SessionLimits
+
+    most = getattr(args, "max_sessions", None)
+    per_minute = getattr(args, "sessions_per_minute", None)
+    most = DEFAULT_MAX_SESSIONS if most is None else most
+    per_minute = DEFAULT_SESSIONS_PER_MINUTE if per_minute is None else per_minute
+    if not 1 <= most <= 100:
+        raise CliError(f"--max-sessions {most} is out of range: give 1 to 100 (each console takes about 60 MB)",
+                       kind="input")
+    if not 1 <= per_minute <= 1000:
+        raise CliError(f"--sessions-per-minute {per_minute} is out of range: give 1 to 1000", kind="input")
+    return SessionLimits(most, per_minute)
 
 
 def _route_library_log() -> None:
@@ -187,15 +235,20 @@ def origin_refusal(request: Any) -> str | None:
     return f"a page from {origin!r} may not open the console at {host!r}"
 
 
-async def serve(command: str, host: str, port: int, *, public: bool) -> int:
+async def serve(argv: list[str], host: str, port: int, *, public: bool, login: WebLogin,
+                limits: "SessionLimits") -> int:
     """Serve until SIGTERM/SIGINT; 0 after a clean stop. An address that cannot be used raises CliError."""
     import errno
+    from urllib.parse import urlencode
 
     import aiohttp_jinja2
-    from aiohttp import web
-    from textual_serve.server import Server
+    from aiohttp import WSCloseCode, web
+    from textual_serve.server import Server, to_int
+
+    from smartsync_tui.cli.web_sessions import ConsoleRegistry, ConsoleService
 
     sessions: set[asyncio.Task[Any]] = set()
+    registry = ConsoleRegistry()
 
     class ConsoleServer(Server):
         """textual-serve's server with our checks, page URLs taken from the request, no banner."""
@@ -209,16 +262,18 @@ async def serve(command: str, host: str, port: int, *, public: bool) -> int:
             """Nothing: `run` prints its own line (textual-serve prints a banner here)."""
 
         async def handle_index(self, request: web.Request) -> web.Response:  # type: ignore[override]
+            refused = limits.refusal(start=False)
+            if refused:  # said on a page of its own: the console's page would only say "Session ended"
+                return web.Response(
+                    status=refused.status, content_type="text/html", headers={"Retry-After": str(refused.retry_after)},
+                    text=page("No console can be opened now", refused.text),
+                )
             # textual-serve writes absolute URLs from the --host/--port it was given, which
             # break behind an SSH tunnel on another local port, a proxy, or 0.0.0.0. The page
             # uses the address the browser used instead.
             scheme, address = _browser_address(request)
-            try:
-                font_size = int(request.query.get("fontsize", "16"))
-            except ValueError:
-                font_size = 16
             context = {
-                "font_size": font_size,
+                "font_size": to_int(request.query.get("fontsize", "16"), 16),
                 "app_websocket_url": f"{'wss' if scheme == 'https' else 'ws'}://{address}/ws",
                 "config": {"static": {"url": "/static/"}},
                 "application": {"name": "smartsync-tui"},
@@ -230,15 +285,45 @@ async def serve(command: str, host: str, port: int, *, public: bool) -> int:
             if refusal:
                 log.warning("web: refused a websocket from %s: %s", request.remote, refusal)
                 raise web.HTTPForbidden(text=f"Forbidden: {refusal}.\n")
+            websocket = web.WebSocketResponse(heartbeat=15)
+            await websocket.prepare(request)
+            refused = limits.refusal()  # counted from here on: ended() below, whatever happens
+            if refused:
+                log.warning("web: refused a console to %s: %s", request.remote, refused.text)
+                # Its first sentence as the close message (at most 123 bytes); reloading shows the page.
+                reason = refused.text.split(". ", 1)[0].rstrip(".") + "."
+                await websocket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason.encode()[:123])
+                return websocket
             task = asyncio.current_task()
             assert task is not None
             sessions.add(task)
             log.info("web: browser session opened from %s", request.remote)
+            service: ConsoleService | None = None
             try:
-                return await super().handle_websocket(request)
+                service = ConsoleService(
+                    argv, registry, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
+                    close=websocket.close, download_manager=self.download_manager,
+                )
+                await service.start(to_int(request.query.get("width", "80"), 80),
+                                    to_int(request.query.get("height", "24"), 24))
+                await self._process_messages(websocket, service)
+            except asyncio.CancelledError:
+                pass  # the server stops: the console is ended below all the same
+            except (ValueError, TypeError, KeyError, AssertionError, IndexError) as exc:
+                # A message the page never sends (not JSON, not the envelope): this tab ends.
+                log.warning("web: a malformed message from %s ended its session (%s)", request.remote,
+                            type(exc).__name__)
             finally:
-                sessions.discard(task)
-                log.info("web: browser session from %s closed", request.remote)
+                try:
+                    if service is not None:
+                        await service.stop()  # quit, then SIGTERM, then SIGKILL: never left running
+                finally:
+                    limits.ended()
+                    sessions.discard(task)
+                    if not websocket.closed:
+                        await asyncio.shield(websocket.close())
+                    log.info("web: browser session from %s closed", request.remote)
+            return websocket
 
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -247,7 +332,25 @@ async def serve(command: str, host: str, port: int, *, public: bool) -> int:
             if refusal:
                 log.warning("web: refused %s %s from %s: Host %r", request.method, request.path, request.remote, request.host)
                 raise web.HTTPForbidden(text=f"Forbidden. {refusal}\n")
-        return await handler(request)
+        given = request.query.get(QUERY_NAME)
+        if given is not None and login.token_ok(given):
+            if request.method == "GET" and request.path == "/":
+                # Traded for the cookie, and out of the address bar and the history.
+                rest = urlencode([(k, v) for k, v in request.query.items() if k != QUERY_NAME])
+                raise web.HTTPSeeOther(
+                    "/" + (f"?{rest}" if rest else ""),
+                    headers={"Set-Cookie": cookie_header(login, secure=_browser_address(request)[0] == "https"),
+                             "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+                )
+        elif not login.cookie_ok(request.cookies.get(COOKIE_NAME)):
+            # The path without its query: a wrong token is not written down either.
+            log.warning("web: refused %s %s from %s: no valid login token or cookie",
+                        request.method, request.path, request.remote)
+            raise web.HTTPForbidden(text=LOGIN_NEEDED, content_type="text/html",
+                                    headers={"Cache-Control": "no-store"})
+        response = await handler(request)
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
 
     # Signals are taken before the address is printed: whoever reads that line may stop us at once.
     stop = asyncio.Event()
@@ -258,8 +361,9 @@ async def serve(command: str, host: str, port: int, *, public: bool) -> int:
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C arrives as KeyboardInterrupt
             pass
 
-    server = ConsoleServer(command, host=host, port=port, title="smartsync-tui")
-    runner = web.AppRunner(await server._make_app(), handle_signals=False, shutdown_timeout=1.0)
+    server = ConsoleServer(shlex.join(argv), host=host, port=port, title="smartsync-tui")
+    # No access log: its request lines would carry the login token of the first request.
+    runner = web.AppRunner(await server._make_app(), handle_signals=False, shutdown_timeout=1.0, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -281,20 +385,24 @@ async def serve(command: str, host: str, port: int, *, public: bool) -> int:
     from smartsync_tui.core.event_log import audit
 
     audit("web.started", f"console served in a browser on {url}", public=public)
-    say(f"serving the console on {url}", "(Ctrl+C or SIGTERM stops it; each browser tab runs its own console)",
+    # The only place the token is shown: this terminal, once (never a log).
+    say(f"serving the console on {login.login_url(url)}",
+        "(open that address: the token in it is the login; Ctrl+C or SIGTERM stops it; each browser tab "
+        f"runs its own console, at most {limits.max_sessions} at once)",
         flush=True)
 
     try:
         await stop.wait()
     finally:
-        # Each open tab's console is told to quit (textual-serve does that when its
-        # websocket handler ends), then the listener closes.
+        # Each open tab's console is asked to quit and, if it does not, ended (web_sessions);
+        # then whatever console is still alive, and the listener.
         open_sessions = list(sessions)
         if open_sessions:
             say(f"stopping: closing {len(open_sessions)} browser session(s)", flush=True)
             for task in open_sessions:
                 task.cancel()
             await asyncio.wait(open_sessions, timeout=SESSION_STOP_SECONDS)
+        await registry.stop_all()
         await runner.cleanup()
         log.info("web: stopped")
     say("stopped", flush=True)

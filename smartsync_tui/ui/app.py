@@ -39,7 +39,7 @@ from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
-from smartsync_tui.ui import commands, log_bridge
+from smartsync_tui.ui import commands, exit_watchdog, log_bridge
 from smartsync_tui.ui.console_state import DirectoryStatus
 from smartsync_tui.ui.engine_channel import (
     ConsoleChannelHandler,
@@ -157,6 +157,9 @@ class SmartSyncApp(App[None]):
         self._sync_threads_lock = threading.Lock()
         # Attached: the engine's last run seen per directory, to notice a new one that held disables.
         self._seen_runs: dict[str, int | None] = {}
+        # Set by run_console: a closed console exits within this, whatever thread is left.
+        self.exit_grace: float | None = None
+        self._exit_watchdog: exit_watchdog.Watchdog | None = None
         self._update_sub_title()
 
     def engine_text(self) -> str:
@@ -772,12 +775,32 @@ class SmartSyncApp(App[None]):
         self.call_later(self.run_action, action, pane)
 
     def on_unmount(self) -> None:
+        if self.exit_grace is not None:
+            self._exit_watchdog = exit_watchdog.arm(self.exit_grace)
         if self._channel is not None:
             self._channel.close()
         if self._login_checks is not None:
             self._login_checks.stop(timeout=2)  # the checks in flight post their answer
-        log_bridge.uninstall(self._log_handler)
+        # Absent when the console closed before it was mounted (its browser tab went at once).
+        handler = getattr(self, "_log_handler", None)
+        if handler is not None:
+            log_bridge.uninstall(handler)
         self.state.close()
+
+
+# After the console closed, how long a thread may hold up the process (a sync thread finishing
+# its batch); then it exits without it (ui/exit_watchdog.py).
+EXIT_GRACE_SECONDS = 20.0
+
+
+def _run_app(app: SmartSyncApp) -> None:
+    app.exit_grace = EXIT_GRACE_SECONDS
+    try:
+        app.run()
+    finally:
+        if app._exit_watchdog is not None:
+            app._exit_watchdog.disarm()  # closed in time: what follows is the caller's
+    exit_watchdog.arm_at_interpreter_exit(EXIT_GRACE_SECONDS)
 
 
 def run_console(home: Home, *, initial_tab: str = "home", show_log: bool = False) -> int:
@@ -792,9 +815,10 @@ def run_console(home: Home, *, initial_tab: str = "home", show_log: bool = False
         lock = engine_lock.acquire(home, "console")
     except engine_lock.EngineRunning as running:
         mode = running.holder.get("mode")
-        SmartSyncApp(home, settings, attached_pid=running.pid, attached_mode=mode if isinstance(mode, str) else None,
-                     initial_tab=initial_tab, show_log=show_log).run()
+        _run_app(SmartSyncApp(home, settings, attached_pid=running.pid,
+                              attached_mode=mode if isinstance(mode, str) else None,
+                              initial_tab=initial_tab, show_log=show_log))
         return 0
     with lock:  # one engine per home: `smartsync-tui run` refuses while this console syncs
-        SmartSyncApp(home, settings, serve_channel=True, initial_tab=initial_tab, show_log=show_log).run()
+        _run_app(SmartSyncApp(home, settings, serve_channel=True, initial_tab=initial_tab, show_log=show_log))
     return 0

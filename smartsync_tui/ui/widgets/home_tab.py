@@ -513,10 +513,23 @@ class HomeTab(VerticalScroll):
         if message.error:
             self._result("#export-result", message.error, "error")
             return
+        if not self.app.is_web:
+            self._result(
+                "#export-result",
+                ngettext("✓ Wrote {n} line ({period}) to {path}", "✓ Wrote {n} lines ({period}) to {path}", message.lines).format(
+                    n=message.lines, period=self._period, path=message.path
+                ),
+                "ok",
+            )
+            return
+        # In a browser the file on the server is out of the admin's reach: it is offered as a
+        # download too, as the original did (behind web's login, as every request).
+        self.app.deliver_text(message.path, save_filename=message.path.name, mime_type="text/plain", name="log-export")
         self._result(
             "#export-result",
-            ngettext("✓ Wrote {n} line ({period}) to {path}", "✓ Wrote {n} lines ({period}) to {path}", message.lines).format(
-                n=message.lines, period=self._period, path=message.path
+            ngettext("✓ Wrote {n} line ({period}) to {path}; the browser downloads it as {name}",
+                     "✓ Wrote {n} lines ({period}) to {path}; the browser downloads it as {name}", message.lines).format(
+                n=message.lines, period=self._period, path=message.path, name=message.path.name
             ),
             "ok",
         )
