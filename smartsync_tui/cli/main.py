@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -372,6 +373,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Every file and folder this process creates is its user's alone (secrets, state, logs,
+    # exports; the home's own checks are core/file_protection.py); restored on return, for a
+    # caller that runs main() in its own process (the tests).
+    previous_umask = os.umask(0o077)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous_umask)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     tolerant_streams()
     words = list(sys.argv[1:] if argv is None else argv)
     # Before parsing, the only sign of --json is the word itself (a usage error is JSON too).

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from smartsync_tui.core.file_protection import open_private
+
 try:
     import fcntl
 except ImportError:  # Windows: writers are not serialised (docs/configuration.md)
@@ -47,9 +49,13 @@ def file_lock(path: Path) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    with open(path, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    # Created 0600 and never through a link, as every file of the home (core.file_protection).
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

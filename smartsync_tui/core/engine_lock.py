@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from smartsync_tui import __version__
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.file_protection import open_private
 from smartsync_tui.core.paths import Home
 
 try:
@@ -223,8 +224,9 @@ def read_holder(home: Home) -> dict[str, Any] | None:
 
 def _open(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Not inherited by child processes (PEP 446): a child never keeps the lock alive.
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # Not inherited by child processes: a child never keeps the lock alive. Never through a
+    # link: the holder's body is written into the file, wherever a planted link would point.
+    return open_private(path, os.O_RDWR | os.O_CREAT)
 
 
 def _try_lock(fd: int, *, exclusive: bool) -> bool:

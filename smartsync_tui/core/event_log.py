@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from smartsync_tui.core.errors import InputError, UserError
+from smartsync_tui.core.file_protection import open_private
 from smartsync_tui.core.logs import APPLICATION_LOG, AUDIT_LOGGER, CONSOLE_LOG, LOG_DATE_FORMAT
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.redaction import safe_line
@@ -178,9 +179,12 @@ def _records(files: list[Path]) -> Iterator[tuple[datetime, list[str]]]:
         try:
             # Only \n ends a line, as the handlers write them: a lone \r left in a line
             # by an older version is part of it, escaped when exported, never a record of its own.
-            handle = open(path, encoding="utf-8", errors="replace", newline="\n")
+            # Never through a link (core.file_protection): an export must not copy out a file
+            # that a link planted in the log dir points at.
+            fd = open_private(path, os.O_RDONLY)
         except FileNotFoundError:  # rotated away while reading
             continue
+        handle = open(fd, encoding="utf-8", errors="replace", newline="\n")
         with handle:
             for line in handle:
                 if not line.endswith("\n"):

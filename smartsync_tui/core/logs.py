@@ -12,16 +12,23 @@ Both logs keep to the ``logs`` section of appsettings.json
 and deletes rotated files older than ``max_age_days``, when logging is set up
 and at every rotation (an agent that runs for months rotates; one that is
 started daily sets up).
+
+Log files are opened never through a symbolic link and created 0600
+(:func:`~smartsync_tui.core.file_protection.open_private`): a link planted at
+a log's path is refused, so the audit lines never land in a file of someone
+else's choosing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.file_protection import open_private
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.redaction import install_log_redaction
 from smartsync_tui.core.settings import LogSettings, load_settings
@@ -53,6 +60,11 @@ class RetainingFileHandler(RotatingFileHandler):
         )
         self.max_age_seconds = None if limits.max_age_days is None else limits.max_age_days * 86400
         self.prune()
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        # logging's own open follows a link and creates the file 0666 & ~umask.
+        fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        return self._builtin_open(fd, "a", encoding=self.encoding, errors=self.errors)
 
     def rotated_files(self) -> list[tuple[int, Path]]:
         current = Path(self.baseFilename)
@@ -86,8 +98,7 @@ class RetainingFileHandler(RotatingFileHandler):
             if self.stream:
                 self.stream.close()
                 self.stream = None  # type: ignore[assignment]
-            with open(self.baseFilename, "w", encoding=self.encoding):
-                pass
+            os.close(open_private(Path(self.baseFilename), os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
             if not self.delay:
                 self.stream = self._open()
         self.prune()

@@ -11,8 +11,6 @@ with the log redactor the moment they are read or written.
 from __future__ import annotations
 
 import json
-import os
-import stat
 import threading
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from pydantic import SecretStr
 
 from smartsync_tui.core.atomic import atomic_write_text
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.file_protection import UnsafeHomeError, check_private_file
 from smartsync_tui.core.redaction import register_secret
 
 
@@ -48,18 +47,13 @@ class SecretStore:
         self._lock = threading.Lock()
 
     def _load(self) -> dict[str, str]:
+        # Not a link, the user's own, closed to others (ssh's rule for keys; not on Windows,
+        # where the profile folder's ACL protects it): core.file_protection.
         try:
-            info = self.path.stat()
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise SecretStoreError(f"Cannot read {self.path}: {exc.strerror}. Check its owner and permissions.") from None
-        # Windows reports every file as 0666: there the profile folder's ACL protects it.
-        if os.name != "nt" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise SecretStoreError(
-                f"{self.path} can be read by other users (mode {stat.S_IMODE(info.st_mode):o}). "
-                f"Make it private with `chmod 600 {self.path}`, then run again."
-            )
+            if check_private_file(self.path, secret=True) is None:
+                return {}
+        except UnsafeHomeError as exc:
+            raise SecretStoreError(str(exc)) from None
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except OSError as exc:

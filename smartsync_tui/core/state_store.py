@@ -13,7 +13,9 @@ the console and other processes open their own and only read.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.file_protection import check_private_file
 
 # Each entry upgrades the schema from its index to the next version.
 _MIGRATIONS: list[str] = [
@@ -129,6 +132,43 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError(f"the migration ends with an incomplete statement: {rest.strip()[:60]!r}")
 
 
+def _create_private(path: Path) -> os.stat_result:
+    """The database file's lstat, after creating it empty and 0600 when missing; refused when
+    it is a link or another user could change it (core.file_protection)."""
+    info = check_private_file(path)
+    if info is not None:
+        return info
+    try:
+        # mknod makes the file without opening it (Linux); elsewhere an open closed at once,
+        # before any connection of this process can have the new file open.
+        os.mknod(path, stat.S_IFREG | 0o600)
+    except FileExistsError:
+        pass  # another connection created it first: checked below
+    except (AttributeError, OSError):  # no mknod (Windows), or not allowed for a regular file (macOS)
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
+        except FileExistsError:
+            pass
+    info = check_private_file(path)
+    if info is None:
+        raise StateStoreError(f"The state database {path} was removed while it was being created; run again.")
+    return info
+
+
+def _check_same_file(path: Path, before: os.stat_result, db: sqlite3.Connection) -> None:
+    """Refuse a database SQLite opened through a link planted after the check."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        now = None
+    if now is None or stat.S_ISLNK(now.st_mode) or (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+        db.close()
+        raise StateStoreError(
+            f"The state database {path} was replaced while it was being opened; nothing was read from it. "
+            "Check who else can write to that folder, then run again."
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Watermark:
     dns_host_name: str
@@ -190,8 +230,14 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # SQLite opens the file by name and follows a link, and closing any other descriptor of
+        # the file would drop the POSIX locks of this process's connections to it: so the file
+        # is checked by name (lstat) before and after SQLite opens it, and created 0600 (its
+        # journal files get the database's mode) without being opened.
+        before = _create_private(path)
         try:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            _check_same_file(path, before, self._db)
             self._enable_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")

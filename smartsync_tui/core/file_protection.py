@@ -1,0 +1,210 @@
+"""The home's folders and files are the running user's alone, checked as ssh checks ``~/.ssh``.
+
+Another local user who can write a folder of the home, or a folder above it,
+can replace ``appsettings.json`` (and so the Identity host the token is sent
+to) or plant a symbolic link where a log is opened, so that the agent appends
+its lines to a file of that user's choosing. So, before anything in the home
+is read or written:
+
+- each folder of the home (the ``--home`` folder, ``config``, ``data``, ``logs``)
+  must belong to the running user and not be writable by group or others;
+- each folder above it must belong to root or to the running user and not be
+  writable by group or others, unless it has the sticky bit (``/tmp``: there
+  nobody can rename or remove what another user created);
+- each file the agent reads or writes there must be a regular file (never a
+  symbolic link), belong to the running user and not be writable by group or
+  others; ``secrets.json`` not readable by them either.
+
+Files are opened with ``O_NOFOLLOW`` (:func:`open_private`) and created 0600,
+so a link planted after the check is refused too, never followed. Running as
+root changes nothing: a home that belongs to another user is refused (that is
+the attack), one that belongs to root is fine.
+
+Each refusal names the path and the ``chmod``/``chown`` that fixes it
+(docs/service.md). POSIX only: on Windows these checks do nothing, the user's
+profile folder and its ACL protect the home (checking the ACLs is still to do).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from smartsync_tui.core.errors import SettingsError
+
+try:
+    import pwd
+except ImportError:  # Windows
+    pwd = None  # type: ignore[assignment]
+
+CHECKED = os.name != "nt"
+# Absent on Windows, where the home's files are not checked (see the module's docstring).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+_OTHERS_ANY = stat.S_IRWXG | stat.S_IRWXO
+
+
+class UnsafeHomeError(SettingsError):
+    """A folder or file of the home that another user could change; the message says how to fix it."""
+
+
+def _user(uid: int) -> str:
+    if pwd is not None:
+        try:
+            return pwd.getpwuid(uid).pw_name
+        except KeyError:
+            pass
+    return str(uid)
+
+
+def _me() -> int:
+    return os.geteuid()
+
+
+def _not_yours(path: Path, info: os.stat_result, what: str, fix: str) -> UnsafeHomeError:
+    return UnsafeHomeError(
+        f"{what} {path} belongs to {_user(info.st_uid)} (uid {info.st_uid}), not to {_user(_me())} who runs "
+        f"smartsync-tui: that user could change what smartsync-tui reads and writes there. {fix}"
+    )
+
+
+def check_parents(folder: Path, *, own: frozenset[Path] = frozenset()) -> None:
+    """Refuse ``folder`` when a folder above it (up to ``/``) could be changed by another user.
+
+    Both the path as written and the one its links lead to are checked: whoever can
+    write the folder holding a link can point it elsewhere. Folders in ``own`` are
+    the home's own ones, checked by :func:`check_private_dir` instead.
+    """
+    if not CHECKED:
+        return
+    absolute = Path(os.path.abspath(folder))
+    chains = {*absolute.parents, *Path(os.path.realpath(absolute)).parents}
+    for parent in sorted(chains, key=lambda p: len(p.parts), reverse=True):
+        if parent in own:
+            continue
+        try:
+            info = os.stat(parent)
+        except FileNotFoundError:
+            continue  # created below, by us
+        except OSError as exc:
+            raise UnsafeHomeError(f"Cannot check the folder {parent}: {exc.strerror}.") from None
+        if info.st_uid not in (0, _me()):
+            raise _not_yours(
+                parent, info, "The folder", f"Choose a --home whose folders above it belong to you or to root "
+                f"(or, as root: `chown root {parent}`).",
+            )
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & _OTHERS_WRITE and not mode & stat.S_ISVTX:
+            raise UnsafeHomeError(
+                f"The folder {parent}, above the home {folder}, can be written by other users "
+                f"(mode {mode:o}): they could replace the home. Run `chmod go-w {parent}`, "
+                "or choose a --home elsewhere."
+            )
+
+
+def check_private_dir(folder: Path) -> None:
+    """Refuse a folder of the home that is not a folder of the running user's, closed to others' writes."""
+    if not CHECKED:
+        return
+    try:
+        info = os.stat(folder)
+    except OSError as exc:
+        raise UnsafeHomeError(f"Cannot check the folder {folder}: {exc.strerror}.") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeHomeError(f"{folder} is not a folder: move it away, or choose another --home.")
+    if info.st_uid != _me():
+        raise _not_yours(
+            folder, info, "The folder", f"If you trust what is in it, make it yours with "
+            f"`chown -R {_user(_me())} {folder}` (as root); else choose another --home.",
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & _OTHERS_WRITE:
+        raise UnsafeHomeError(
+            f"The folder {folder} can be written by other users (mode {mode:o}): they could replace its "
+            f"files. Make it private with `chmod 700 {folder}`, then run again."
+        )
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create ``folder`` 0700 when it is missing, then refuse it when it is not safe (see the module)."""
+    if not folder.is_dir():
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise SettingsError(
+                f"Cannot create the folder {folder}: {exc.strerror}. Choose another --home "
+                "(or SMARTSYNC_HOME), or fix the owner and permissions of that folder."
+            ) from None
+    check_private_dir(folder)
+
+
+def _check_file_info(path: Path, info: os.stat_result, *, secret: bool) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise _link(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeHomeError(f"{path} is not a regular file: move it away, then run again.")
+    if info.st_uid != _me():
+        raise _not_yours(
+            path, info, "The file", f"If you trust its content, make it yours with `chown {_user(_me())} {path}` "
+            "(as root); else move it away.",
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if secret and mode & _OTHERS_ANY:
+        raise UnsafeHomeError(
+            f"{path} can be read by other users (mode {mode:o}). Make it private with `chmod 600 {path}`, "
+            "then run again."
+        )
+    if mode & _OTHERS_WRITE:
+        raise UnsafeHomeError(
+            f"{path} can be written by other users (mode {mode:o}). Make it private with `chmod 600 {path}`, "
+            "then run again."
+        )
+
+
+def _link(path: Path) -> UnsafeHomeError:
+    return UnsafeHomeError(
+        f"{path} is a symbolic link: smartsync-tui does not follow links in its home (one planted there "
+        f"would send its writes elsewhere). Remove it with `rm {path}`, then run again."
+    )
+
+
+def check_private_file(path: Path, *, secret: bool = False) -> os.stat_result | None:
+    """Refuse an existing file of the home another user could change (``secret``: or read).
+
+    Returns its ``lstat``, or ``None`` when there is no such file.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UnsafeHomeError(f"Cannot check {path}: {exc.strerror}. Check its owner and permissions.") from None
+    if CHECKED:
+        _check_file_info(path, info, secret=secret)
+    return info
+
+
+def open_private(path: Path, flags: int, *, secret: bool = False) -> int:
+    """``os.open`` for a file of the home: never through a link, created 0600, checked as it is.
+
+    ``flags`` as for ``os.open`` (``os.O_CREAT`` to create it). The descriptor is not
+    inherited by child processes. Raises :class:`UnsafeHomeError` for a link or a
+    file another user could change.
+    """
+    try:
+        fd = os.open(path, flags | _NOFOLLOW | _CLOEXEC, 0o600)
+    except OSError as exc:
+        # Linux and macOS say ELOOP for a link refused by O_NOFOLLOW, FreeBSD EMLINK.
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise _link(path) from None
+        raise
+    if CHECKED:
+        try:
+            _check_file_info(path, os.fstat(fd), secret=secret)
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd
