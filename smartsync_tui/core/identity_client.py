@@ -68,7 +68,7 @@ _MASK = "***"
 
 # The largest answer the agent API gives is a batch of 1000 results. The emulator's
 # largest (tests/test_identity_bounds.py measures it): 1000 `failed` items whose detail
-# quotes a 256-character login of 4-byte characters, 3.3 MB as JSON. 16 MiB keeps a
+# quotes a 256-character login of 4-byte characters, 3,225,013 bytes. 16 MiB keeps a
 # margin of about 5x for a real Identity's longer ids and details, and still bounds
 # what a misbehaving server or proxy can make the agent hold (as sent and decoded).
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
@@ -914,7 +914,7 @@ def _checked_result(result: dict) -> dict:
     if not isinstance(external_id, str):
         problem = "its external_id is not text"
         external_id = None  # matches no object: the engine reports the object as not answered
-    elif status not in _RESULT_STATUSES:
+    elif not isinstance(status, str) or status not in _RESULT_STATUSES:
         problem = "its status is not created, updated, unchanged or failed"
     elif detail is not None and not isinstance(detail, str):
         problem = "its detail is not text"
