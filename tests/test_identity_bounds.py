@@ -64,22 +64,33 @@ def _environ() -> dict[str, str]:
     return environ
 
 
+# The command runs as the child of this small launcher, which reports the child's peak RSS: measured
+# from pytest's process directly, a child's ru_maxrss would count pytest's own pages (fork before exec).
+_LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status) % 256)\n"
+)
+
+
 def run_measured(tmp_path: Path, *args: str, timeout: float = 120) -> Measured:
     """`smartsync-tui --home HOME ARGS` as a subprocess: its exit code, output, wall time and peak RSS."""
-    out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
+    out_path, err_path, rss_path = tmp_path / "out.txt", tmp_path / "err.txt", tmp_path / "maxrss.txt"
+    command = [sys.executable, "-m", "smartsync_tui", "--home", str(tmp_path / "home"), *args]
     with open(out_path, "w") as out, open(err_path, "w") as err:
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "smartsync_tui", "--home", str(tmp_path / "home"), *args],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_environ(), cwd=REPO)
-        killer = threading.Timer(timeout, proc.kill)  # a hang fails the test below, not the suite
-        killer.start()
+        proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(rss_path), *command], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, env=_environ(), cwd=REPO, start_new_session=True)
         try:
-            _pid, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's
-        finally:
-            killer.cancel()
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:  # a hang fails the test, not the suite
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"`smartsync-tui {' '.join(args)}` still running after {timeout:g} s")
         seconds = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measured(proc.returncode, out_path.read_text(), err_path.read_text(), seconds, usage.ru_maxrss / 1024)
+    return Measured(code, out_path.read_text(), err_path.read_text(), seconds, int(rss_path.read_text()) / 1024)
 
 
 def _point_home_at(tmp_path: Path, host: str) -> None:
