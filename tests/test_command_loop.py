@@ -64,6 +64,9 @@ class FakeClient:
             raise IdentityUnreachable("Identity is away (test)")
         self.posts.append((command_id, body))
 
+    def abort(self, thread=None) -> None:  # type: ignore[no-untyped-def]
+        """Its polls are short already (``poll_commands`` sleeps 20 ms)."""
+
     def close(self) -> None:
         self.closed = True
 

@@ -56,6 +56,7 @@ _CORE_KINDS: dict[str, str] = {
     "channel": "unreachable",
     "engine-running": "busy",
     "cancelled": "interrupted",
+    "identity-stopped": "interrupted",  # a stop cut the wait for an answer (identity_client.abort)
     "exists": "refused",
 }
 

@@ -8,9 +8,10 @@ from smartsync_tui.cli.context import CliContext, validated
 from smartsync_tui.cli.exit_codes import FAILED, OK
 from smartsync_tui.cli.output import print_json, say
 from smartsync_tui.core import validation
-from smartsync_tui.core.errors import InputError
+from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.connection_check import check_identity
 from smartsync_tui.core.event_log import audit
+from smartsync_tui.core.identity_environment import forget_credentials, is_plain_http_elsewhere
 from smartsync_tui.core.settings import IdentitySettings
 
 
@@ -32,16 +33,39 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
                 raise InputError("ca_file", f"--ca-file: {exc}") from None
         if not changes:
             raise InputError("environment", "nothing to change: give --protocol, --environment and/or --ca-file")
-        settings.identity = validated(IdentitySettings, {**settings.identity.model_dump(), **changes})
+        chosen = validated(IdentitySettings, {**settings.identity.model_dump(), **changes})
+        insecure = is_plain_http_elsewhere(chosen)
+        if insecure and not args.insecure_http:
+            raise UserError(
+                f"refused: over http the directory token and the agent key would travel in clear to "
+                f"{chosen.environment}, and anyone on the path could read them and queue login checks (a password "
+                "oracle). Use --protocol https; only for a test Identity on a network you trust, add --insecure-http.",
+                kind="refused",
+            )
+        previous = settings.identity.base_url
+        # Before saving: a running engine that re-reads the settings finds nothing to send to the new host.
+        dropped = forget_credentials(settings, ctx.secrets, chosen)
+        settings.identity = chosen
         ctx.save(settings)
         audit("identity.changed", f"Identity environment set to {settings.identity.base_url}",
-              ca_file=settings.identity.ca_file)
+              ca_file=settings.identity.ca_file, insecure_http=insecure or None,
+              credentials_removed=",".join(dropped) or None)
         effective = ctx.settings().identity.base_url
         if args.json:
             print_json({"saved": True, **settings.identity.model_dump(), "base_url": settings.identity.base_url,
-                        "base_url_in_effect": effective})
+                        "base_url_in_effect": effective, "insecure_http": insecure, "credentials_removed": dropped})
             return OK
         say(f"Identity: {settings.identity.base_url} (saved)")
+        if insecure:
+            say("warning: plain http to a host that is not this machine: the directory token and the agent key "
+                "travel in clear, and anyone on the path can queue login checks. Switch to https as soon as you can.",
+                err=True)
+        if dropped:
+            say(f"The token and agent key of {', '.join(dropped)} were removed: they were given for {previous} "
+                f"and are never sent to {settings.identity.base_url}. Give each directory its token for the new "
+                "environment:",
+                *(f"  printf '%s\\n' \"$IDENTITY_TOKEN\" | smartsync-tui directory edit {d} --token-stdin"
+                  for d in dropped))
         if effective != settings.identity.base_url:
             say(f"Note: SMARTSYNC_IDENTITY__* environment variables override it here; in effect: {effective}")
         return OK

@@ -153,9 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         examples=["smartsync-tui identity set --environment app.fluigidentity.com",
                   "smartsync-tui identity set --protocol https --ca-file /etc/ssl/proxy-ca.pem"],
     )
-    p.add_argument("--protocol", choices=["https", "http"], help="https (the default) or http (only for an emulator)")
+    p.add_argument("--protocol", choices=["https", "http"],
+                   help="https (the default) or http (only to 127.0.0.1 or localhost, unless --insecure-http)")
     p.add_argument("--environment", help="host, e.g. app.fluigidentity.com (no https://)")
     p.add_argument("--ca-file", help="CA that signs Identity's certificate, only behind a TLS-inspecting proxy ('' to clear)")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="allow http to a host that is not this machine (the token and agent key travel in clear)")
     _add_json(p)
     p = identity_cmds.add_parser("test", help="check that the environment answers",
                                  examples=["smartsync-tui identity test", "smartsync-tui identity test --json"])

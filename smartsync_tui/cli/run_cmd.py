@@ -2,8 +2,10 @@
 
 Takes the home's engine lock (one engine per home; a second `run` exits 2
 naming the first), then syncs every enabled directory on its schedule until
-SIGTERM or SIGINT. The first signal lets the batches in flight finish, leaves
-the state store consistent and exits 0; a second one, a second or more later,
+SIGTERM or SIGINT. The first signal lets the batches in flight finish (an
+answer from Identity still awaited after a few seconds, as from a server that
+drips it, is cut: what it carried stays pending), leaves the state store
+consistent and exits 0; a second one, a second or more later,
 exits at once with 130 (nothing is lost either way: the next run sends what is
 still pending; a signal repeated within the second is the same stop, as when
 a process-group kill and a wrapper both deliver it).
@@ -39,7 +41,7 @@ from smartsync_tui import __version__
 from smartsync_tui.cli.context import CliContext
 from smartsync_tui.cli.exit_codes import INTERRUPTED, OK
 from smartsync_tui.cli.output import say
-from smartsync_tui.core import control_channel, engine_lock
+from smartsync_tui.core import control_channel, engine_lock, identity_client
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.logs import LOG_DATE_FORMAT, LOG_FORMAT
 from smartsync_tui.core.redaction import install_log_redaction
@@ -50,6 +52,11 @@ log = logging.getLogger("smartsync.engine")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # A second signal this soon after the first is taken as the same stop, not as "now".
 _SAME_STOP_SECONDS = 1.0
+# After a stop, answers from Identity still awaited this long are cut (systemd's
+# TimeoutStopSec is 90 s by default; an admin's Ctrl-C expects less).
+STOP_GRACE_SECONDS = 3.0
+# ...and again this often, for a request started after the cut (a login check's result).
+_CUT_AGAIN_SECONDS = 0.5
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -77,6 +84,9 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
     signals: list[int] = []
     previous = _install_signal_handlers(stop, signals)
     channel: control_channel.ControlServer | None = None
+    finished = threading.Event()
+    threading.Thread(target=_cut_reads_after_stop, args=(stop, finished), name="stop-cuts-reads",
+                     daemon=True).start()
     try:
         _say(
             "engine started (pid %d, home %s, directories: %s, version %s%s)",
@@ -104,6 +114,7 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
             scheduler.run_forever()
             code = OK
     finally:
+        finished.set()
         if channel is not None:
             channel.close()
         for signum, handler in previous.items():
@@ -111,6 +122,24 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
     why = f" ({signal.Signals(signals[0]).name})" if signals else ""
     _say("engine stopped%s", why)
     return code
+
+
+def _cut_reads_after_stop(stop: threading.Event, finished: threading.Event) -> None:
+    """Once stopped, give the answers awaited from Identity STOP_GRACE_SECONDS, then cut them.
+
+    A read blocked on a server that drips its answer would otherwise hold the
+    stop until the request's deadline; a batch cut this way is sent again by
+    the next run (upserts are idempotent).
+    """
+    while not stop.wait(1.0):
+        if finished.is_set():
+            return
+    if finished.wait(STOP_GRACE_SECONDS):
+        return
+    log.info("stopping: cutting the answers still awaited from Identity after %g s", STOP_GRACE_SECONDS)
+    while not finished.is_set():
+        identity_client.abort_open_requests()
+        finished.wait(_CUT_AGAIN_SECONDS)
 
 
 def _home_text(ctx: CliContext) -> str:

@@ -212,8 +212,16 @@ class CommandLoop:
         return self
 
     def stop(self) -> None:
-        """Poll no more; the binds in progress finish and post, the checks still queued are left to Identity."""
+        """Poll no more; the binds in progress finish and post, the checks still queued are left to Identity.
+
+        A long poll in progress is cut (within a fraction of a second): what it
+        might still bring is handed out again when its lease ends.
+        """
         self._stop.set()
+        with self._lock:
+            client = self._client if self._polling else None
+        if client is not None:
+            client.abort(self._thread)
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
@@ -282,14 +290,20 @@ class CommandLoop:
                     if self._backlog() >= _QUEUE_PER_THREAD * settings.login_checks.concurrency:
                         self._stop.wait(0.05)  # the pool is full: let it drain before taking more
                         continue
-                    self._polling = True
+                    with self._lock:  # stop() reads both under it, to cut this poll
+                        self._polling = True
+                    if self._stop.is_set():
+                        break
                     try:
                         commands = client.poll_commands(settings.login_checks.poll_wait_seconds)
                     finally:
-                        self._polling = False
+                        with self._lock:
+                            self._polling = False
                     received = time.perf_counter()
                 except UserError as exc:
                     self._retire_client()
+                    if self._stop.is_set():
+                        break  # the stop cut the poll (IdentityRequestStopped): not a failure to report
                     failures += 1
                     rejected = isinstance(exc, (TokenRejected, AgentKeyRejected))
                     wait = REJECTED_WAIT_SECONDS if rejected else random.uniform(

@@ -9,7 +9,12 @@ What it does for its callers:
   whose message says what happened and what to do;
 - keeps the directory token, the agent key and the proxy credentials out of
   every message, ``repr`` and log line (the log carries method, path, status
-  and milliseconds, nothing else).
+  and milliseconds, nothing else);
+- bounds every answer (core/bounded_http.py): an overall deadline per
+  request, a cap on its size as sent and as decoded, and a stop that cuts a
+  blocked read (:meth:`IdentityClient.abort`, :func:`abort_open_requests`);
+- checks the shape of each batch result, so one answer it does not understand
+  fails that object only.
 
 TLS certificates are always verified: against the system's store plus the
 Mozilla bundle (certifi), or against the CA file or folder named by ``verify``.
@@ -25,7 +30,9 @@ import os
 import random
 import re
 import ssl
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -59,6 +66,22 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SAFE_RETRY_STATUSES = frozenset({429, 503})
 _MASK = "***"
 
+# The largest answer the agent API gives is a batch of 1000 results. The emulator's
+# largest (tests/test_identity_bounds.py measures it): 1000 `failed` items whose detail
+# quotes a 256-character login of 4-byte characters, 3,225,013 bytes. 16 MiB keeps a
+# margin of about 5x for a real Identity's longer ids and details, and still bounds
+# what a misbehaving server or proxy can make the agent hold (as sent and decoded).
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+# An error answer is read only for its problem details; a longer one is read no further.
+MAX_ERROR_ANSWER_BYTES = 64 * 1024
+# Every request ends within its read timeout plus this (the long poll: plus its wait),
+# however slowly the answer drips; past it the request is given up, not retried.
+DEADLINE_MARGIN = 10.0
+# What a batch result may hold: an Identity id (a UUID in practice) and a sentence.
+MAX_RESULT_ID_CHARS = 200
+MAX_RESULT_DETAIL_CHARS = 4000
+_RESULT_STATUSES = frozenset({"created", "updated", "unchanged", "failed"})
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -77,6 +100,12 @@ class IdentityError(UserError):
 
 class IdentityUnreachable(IdentityError):
     kind = "identity-unreachable"
+
+
+class IdentityRequestStopped(IdentityUnreachable):
+    """A stop (SIGTERM, Ctrl-C, the console quitting) cut a request while its answer was awaited."""
+
+    kind = "identity-stopped"
 
 
 class IdentityTlsError(IdentityError):
@@ -191,6 +220,34 @@ class DirectoryRecord:
     user_filter: str
     group_filter: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An HTTP answer read within the bounds (status, headers and the decoded body)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
+# Every client alive in this process, for abort_open_requests (a stop cuts what they wait for).
+_clients: "weakref.WeakSet[IdentityClient]" = weakref.WeakSet()
+_clients_lock = threading.Lock()
+# Base URLs already warned about (plain http to a host that is not loopback): once per process.
+_warned_plain_http: set[str] = set()
+
+
+def abort_open_requests() -> None:
+    """Cut the request every client of this process is waiting on (a stop: `run`'s SIGTERM after its grace).
+
+    Each ends within a fraction of a second with IdentityRequestStopped;
+    requests started afterwards are not affected.
+    """
+    with _clients_lock:
+        clients = list(_clients)
+    for client in clients:
+        client.abort()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -335,6 +392,8 @@ class IdentityClient:
             "headers": {
                 "User-Agent": f"smartsync-tui/{__version__}",
                 "Accept": "application/json, application/problem+json",
+                # Only what bounded_http decodes a bounded piece at a time.
+                "Accept-Encoding": "gzip, deflate",
             },
             "verify": _ssl_context(verify),
         }
@@ -348,11 +407,49 @@ class IdentityClient:
         if transport is not None:
             options["transport"] = transport
         self._http = httpx.Client(**options)
+        from smartsync_tui.core import bounded_http  # lazy, like httpx
+
+        bounded_http.bound_client(self._http)
+        # One stop event per request in flight, by the thread making it (abort() sets them).
+        self._open: dict[int, threading.Event] = {}
+        self._open_lock = threading.Lock()
+        with _clients_lock:
+            _clients.add(self)
+        self._warn_if_plain_http()
 
     # -- lifecycle
 
     def close(self) -> None:
         self._http.close()
+
+    def abort(self, thread: threading.Thread | None = None) -> None:
+        """Cut the requests in flight (only ``thread``'s when given); safe from any thread.
+
+        They end within a fraction of a second with IdentityRequestStopped;
+        the client stays usable for new requests.
+        """
+        with self._open_lock:
+            events = [e for ident, e in self._open.items() if thread is None or ident == thread.ident]
+        for event in events:
+            event.set()
+
+    def _warn_if_plain_http(self) -> None:
+        """Plain http to a host that is not loopback keeps working (a running agent must not stop),
+        but says once what it exposes (docs/security.md)."""
+        from smartsync_tui.core.validation import is_loopback_host
+
+        parts = urlsplit(self.base_url)
+        if parts.scheme != "http" or is_loopback_host(parts.hostname or ""):
+            return
+        with _clients_lock:
+            if self.base_url in _warned_plain_http:
+                return
+            _warned_plain_http.add(self.base_url)
+        log.warning(
+            "Identity at %s is reached over plain http: the directory token and the agent key travel in clear, "
+            "and anyone on the path can read them and queue login checks. Switch to https: "
+            "smartsync-tui identity set --protocol https", self.host,
+        )
 
     def __enter__(self) -> "IdentityClient":
         return self
@@ -421,7 +518,7 @@ class IdentityClient:
         wait = min(max(float(wait), 0.0), MAX_WAIT)
         shown = str(int(wait)) if wait.is_integer() else f"{wait:.3f}"
         response = self._request(
-            "GET", f"/commands?wait={shown}", auth="agent", timeout=httpx.Timeout(self.timeout + wait)
+            "GET", f"/commands?wait={shown}", auth="agent", timeout=httpx.Timeout(self.timeout + wait), wait=wait
         )
         self.server_clock_offset = _clock_offset(response.headers.get("Date"), self.server_clock_offset)
         body = self._json(response, "/commands")
@@ -465,7 +562,7 @@ class IdentityClient:
                     f"Identity at {self.host} answered a batch of {len(chunk)} {field} with results this agent "
                     "does not understand; nothing is known about that batch."
                 )
-            results.extend(part)
+            results.extend(_checked_result(r) for r in part)
         return results
 
     def _headers(self, auth: str, agent_key: bool) -> dict[str, str]:
@@ -495,11 +592,10 @@ class IdentityClient:
         body: Any = None,
         retry: Literal["all", "safe"] = "all",
         timeout: httpx.Timeout | None = None,
+        wait: float = 0.0,
         agent_key: bool = True,
         gone: type[IdentityError] | None = None,
-    ) -> httpx.Response:
-        import httpx  # lazy: see the TYPE_CHECKING import
-
+    ) -> _Answer:
         headers = self._headers(auth, agent_key)
         content = None
         if body is not None:
@@ -507,35 +603,101 @@ class IdentityClient:
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
         log_path = urlsplit(url).path
+        deadline = self.timeout + wait + DEADLINE_MARGIN
         attempt = 0
         while True:
             started = time.perf_counter()
             try:
-                response = self._http.request(
-                    method, url, content=content, headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT
-                )
-            except httpx.TransportError as exc:
+                answer = self._exchange(method, url, content, headers, timeout, deadline, log_path, retry)
+            except _Failed as failed:
                 elapsed = (time.perf_counter() - started) * 1000
-                log.debug("%s %s -> %s in %.0f ms", method, log_path, type(exc).__name__, elapsed)
-                error, retryable = self._transport_error(exc, retry)
-                if retryable and attempt < self.max_retries:
+                log.debug("%s %s -> %s in %.0f ms", method, log_path, failed.what, elapsed)
+                if failed.retryable and attempt < self.max_retries:
                     self._sleep(self._backoff(attempt, None))
                     attempt += 1
                     continue
-                raise error from None
+                raise failed.error from None
             elapsed = (time.perf_counter() - started) * 1000
-            status = response.status_code
+            status = answer.status_code
             log.debug("%s %s -> %d in %.0f ms", method, log_path, status, elapsed)
             if status < 300:
-                return response
+                return answer
             allowed = RETRY_STATUSES if retry == "all" else _SAFE_RETRY_STATUSES
             if status in allowed and attempt < self.max_retries:
-                self._sleep(self._backoff(attempt, response))
+                self._sleep(self._backoff(attempt, answer))
                 attempt += 1
                 continue
-            raise self._status_error(method, log_path, response, attempts=attempt + 1, gone=gone)
+            raise self._status_error(method, log_path, answer, attempts=attempt + 1, gone=gone)
 
-    def _backoff(self, attempt: int, response: httpx.Response | None) -> float:
+    def _exchange(
+        self, method: str, url: str, content: bytes | None, headers: dict[str, str],
+        timeout: httpx.Timeout | None, deadline: float, log_path: str, retry: str,
+    ) -> _Answer:
+        """One attempt: send, and read the answer within the deadline, the stop and the size cap."""
+        import zlib
+
+        import httpx  # lazy: see the TYPE_CHECKING import
+
+        from smartsync_tui.core import bounded_http
+
+        what = f"{method} {log_path}"
+        stop = threading.Event()
+        me = threading.get_ident()
+        with self._open_lock:
+            self._open[me] = stop
+        try:
+            with bounded_http.budget(deadline, stop):
+                request = self._http.build_request(
+                    method, url, content=content, headers=headers, timeout=timeout or httpx.USE_CLIENT_DEFAULT
+                )
+                response = self._http.send(request, stream=True)
+                try:
+                    limit = MAX_ANSWER_BYTES if response.status_code < 300 else MAX_ERROR_ANSWER_BYTES
+                    try:
+                        body = bounded_http.read_body(response, limit)
+                    except bounded_http.TooLarge:
+                        if response.status_code >= 300:
+                            body = b""  # only its problem details were wanted; the status says enough
+                        else:
+                            raise _Failed(IdentityProtocolError(
+                                f"Identity's answer to {what} exceeded {MAX_ANSWER_BYTES // (1024 * 1024)} MB: "
+                                "a proxy or server is misbehaving. Check the address and the proxy settings.",
+                                status=response.status_code,
+                            ), "too large") from None
+                    except bounded_http.UnknownEncoding as exc:
+                        raise _Failed(IdentityProtocolError(
+                            f"Identity's answer to {what} came compressed as {self._scrub(exc.encoding, 40)!r}, "
+                            "which this agent did not ask for: a proxy or server is misbehaving.",
+                            status=response.status_code,
+                        ), "unknown encoding") from None
+                    except zlib.error:
+                        raise _Failed(IdentityProtocolError(
+                            f"Identity's answer to {what} is compressed but does not decompress: a proxy or "
+                            "server is misbehaving.",
+                            status=response.status_code,
+                        ), "bad compression") from None
+                    return _Answer(response.status_code, response.headers, body)
+                finally:
+                    response.close()
+        except bounded_http.Cut as cut:
+            if cut.why == "stopped":
+                raise _Failed(IdentityRequestStopped(
+                    f"Stopped while waiting for Identity's answer to {what} at {self.host}; what it carried "
+                    "is sent again next time."
+                ), "stopped") from None
+            raise _Failed(IdentityUnreachable(self._unreachable(
+                f"its answer to {what} did not arrive within {deadline:g} s, though it kept coming: a proxy or "
+                "server is misbehaving"
+            )), "deadline") from None
+        except httpx.TransportError as exc:
+            error, retryable = self._transport_error(exc, retry)
+            raise _Failed(error, type(exc).__name__, retryable=retryable) from None
+        finally:
+            with self._open_lock:
+                if self._open.get(me) is stop:
+                    del self._open[me]
+
+    def _backoff(self, attempt: int, response: _Answer | None) -> float:
         if response is not None:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if retry_after is not None:
@@ -677,7 +839,7 @@ class IdentityClient:
     def _unreachable(self, reason: str) -> str:
         return f"Cannot reach Identity at {self.host}: {reason}. Check the address, DNS, the firewall and the proxy settings."
 
-    def _problem(self, response: httpx.Response) -> tuple[str | None, str | None]:
+    def _problem(self, response: _Answer) -> tuple[str | None, str | None]:
         """(type, detail) of an RFC 9457 body, scrubbed; (None, None) when there is none."""
         try:
             body = json.loads(response.content) if response.content else None
@@ -695,7 +857,7 @@ class IdentityClient:
         )
 
     def _status_error(
-        self, method: str, path: str, response: httpx.Response, *, attempts: int, gone: type[IdentityError] | None
+        self, method: str, path: str, response: _Answer, *, attempts: int, gone: type[IdentityError] | None
     ) -> IdentityError:
         status = response.status_code
         problem_type, detail = self._problem(response)
@@ -757,7 +919,7 @@ class IdentityClient:
             **extra,
         )
 
-    def _json(self, response: httpx.Response, path: str) -> Any:
+    def _json(self, response: _Answer, path: str) -> Any:
         try:
             return json.loads(response.content)
         except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
@@ -768,6 +930,17 @@ class IdentityClient:
                 f"{response.status_code}{shown}). Check the address; a proxy or a login page may be answering instead.",
                 status=response.status_code,
             ) from None
+
+
+class _Failed(Exception):
+    """An attempt that got no usable answer: the admin's error, and whether another attempt may help
+    (a deadline, a stop or an oversized answer never is: the next would fare the same)."""
+
+    def __init__(self, error: IdentityError, what: str, *, retryable: bool = False) -> None:
+        super().__init__(what)
+        self.error = error
+        self.what = what
+        self.retryable = retryable
 
 
 def _clock_offset(date_header: str | None, previous: float) -> float:
@@ -783,6 +956,34 @@ def _clock_offset(date_header: str | None, previous: float) -> float:
     except (TypeError, ValueError, IndexError, OverflowError):
         return previous
     return server - time.time()
+
+
+def _checked_result(result: dict) -> dict:
+    """One batch result as the sync engine may store it; one it does not understand is that object's failure.
+
+    (The engine stores ``id`` and ``detail`` as they come: a number or a list
+    there once failed every sync of the directory.)
+    """
+    external_id = result.get("external_id")
+    status, identity_id, detail = result.get("status"), result.get("id"), result.get("detail")
+    if not isinstance(external_id, str):
+        problem = "its external_id is not text"
+        external_id = None  # matches no object: the engine reports the object as not answered
+    elif not isinstance(status, str) or status not in _RESULT_STATUSES:
+        problem = "its status is not created, updated, unchanged or failed"
+    elif detail is not None and not isinstance(detail, str):
+        problem = "its detail is not text"
+    elif isinstance(detail, str) and len(detail) > MAX_RESULT_DETAIL_CHARS:
+        problem = f"its detail is longer than {MAX_RESULT_DETAIL_CHARS} characters"
+    elif status != "failed" and not (isinstance(identity_id, str) and 0 < len(identity_id) <= MAX_RESULT_ID_CHARS):
+        problem = f"its id is not text of 1 to {MAX_RESULT_ID_CHARS} characters"
+    else:
+        return result
+    return {
+        "external_id": external_id, "id": None, "status": "failed",
+        "detail": f"Identity's answer for this object was not understood ({problem}): a proxy or server is "
+                  "misbehaving; it is sent again on the next run",
+    }
 
 
 def _str(value: Any) -> str:

@@ -32,6 +32,7 @@ from smartsync_tui.core.identity_client import (
     AgentKeyRejected,
     IdentityCredentialsMissing,
     IdentityError,
+    IdentityRequestStopped,
     IdentityUnreachable,
     TokenRejected,
 )
@@ -378,6 +379,8 @@ class SyncEngine:
         """Commit one batch's outcome to the state store (its own transaction)."""
         try:
             results = future.result()
+        except IdentityRequestStopped:
+            raise _Cancelled() from None  # a stop cut the wait for its answer: the batch stays pending
         except (TokenRejected, AgentKeyRejected, IdentityUnreachable):
             raise  # every later batch would fail the same way; what is left stays pending
         except UserError as exc:

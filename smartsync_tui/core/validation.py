@@ -39,6 +39,18 @@ def is_ip_address(value: str) -> bool:
     return True
 
 
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost, by its text alone (no DNS: a name that resolves to loopback today
+    may not tomorrow); anything else (0.0.0.0, a LAN address, another name) is not."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def check_server(value: str) -> str:
     """An AD server: only an IP address or a host name (the original's rule)."""
     text = (value or "").strip()

@@ -35,6 +35,8 @@ from textual.worker import Worker, WorkerState
 from smartsync_tui.core import validation
 from smartsync_tui.core.directory_setup import KEEP, unique_directory_id
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.event_log import audit
+from smartsync_tui.core.identity_environment import forget_credentials
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
 from smartsync_tui.core.settings import (
@@ -418,6 +420,12 @@ class SetupWizard(Screen[bool]):
         identity, proxy = candidate.identity, candidate.proxy
 
         def change(editable: AppSettings, saved: DirectorySettings) -> None:
+            # Directories set up before keep no token for another environment (docs/security.md);
+            # the one added here is not in ``editable`` yet, so its new token stays.
+            dropped = forget_credentials(editable, self.app.secrets, identity)
+            if dropped:
+                audit("identity.credentials_removed", "The wizard changed the Identity environment: the tokens of "
+                      "the directories set up before were removed", directories=",".join(dropped))
             editable.identity = identity
             editable.proxy = proxy
             editable.put_directory(saved)

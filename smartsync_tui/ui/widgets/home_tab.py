@@ -45,6 +45,7 @@ from smartsync_tui.core.event_log import (
     export_log,
     parse_when,
 )
+from smartsync_tui.core.identity_environment import forget_credentials
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
 from smartsync_tui.core.settings import (
     PRODUCTION_ENVIRONMENT,
@@ -350,20 +351,31 @@ class HomeTab(VerticalScroll):
         def done(chosen: IdentitySettings | None) -> None:
             if chosen is None or (chosen.protocol, chosen.environment) == (current.protocol, current.environment):
                 return
+            dropped: list[str] = []
+
+            def change(settings: AppSettings) -> None:
+                # Before the save: the stored tokens never reach the new environment (docs/security.md).
+                dropped.extend(forget_credentials(settings, self.app.secrets, chosen))
+                settings.identity = chosen
+
             try:
-                self.console.change_settings(lambda s: setattr(s, "identity", chosen))
+                self.console.change_settings(change)
             except UserError as exc:
                 self._result("#identity-result", in_console(str(exc)), "error")
                 return
             audit("identity.changed", f"Identity environment changed from {current.base_url} to {chosen.base_url}",
-                  environment=chosen.base_url)
+                  environment=chosen.base_url, credentials_removed=",".join(dropped) or None)
             effective = self.console.settings.identity.base_url
+            removed = _(
+                " The token and agent key of {ids} were removed: they are never sent to another environment. "
+                "Give each directory its token again (Active Directory tab, e to edit)."
+            ).format(ids=", ".join(dropped)) if dropped else ""
             if effective != chosen.base_url:
                 self._result("#identity-result", _(
                     "Saved {url}, but SMARTSYNC_IDENTITY__* environment variables override it here; in effect: {effective}"
-                ).format(url=chosen.base_url, effective=effective), "error")
+                ).format(url=chosen.base_url, effective=effective) + removed, "error")
             else:
-                self._result("#identity-result", _("Saved: {url}").format(url=chosen.base_url), "ok")
+                self._result("#identity-result", _("Saved: {url}").format(url=chosen.base_url) + removed, "ok")
             self.refresh_view()
 
         self.app.push_screen(IdentityEditScreen(current), done)

@@ -20,6 +20,7 @@ from textual.widgets import Button, Input, Select, Static
 
 from smartsync_tui.core import validation
 from smartsync_tui.core.connection_check import IdentityCheck, check_identity
+from smartsync_tui.core.identity_environment import is_plain_http_elsewhere, same_destination
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import (
     PRODUCTION_ENVIRONMENT,
@@ -202,13 +203,14 @@ class IdentityFields(Vertical):
     @on(Input.Changed)
     def _changed(self) -> None:
         self.test_line.stale()
+        self.query_one("#row-identity-protocol", FieldRow).show_error(None)  # said of the values before
 
     def check(self) -> bool:
         """Refuse a missing or wrong host under its field (and focus it); True when the fields are right."""
         row = self.query_one("#row-identity-host", FieldRow)
         if self.kind == "production":
             row.show_error(None)
-            return True
+            return self._check_protocol()
         problem = validate_input(row, required=_("give the Identity environment's host, for example "
                                                  "company.customerfi.com"))
         host = self.query_one("#identity-host", Input).value.strip()
@@ -217,7 +219,23 @@ class IdentityFields(Vertical):
             row.show_error(problem)
         if problem:
             self.query_one("#identity-host", Input).focus()
-        return not problem
+            return False
+        return self._check_protocol()
+
+    def _check_protocol(self) -> bool:
+        """Plain http only to this machine (docs/security.md); a setting made so with the CLI's
+        --insecure-http may stay as it is, but the console does not make a new one."""
+        row = self.query_one("#row-identity-protocol", FieldRow)
+        chosen = self.identity(self._initial.ca_file)
+        if is_plain_http_elsewhere(chosen) and not same_destination(chosen, self._initial):
+            row.show_error(_(
+                "HTTP sends the directory token and the agent key in clear, and anyone on the path could queue "
+                "login checks: it is only for an emulator on this machine (127.0.0.1 or localhost). Choose HTTPS."
+            ))
+            self.query_one("#identity-protocol", Select).focus()
+            return False
+        row.show_error(None)
+        return True
 
     def identity(self, ca_file: str | None) -> IdentitySettings:
         """The environment as chosen (call after :meth:`check` passed); ``ca_file`` is kept as it was."""
