@@ -38,7 +38,6 @@ from smartsync_tui.core.identity_client import (
 )
 from smartsync_tui.core.settings import AppSettings
 from tests.support import hostile_http
-from tests.support.waiting import wait_until
 from tests.test_run_engine import Engine, _edit_settings, _root
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,7 +4,6 @@ token or agent key sent to a new Identity environment; in the CLI and in the con
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest

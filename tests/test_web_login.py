@@ -24,7 +24,6 @@ from tests.test_web_mode import (
     WebProcess,
     base_of,
     browser,
-    free_port,
     log_in,
     read_until,
     token_of,

@@ -28,17 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import os
 import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from typing import TYPE_CHECKING
 
 from smartsync_tui.cli.context import CliContext, SecretInput
 from smartsync_tui.cli.exit_codes import OK
@@ -55,6 +52,7 @@ from smartsync_tui.cli.web_auth import (
     page,
 )
 from smartsync_tui.core.paths import HOME_ENV
+from smartsync_tui.core.validation import is_loopback_host as is_loopback
 
 if TYPE_CHECKING:
     from smartsync_tui.cli.web_sessions import SessionLimits
@@ -76,17 +74,6 @@ def public_warning(host: str, port: int) -> str:
         "in front of it (passing the Host header and websocket upgrades), or leave it on 127.0.0.1 and use "
         f"an SSH tunnel: {TUNNEL_HINT}"
     )
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost; anything else (0.0.0.0, ::, a name, a LAN address) is not."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def _url_host(host: str) -> str:
@@ -159,7 +146,11 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def _session_limits(args: argparse.Namespace) -> "SessionLimits":
-    from smartsync_tui.cli.web_sessions import DEFAULT_MAX_SESSIONS, DEFAULT_SESSIONS_PER_MINUTE, SessionLimits
+    from smartsync_tui.cli.web_sessions import (
+        DEFAULT_MAX_SESSIONS,
+        DEFAULT_SESSIONS_PER_MINUTE,
+        SessionLimits,
+    )
 
     most = getattr(args, "max_sessions", None)
     per_minute = getattr(args, "sessions_per_minute", None)

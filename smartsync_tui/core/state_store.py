@@ -526,7 +526,7 @@ class StateStore:
 
     def record_login_check(self, directory_id: str, record: LoginCheckRecord) -> None:
         with self._tx():
-            cursor = self._db.execute(
+            self._db.execute(
                 "INSERT INTO login_check (directory_id, at, login, outcome, reason, latency_ms) VALUES (?, ?, ?, ?, ?, ?)",
                 (directory_id, record.at, record.login, record.outcome, record.reason, record.latency_ms),
             )
