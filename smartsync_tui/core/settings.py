@@ -161,6 +161,33 @@ class DirectorySettings(_Section):
         return self.display_name or self.id
 
 
+#: The settings that say where a directory's bind password is sent, and as whom.
+PASSWORD_DESTINATION = ("server", "port", "tls", "ca_file", "tls_server_name", "bind_user")
+
+
+def password_destination_changes(old: DirectorySettings, new: DirectorySettings) -> list[str]:
+    """The fields of :data:`PASSWORD_DESTINATION` that differ between ``old`` and ``new``, in that order.
+
+    The stored password was checked against ``old``'s server, over its TLS, as
+    its user: it must be typed again before it goes anywhere else (an edit
+    that points a directory at a listener of one's own would otherwise be
+    handed the service password, in the clear over plain LDAP). The CA file
+    counts too: it says which servers are taken for the DC.
+    """
+    def name(value: str | None) -> str | None:
+        return value.strip().rstrip(".").lower() if value else None
+
+    same = {
+        "server": name(old.server) == name(new.server),
+        "port": old.effective_port == new.effective_port,
+        "tls": old.tls == new.tls,
+        "ca_file": (old.ca_file or None) == (new.ca_file or None),
+        "tls_server_name": name(old.tls_server_name) == name(new.tls_server_name),
+        "bind_user": old.bind_user == new.bind_user,
+    }
+    return [field for field in PASSWORD_DESTINATION if not same[field]]
+
+
 class SyncSettings(_Section):
     delta_interval_seconds: int = Field(30, ge=5, le=86400)
     full_reconcile_interval_hours: float = Field(24, gt=0, le=24 * 31)
