@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from smartsync_tui.core.atomic import atomic_write_text, file_lock
+from smartsync_tui.core.bounded_read import FileTooLarge, NotARegularFile, read_regular_file
 from smartsync_tui.core.errors import InputError, SettingsError
 from smartsync_tui.core import strict_json, validation
 
@@ -394,24 +394,18 @@ MAX_SETTINGS_BYTES = 1024 * 1024
 def _read_text(path: Path) -> str | None:
     """The file's text (None: no file), refused by type and size before it is read."""
     try:
-        # O_NONBLOCK: a FIFO put in the file's place must not hang the command at open().
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        raw = read_regular_file(path, MAX_SETTINGS_BYTES)
     except FileNotFoundError:
         return None
+    except NotARegularFile as exc:
+        raise SettingsError(f"{path} is {exc.what}. Put the settings file (JSON) there and run again.") from None
+    except FileTooLarge as exc:
+        raise SettingsError(
+            f"{path} is {exc.size} bytes; a settings file is at most {MAX_SETTINGS_BYTES} bytes "
+            "(it holds a few kilobytes). The file was left as it is."
+        ) from None
     except OSError as exc:
         raise SettingsError(f"Cannot read {path}: {exc.strerror}. Check its permissions.") from None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise SettingsError(f"{path} is not a regular file. Put the settings file (JSON) there and run again.")
-        if info.st_size > MAX_SETTINGS_BYTES:
-            raise SettingsError(
-                f"{path} is {info.st_size} bytes; a settings file is at most {MAX_SETTINGS_BYTES} bytes "
-                "(it holds a few kilobytes). The file was left as it is."
-            )
-        raw = file.read(MAX_SETTINGS_BYTES + 1)
-    if len(raw) > MAX_SETTINGS_BYTES:
-        raise SettingsError(f"{path} is larger than {MAX_SETTINGS_BYTES} bytes; a settings file holds a few kilobytes.")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
