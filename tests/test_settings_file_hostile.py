@@ -39,7 +39,7 @@ def _cli(home: Path, *argv: str, env: dict[str, str] | None = None) -> subproces
 def _home_with(tmp_path: Path, text: str) -> tuple[Path, Path]:
     home = tmp_path / "home"
     settings_file = resolve_home(home).ensure().settings_file
-    settings_file.write_text(text, encoding="utf-8")
+    settings_file.write_bytes(text.encode("utf-8", "surrogatepass"))  # as is: no newline translation
     return home, settings_file
 
 
@@ -50,7 +50,7 @@ def _refused(done: subprocess.CompletedProcess[str], settings_file: Path, text: 
     assert "Traceback" not in done.stderr and "unexpected" not in done.stderr
     for word in words:
         assert word in done.stderr, done.stderr
-    assert settings_file.read_text(encoding="utf-8") == text
+    assert settings_file.read_bytes() == text.encode("utf-8", "surrogatepass")
 
 
 def test_an_init_option_in_the_file_does_not_turn_commands_into_a_help(tmp_path):
@@ -150,7 +150,7 @@ _DOCUMENTS = st.one_of(
 def test_any_document_is_loaded_or_refused_with_the_settings_message(capsys, tmp_path_factory, text):
     home, settings_file = _home_with(tmp_path_factory.mktemp("doc"), text)
     code, out, err = run_main(capsys, "--home", str(home), "directory", "list", "--json")
-    assert settings_file.read_text(encoding="utf-8") == text
+    assert settings_file.read_bytes() == text.encode("utf-8", "surrogatepass")
     assert "Traceback" not in out + err and "unexpected" not in out + err
     if code == OK:
         assert isinstance(json.loads(out), list) and err == ""  # the directories, not a help or nothing
