@@ -45,7 +45,7 @@ def make_users(count: int, generation: int = 0) -> list[dict]:
     ]
 
 
-def start_emulator(data_dir: str) -> tuple[subprocess.Popen, str]:
+def start_emulator(data_dir: str) -> tuple[subprocess.Popen, str, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "smartsync_tui", "emulator", "--host", "127.0.0.1", "--port", "0", "--data", data_dir],
         stdout=subprocess.PIPE,
@@ -59,7 +59,11 @@ def start_emulator(data_dir: str) -> tuple[subprocess.Popen, str]:
     if not match:
         process.kill()
         raise SystemExit(f"the emulator did not start (said {line!r})")
-    return process, match.group(1)
+    key = re.match(r"emulator admin key: (\S+)", process.stdout.readline())  # printed once, after the address
+    if not key:
+        process.kill()
+        raise SystemExit("the emulator did not print its admin key")
+    return process, match.group(1), key.group(1)
 
 
 def timed_pass(client: IdentityClient, users: list[dict], batch: int, expect: str) -> float:
@@ -79,9 +83,9 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-emulator-") as data_dir:
-        process, url = start_emulator(data_dir)
+        process, url, admin_key = start_emulator(data_dir)
         try:
-            admin = httpx.Client(base_url=url)
+            admin = httpx.Client(base_url=url, headers={"X-Admin-Key": admin_key})
             best = {"created": float("inf"), "unchanged": float("inf"), "updated": float("inf")}
             for _ in range(args.rounds):
                 token = admin.post("/admin/directories", json={"name": "bench"}).json()["token"]

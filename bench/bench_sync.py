@@ -44,6 +44,7 @@ import os
 import platform
 import re
 import resource
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -219,11 +220,13 @@ def run_child(kind: str, job: dict) -> dict:
 class Emulator:
     def __init__(self, data_dir: Path) -> None:
         self.stderr = open(data_dir.parent / "emulator.stderr.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.admin_key = secrets.token_urlsafe(24)  # the emulator's /admin side needs it
         self.process = subprocess.Popen(
             [sys.executable, "-m", "smartsync_tui", "emulator", "--host", "127.0.0.1", "--port", "0",
              "--data", str(data_dir)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.stderr, cwd=ROOT,
-            env={**os.environ, "SMARTSYNC_HOME": str(data_dir.parent / "emulator-home"), "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "SMARTSYNC_HOME": str(data_dir.parent / "emulator-home"), "PYTHONUNBUFFERED": "1",
+                 "SMARTSYNC_EMULATOR_ADMIN_KEY": self.admin_key},
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline().decode(errors="replace").strip()
@@ -235,7 +238,7 @@ class Emulator:
         threading.Thread(target=self._drain, daemon=True).start()
         import httpx
 
-        self.admin = httpx.Client(base_url=self.url, timeout=120.0)
+        self.admin = httpx.Client(base_url=self.url, timeout=120.0, headers={"X-Admin-Key": self.admin_key})
 
     def _drain(self) -> None:
         assert self.process.stdout is not None

@@ -50,13 +50,13 @@ def demo(tmp_path) -> Any:
 
 
 def _identity_users(demo: Any) -> dict[str, dict]:
-    response = httpx.get(f"{demo.emulator.url}/admin/directories/{demo.identity_directory}/users", timeout=10)
+    response = httpx.get(f"{demo.emulator.url}/admin/directories/{demo.identity_directory}/users", timeout=10, headers=demo.emulator.admin_headers)
     response.raise_for_status()
     return {u["login"].split("@")[0]: u for u in response.json()["users"]}
 
 
 def _identity_groups(demo: Any) -> dict[str, dict]:
-    response = httpx.get(f"{demo.emulator.url}/admin/directories/{demo.identity_directory}/groups", timeout=10)
+    response = httpx.get(f"{demo.emulator.url}/admin/directories/{demo.identity_directory}/groups", timeout=10, headers=demo.emulator.admin_headers)
     response.raise_for_status()
     return {g["name"]: g for g in response.json()["groups"]}
 

@@ -486,12 +486,12 @@ DETAIL = f"login refused\n{FORGED}\x1b]52;c;Y3VybCBldmlsLmludmFsaWQvcyB8IHNo\x07
 
 
 def _sync_with_a_refused_user(home: Home, guid: str, emulator_url: str, identity_directory: str,
-                              sync: Callable[[], object], tmp_path: Path) -> None:
+                              sync: Callable[[], object], tmp_path: Path, *, admin_headers: dict[str, str]) -> None:
     """Sync with Identity refusing ``guid`` with :data:`DETAIL`; then every log and export shows it as data."""
     close_file_logging()  # whoever set up logging before: this home's files, once each
     handler = setup_logging(home)
     pane = log_bridge.install()
-    admin = httpx.Client(base_url=emulator_url, timeout=30.0)
+    admin = httpx.Client(base_url=emulator_url, timeout=30.0, headers=admin_headers)
     refusals = f"/admin/directories/{identity_directory}/refusals"
     try:
         admin.post(refusals, json={"external_id": guid, "detail": DETAIL}).raise_for_status()
@@ -539,7 +539,7 @@ def _sync_with_a_refused_user(home: Home, guid: str, emulator_url: str, identity
 def test_a_detail_from_identity_cannot_forge_a_record_with_samba(sync_env, tmp_path):
     dn = sync_env.ad.add_user("forger", "Fábio", "Forja [SP]")
     _sync_with_a_refused_user(sync_env.home, sync_env.ad.guid(dn), sync_env.emulator.url, sync_env.identity_directory,
-                              sync_env.sync, tmp_path)
+                              sync_env.sync, tmp_path, admin_headers=sync_env.emulator.admin_headers)
 
 
 def test_a_detail_from_identity_cannot_forge_a_record_with_the_in_memory_directory(tmp_path):
@@ -558,7 +558,8 @@ def test_a_detail_from_identity_cannot_forge_a_record_with_the_in_memory_directo
         guid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"forger.{demo.memory.realm}"))
         engine = SyncEngine(load_settings(demo.home.settings_file), SecretStore(demo.home.secrets_file), state)
         _sync_with_a_refused_user(demo.home, guid, demo.emulator.url, demo.identity_directory,
-                                  lambda: engine.run(demo.directory.id, SyncOptions()), tmp_path)
+                                  lambda: engine.run(demo.directory.id, SyncOptions()), tmp_path,
+                                  admin_headers=demo.emulator.admin_headers)
     finally:
         state.close()
         close_file_logging()

@@ -192,10 +192,14 @@ def prepare(*, use_samba: bool | None = None, workdir: Path | None = None) -> De
         raise
     demo = Demo(workdir, home, emulator, handler)
     try:
-        say(f"Identity emulator on {emulator.url}", flush=True)
+        # Loopback is shared by every account on this host: any of them reaches the port; the admin
+        # side (directories, tokens, login checks) answers only this process, which holds its key.
+        say(f"Identity emulator on {emulator.url} (every local account can reach it; its admin side "
+            "needs a key only this demo holds)", flush=True)
         name = "Demo directory"
         try:
-            created = httpx.post(f"{emulator.url}/admin/directories", json={"name": name}, timeout=10)
+            created = httpx.post(f"{emulator.url}/admin/directories", json={"name": name}, timeout=10,
+                                 headers=emulator.admin_headers)
             created.raise_for_status()
         except httpx.HTTPError as exc:
             raise UserError(f"the demo's Identity emulator did not answer: {exc}") from None
@@ -216,7 +220,7 @@ def prepare(*, use_samba: bool | None = None, workdir: Path | None = None) -> De
             demo.trickle = None
         else:
             demo.logins = LoginTrickle(emulator.url, demo.identity_directory, _login_checks(demo),
-                                       interval=DEMO_LOGIN_SECONDS)
+                                       interval=DEMO_LOGIN_SECONDS, headers=emulator.admin_headers)
         save_settings(home.settings_file, settings)
     except BaseException:
         demo.close()

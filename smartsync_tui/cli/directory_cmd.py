@@ -23,7 +23,7 @@ from smartsync_tui.core.directory_setup import save_checked_directory
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
-from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from smartsync_tui.core.settings import AppSettings, DirectorySettings, password_destination_changes
 
 log = logging.getLogger("smartsync.cli")
 
@@ -111,6 +111,9 @@ def _edit(ctx: CliContext, args: argparse.Namespace) -> int:
     if not changes and not args.password_stdin and not args.token_stdin:
         raise InputError("directory", "nothing to change: give the options to change, --password-stdin or --token-stdin")
     directory = validated(DirectorySettings, {**current.model_dump(), **changes})
+    moved = password_destination_changes(current, directory)
+    if moved and not args.password_stdin:
+        raise InputError("password", _stored_password_stays(current, directory, moved))
     reader = _secret_input(args)
     password = (
         reader.read("password", f"password of {directory.bind_user}") if args.password_stdin
@@ -120,6 +123,21 @@ def _edit(ctx: CliContext, args: argparse.Namespace) -> int:
     return _check_and_save(
         ctx, args, editable, directory, password, token,
         new_password=args.password_stdin, new_token=args.token_stdin,
+    )
+
+
+def _stored_password_stays(current: DirectorySettings, directory: DirectorySettings, moved: list[str]) -> str:
+    """Why the stored password is not sent to the edited directory, and what to type instead."""
+    flags = " and ".join(f"--{flag_of(field).replace('_', '-')}" for field in moved)
+    if directory.tls == "plain" and current.tls != "plain":
+        return (
+            f"--tls plain would send the stored password of '{current.id}' unencrypted: it is never sent over "
+            "plain LDAP to a server it was not checked with. Pass --password-stdin and type it if you mean it "
+            "(it crosses the network in the clear), or keep --tls ldaps or starttls"
+        )
+    return (
+        f"{flags} {'changes' if len(moved) == 1 else 'change'} where the password of '{current.id}' is sent: the stored one only goes to the server, "
+        "TLS and user it was checked with. Pass --password-stdin and type it again"
     )
 
 

@@ -114,22 +114,49 @@ def parse_when(text: str, *, now: datetime | None = None, end: bool = False) -> 
     minute, so "until 2026-11-27" includes the whole 27th.
     """
     value = (text or "").strip()
+    try:
+        return _parse_when(value, now, end)
+    except OverflowError:
+        # -99999999999d, or a date at the calendar's edge that the local zone pushes past it.
+        raise InputError(
+            "when", f"'{value}' is further from today than any log reaches: give a time ago of at most "
+            f"-{_MAX_DAYS_AGO}d, or a date between the years 2 and 9998"
+        ) from None
+
+
+#: A time ago is at most this many days (a hundred years: far older than any log).
+_MAX_DAYS_AGO = 36500
+
+
+def _local(when: datetime) -> datetime:
+    """``when`` (naive: local time) in the local zone; OverflowError at the calendar's edge."""
+    try:
+        return when.astimezone()
+    except (OverflowError, ValueError, OSError):  # year 1 or 9999 pushed past the edge by the zone
+        raise OverflowError(when) from None
+
+
+def _parse_when(value: str, now: datetime | None, end: bool) -> datetime:
     current = (now or datetime.now()).astimezone()
     if value.lower() in ("now", "agora"):
         return current
     relative = _RELATIVE.match(value)
     if relative:
-        return current - timedelta(**{_UNITS[relative.group(2).lower()]: int(relative.group(1))})
+        amount = relative.group(1).lstrip("0") or "0"
+        ago = timedelta(**{_UNITS[relative.group(2).lower()]: int(amount)}) if len(amount) <= 9 else None
+        if ago is None or ago > timedelta(days=_MAX_DAYS_AGO):
+            raise OverflowError(value)
+        return current - ago
     try:
         if _DATE.match(value):
             day = datetime.strptime(value, "%Y-%m-%d")
-            return (day + timedelta(days=1, microseconds=-1) if end else day).astimezone()
+            return _local(day + timedelta(days=1, microseconds=-1) if end else day)
         simple = _DATE_TIME.match(value)
         if simple:
             when = datetime.strptime(f"{simple.group(1)} {simple.group(2)}", "%Y-%m-%d %H:%M")
             if simple.group(3):
-                return when.replace(second=int(simple.group(3)[1:])).astimezone()
-            return (when + timedelta(minutes=1, microseconds=-1) if end else when).astimezone()
+                return _local(when.replace(second=int(simple.group(3)[1:])))
+            return _local(when + timedelta(minutes=1, microseconds=-1) if end else when)
         when = datetime.fromisoformat(value)
     except ValueError:
         when = None
@@ -138,7 +165,7 @@ def parse_when(text: str, *, now: datetime | None = None, end: bool = False) -> 
             "when", f"'{value}' is not a time I can read: write it as {WHEN_FORMATS}" if value
             else f"give a time: {WHEN_FORMATS}"
         )
-    return when.astimezone() if when.tzinfo is None else when
+    return _local(when) if when.tzinfo is None else when
 
 
 def describe_period(since: datetime | None, until: datetime | None) -> str:

@@ -10,6 +10,7 @@ file. A file that is not JSON or does not validate raises
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -17,12 +18,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from smartsync_tui.core.atomic import atomic_write_text, file_lock
+from smartsync_tui.core.bounded_read import FileTooLarge, NotARegularFile, read_regular_file
 from smartsync_tui.core.errors import InputError, SettingsError
-from smartsync_tui.core import validation
+from smartsync_tui.core import strict_json, validation
 
 DEFAULT_USER_FILTER = "(&(objectClass=user)(objectCategory=person))"
 DEFAULT_GROUP_FILTER = "(objectCategory=group)"
@@ -155,6 +159,33 @@ class DirectorySettings(_Section):
     @property
     def label(self) -> str:
         return self.display_name or self.id
+
+
+#: The settings that say where a directory's bind password is sent, and as whom.
+PASSWORD_DESTINATION = ("server", "port", "tls", "ca_file", "tls_server_name", "bind_user")
+
+
+def password_destination_changes(old: DirectorySettings, new: DirectorySettings) -> list[str]:
+    """The fields of :data:`PASSWORD_DESTINATION` that differ between ``old`` and ``new``, in that order.
+
+    The stored password was checked against ``old``'s server, over its TLS, as
+    its user: it must be typed again before it goes anywhere else (an edit
+    that points a directory at a listener of one's own would otherwise be
+    handed the service password, in the clear over plain LDAP). The CA file
+    counts too: it says which servers are taken for the DC.
+    """
+    def name(value: str | None) -> str | None:
+        return value.strip().rstrip(".").lower() if value else None
+
+    same = {
+        "server": name(old.server) == name(new.server),
+        "port": old.effective_port == new.effective_port,
+        "tls": old.tls == new.tls,
+        "ca_file": (old.ca_file or None) == (new.ca_file or None),
+        "tls_server_name": name(old.tls_server_name) == name(new.tls_server_name),
+        "bind_user": old.bind_user == new.bind_user,
+    }
+    return [field for field in PASSWORD_DESTINATION if not same[field]]
 
 
 class SyncSettings(_Section):
@@ -312,8 +343,25 @@ def _environment_variable(loc: tuple[Any, ...]) -> str | None:
 
 
 def describe_validation_error(error: ValidationError, source: str) -> str:
+    return describe_errors(error.errors(), source)
+
+
+def _type_message(item: Any) -> str | None:
+    """A strict type refusal (the file's values are JSON: 389, true, "text") in words that say what to write."""
+    value = item.get("input")
+    kind = item["type"]
+    if kind not in ("int_type", "float_type", "bool_type", "string_type", "int_from_float"):
+        return None
+    written = json.dumps(value)[:40] if isinstance(value, (str, bool, int, float)) or value is None else type(value).__name__
+    wanted = {"int_type": "a whole number", "int_from_float": "a whole number", "float_type": "a number",
+              "bool_type": "true or false", "string_type": "text in quotes"}[kind]
+    hint = " (without quotes)" if isinstance(value, str) and kind != "string_type" else ""
+    return f"must be {wanted}{hint}, not {written}"
+
+
+def describe_errors(errors: list[Any], source: str) -> str:
     lines = []
-    for item in error.errors():
+    for item in errors:
         where = _location(item["loc"])
         variable = _environment_variable(item["loc"])
         if variable:
@@ -327,28 +375,50 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
                     "store, set them with `smartsync-tui directory edit ID --password-stdin` "
                     "or `--token-stdin`"
                 )
+            elif name.startswith("_"):
+                message = f"'{name}' is not a setting (names starting with '_' are never read from the file)"
             else:
                 message = f"unknown setting '{name}' (a typo?)"
         elif item["type"] == "missing":
             message = "is required"
+        elif _type_message(item):
+            message = str(_type_message(item))
         lines.append(f"  {where}: {message}")
     return f"{source} has settings that are not allowed:\n" + "\n".join(lines)
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+#: A settings file is a few kilobytes; one much larger is not one (and is not read into memory).
+MAX_SETTINGS_BYTES = 1024 * 1024
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text (None: no file), refused by type and size before it is read."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = read_regular_file(path, MAX_SETTINGS_BYTES)
     except FileNotFoundError:
-        return {}
+        return None
+    except NotARegularFile as exc:
+        raise SettingsError(f"{path} is {exc.what}. Put the settings file (JSON) there and run again.") from None
+    except FileTooLarge as exc:
+        raise SettingsError(
+            f"{path} is {exc.size} bytes; a settings file is at most {MAX_SETTINGS_BYTES} bytes "
+            "(it holds a few kilobytes). The file was left as it is."
+        ) from None
     except OSError as exc:
         raise SettingsError(f"Cannot read {path}: {exc.strerror}. Check its permissions.") from None
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SettingsError(f"{path} is not UTF-8 text. Save it as UTF-8 and run again.") from None
-    if not text.strip():
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
+    if text is None or not text.strip():
         return {}
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = strict_json.loads(text)
+    except (json.JSONDecodeError, strict_json.JsonProblem) as exc:
         raise SettingsError(
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
             "Fix that line in a text editor (the file was left as it is) and run again."
@@ -356,6 +426,33 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SettingsError(f"{path} must hold a JSON object ({{ ... }}) at the top level.")
     return data
+
+
+@functools.cache
+def _field_type(name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(AppSettings.model_fields[name].annotation)
+
+
+def _file_problems(data: dict[str, Any]) -> list[Any]:
+    """What is wrong in the file's own values, found before the settings class sees them.
+
+    The class is a pydantic-settings one: a top-level key starting with ``_``
+    would reach it as an init option (``_cli_parse_args``, ``_env_prefix``...)
+    instead of a setting, so every top-level key must name a field. Each
+    field's value is then checked strictly, as JSON types (``"port": true`` is
+    not port 1, ``"389"`` is not a number); the environment's overrides are
+    text and are checked by the class as usual.
+    """
+    problems: list[Any] = []
+    for key, value in data.items():
+        if key not in AppSettings.model_fields:
+            problems.append({"type": "extra_forbidden", "loc": (key,), "msg": "", "input": value})
+            continue
+        try:
+            _field_type(key).validate_python(value, strict=True)
+        except ValidationError as exc:
+            problems.extend({**item, "loc": (key, *item["loc"])} for item in exc.errors())
+    return problems
 
 
 def load_settings(path: Path, *, environment: bool = True) -> AppSettings:
@@ -367,11 +464,14 @@ def load_settings(path: Path, *, environment: bool = True) -> AppSettings:
     """
     data = _read_file(path)
     model = AppSettings if environment else _FileOnly
+    source = str(path) if path.exists() else "The settings"
+    advice = "The file was left as it is; fix it and run again." if path.exists() else "Fix it and run again."
+    problems = _file_problems(data)
+    if problems:
+        raise SettingsError(describe_errors(problems, source) + "\n" + advice)
     try:
         settings = model(**data)
     except ValidationError as exc:
-        source = str(path) if path.exists() else "The settings"
-        advice = "The file was left as it is; fix it and run again." if path.exists() else "Fix it and run again."
         raise SettingsError(describe_validation_error(exc, source) + "\n" + advice) from None
     settings._loaded_digest = _digest(path)
     return settings

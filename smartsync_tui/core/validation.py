@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from smartsync_tui.core.bounded_read import FileTooLarge, NotARegularFile, read_regular_file
+
 # A DNS name: labels of letters, digits and hyphens (underscores are tolerated
 # because some AD sites use them in host names).
 _LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
@@ -161,15 +163,30 @@ def check_web_url(value: str) -> str:
     return value.strip()
 
 
+#: A CA file holds a few certificates; a system bundle is about 200 KB. Larger is not a CA file.
+MAX_CA_FILE_BYTES = 1024 * 1024
+
+
 def check_ca_file(value: str | None) -> str | None:
-    """A CA certificate file that exists and can be read; returned as an absolute path."""
+    """A CA certificate file that exists and can be read; returned as an absolute path.
+
+    Refused by type and size before it is read (a FIFO, ``/dev/zero`` or a
+    file of gigabytes named here would hang or fill the memory).
+    """
     if not value:
         return None
     path = Path(value).expanduser()
-    if not path.is_file():
-        raise ValueError(f"{value} does not exist (give the PEM file of the CA that issued the certificate)")
     try:
-        path.read_bytes()
+        read_regular_file(path, MAX_CA_FILE_BYTES)
+    except FileNotFoundError:
+        raise ValueError(f"{value} does not exist (give the PEM file of the CA that issued the certificate)") from None
+    except NotARegularFile as exc:
+        raise ValueError(f"{value} is {exc.what}: give the PEM file of the CA that issued the certificate") from None
+    except FileTooLarge as exc:
+        raise ValueError(
+            f"{value} is {exc.size} bytes, too large for a CA file (at most {MAX_CA_FILE_BYTES}): "
+            "give the PEM file of the CA that issued the certificate"
+        ) from None
     except OSError as exc:
         raise ValueError(f"cannot read {value}: {exc.strerror}") from None
     return str(path.resolve())

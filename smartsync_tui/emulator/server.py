@@ -5,16 +5,31 @@ so directories, tokens, users and groups survive a restart. Faults
 (``/admin/faults``), refused items (``/admin/directories/{id}/refusals``) and
 request counters (``/admin/stats``) live in memory.
 
-The admin side (``/admin/...``) has no authentication: the emulator listens on
-loopback only unless told otherwise. Requests are not logged (speed, and a log
-line must never carry a token).
+The admin side (``/admin/...``) creates directories and tokens and queues
+login checks (a password oracle against the agent's AD), so it needs a key:
+the ``X-Admin-Key`` header, the value of ``SMARTSYNC_EMULATOR_ADMIN_KEY`` or,
+when that is not set, one generated at start and printed once. Loopback is
+shared by every account on the host; the key is what keeps the others out.
+The emulator listens on loopback only unless told otherwise.
+
+A client cannot hold a thread for ever: each request must arrive whole within
+:data:`REQUEST_SECONDS` of the handler starting to wait for it (a client that
+connects and sends nothing, or drips a byte at a time, is hung up on), and at
+most :data:`MAX_CONNECTIONS` connections are served at once (the next ones are
+answered 503). Requests are not logged (speed, and a log line must never carry
+a token).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
+import io
 import ipaddress
+import os
+import secrets
+import ssl
 import json
 import math
 import re
@@ -57,6 +72,16 @@ MAX_WAIT = 30.0
 PUBLIC_KEY_ALGORITHMS = (agent_keys.ALGORITHM,)
 COMMAND_OUTCOMES = ("allowed", "denied", "error", "expired")
 DB_NAME = "emulator.sqlite3"
+
+#: The header that carries the admin key, and the variable that gives it to ``smartsync-tui emulator``.
+ADMIN_KEY_HEADER = "X-Admin-Key"
+ADMIN_KEY_VARIABLE = "SMARTSYNC_EMULATOR_ADMIN_KEY"
+MIN_ADMIN_KEY = 16
+#: Seconds within which a request (line, headers and body) must arrive once the handler waits for it;
+#: also how long an idle keep-alive connection is kept. Long polls wait on the server side, not on reads.
+REQUEST_SECONDS = 10.0
+#: Connections served at once: an agent uses a few (batches in flight, a long poll, login checks).
+MAX_CONNECTIONS = 100
 
 _PEM_RE = re.compile(r"^-----BEGIN PUBLIC KEY-----\s+([A-Za-z0-9+/=\s]+?)\s*-----END PUBLIC KEY-----\s*$")
 
@@ -216,8 +241,9 @@ class Stats:
 class Emulator:
     """State shared by the request handlers: the store, faults, stats and the command wake-up."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, admin_key: str) -> None:
         self.store = store
+        self._admin_key = admin_key.encode("utf-8")
         self.faults = Faults()
         self.refusals = Refusals()
         self.stats = Stats()
@@ -226,6 +252,10 @@ class Emulator:
         #: a long poll never misses a wake-up between its look and its wait.
         self.commands_generation = 0
         self.stopping = False
+
+    def admin_allowed(self, given: str | None) -> bool:
+        """Whether ``given`` is the admin key (compared in constant time)."""
+        return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), self._admin_key)
 
     def notify_commands(self) -> None:
         with self.commands_changed:
@@ -694,11 +724,27 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "EmulatorHTTPServer"
 
+    # Every socket operation (a write to a client that never reads, too) gives up after this.
+    timeout = REQUEST_SECONDS
+
     def setup(self) -> None:
         super().setup()
         # Headers and body are two writes; without this, Nagle's algorithm and
         # the client's delayed ACK add ~40 ms to every small answer.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.connection, ssl.SSLSocket):
+            # Here, on the handler's thread and under its timeout, not in accept(): a client
+            # that never completes its handshake holds only its own thread, for a while.
+            self.connection.do_handshake()
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile.close()  # the plain one from StreamRequestHandler: reads go through the deadline
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        # The whole request (line, headers, body) within REQUEST_SECONDS: a per-read
+        # timeout alone would let a client that drips a byte at a time hold the thread for ever.
+        self._reader.deadline = time.monotonic() + REQUEST_SECONDS
+        super().handle_one_request()
 
     def version_string(self) -> str:
         return "identity-emulator/" + __version__
@@ -750,6 +796,14 @@ class Handler(BaseHTTPRequestHandler):
         endpoint = f"{method} {path}"
         fault = False
         try:
+            if is_admin and not emulator.admin_allowed(self.headers.get(ADMIN_KEY_HEADER)):
+                # Before the body is read: a caller without the key gets nothing more than this.
+                self.close_connection = True
+                raise Problem(
+                    401, "admin-key-required", "Admin key required",
+                    f"The admin side needs the {ADMIN_KEY_HEADER} header with the key the emulator printed "
+                    f"at start (or was given in {ADMIN_KEY_VARIABLE}).",
+                )
             body = self._read_body()
             matched = None
             allowed: list[str] = []
@@ -788,8 +842,8 @@ class Handler(BaseHTTPRequestHandler):
         except Problem as problem:
             status = problem.status
             self._send_problem(problem, path)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client went away; nobody to answer
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True  # the client went away, or sends too slowly: nobody to answer
             return
         except Exception:  # a bug in the emulator: answer 500, never a stack trace
             status = 500
@@ -834,15 +888,75 @@ class Handler(BaseHTTPRequestHandler):
         self._send(problem.status, "application/problem+json", json.dumps(body).encode("utf-8"), problem.headers)
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The socket's reads, each one waiting no later than ``deadline`` (time.monotonic())."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        self.deadline = time.monotonic() + REQUEST_SECONDS
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self.sock.settimeout(min(left, REQUEST_SECONDS))
+        try:
+            return self.sock.recv_into(buffer)
+        finally:
+            self.sock.settimeout(REQUEST_SECONDS)
+
+
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+)
+
+
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator, family: int) -> None:
+    def __init__(self, address: tuple[str, int], emulator: Emulator, family: int,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.address_family = family
         self.emulator = emulator
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, Handler)
+        if ssl_context is not None:
+            # The handshake happens in Handler.setup, on the connection's own thread.
+            self.socket = ssl_context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, up to MAX_CONNECTIONS; past that a short 503 and the connection closed."""
+        if not self._slots.acquire(blocking=False):
+            body = json.dumps({
+                "type": PROBLEM_BASE + "busy", "title": "Too many connections", "status": 503,
+                "detail": f"The emulator serves at most {MAX_CONNECTIONS} connections at once; try again.",
+            }).encode("utf-8")
+            try:
+                if not isinstance(request, ssl.SSLSocket):  # no handshake on this thread: TLS clients just see a close
+                    request.settimeout(1.0)
+                    request.sendall(_BUSY % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Broken connections are normal (a client went away); say nothing."""
@@ -870,30 +984,45 @@ def open_store(data_dir: str | Path) -> Store:
     return Store(data / DB_NAME)
 
 
+def new_admin_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class RunningEmulator:
     """An emulator serving on a background thread; ``stop()`` shuts it down and closes the store.
 
     ``serve_forever_cli`` is the command-line entry point; this class is for
-    in-process use (benchmarks, quick experiments).
+    in-process use (the demo, benchmarks, quick experiments). ``admin_key``
+    (generated when not given) is what ``/admin/...`` requests must carry:
+    :attr:`admin_headers`. ``ssl_context`` serves HTTPS instead of HTTP.
     """
 
-    def __init__(self, host: str, port: int, data_dir: str | Path | None = None, *, store: Store | None = None) -> None:
+    def __init__(self, host: str, port: int, data_dir: str | Path | None = None, *, store: Store | None = None,
+                 admin_key: str | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError("the port is a number from 0 to 65535 (0 picks a free one)")
         if store is None:
             if data_dir is None:
                 raise ValueError("give data_dir or store")
             store = open_store(data_dir)
         self.store = store
-        self.emulator = Emulator(self.store)
+        self.admin_key = admin_key or new_admin_key()
+        self.emulator = Emulator(self.store, self.admin_key)
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
         try:
-            self.httpd = EmulatorHTTPServer((host.strip("[]"), port), self.emulator, family)
+            self.httpd = EmulatorHTTPServer((host.strip("[]"), port), self.emulator, family, ssl_context)
         except BaseException:
             self.store.close()
             raise
         bound_host, bound_port = self.httpd.server_address[:2]
         shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
-        self.url = f"http://{shown}:{bound_port}"
+        self.url = f"{'https' if ssl_context else 'http'}://{shown}:{bound_port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The header every ``/admin/...`` request needs."""
+        return {ADMIN_KEY_HEADER: self.admin_key}
 
     def start(self) -> "RunningEmulator":
         self._thread.start()
@@ -915,23 +1044,46 @@ class RunningEmulator:
         self.stop()
 
 
-def serve_forever_cli(host: str, port: int, data_dir: str | None, *, allow_public: bool = False) -> int:
+def _admin_key_from_environment() -> tuple[str | None, str | None]:
+    """(the key from ADMIN_KEY_VARIABLE or None to generate one, a refusal when it is unusable)."""
+    given = os.environ.get(ADMIN_KEY_VARIABLE)
+    if given is None:
+        return None, None
+    if len(given) < MIN_ADMIN_KEY or not given.isprintable() or given != given.strip():
+        return None, (f"emulator: {ADMIN_KEY_VARIABLE} must be at least {MIN_ADMIN_KEY} printable characters "
+                      "without spaces at its ends (unset it to have one generated)")
+    return given, None
+
+
+def serve_forever_cli(host: str, port: int, data_dir: str | None, *, allow_public: bool = False,
+                      ssl_context: ssl.SSLContext | None = None) -> int:
     """Run the emulator until SIGTERM or SIGINT; print ``emulator listening on http://HOST:PORT`` first.
 
-    Returns 0 after a clean shutdown, 2 when it cannot start (a non-loopback
-    host without ``allow_public``, a port in use, an unusable data dir).
+    Then, when the admin key was not given in ``SMARTSYNC_EMULATOR_ADMIN_KEY``,
+    the one generated. Returns 0 after a clean shutdown, 2 when it cannot
+    start (a port out of range, a non-loopback host without ``allow_public``,
+    a port in use, an unusable data dir or admin key).
     """
+    if not 0 <= port <= 65535:
+        print(f"emulator: --port {port} is not a port: give a number from 0 to 65535 (0 picks a free one)",
+              file=sys.stderr)
+        return 2
+    admin_key, refusal = _admin_key_from_environment()
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     if not is_loopback(host):
         if not allow_public:
             print(
-                f"emulator: refusing to listen on {host!r}, which is not a loopback address: its admin side has no "
-                "authentication. Use 127.0.0.1 (or pass --allow-public if you really mean it).",
+                f"emulator: refusing to listen on {host!r}, which is not a loopback address: it is a test "
+                "server, and its admin key travels in clear over http. Use 127.0.0.1 (or pass --allow-public "
+                "if you really mean it).",
                 file=sys.stderr,
             )
             return 2
         print(
-            f"emulator: WARNING: listening on {host}, not loopback; anyone who reaches it can use the "
-            "unauthenticated /admin endpoints.",
+            f"emulator: WARNING: listening on {host}, not loopback; anyone who reaches it can use its agent API, "
+            "and the admin key crosses the network in clear.",
             file=sys.stderr,
             flush=True,
         )
@@ -947,9 +1099,10 @@ def serve_forever_cli(host: str, port: int, data_dir: str | None, *, allow_publi
             print(f"emulator: cannot keep its database in {data_dir}: {reason}", file=sys.stderr)
             return 2
         try:
-            running = RunningEmulator(host, port, store=store)
-        except OSError as exc:
-            print(f"emulator: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            running = RunningEmulator(host, port, store=store, admin_key=admin_key, ssl_context=ssl_context)
+        except (OSError, OverflowError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            print(f"emulator: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
             return 2
         stop_requested = threading.Event()
         previous: dict[int, Any] = {}
@@ -959,6 +1112,10 @@ def serve_forever_cli(host: str, port: int, data_dir: str | None, *, allow_publi
         try:
             running.start()
             print(f"emulator listening on {running.url}", flush=True)
+            if admin_key is None:
+                # Once, to whoever started it: every local account can reach the port, not this output.
+                print(f"emulator admin key: {running.admin_key} (send it as the {ADMIN_KEY_HEADER} header of "
+                      f"/admin requests; set {ADMIN_KEY_VARIABLE} to choose it)", flush=True)
             while not stop_requested.wait(0.5):
                 pass
         finally:

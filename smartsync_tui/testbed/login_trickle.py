@@ -23,8 +23,9 @@ class LoginTrickle:
     """Ask for one check of ``checks`` (login, password) every ``interval`` seconds, round and round."""
 
     def __init__(self, emulator_url: str, identity_directory: str, checks: list[tuple[str, str]], *,
-                 interval: float = 7.0) -> None:
+                 interval: float = 7.0, headers: dict[str, str] | None = None) -> None:
         self.url = f"{emulator_url}/admin/directories/{identity_directory}/login-checks"
+        self.headers = headers or {}  # the emulator's admin key
         self.checks = checks
         self.interval = interval
         self.asked: list[str] = []  # the logins asked for, in order
@@ -37,7 +38,7 @@ class LoginTrickle:
 
     def ask(self, login: str, password: str) -> bool:
         """One check; False while the agent has not published its key yet (Identity then cannot ask)."""
-        response = httpx.post(self.url, json={"login": login, "password": password}, timeout=10)
+        response = httpx.post(self.url, json={"login": login, "password": password}, timeout=10, headers=self.headers)
         if response.status_code == 409:
             return False
         response.raise_for_status()

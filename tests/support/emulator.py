@@ -7,6 +7,9 @@ is shared; ``emulator_clean`` does that for them.
 
 ``start_emulator(data_dir)`` starts a separate instance (a context manager),
 for tests that need to stop and restart one.
+
+Each instance gets an admin key of its own (``SMARTSYNC_EMULATOR_ADMIN_KEY``);
+``admin`` sends it, ``admin_headers`` is it for any other client.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import os
 import queue
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -41,6 +45,8 @@ class EmulatorProcess:
         env = dict(os.environ)
         env["SMARTSYNC_HOME"] = str(home or self.data_dir.parent / f"{self.data_dir.name}-home")
         env["PYTHONUNBUFFERED"] = "1"
+        self.admin_key = secrets.token_urlsafe(24)
+        env["SMARTSYNC_EMULATOR_ADMIN_KEY"] = self.admin_key
         self._stderr = open(self.stderr_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "smartsync_tui", "emulator", "--host", "127.0.0.1", "--port", str(port),
@@ -55,7 +61,12 @@ class EmulatorProcess:
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._drain_stdout, args=(lines,), daemon=True).start()
         self.url = self._wait_for_listening(lines)
-        self.admin = httpx.Client(base_url=self.url, timeout=30.0)
+        self.admin = httpx.Client(base_url=self.url, timeout=30.0, headers=self.admin_headers)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The header every ``/admin/...`` request needs."""
+        return {"X-Admin-Key": self.admin_key}
 
     def _drain_stdout(self, lines: "queue.Queue[str | None]") -> None:
         assert self.process.stdout is not None

@@ -149,6 +149,12 @@ class DirectoryFormDialog(ModalScreen[str | None]):
             message.update(literal(sentence(str(exc)), multiline=True))
             return
         typed_password, typed_token = fields.typed_password(), fields.typed_token()
+        reason = fields.password_needed(directory)
+        if typed_password is None and reason:  # the stored password never follows a changed destination
+            fields.row("password").show_error(reason)
+            fields.focus_field("password")
+            message.update(_("Nothing was saved."))
+            return
         try:
             password = typed_password or self.app.secrets.get(directory_password_key(directory_id))
             token = typed_token or self.app.secrets.get(directory_token_key(directory_id))

@@ -35,9 +35,9 @@ from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.identity_client import TokenRejected
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import DEFAULT_PORTS, AppSettings, DirectorySettings
+from smartsync_tui.core.settings import DEFAULT_PORTS, AppSettings, DirectorySettings, password_destination_changes
 from smartsync_tui.ui.advice import in_console
-from smartsync_tui.ui.i18n import _
+from smartsync_tui.ui.i18n import N_, _
 from smartsync_tui.ui.literal import literal
 from smartsync_tui.ui.widgets.text_input import TextInput
 
@@ -203,6 +203,12 @@ SETTING_FIELDS = {
     "bind_user": "bind-user", "password": "password", "base_dn": "base-dn",
 }
 
+#: The settings of core.settings.PASSWORD_DESTINATION by the label of their field.
+DESTINATION_LABELS = {
+    "server": N_("Server"), "port": N_("Port"), "tls": N_("TLS"), "ca_file": N_("CA file"),
+    "tls_server_name": N_("TLS server name"), "bind_user": N_("Admin user"),
+}
+
 TLS_OPTIONS = [
     ("LDAPS", "ldaps"),
     ("StartTLS", "starttls"),
@@ -314,6 +320,7 @@ class DirectoryFields(Vertical):
 
     def on_mount(self) -> None:
         self.set_class(self._tls == "plain", "-plain")
+        self._keep_placeholder = self.query_one("#password", Input).placeholder
 
     @staticmethod
     def _port_hint(tls: str) -> str:
@@ -358,6 +365,49 @@ class DirectoryFields(Vertical):
     def base_dn(self) -> str:
         return self._value("base-dn")
 
+    # -- the stored password stays where it was checked
+
+    def _moved(self, directory: DirectorySettings | None = None) -> tuple[list[str], bool]:
+        """(the destination settings this edit changes, whether it turns plain LDAP on)."""
+        if self.existing is None:
+            return [], False
+        if directory is None:
+            try:
+                directory = self.directory(self.existing.id)
+            except ValueError:  # a field that does not build yet has its own refusal, which stops the save
+                return [], False
+        moved = password_destination_changes(self.existing, directory)
+        return moved, bool(moved) and directory.tls == "plain" and self.existing.tls != "plain"
+
+    def password_needed(self, directory: DirectorySettings | None = None) -> str | None:
+        """Why the password must be typed for this edit (None: the stored one may be kept).
+
+        ``directory`` is the directory as typed (built from the fields when not given).
+        """
+        moved, to_plain = self._moved(directory)
+        if to_plain:
+            return _("Type the password: the stored one is never sent over plain LDAP to a server it was not "
+                     "checked with (typed here, it crosses the network unencrypted).")
+        if moved:
+            return _("Type the password again: {fields} changed, and the stored one only goes to the server, "
+                     "TLS and user it was checked with.").format(fields=self._labels(moved))
+        return None
+
+    @staticmethod
+    def _labels(moved: list[str]) -> str:
+        return ", ".join(_(DESTINATION_LABELS[field]) for field in moved)
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _password_hint(self, event: Input.Changed | Select.Changed) -> None:
+        """The password's placeholder says as soon as a change means it must be typed again."""
+        field = self.query_one("#password", Input)
+        if self.existing is None or getattr(event, "input", None) is field:
+            return
+        moved, _to_plain = self._moved()
+        field.placeholder = (_("required: {fields} changed").format(fields=self._labels(moved)) if moved
+                             else getattr(self, "_keep_placeholder", field.placeholder))
+
     # -- refusals
 
     @on(Select.Changed, "#tls")
@@ -376,6 +426,8 @@ class DirectoryFields(Vertical):
         if not self.editing:
             required["password"] = "type the password of the admin user"
             required["token"] = "paste the directory's token copied from Identity"
+        elif reason := self.password_needed():
+            required["password"] = reason
         bad = []
         for field_id in ("server", "port", "ca-file", "tls-server-name", "bind-user", "password", "base-dn", "token"):
             if self._tls == "plain" and field_id in ("ca-file", "tls-server-name"):

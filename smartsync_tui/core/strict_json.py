@@ -1,0 +1,118 @@
+"""JSON read the strict way a hand-edited settings file needs.
+
+``json.loads`` keeps the last of two equal keys (an admin's edit silently
+lost), accepts ``NaN`` and ``Infinity`` (not JSON), turns a 5,000-digit number
+into a ``ValueError`` with no position, and a file of 100,000 ``[`` into a
+``RecursionError``. :func:`loads` refuses each of these with a
+:class:`JsonProblem` that names the line and column, like a syntax error.
+"""
+
+from __future__ import annotations
+
+import json
+import json.decoder
+import json.scanner
+import re
+from typing import Any
+
+#: Deepest nesting of objects and lists accepted. The settings nest three deep
+#: (directories -> a directory -> its values); the rest is room for mistakes.
+MAX_DEPTH = 32
+#: Longest number literal accepted: every number in the settings fits in a few digits.
+MAX_NUMBER_CHARS = 40
+
+# A string literal (skipped: brackets inside it do not nest) or a bracket.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]{}]')
+
+
+class JsonProblem(ValueError):
+    """Not acceptable JSON: ``msg`` says why, at ``lineno``/``colno`` (1-based, as JSONDecodeError)."""
+
+    def __init__(self, msg: str, text: str, pos: int) -> None:
+        self.msg = msg
+        self.pos = max(0, pos)
+        self.lineno = text.count("\n", 0, self.pos) + 1
+        self.colno = self.pos - text.rfind("\n", 0, self.pos)
+        super().__init__(f"{msg} at line {self.lineno}, column {self.colno}")
+
+
+class _Refused(Exception):
+    """Raised inside the decoder's hooks; :func:`loads` adds where."""
+
+    def __init__(self, msg: str, pos: int) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.pos = pos
+
+
+def _check_depth(text: str) -> None:
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise JsonProblem(
+                    f"objects and lists are nested more than {MAX_DEPTH} deep (a settings file nests 3)",
+                    text, match.start(),
+                )
+        elif char in "]}":
+            depth -= 1
+
+
+def _key_at(text: str, start: int, end: int, key: str, nth: int) -> int:
+    """Where ``key`` is written for the ``nth`` time between ``start`` and ``end`` (``start`` if not found)."""
+    pattern = re.compile(re.escape(json.dumps(key)) + r"\s*:")
+    found = [m.start() for m in pattern.finditer(text, start, end)]
+    return found[nth - 1] if len(found) >= nth else start
+
+
+def _decoder(text: str) -> json.JSONDecoder:
+    def number(literal: str, convert: type) -> Any:
+        if len(literal) > MAX_NUMBER_CHARS:
+            raise _Refused(
+                f"a number of {len(literal)} characters (settings hold small numbers: "
+                f"at most {MAX_NUMBER_CHARS} characters)", text.find(literal),
+            )
+        value = convert(literal)
+        if value in (float("inf"), float("-inf")):
+            raise _Refused(f"{literal} is too large a number", text.find(literal))
+        return value
+
+    def constant(name: str) -> Any:
+        raise _Refused(f"{name} is not a JSON number (write a number)", text.find(name))
+
+    def parse_object(s_and_end: tuple[str, int], *args: Any) -> tuple[dict[str, Any], int]:
+        # The pure-Python scanner's object parser, asked for the pairs in order so that
+        # a key written twice is seen (a dict keeps the last one without a word).
+        s, start = s_and_end
+        strict, scan_once, object_hook, _pairs_hook, *memo = args
+        pairs, end = json.decoder.JSONObject(s_and_end, strict, scan_once, object_hook, list, *memo)
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _Refused(
+                    f"the key \"{key}\" is written twice in the same object (keep one)",
+                    _key_at(s, start, end, key, 2),
+                )
+            seen.add(key)
+        return dict(pairs), end
+
+    decoder = json.JSONDecoder(
+        parse_int=lambda s: number(s, int), parse_float=lambda s: number(s, float), parse_constant=constant,
+    )
+    decoder.parse_object = parse_object  # type: ignore[assignment]
+    # The pure-Python scanner reads parse_object from its context; the C one would not call it.
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[assignment]
+    return decoder
+
+
+def loads(text: str) -> Any:
+    """Parse ``text``; :class:`json.JSONDecodeError` for bad syntax, :class:`JsonProblem` for the rest."""
+    _check_depth(text)
+    try:
+        return _decoder(text).decode(text)
+    except _Refused as exc:
+        raise JsonProblem(exc.msg, text, exc.pos) from None
+    except RecursionError:  # not reached below MAX_DEPTH; a last guard with the same message
+        raise JsonProblem(f"objects and lists are nested more than {MAX_DEPTH} deep", text, 0) from None
