@@ -54,9 +54,8 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _SAME_STOP_SECONDS = 1.0
 # After a stop, answers from Identity still awaited this long are cut (systemd's
 # TimeoutStopSec is 90 s by default; an admin's Ctrl-C expects less).
-STOP_GRACE_SECONDS = 3.0
+STOP_GRACE_SECONDS = identity_client.STOP_GRACE_SECONDS
 # ...and again this often, for a request started after the cut (a login check's result).
-_CUT_AGAIN_SECONDS = 0.5
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -125,21 +124,11 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
 
 
 def _cut_reads_after_stop(stop: threading.Event, finished: threading.Event) -> None:
-    """Once stopped, give the answers awaited from Identity STOP_GRACE_SECONDS, then cut them.
-
-    A read blocked on a server that drips its answer would otherwise hold the
-    stop until the request's deadline; a batch cut this way is sent again by
-    the next run (upserts are idempotent).
-    """
+    """Once stopped, the answers awaited from Identity get their grace, then are cut."""
     while not stop.wait(1.0):
         if finished.is_set():
             return
-    if finished.wait(STOP_GRACE_SECONDS):
-        return
-    log.info("stopping: cutting the answers still awaited from Identity after %g s", STOP_GRACE_SECONDS)
-    while not finished.is_set():
-        identity_client.abort_open_requests()
-        finished.wait(_CUT_AGAIN_SECONDS)
+    identity_client.cut_open_requests(finished, STOP_GRACE_SECONDS)
 
 
 def _home_text(ctx: CliContext) -> str:

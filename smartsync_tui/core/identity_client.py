@@ -250,6 +250,28 @@ def abort_open_requests() -> None:
         client.abort()
 
 
+# After a stop (SIGTERM, Ctrl-C, a console closed), how long the answers awaited from
+# Identity get before they are cut, and how often the cut is repeated for requests that
+# were starting at that moment.
+STOP_GRACE_SECONDS = 3.0
+CUT_AGAIN_SECONDS = 0.5
+
+
+def cut_open_requests(finished: threading.Event, grace: float = STOP_GRACE_SECONDS) -> None:
+    """Once stopped: give the answers awaited ``grace`` seconds, then cut them until ``finished``.
+
+    A read blocked on a server that drips its answer would otherwise hold the
+    stop until the request's deadline; a batch cut this way is sent again by
+    the next run (upserts are idempotent).
+    """
+    if finished.wait(grace):
+        return
+    log.info("stopping: cutting the answers still awaited from Identity after %g s", grace)
+    while not finished.is_set():
+        abort_open_requests()
+        finished.wait(CUT_AGAIN_SECONDS)
+
+
 # --------------------------------------------------------------------------- helpers
 
 

@@ -31,7 +31,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from smartsync_tui.core import control_channel, engine_lock
+from smartsync_tui.core import control_channel, engine_lock, identity_client
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.paths import Home
@@ -777,6 +777,10 @@ class SmartSyncApp(App[None]):
     def on_unmount(self) -> None:
         if self.exit_grace is not None:
             self._exit_watchdog = exit_watchdog.arm(self.exit_grace)
+        # A sync thread blocked on an answer that Identity (or a proxy) drips would hold the
+        # quit until the request's deadline: as `run` does on SIGTERM, cut it after a grace.
+        threading.Thread(target=identity_client.cut_open_requests, args=(threading.Event(),),
+                         name="identity-cut-on-quit", daemon=True).start()
         if self._channel is not None:
             self._channel.close()
         if self._login_checks is not None:
