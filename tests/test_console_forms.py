@@ -162,10 +162,10 @@ async def test_home_tests_go_when_the_settings_they_tested_change(home, emulator
         # Another environment saved: neither result of the tab is about it.
         await activate(pilot, "#identity-edit")
         host = app.screen.query_one("#identity-host", Input)
-        host.value = "identity.example.com"
+        host.value = "127.0.0.2"  # another environment (plain http stays on this machine)
         await activate(pilot, "#identity-save")
         assert not isinstance(app.screen, IdentityEditScreen)
-        assert text_of(tab, "#identity-result") == "Saved: http://identity.example.com"
+        assert text_of(tab, "#identity-result") == "Saved: http://127.0.0.2"
         assert not tab.query_one("#proxy-result").display or text_of(tab, "#proxy-result") == ""
 
 
@@ -196,10 +196,14 @@ async def test_home_edit_is_the_wizards_identity_editor_with_test(home, emulator
 
         await choose(pilot, environment, "production")
         assert not row(dialog, "identity-host").display
+        # Production over plain http is refused (only an emulator on this machine may use it).
+        await activate(pilot, "#identity-save")
+        assert isinstance(app.screen, IdentityEditScreen)
+        await choose(pilot, dialog.query_one("#identity-protocol", Select), "https")
         await activate(pilot, "#identity-save")
         assert not isinstance(app.screen, IdentityEditScreen)
     saved = load_settings(home.settings_file).identity
-    assert (saved.protocol, saved.environment) == ("http", PRODUCTION_ENVIRONMENT)
+    assert (saved.protocol, saved.environment) == ("https", PRODUCTION_ENVIRONMENT)
 
 
 # -- a DC that accepts and never answers

@@ -64,7 +64,7 @@ def check_token_text(token: str) -> str | None:
     """Why a token given to ``--token-stdin`` is refused, or None."""
     if len(token) < MIN_TOKEN_LENGTH:
         return (f"the web token is {len(token)} characters long: give at least {MIN_TOKEN_LENGTH} "
-                "(e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+                "(e.g. from `openssl rand -hex 32`)")
     if not all(c.isascii() and (c.isalnum() or c in "-_.~") for c in token):
         return "the web token may hold only letters, digits and - _ . ~ (it is part of a URL)"
     return None
