@@ -104,8 +104,8 @@ def page(title: str, *paragraphs: str) -> str:
 
 LOGIN_NEEDED = page(
     "This console needs its login link",
-    "Open the address that `smartsync-tui web` printed when it started: "
-    "http://127.0.0.1:5325/?token=... (the token is part of it). The browser then keeps the login "
+    "Open the address that `smartsync-tui web` printed when it started, the one that ends in "
+    "/?token=... (the token is part of it). The browser then keeps the login "
     "for this site until it is closed.",
     "Lost it? Stop `smartsync-tui web` and start it again: it prints a new address. "
     "A token kept with `smartsync-tui web --token-stdin` stays the same across restarts.",
