@@ -210,10 +210,19 @@ async def test_proxy_edit_stores_the_password_only_in_secrets(console_home):
         assert PROXY_SECRET not in settings_text
         assert SecretStore(console_home.secrets_file).get(PROXY_PASSWORD_KEY).get_secret_value() == PROXY_SECRET
 
-        # Editing again: the password field may stay empty (the stored one is kept) ...
+        # Editing again: the password field may stay empty (the stored one is kept) for the same proxy ...
         await activate(pilot, "#proxy-edit")
         assert app.screen.query_one("#proxy-password", Input).placeholder == "(stored: empty keeps it)"
+        await activate(pilot, "#proxy-save")
+        assert not isinstance(app.screen, ProxyEditScreen)
+        assert SecretStore(console_home.secrets_file).get(PROXY_PASSWORD_KEY).get_secret_value() == PROXY_SECRET
+        # ... but not for another port (tests/test_proxy_password_destination.py): typed again, it is saved.
+        await activate(pilot, "#proxy-edit")
         app.screen.query_one("#proxy-port", Input).value = "8080"
+        await activate(pilot, "#proxy-save")
+        assert isinstance(app.screen, ProxyEditScreen)
+        assert _text(app.screen, "#proxy-error").startswith("Type the password of alice again")
+        app.screen.query_one("#proxy-password", Input).value = PROXY_SECRET
         await activate(pilot, "#proxy-save")
         assert load_settings(console_home.settings_file).proxy.port == 8080
         assert SecretStore(console_home.secrets_file).get(PROXY_PASSWORD_KEY).get_secret_value() == PROXY_SECRET

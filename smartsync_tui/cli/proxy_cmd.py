@@ -28,6 +28,7 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         return OK
     if args.action == "set":
         settings = ctx.editable_settings()
+        previous = settings.proxy
         data = {"mode": args.mode}
         if args.mode == "manual":
             data.update(host=args.host, port=args.port, user=args.user)
@@ -35,7 +36,7 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         password = None
         if args.mode == "manual" and args.user:
             password = SecretInput({"password"} if args.password_stdin else set()).read("password", "proxy password")
-        save_proxy(ctx.secrets, settings.proxy, password, lambda: ctx.save(settings))
+        save_proxy(ctx.secrets, settings.proxy, password, lambda: ctx.save(settings), previous=previous)
         where = f" {settings.proxy.host}:{settings.proxy.port}" if args.mode == "manual" else ""
         audit("proxy.changed", f"Proxy set to {args.mode}{where}")
         if args.json:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
-from smartsync_tui.core.settings import AppSettings, IdentitySettings, ProxySettings
+from smartsync_tui.core.settings import AppSettings, IdentitySettings, ProxySettings, proxy_password_moves
 
 log = logging.getLogger("smartsync.connection")
 
@@ -83,16 +83,25 @@ def check_identity(
 
 
 def save_proxy(
-    secrets: SecretStore, proxy: ProxySettings, password: SecretStr | None, save: Callable[[], None]
+    secrets: SecretStore, proxy: ProxySettings, password: SecretStr | None, save: Callable[[], None],
+    *, previous: ProxySettings | None = None,
 ) -> None:
     """Save a proxy choice with ``save()`` and keep its password in the secret store.
 
     A new password is stored before the settings (a saved user whose password
     is missing would fail every request); ``password=None`` for a manual proxy
-    with a user keeps the stored one. A proxy without a user needs no password:
-    the stored one is removed once the settings no longer name a user.
+    with a user keeps the stored one, but only for the proxy and user it was
+    given for (``previous``): for another host, port or user it is refused
+    before anything is saved. A proxy without a user needs no password: the
+    stored one is removed once the settings no longer name a user.
     """
     needs_password = proxy.mode == "manual" and bool(proxy.user)
+    if needs_password and password is None and previous is not None and proxy_password_moves(previous, proxy):
+        raise InputError(
+            "proxy_password",
+            f"the proxy's host, port or user changed: type the password of {proxy.user} again (the stored one "
+            "only goes to the proxy and user it was given for). Nothing was saved.",
+        )
     if needs_password and password is not None:
         secrets.set(PROXY_PASSWORD_KEY, password)
     save()

@@ -82,6 +82,20 @@ class ProxySettings(_Section):
         return self
 
 
+def proxy_password_moves(old: ProxySettings, new: ProxySettings) -> bool:
+    """Whether the stored proxy password would go to another proxy (host, port) or as another user.
+
+    It was given for ``old``'s proxy and user; kept for any other, it would be
+    sent (in the clear, in Proxy-Authorization) to whoever listens there.
+    """
+    def name(value: str | None) -> str | None:
+        return value.strip().rstrip(".").lower() if value else None
+
+    if old.mode != "manual" or not old.user:
+        return False  # nothing was stored for a proxy
+    return (name(old.host), old.port, old.user) != (name(new.host), new.port, new.user)
+
+
 class DirectoryNotFound(InputError):
     """No directory has this id (:meth:`AppSettings.enabled_directory`)."""
 

@@ -775,12 +775,13 @@ class SmartSyncApp(App[None]):
         self.call_later(self.run_action, action, pane)
 
     def on_unmount(self) -> None:
-        if self.exit_grace is not None:
+        if self.exit_grace is not None:  # a console process that ends with this app (run_console)
             self._exit_watchdog = exit_watchdog.arm(self.exit_grace)
-        # A sync thread blocked on an answer that Identity (or a proxy) drips would hold the
-        # quit until the request's deadline: as `run` does on SIGTERM, cut it after a grace.
-        threading.Thread(target=identity_client.cut_open_requests, args=(threading.Event(),),
-                         name="identity-cut-on-quit", daemon=True).start()
+            # A sync thread blocked on an answer that Identity (or a proxy) drips would hold the
+            # exit until the request's deadline: as `run` does on SIGTERM, cut it after a grace.
+            # Every request of the process is cut, so only where the process is ending.
+            threading.Thread(target=identity_client.cut_open_requests, args=(threading.Event(),),
+                             name="identity-cut-on-quit", daemon=True).start()
         if self._channel is not None:
             self._channel.close()
         if self._login_checks is not None:

@@ -44,6 +44,7 @@ from smartsync_tui.core.settings import (
     DirectorySettings,
     IdentitySettings,
     ProxySettings,
+    proxy_password_moves,
 )
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import literal
@@ -332,6 +333,14 @@ class SetupWizard(Screen[bool]):
             )
             if validate_input(self.query_one(f"#row-{field_id}", FieldRow), required=required)
         ]
+        if not bad and self._proxy_password_stored() and not self.query_one("#proxy-password", Input).value:
+            proxy = self._proxy()
+            if proxy.user and proxy_password_moves(self.app.settings.proxy, proxy):
+                row = self.query_one("#row-proxy-password", FieldRow)
+                row.show_error(_("Type the password of {user} again: the proxy's host, port or user changed, "
+                                 "and the stored one only goes to the proxy and user it was given for.")
+                               .format(user=proxy.user))
+                bad = ["proxy-password"]
         if bad:
             self.query_one(f"#{bad[0]}").focus()
         return not bad
@@ -350,6 +359,9 @@ class SetupWizard(Screen[bool]):
         """(what to store: a SecretStr, None to delete, or KEEP; what checks see before it is stored)."""
         typed = self.query_one("#proxy-password", Input).value
         if proxy.mode == "manual" and proxy.user:
+            if not typed and proxy_password_moves(self.app.settings.proxy, proxy):
+                # The stored one is for another proxy or user: neither a test nor a save may send it there.
+                return None, {PROXY_PASSWORD_KEY: None}
             if not typed:
                 return KEEP, {}
             register_secret(typed)

@@ -52,6 +52,7 @@ from smartsync_tui.core.settings import (
     AppSettings,
     IdentitySettings,
     ProxySettings,
+    proxy_password_moves,
 )
 from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _, ngettext
@@ -401,7 +402,8 @@ class HomeTab(VerticalScroll):
                 return
             try:
                 save_proxy(console.secrets, edit.proxy, edit.password,
-                           lambda: console.change_settings(lambda s: setattr(s, "proxy", edit.proxy)))
+                           lambda: console.change_settings(lambda s: setattr(s, "proxy", edit.proxy)),
+                           previous=console.settings.proxy)
             except UserError as exc:
                 self._result("#proxy-result", in_console(str(exc)), "error")
                 return
@@ -686,6 +688,11 @@ class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
         password_text = fields["password"].value
         if problem is None and user and not password_text and not self._password_stored:
             problem = ("password", _("Give the password of {user}, or leave the user empty.").format(user=user))
+        elif problem is None and user and not password_text and proxy_password_moves(
+                self._settings.proxy, ProxySettings(mode="manual", host=host, port=port, user=user)):
+            problem = ("password", _("Type the password of {user} again: the proxy's host, port or user changed, "
+                                     "and the stored one only goes to the proxy and user it was given for.")
+                       .format(user=user))
         if problem is not None:
             self._message(problem[1], "error")
             fields[problem[0]].focus()
