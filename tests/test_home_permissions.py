@@ -181,6 +181,44 @@ def test_the_console_log_link_is_refused_and_the_victim_gets_no_audit_line(tmp_p
     assert victim.read_text() == ""
 
 
+@needs_root
+def test_a_home_given_through_another_users_link_is_refused(tmp_path):
+    """The link's owner could point it at any folder (another install's home, /etc) at any moment."""
+    real = made_home(tmp_path)
+    link = tmp_path / "home-link"
+    link.symlink_to(real)
+    os.chown(link, OTHER_UID, OTHER_UID, follow_symlinks=False)
+
+    done = cli(link, "identity", "set", "--environment", "app.fluigidentity.com")
+
+    assert_refused(done, f"The link {link} belongs to nobody (uid {OTHER_UID})", f"({real}) as --home")
+    assert not (real / "config" / "appsettings.json").exists()  # nothing written through it
+
+
+def test_a_home_given_through_ones_own_link_is_used(tmp_path):
+    real = made_home(tmp_path)
+    link = tmp_path / "home-link"
+    link.symlink_to(real)
+    done = cli(link, "identity", "set", "--environment", "app.fluigidentity.com")
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("name", ["logs/application.log", "logs/console.log", "config/appsettings.json"])
+def test_a_hard_link_at_a_home_file_is_refused_not_written_through(tmp_path, name):
+    home = made_home(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("{}\n")
+    os.chmod(victim, 0o600)
+    path = home / name
+    path.unlink(missing_ok=True)
+    os.link(victim, path)
+
+    done = cli(home, "identity", "set", "--environment", "app.fluigidentity.com")
+
+    assert_refused(done, f"{path} has 1 other name(s) (hard links)", f"`mv {path} {path}.suspect`")
+    assert victim.read_text() == "{}\n"
+
+
 # -- what is created is private
 
 

@@ -164,3 +164,21 @@ def test_only_the_token_itself_and_its_cookie_are_accepted(candidate: str) -> No
     assert login.cookie_ok(candidate) is (candidate == login.cookie_value)
     assert "T" * 43 not in repr(login)
 
+
+
+def test_a_cookie_ends_with_its_start_and_after_its_hours() -> None:
+    """Browsers send a host's cookies to all its ports: one seen by another local program must not last."""
+    login = web_auth.WebLogin("T" * 43, stored=True)
+    issued = 1_800_000_000.0
+    cookie = login.cookie_for(issued)
+    assert login.cookie_ok(cookie, now=issued + 60)
+    assert login.cookie_ok(cookie, now=issued + web_auth.COOKIE_HOURS * 3600)
+    assert not login.cookie_ok(cookie, now=issued + web_auth.COOKIE_HOURS * 3600 + 1)
+    assert not login.cookie_ok(cookie, now=issued - 3600)  # issued in the future: forged
+    # The same stored token after a restart: a new key, so yesterday's cookie is refused.
+    restarted = web_auth.WebLogin("T" * 43, stored=True)
+    assert not restarted.cookie_ok(cookie, now=issued + 60)
+    # Another issue time under the same signature is refused.
+    _issued, signature = cookie.split(".")
+    assert not login.cookie_ok(f"{int(issued) + 1}.{signature}", now=issued + 60)
+    assert "max-age=43200" in web_auth.cookie_header(login, secure=False).lower()

@@ -9,9 +9,11 @@ header, no browser) could otherwise drive the admin's console. Every request
   in the secret store under :data:`WEB_TOKEN_KEY` (``web --token-stdin``);
   ``web`` prints the URL with it once, as Jupyter does;
 - ``GET /?token=...`` trades it for an HttpOnly, SameSite=Strict **cookie**
-  (an HMAC of the token, so a stored token keeps the cookie valid across
-  restarts) and redirects to the URL without it, so the token leaves the
-  address bar and the history.
+  and redirects to the URL without it, so the token leaves the address bar
+  and the history. The cookie is its issue time and an HMAC of it under a key
+  made for this start: it ends after :data:`COOKIE_HOURS` and with the start
+  (browsers send cookies to every port of a host, so one may be seen by another
+  local program: it must not outlive the session it was made for).
 
 Anything else gets 403 and a page that says how to get in. Comparisons are
 constant-time; the token is registered with the log redactor the moment it is
@@ -25,7 +27,8 @@ import hashlib
 import hmac
 import html
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from smartsync_tui.cli.output import CliError
@@ -39,22 +42,42 @@ QUERY_NAME = "token"
 # A stored token shorter than this is guessable; token_urlsafe(32) gives 43 characters.
 MIN_TOKEN_LENGTH = 24
 _TOKEN_BYTES = 32
+#: How long a cookie lets the browser in; then the printed address is needed again.
+COOKIE_HOURS = 12
 
 
 @dataclass(frozen=True, repr=False)  # repr=False: a stray print or traceback never shows it
 class WebLogin:
     token: str
     stored: bool  # from the secret store (stays across restarts) or made for this start
+    # Signs this start's cookies: a restart ends every cookie, whether the token is stored or not.
+    cookie_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    def _signature(self, issued: int) -> str:
+        return hmac.new(self.cookie_key, f"{issued}".encode(), hashlib.sha256).hexdigest()
+
+    def cookie_for(self, issued: float) -> str:
+        return f"{int(issued)}.{self._signature(int(issued))}"
 
     @property
     def cookie_value(self) -> str:
-        return hmac.new(self.token.encode(), b"smartsync-tui web cookie", hashlib.sha256).hexdigest()
+        """A cookie issued now."""
+        return self.cookie_for(time.time())
 
     def token_ok(self, candidate: str | None) -> bool:
         return candidate is not None and hmac.compare_digest(candidate.encode(), self.token.encode())
 
-    def cookie_ok(self, candidate: str | None) -> bool:
-        return candidate is not None and hmac.compare_digest(candidate.encode(), self.cookie_value.encode())
+    def cookie_ok(self, candidate: str | None, *, now: float | None = None) -> bool:
+        """Signed by this start, and issued less than COOKIE_HOURS ago."""
+        if candidate is None or candidate.count(".") != 1:
+            return False
+        issued_text, signature = candidate.split(".")
+        if not (issued_text.isascii() and issued_text.isdigit()) or len(issued_text) > 12:
+            return False
+        if not hmac.compare_digest(signature.encode(), self._signature(int(issued_text)).encode()):
+            return False
+        age = (time.time() if now is None else now) - int(issued_text)
+        return -60 <= age <= COOKIE_HOURS * 3600
 
     def login_url(self, base: str) -> str:
         return f"{base}/?{urlencode({QUERY_NAME: self.token})}"
@@ -86,7 +109,8 @@ def load_login(store: SecretStore) -> WebLogin:
 
 def cookie_header(login: WebLogin, *, secure: bool) -> str:
     """The Set-Cookie value: the browser sends it back on this site only, never to a script."""
-    attributes = [f"{COOKIE_NAME}={login.cookie_value}", "Path=/", "HttpOnly", "SameSite=Strict"]
+    attributes = [f"{COOKIE_NAME}={login.cookie_value}", "Path=/", "HttpOnly", "SameSite=Strict",
+                  f"Max-Age={COOKIE_HOURS * 3600}"]
     if secure:  # behind a TLS reverse proxy: never sent over plain http
         attributes.append("Secure")
     return "; ".join(attributes)

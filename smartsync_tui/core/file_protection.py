@@ -105,6 +105,31 @@ def check_parents(folder: Path, *, own: frozenset[Path] = frozenset()) -> None:
             )
 
 
+def check_links(path: Path) -> None:
+    """Refuse a symbolic link on the way to ``path`` (as written) that another user owns.
+
+    Its owner can point it at any folder at any time, whatever the folders it
+    leads to are like; a link of root's or the running user's is as safe as
+    the folder that holds it (checked by :func:`check_parents`).
+    """
+    if not CHECKED:
+        return
+    current = Path(path.anchor)
+    for part in path.parts[1:]:
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            return  # the rest is created below, by us
+        except OSError as exc:
+            raise UnsafeHomeError(f"Cannot check {current}: {exc.strerror}.") from None
+        if stat.S_ISLNK(info.st_mode) and info.st_uid not in (0, _me()):
+            raise _not_yours(
+                current, info, "The link", f"It could be pointed at another folder at any moment. Give the "
+                f"folder it leads to ({os.path.realpath(current)}) as --home instead.",
+            )
+
+
 def check_private_dir(folder: Path) -> None:
     """Refuse a folder of the home that is not a folder of the running user's, closed to others' writes."""
     if not CHECKED:
@@ -146,6 +171,12 @@ def _check_file_info(path: Path, info: os.stat_result, *, secret: bool) -> None:
         raise _link(path)
     if not stat.S_ISREG(info.st_mode):
         raise UnsafeHomeError(f"{path} is not a regular file: move it away, then run again.")
+    if info.st_nlink > 1:
+        # A hard link is the same file under another name, perhaps another user's file.
+        raise UnsafeHomeError(
+            f"{path} has {info.st_nlink - 1} other name(s) (hard links): what smartsync-tui writes there would "
+            f"land in a file that also lives elsewhere. Move it away with `mv {path} {path}.suspect`, then run again."
+        )
     if info.st_uid != _me():
         raise _not_yours(
             path, info, "The file", f"If you trust its content, make it yours with `chown {_user(_me())} {path}` "

@@ -12,7 +12,7 @@ file in it is read or written.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -37,6 +37,8 @@ class Home:
     log_dir: Path
     #: The folder given with --home (or SMARTSYNC_HOME) holding the three; None for platformdirs'.
     root: Path | None = None
+    #: --home as written (absolute, links not resolved): a link in it is checked by ensure too.
+    written: Path | None = field(default=None, compare=False)
 
     @property
     def settings_file(self) -> Path:
@@ -68,6 +70,10 @@ class Home:
         Raises :class:`~smartsync_tui.core.file_protection.UnsafeHomeError` naming the path
         and the ``chmod``/``chown`` to run.
         """
+        if self.written is not None and self.written != self.root:
+            # `root` is resolved: a link on the way to it, owned by another user, could be pointed elsewhere.
+            file_protection.check_links(self.written)
+            file_protection.check_parents(self.written)
         own = frozenset(Path(os.path.abspath(folder)) for folder in self.folders())
         for folder in self.folders():
             # The folders above first: creating one inside a folder another user can change is no use.
@@ -91,8 +97,10 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Home:
     """The Home for an explicit ``--home``, else ``SMARTSYNC_HOME``, else platformdirs."""
     chosen = home if home is not None else os.environ.get(HOME_ENV) or None
     if chosen is not None:
-        root = Path(chosen).expanduser().resolve()
-        return Home(config_dir=root / "config", data_dir=root / "data", log_dir=root / "logs", root=root)
+        written = Path(os.path.abspath(Path(chosen).expanduser()))
+        root = written.resolve()
+        return Home(config_dir=root / "config", data_dir=root / "data", log_dir=root / "logs", root=root,
+                    written=written)
     return Home(
         config_dir=Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
         data_dir=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
