@@ -356,7 +356,22 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
     # No access log: its request lines would carry the login token of the first request.
     runner = web.AppRunner(await server._make_app(), handle_signals=False, shutdown_timeout=1.0, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    from smartsync_tui.cli.web_connections import ConnectionGuard
+
+    guard = ConnectionGuard()
+
+    class GuardedSite(web.TCPSite):
+        """TCPSite.start with each connection behind the guard (cli/web_connections.py)."""
+
+        async def start(self) -> None:
+            await web.BaseSite.start(self)  # registers the site with the runner
+            assert self._runner.server is not None
+            self._server = await asyncio.get_running_loop().create_server(
+                guard.wrap(self._runner.server), self._host, self._port,
+                backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            )
+
+    site = GuardedSite(runner, host, port)
     try:
         await site.start()
     except OSError as exc:
