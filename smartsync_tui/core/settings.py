@@ -466,6 +466,12 @@ def _file_problems(data: dict[str, Any]) -> list[Any]:
             _field_type(key).validate_python(value, strict=True)
         except ValidationError as exc:
             problems.extend({**item, "loc": (key, *item["loc"])} for item in exc.errors())
+        except UnicodeEncodeError:
+            # pydantic cannot even word its refusal of a value holding half a character (a lone
+            # "\\ud800" escape); a value that passes keeps it, and screens and logs show it as '?'.
+            problems.append({"type": "value_error", "loc": (key,), "input": value,
+                             "msg": "holds half a character (a lone \\uD800-\\uDFFF escape): write the "
+                                    "character itself, or both halves of its pair"})
     return problems
 
 
@@ -487,6 +493,9 @@ def load_settings(path: Path, *, environment: bool = True) -> AppSettings:
         settings = model(**data)
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc, source) + "\n" + advice) from None
+    except UnicodeEncodeError:  # as in _file_problems: a refused value holding half a character
+        raise SettingsError(f"{source} holds half a character (a lone \\uD800-\\uDFFF escape) in a value "
+                            f"that is refused: write the character itself.\n{advice}") from None
     settings._loaded_digest = _digest(path)
     return settings
 

@@ -107,38 +107,12 @@ def _decoder(text: str) -> json.JSONDecoder:
     return decoder
 
 
-# An escaped UTF-16 surrogate: paired, it is one character; alone, it is none.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    """Whether a string (key or value) holds half a character, which no file, log or screen can write."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(item) for item in value)
-    return False
-
-
 def loads(text: str) -> Any:
     """Parse ``text``; :class:`json.JSONDecodeError` for bad syntax, :class:`JsonProblem` for the rest."""
     _check_depth(text)
     try:
-        value = _decoder(text).decode(text)
+        return _decoder(text).decode(text)
     except _Refused as exc:
         raise JsonProblem(exc.msg, text, exc.pos) from None
     except RecursionError:  # not reached below MAX_DEPTH; a last guard with the same message
         raise JsonProblem(f"objects and lists are nested more than {MAX_DEPTH} deep", text, 0) from None
-    if _has_lone_surrogate(value):
-        where = _SURROGATE_ESCAPE.search(text)
-        raise JsonProblem(
-            "a \\u escape that is half of a character (a lone UTF-16 surrogate such as \\ud800): write the "
-            "character itself, or both halves of the pair", text, where.start() if where else 0,
-        )
-    return value

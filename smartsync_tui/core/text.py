@@ -4,7 +4,8 @@ One rule for every place that shows such text, in a terminal or a log file:
 :data:`CONTROL` matches the C0 and C1 controls (C1 holds the 8-bit CSI
 ``\\x9b`` that terminals act on and ``\\x85``, a line break), the line and
 paragraph separators (a fake new log line) and the bidi marks, overrides and
-isolates (a line that reads other than it is). Two renderings of that one rule:
+isolates (a line that reads other than it is), and lone surrogates (half a
+character: writing one raises). Two renderings of that one rule:
 
 - :func:`printable`, for screens: each such character becomes ``?`` and long
   values are cut (a table cell, a notification).
@@ -36,8 +37,10 @@ from __future__ import annotations
 
 import re
 
+# Surrogates (U+D800-U+DFFF) too: alone in a str (a JSON escape "\\ud800", a file name decoded
+# with surrogateescape) they are half a character that no terminal, file or log can be written.
 CONTROL = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
 # What starts every line of :func:`continuation`: not a digit, so never a record's
