@@ -36,15 +36,6 @@ if str(ROOT) not in sys.path:
 from tests.support import hostile_http  # noqa: E402
 from smartsync_tui.emulator.server import RunningEmulator  # noqa: E402
 
-# The command is spawned by this launcher, which reports the child's peak RSS (a child forked
-# from a big parent would otherwise start with the parent's high-water mark).
-_LAUNCHER = (
-    "import os, sys\n"
-    "pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)\n"
-    "_, status, usage = os.wait4(pid, 0)\n"
-    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
-    "sys.exit(os.waitstatus_to_exitcode(status) % 256)\n"
-)
 
 
 def _environ() -> dict[str, str]:
@@ -66,7 +57,7 @@ def identity_test(work: Path, host: str) -> tuple[float, float, str]:
     rss = work / "maxrss.txt"
     command = [sys.executable, "-m", "smartsync_tui", "--home", str(home), "identity", "test"]
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, str(rss), *command], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", hostile_http.PEAK_RSS_LAUNCHER, str(rss), *command], capture_output=True, text=True,
                           env=_environ(), cwd=ROOT, timeout=300)
     seconds = time.monotonic() - started
     said = next((line.strip() for line in done.stdout.splitlines() if "reachable" in line), done.stdout.strip()[:80])

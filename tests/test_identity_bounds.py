@@ -63,24 +63,13 @@ def _environ() -> dict[str, str]:
     return environ
 
 
-# The command runs as the child of this small launcher, which reports the child's peak RSS: measured
-# from pytest's process directly, a child's ru_maxrss would count pytest's own pages (fork before exec).
-_LAUNCHER = (
-    "import os, sys\n"
-    "pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)\n"
-    "_, status, usage = os.wait4(pid, 0)\n"
-    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
-    "sys.exit(os.waitstatus_to_exitcode(status) % 256)\n"
-)
-
-
 def run_measured(tmp_path: Path, *args: str, timeout: float = 120) -> Measured:
     """`smartsync-tui --home HOME ARGS` as a subprocess: its exit code, output, wall time and peak RSS."""
     out_path, err_path, rss_path = tmp_path / "out.txt", tmp_path / "err.txt", tmp_path / "maxrss.txt"
     command = [sys.executable, "-m", "smartsync_tui", "--home", str(tmp_path / "home"), *args]
     with open(out_path, "w") as out, open(err_path, "w") as err:
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(rss_path), *command], stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-c", hostile_http.PEAK_RSS_LAUNCHER, str(rss_path), *command], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=err, env=_environ(), cwd=REPO, start_new_session=True)
         try:
             code = proc.wait(timeout)

@@ -358,7 +358,7 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
     await runner.setup()
     from smartsync_tui.cli.web_connections import ConnectionGuard
 
-    guard = ConnectionGuard()
+    connections = ConnectionGuard()
 
     class GuardedSite(web.TCPSite):
         """TCPSite.start with each connection behind the guard (cli/web_connections.py)."""
@@ -367,7 +367,7 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
             await web.BaseSite.start(self)  # registers the site with the runner
             assert self._runner.server is not None
             self._server = await asyncio.get_running_loop().create_server(
-                guard.wrap(self._runner.server), self._host, self._port,
+                connections.wrap(self._runner.server), self._host, self._port,
                 backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port,
             )
 

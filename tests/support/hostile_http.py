@@ -27,6 +27,17 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
+# Runs ``argv[2:]`` as its child and writes the child's peak RSS (KiB) to ``argv[1]``: measured from
+# a big parent (pytest) directly, a child's ru_maxrss would count the parent's pages (fork before exec).
+PEAK_RSS_LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status) % 256)\n"
+)
+
+
 @dataclass
 class Request:
     method: str
