@@ -31,6 +31,7 @@ from smartsync_tui.core.state_store import (
     Watermark,
 )
 from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.i18n import set_language
 from smartsync_tui.ui.widgets.home_tab import (
     HomeTab,
     IdentityEditScreen,
@@ -40,7 +41,7 @@ from smartsync_tui.ui.widgets.home_tab import (
 )
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
 from tests.support.forms import activate, choose
-from tests.support.logs import close_file_logging
+from tests.support.logs import close_file_logging, emit_at
 
 SIZES = [(80, 24), (120, 40)]
 PROXY_SECRET = "Pr0xy-S3cret-home-tab"
@@ -315,6 +316,11 @@ async def test_export_choices_and_refusals(console_home, tmp_path):
         await activate(pilot, "#log-export")
         assert "'last week' is not a time" in _text(app, "#export-result")
 
+        # A slashed date is not guessed in English (01/12 is January 12 to some, 1 December to others).
+        home_tab.query_one("#log-since", Input).value = "01/12/2026"
+        await activate(pilot, "#log-export")
+        assert _text(app, "#export-result").endswith("write the date year first, as 2026-12-01 or 2026-01-12")
+
         home_tab.query_one("#log-since", Input).value = "2020-01-01"
         home_tab.query_one("#log-until", Input).value = "2020-01-02"
         path.value = str(tmp_path / "console.txt")
@@ -329,6 +335,56 @@ async def test_export_choices_and_refusals(console_home, tmp_path):
         await activate(pilot, "#log-export")
         assert f"The folder {tmp_path / '[bold]missing'} does not exist" in _text(app, "#export-result")
         assert "[bold]missing" in str(app.query_one("#export-result", Static).render())
+
+
+async def test_in_portuguese_the_period_is_typed_day_first(console_home, tmp_path):
+    for label, when in [("30-nov", datetime(2026, 11, 30, 23, 59)), ("1-dez-0h", datetime(2026, 12, 1, 0, 0)),
+                        ("1-dez-14h30", datetime(2026, 12, 1, 14, 30)), ("1-dez-23h59", datetime(2026, 12, 1, 23, 59)),
+                        ("2-dez", datetime(2026, 12, 2, 0, 0)), ("12-jan", datetime(2026, 1, 12, 12, 0))]:
+        emit_at("smartsync.engine", when.astimezone(), f"evento {label}")  # local times, as the admin types them
+    set_language("pt_BR")
+    try:
+        app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            home_tab = app.query_one(HomeTab)
+            assert _text(app, ".home-hint") == "Horários: 27/11/2026, 27/11/2026 14:30, agora ou relativos: -2h, -7d"
+            since, until = home_tab.query_one("#log-since", Input), home_tab.query_one("#log-until", Input)
+            assert app.query_one(".home-hint").size.height == 1  # one line at 80 columns
+            assert since.placeholder == "27/11/2026 14:30"
+            target = tmp_path / "dezembro.txt"
+            home_tab.query_one("#log-path", Input).value = str(target)
+
+            def exported() -> list[str]:
+                return [line.split("evento ", 1)[1] for line in target.read_text(encoding="utf-8").splitlines()
+                        if "evento " in line]
+
+            since.value, until.value = "01/12/2026", "01/12/2026"
+            await activate(pilot, "#log-export")
+            await _settle(pilot)
+            assert not app.query_one("#export-result").has_class("-error"), _text(app, "#export-result")
+            assert exported() == ["1-dez-0h", "1-dez-14h30", "1-dez-23h59"]
+
+            target.unlink()
+            since.value, until.value = "01/12/2026 14:30", "1/12/2026 23:58"
+            await activate(pilot, "#log-export")
+            await _settle(pilot)
+            assert exported() == ["1-dez-14h30"]
+
+            since.value = "31/02/2026"
+            await activate(pilot, "#log-export")
+            assert _text(app, "#export-result") == "'31/02/2026' não é uma data: fevereiro de 2026 tem 28 dias"
+            assert app.query_one("#export-result").has_class("-error")
+
+            since.value = "ontem"
+            await activate(pilot, "#log-export")
+            assert _text(app, "#export-result") == (
+                "'ontem' não é um horário válido: use uma das formas listadas abaixo dos campos De e Até")
+
+            since.value = "-99999999d"
+            await activate(pilot, "#log-export")
+            assert _text(app, "#export-result").startswith("'-99999999d' está mais longe de hoje do que qualquer log")
+    finally:
+        set_language("en")
 
 
 # -- keyboard and status

@@ -12,7 +12,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.event_log import (
@@ -22,14 +24,15 @@ from smartsync_tui.core.event_log import (
     audit,
     export_log,
     log_files,
+    WhenError,
     parse_when,
 )
 from smartsync_tui.core.logs import AUDIT_LOGGER, setup_logging
 from smartsync_tui.core.paths import Home, resolve_home
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import LogSettings
-from tests.support.logs import close_file_logging
+from smartsync_tui.core.settings import AppSettings, LogSettings, save_settings
+from tests.support.logs import close_file_logging, emit_at
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = timezone.utc
@@ -45,21 +48,6 @@ def home(tmp_path) -> Home:
     close_file_logging()
 
 
-def _emit(logger_name: str, when: datetime, message: str, *, level: int = logging.INFO, exc: bool = False) -> None:
-    """A record at a chosen time, through the real handlers (format, redaction, rotation)."""
-    logger = logging.getLogger(logger_name)
-    exc_info = None
-    if exc:
-        try:
-            raise RuntimeError(f"boom in {message}")
-        except RuntimeError:
-            exc_info = sys.exc_info()
-    record = logger.makeRecord(logger.name, level, __file__, 0, message, (), exc_info)
-    record.created = when.timestamp()
-    record.msecs = 0
-    logger.handle(record)
-
-
 def _application_log_in_three_files(home: Home) -> logging.Handler:
     """Events 0-9 an hour apart: 0-2 in application.log.2, 3-5 in .1, 6-9 in the current file.
 
@@ -71,7 +59,7 @@ def _application_log_in_three_files(home: Home) -> logging.Handler:
         if i in (3, 6):
             handler.doRollover()
         message = f"event-{i:02d} proxy password {SECRET}" if i == 4 else f"event-{i:02d}"
-        _emit("smartsync.engine", BASE + timedelta(hours=i), message, exc=(i == 5))
+        emit_at("smartsync.engine", BASE + timedelta(hours=i), message, exc=(i == 5))
     handler.flush()
     return handler
 
@@ -111,7 +99,7 @@ def test_export_by_period_matches_the_lines_in_the_files(home, tmp_path):
 
 def test_export_has_open_ends_and_is_utf8_text(home, tmp_path):
     _application_log_in_three_files(home)
-    _emit("smartsync.engine", BASE + timedelta(hours=10), "usuário São Paulo ✓")
+    emit_at("smartsync.engine", BASE + timedelta(hours=10), "usuário São Paulo ✓")
     out = tmp_path / "all.txt"
     assert export_log(home, "application", None, None, out) == len(_file_lines(home))
     assert out.read_bytes().decode("utf-8").splitlines() == _file_lines(home)
@@ -238,18 +226,103 @@ def test_parse_when(text, end, expected):
     assert parsed == expected
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "2026-11-27 25:00", "27/11/2026", "-2x", "", "2h"])
+@pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "2026-11-27 25:00", "31/31/2026", "-2x", "", "2h"])
 def test_parse_when_says_what_it_accepts(text):
     with pytest.raises(InputError, match=r"2026-11-27 14:30.*-2h"):
         parse_when(text, now=NOW)
 
 
+@pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "00/12/2026", "13/13/2026", "01/12/26", "01-12-2026",
+                                  "01/12/2026 25:00", "01/12/2026T14:30", ""])
+def test_parse_when_day_first_says_what_it_accepts_brazilian_form_first(text):
+    with pytest.raises(WhenError, match=r"write it as 27/11/2026, 27/11/2026 14:30, 2026-11-27, .*-2h|"
+                                        r"give a time: 27/11/2026") as refused:
+        parse_when(text, now=NOW, day_first=True)
+    assert refused.value.reason == "unreadable"
+
+
+# Day first (pt_BR): 01/12/2026 is 1 December; an end of period means the whole day or minute.
+@pytest.mark.parametrize(
+    ("text", "end", "expected"),
+    [
+        ("01/12/2026", False, datetime(2026, 12, 1).astimezone()),
+        ("01/12/2026", True, datetime(2026, 12, 1, 23, 59, 59, 999999).astimezone()),
+        ("1/2/2026", False, datetime(2026, 2, 1).astimezone()),
+        ("01/12/2026 14:30", False, datetime(2026, 12, 1, 14, 30).astimezone()),
+        ("01/12/2026 14:30", True, datetime(2026, 12, 1, 14, 30, 59, 999999).astimezone()),
+        ("01/12/2026 9:05:07", True, datetime(2026, 12, 1, 9, 5, 7).astimezone()),
+        ("29/02/2028", False, datetime(2028, 2, 29).astimezone()),
+        # The other forms still work.
+        ("2026-11-27 14:30", False, datetime(2026, 11, 27, 14, 30).astimezone()),
+        ("-2h", False, NOW - timedelta(hours=2)),
+        ("agora", False, NOW),
+    ],
+)
+def test_parse_when_day_first(text, end, expected):
+    assert parse_when(text, now=NOW, end=end, day_first=True) == expected
+
+
+@hypothesis.given(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+                  st.booleans(), st.booleans(), st.booleans())
+def test_a_date_written_day_first_reads_back_as_the_same_minute(when, with_time, padded, end):
+    minute = when.replace(second=0, microsecond=0) if with_time else when.replace(hour=0, minute=0, second=0,
+                                                                                   microsecond=0)
+    day, month = (f"{minute.day:02d}", f"{minute.month:02d}") if padded else (str(minute.day), str(minute.month))
+    text = f"{day}/{month}/{minute.year:04d}" + (f" {minute.hour:02d}:{minute.minute:02d}" if with_time else "")
+    parsed = parse_when(text, now=NOW, end=end, day_first=True)
+    assert parsed.tzinfo is not None  # local time, as the log's records are compared
+    expected = minute + (timedelta(minutes=1) if with_time else timedelta(days=1)) - timedelta(microseconds=1) \
+        if end else minute
+    assert parsed.replace(tzinfo=None) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("01/12/2026", "as 2026-12-01 or 2026-01-12"),
+        ("01/12/2026 14:30", "as 2026-12-01 14:30 or 2026-01-12 14:30"),
+        ("27/11/2026", "as 2026-11-27"),
+        ("05/05/2026", "as 2026-05-05"),
+    ],
+)
+def test_in_english_a_slashed_date_is_refused_with_the_year_first_form(text, shown):
+    with pytest.raises(WhenError, match="is January 12 to some and 1 December to others") as refused:
+        parse_when(text, now=NOW)
+    assert refused.value.reason == "ambiguous"
+    assert str(refused.value).endswith(f"write the date year first, {shown}")
+
+
+@pytest.mark.parametrize("day_first", [True, False])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("31/02/2026", "'31/02/2026' is not a date: February 2026 has 28 days"),
+        ("29/02/2027 10:00", "'29/02/2027 10:00' is not a date: February 2027 has 28 days"),
+        ("31/04/2026", "'31/04/2026' is not a date: April 2026 has 30 days"),
+        ("2026-02-31", "'2026-02-31' is not a date: February 2026 has 28 days"),
+        ("2026-06-31 08:00", "'2026-06-31 08:00' is not a date: June 2026 has 30 days"),
+    ],
+)
+def test_an_impossible_date_says_how_long_its_month_is(text, message, day_first):
+    if "/" in text and not day_first:
+        return  # slashed in English: refused as ambiguous above, before its day is looked at
+    with pytest.raises(WhenError) as refused:
+        parse_when(text, now=NOW, day_first=day_first)
+    assert str(refused.value) == message
+    assert refused.value.reason == "impossible"
+    assert isinstance(refused.value, InputError)  # the CLI's exit 2 and kind "input"
+
+
 # -- the command line
 
 
-def _cli(home: Home, *args: str, tz: str = "America/Sao_Paulo") -> subprocess.CompletedProcess[str]:
+def _cli(home: Home, *args: str, tz: str = "America/Sao_Paulo", lang: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TZ": tz}
     env.pop("SMARTSYNC_HOME", None)
+    if lang is not None:  # the locale decides the language unless the settings name one
+        for variable in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+            env.pop(variable, None)
+        env["LANG"] = lang
     return subprocess.run(
         [sys.executable, "-m", "smartsync_tui", "--home", str(home.config_dir.parent), "logs", "export", *args],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
@@ -291,6 +364,55 @@ def test_cli_logs_export(home, tmp_path):
     assert console.returncode == 0, console.stderr
     assert '"lines": 3' in console.stdout
     assert (tmp_path / "console.txt").read_text().count("logs.exported: application log") == 3
+
+
+def test_cli_logs_export_reads_day_first_dates_in_portuguese(home, tmp_path):
+    setup_logging(home)
+    # São Paulo (-03:00) local times around 1 December 2026, written as UTC by the handler.
+    sao_paulo = timezone(timedelta(hours=-3))
+    for label, when in [("november-30-late", datetime(2026, 11, 30, 23, 59, tzinfo=sao_paulo)),
+                        ("december-01-early", datetime(2026, 12, 1, 0, 0, tzinfo=sao_paulo)),
+                        ("december-01-afternoon", datetime(2026, 12, 1, 14, 30, tzinfo=sao_paulo)),
+                        ("december-01-late", datetime(2026, 12, 1, 23, 59, 30, tzinfo=sao_paulo)),
+                        ("december-02-early", datetime(2026, 12, 2, 0, 0, tzinfo=sao_paulo)),
+                        ("january-12", datetime(2026, 1, 12, 10, 0, tzinfo=sao_paulo))]:
+        emit_at("smartsync.engine", when, f"event {label}")
+    close_file_logging()
+
+    def exported(path: Path) -> list[str]:
+        return [line.split("event ", 1)[1] for line in path.read_text(encoding="utf-8").splitlines() if "event " in line]
+
+    day = tmp_path / "day.txt"
+    done = _cli(home, "--log", "application", "--since", "01/12/2026", "--until", "01/12/2026", "-o", str(day),
+                lang="pt_BR.UTF-8")
+    assert done.returncode == 0, done.stderr
+    assert exported(day) == ["december-01-early", "december-01-afternoon", "december-01-late"]
+    assert "between 2026-12-01 00:00:00 -0300 and 2026-12-01 23:59:59 -0300" in done.stdout
+
+    minutes = tmp_path / "minutes.txt"
+    done = _cli(home, "--log", "application", "--since", "01/12/2026 14:30", "--until", "1/12/2026 23:59",
+                "-o", str(minutes), lang="pt_BR.UTF-8")
+    assert done.returncode == 0, done.stderr
+    assert exported(minutes) == ["december-01-afternoon", "december-01-late"]
+
+    impossible = _cli(home, "--log", "application", "--since", "31/02/2026", "-o", str(tmp_path / "x.txt"),
+                      lang="pt_BR.UTF-8")
+    assert impossible.returncode == 2
+    assert "--since: '31/02/2026' is not a date: February 2026 has 28 days" in impossible.stderr
+
+    # In English the same text is refused, never read as January 12.
+    english = _cli(home, "--log", "application", "--since", "01/12/2026", "-o", str(tmp_path / "en.txt"),
+                   lang="en_US.UTF-8")
+    assert english.returncode == 2 and not (tmp_path / "en.txt").exists()
+    assert "write the date year first, as 2026-12-01 or 2026-01-12" in english.stderr
+
+    # The language setting wins over the locale, as in the console.
+    save_settings(home.settings_file, AppSettings(language="pt_BR"))
+    chosen = tmp_path / "chosen.txt"
+    done = _cli(home, "--log", "application", "--since", "01/12/2026", "--until", "01/12/2026", "-o", str(chosen),
+                lang="en_US.UTF-8")
+    assert done.returncode == 0, done.stderr
+    assert exported(chosen) == ["december-01-early", "december-01-afternoon", "december-01-late"]
 
 
 # -- size and retention

@@ -13,14 +13,16 @@ from pathlib import Path
 from smartsync_tui.cli.exit_codes import OK
 from smartsync_tui.cli.output import CliError, print_json, say
 from smartsync_tui.cli.context import CliContext
-from smartsync_tui.core.errors import InputError
+from smartsync_tui.core.errors import InputError, SettingsError
 from smartsync_tui.core.event_log import ExportExists, describe_period, export_log, parse_when
+from smartsync_tui.ui.i18n import day_first, detect_language
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
     # `export` is the only action today; argparse refuses any other.
-    since = _when("since", args.since, end=False)
-    until = _when("until", args.until, end=True)
+    dates_day_first = day_first(detect_language(_language_setting(ctx)))
+    since = _when("since", args.since, end=False, day_first=dates_day_first)
+    until = _when("until", args.until, end=True, day_first=dates_day_first)
     path = Path(args.output).expanduser().absolute()
     try:
         lines = export_log(ctx.home, args.log, since, until, path, overwrite=args.force, empty_ok=True)
@@ -38,10 +40,19 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     return OK
 
 
-def _when(flag: str, text: str | None, *, end: bool):  # type: ignore[no-untyped-def]
+def _language_setting(ctx: CliContext) -> str | None:
+    """The `language` setting; None (the locale decides) when the settings file is broken:
+    exporting the logs is how an admin finds out why, so it must not need the settings."""
+    try:
+        return ctx.settings().language
+    except SettingsError:
+        return None
+
+
+def _when(flag: str, text: str | None, *, end: bool, day_first: bool):  # type: ignore[no-untyped-def]
     if text is None:
         return None
     try:
-        return parse_when(text, end=end)
+        return parse_when(text, end=end, day_first=day_first)
     except InputError as exc:
         raise InputError(flag, f"--{flag}: {exc}") from None

@@ -244,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log", choices=["application", "console"], required=True,
                    help="application: what the engine did; console: what admins did")
-    when = "2026-11-27, '2026-11-27 14:30', ISO with zone, now, or ago: -30m, -2h, -7d"
+    when = ("2026-11-27, '2026-11-27 14:30', ISO with zone, now, or ago: -30m, -2h, -7d; "
+            "with the language pt_BR also 27/11/2026 and '27/11/2026 14:30'")
     p.add_argument("--since", metavar="T", help=f"from this time (default: the start of the log); {when}")
     p.add_argument("--until", metavar="T", help="up to this time, a date meaning its whole day (default: now); same forms")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="the .txt file to write")

@@ -15,6 +15,7 @@ admin types for the period.
 
 from __future__ import annotations
 
+import calendar
 import getpass
 import logging
 import os
@@ -98,13 +99,37 @@ def _field_value(value: object) -> str:
 # -- times typed by an admin
 
 _RELATIVE = re.compile(r"^-\s*(\d+)\s*(m|min|h|d|w)$", re.IGNORECASE)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})(:\d{2})?$")
+# 27/11/2026 or 27/11/2026 14:30[:15]: day first (pt_BR); in English refused, as either order may be meant.
+_SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 WHEN_FORMATS = "2026-11-27, 2026-11-27 14:30, 2026-11-27T14:30:00-03:00, now, or a time ago such as -2h or -7d"
+WHEN_FORMATS_DAY_FIRST = (
+    "27/11/2026, 27/11/2026 14:30, 2026-11-27, 2026-11-27T14:30:00-03:00, now, or a time ago such as -2h or -7d"
+)
+# Not calendar.month_name: it follows LC_TIME, and these messages are English (the console words its own).
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
 
 
-def parse_when(text: str, *, now: datetime | None = None, end: bool = False) -> datetime:
+class WhenError(InputError):
+    """A time that cannot be read. ``reason`` and ``details`` let the console say it in the admin's language.
+
+    ``reason``: ``unreadable`` (no accepted form), ``impossible`` (a day past its
+    month's end: ``details`` has ``day``, ``month``, ``year``, ``days``),
+    ``ambiguous`` (``01/12/2026`` without day-first: ``details["dates"]`` are
+    the ISO dates it could mean), ``too_far`` (beyond any log: ``details["days"]``).
+    """
+
+    def __init__(self, value: str, reason: str, message: str, **details: object) -> None:
+        super().__init__("when", message)
+        self.value = value
+        self.reason = reason
+        self.details = details
+
+
+def parse_when(text: str, *, now: datetime | None = None, end: bool = False, day_first: bool = False) -> datetime:
     """A time typed by an admin, as an aware datetime (local zone unless one is given).
 
     Accepts ``2026-11-27``, ``2026-11-27 14:30`` (seconds optional), ISO 8601
@@ -112,15 +137,25 @@ def parse_when(text: str, *, now: datetime | None = None, end: bool = False) -> 
     ago: ``-30m``, ``-2h``, ``-7d``, ``-1w``. With ``end=True`` (the end of a
     period) a date means the end of that day and a minute the end of that
     minute, so "until 2026-11-27" includes the whole 27th.
+
+    ``day_first`` (the admin's language writes dates day first: pt_BR) also
+    accepts ``DD/MM/AAAA`` and ``DD/MM/AAAA HH:MM`` (seconds optional, day and
+    month of one or two digits): ``01/12/2026`` is 1 December 2026. Without
+    it (English) a slashed date is refused, never guessed: ``01/12/2026`` is 1
+    December to a Brazilian and January 12 to an American, and a log exported
+    for the wrong month looks plausible; the message says to write it year
+    first (``2026-12-01``). A day past its month's end (``31/02/2026``,
+    ``2026-02-31``) is refused as :class:`WhenError` with reason
+    ``impossible``, which says how many days that month has.
     """
     value = (text or "").strip()
     try:
-        return _parse_when(value, now, end)
+        return _parse_when(value, now, end, day_first)
     except OverflowError:
         # -99999999999d, or a date at the calendar's edge that the local zone pushes past it.
-        raise InputError(
-            "when", f"'{value}' is further from today than any log reaches: give a time ago of at most "
-            f"-{_MAX_DAYS_AGO}d, or a date between the years 2 and 9998"
+        raise WhenError(
+            value, "too_far", f"'{value}' is further from today than any log reaches: give a time ago of at most "
+            f"-{_MAX_DAYS_AGO}d, or a date between the years 2 and 9998", days=_MAX_DAYS_AGO,
         ) from None
 
 
@@ -136,7 +171,40 @@ def _local(when: datetime) -> datetime:
         raise OverflowError(when) from None
 
 
-def _parse_when(value: str, now: datetime | None, end: bool) -> datetime:
+def _check_day(value: str, year: int, month: int, day: int) -> None:
+    """Refuse a day past its month's end by name (the generic refusal would not say what is wrong)."""
+    if 1 <= month <= 12 and year >= 1 and day > calendar.monthrange(year, month)[1]:
+        days = calendar.monthrange(year, month)[1]
+        raise WhenError(
+            value, "impossible", f"'{value}' is not a date: {_MONTHS[month - 1]} {year} has {days} days",
+            day=day, month=month, year=year, days=days,
+        )
+
+
+def _slashed(value: str, found: re.Match[str], end: bool, day_first: bool) -> datetime:
+    first, second, year = int(found.group(1)), int(found.group(2)), int(found.group(3))
+    clock = value[found.end(3):]  # the time as typed, if any: " 14:30"
+    if not day_first:
+        readings = [f"{year:04d}-{month:02d}-{day:02d}{clock}" for day, month in ((first, second), (second, first))
+                    if 1 <= month <= 12 and 1 <= day <= 31]
+        readings = list(dict.fromkeys(readings))  # 05/05/2026 reads the same both ways
+        if readings:  # else no order makes it a date: the usual refusal lists what is accepted
+            raise WhenError(
+                value, "ambiguous", f"'{value}' is not read in English, where 01/12 is January 12 to some and "
+                f"1 December to others: write the date year first, as {' or '.join(readings)}",
+                dates=readings,
+            )
+        raise ValueError(value)
+    _check_day(value, year, second, first)
+    when = datetime(year, second, first, int(found.group(4) or 0), int(found.group(5) or 0), int(found.group(6) or 0))
+    if end and not found.group(4):
+        return _local(when + timedelta(days=1, microseconds=-1))
+    if end and not found.group(6):
+        return _local(when + timedelta(minutes=1, microseconds=-1))
+    return _local(when)
+
+
+def _parse_when(value: str, now: datetime | None, end: bool, day_first: bool) -> datetime:
     current = (now or datetime.now()).astimezone()
     if value.lower() in ("now", "agora"):
         return current
@@ -147,7 +215,13 @@ def _parse_when(value: str, now: datetime | None, end: bool) -> datetime:
         if ago is None or ago > timedelta(days=_MAX_DAYS_AGO):
             raise OverflowError(value)
         return current - ago
+    slashed = _SLASHED.match(value)
+    iso_date = _DATE.match(value[:10])
+    if iso_date and (len(value) == 10 or value[10] in " T"):
+        _check_day(value, int(iso_date.group(1)), int(iso_date.group(2)), int(iso_date.group(3)))
     try:
+        if slashed:
+            return _slashed(value, slashed, end, day_first)
         if _DATE.match(value):
             day = datetime.strptime(value, "%Y-%m-%d")
             return _local(day + timedelta(days=1, microseconds=-1) if end else day)
@@ -161,9 +235,10 @@ def _parse_when(value: str, now: datetime | None, end: bool) -> datetime:
     except ValueError:
         when = None
     if when is None:
-        raise InputError(
-            "when", f"'{value}' is not a time I can read: write it as {WHEN_FORMATS}" if value
-            else f"give a time: {WHEN_FORMATS}"
+        formats = WHEN_FORMATS_DAY_FIRST if day_first else WHEN_FORMATS
+        raise WhenError(
+            value, "unreadable", f"'{value}' is not a time I can read: write it as {formats}" if value
+            else f"give a time: {formats}",
         )
     return _local(when) if when.tzinfo is None else when
 

@@ -14,8 +14,11 @@ from pathlib import Path
 DOMAIN = "smartsync"
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 LANGUAGES = ("en", "pt_BR")
+#: Languages whose admins write dates day first (27/11/2026): their time fields read them so.
+DAY_FIRST_LANGUAGES = frozenset({"pt_BR"})
 
 _translation: gettext.NullTranslations = gettext.NullTranslations()
+_language = "en"
 
 
 def detect_language(setting: str | None) -> str:
@@ -34,8 +37,14 @@ def detect_language(setting: str | None) -> str:
 
 
 def set_language(language: str) -> None:
-    global _translation
+    global _translation, _language
     _translation = gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+    _language = language
+
+
+def day_first(language: str | None = None) -> bool:
+    """Whether ``language`` (by default the one set) writes dates day first: ``parse_when(day_first=...)``."""
+    return (_language if language is None else language) in DAY_FIRST_LANGUAGES
 
 
 def _(message: str) -> str:

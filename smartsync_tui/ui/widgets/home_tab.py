@@ -39,6 +39,7 @@ from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import (
     EventLogError,
     ExportExists,
+    WhenError,
     audit,
     check_destination,
     default_export_name,
@@ -55,7 +56,7 @@ from smartsync_tui.core.settings import (
     proxy_password_moves,
 )
 from smartsync_tui.ui.advice import in_console
-from smartsync_tui.ui.i18n import N_, _, ngettext
+from smartsync_tui.ui.i18n import N_, _, day_first, ngettext
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.widgets.directory_fields import sentence
 from smartsync_tui.ui.widgets.identity_fields import IdentityFields, TestLine, check_text
@@ -69,6 +70,31 @@ log = logging.getLogger("smartsync.console")
 Clock = Callable[[], float]
 # The label column of the tab's rows (the same as .home-label in styles/home.tcss).
 LABEL_WIDTH = 13
+
+
+# Month names for when_refusal, marked here so the catalogue holds them.
+_MONTHS = (N_("January"), N_("February"), N_("March"), N_("April"), N_("May"), N_("June"), N_("July"),
+           N_("August"), N_("September"), N_("October"), N_("November"), N_("December"))
+
+
+def when_refusal(exc: WhenError) -> str:
+    """A refused From/To time in the admin's language (the core words it in English for the CLI)."""
+    translate = _  # an alias: the catalogue tool flags _() of a variable; the names are marked above
+    if exc.reason == "impossible":
+        days = int(exc.details["days"])  # type: ignore[call-overload]
+        return ngettext("'{value}' is not a date: {month} {year} has {days} day",
+                        "'{value}' is not a date: {month} {year} has {days} days", days).format(
+            value=exc.value, month=translate(_MONTHS[int(exc.details["month"]) - 1]),  # type: ignore[call-overload]
+            year=exc.details["year"], days=days)
+    if exc.reason == "unreadable":
+        return _("'{value}' is not a time I can read: write it in one of the forms listed under From and To").format(
+            value=exc.value)
+    if exc.reason == "too_far":
+        days = int(exc.details["days"])  # type: ignore[call-overload]
+        return _("'{value}' is further from today than any log reaches: give a time ago of at most -{days}d, "
+                 "or a date between the years 2 and 9998").format(value=exc.value, days=days)
+    # "ambiguous" (a slashed date) is refused only where dates are not day first, that is in English.
+    return in_console(str(exc))
 
 
 # -- what the status section says, as plain functions of settings, state and a clock
@@ -252,10 +278,14 @@ class HomeTab(VerticalScroll):
                     yield RadioButton(_("Console (admin actions)"), id="log-console")
             with Horizontal(classes="home-row"):
                 yield Label(_("From"), classes="home-label")
-                yield TextInput("-24h", id="log-since", compact=True, placeholder="2026-11-27 14:30")
+                yield TextInput("-24h", id="log-since", compact=True,
+                                placeholder="27/11/2026 14:30" if day_first() else "2026-11-27 14:30")
                 yield Label(_("To"), classes="home-label-short")
                 yield TextInput("now", id="log-until", compact=True, placeholder="now")
-            yield Static(_("Times: 2026-11-27, 2026-11-27 14:30, now, or ago: -2h, -7d"), classes="home-hint", markup=False)
+            # What the fields accept depends on the language's date order (parse_when's day_first), not only its words.
+            yield Static(_("Times: 27/11/2026, 27/11/2026 14:30, now, or ago: -2h, -7d") if day_first()
+                         else _("Times: 2026-11-27, 2026-11-27 14:30, now, or ago: -2h, -7d"),
+                         classes="home-hint", markup=False)
             with Horizontal(classes="home-row"):
                 yield Label(_("Save to"), classes="home-label")
                 yield TextInput(id="log-path", compact=True)
@@ -472,8 +502,11 @@ class HomeTab(VerticalScroll):
         try:
             since_text = self.query_one("#log-since", Input).value.strip()
             until_text = self.query_one("#log-until", Input).value.strip()
-            since = parse_when(since_text, now=now) if since_text else None
-            until = parse_when(until_text, now=now, end=True) if until_text else None
+            since = parse_when(since_text, now=now, day_first=day_first()) if since_text else None
+            until = parse_when(until_text, now=now, end=True, day_first=day_first()) if until_text else None
+        except WhenError as exc:
+            self._result("#export-result", when_refusal(exc), "error")
+            return
         except UserError as exc:
             self._result("#export-result", in_console(str(exc)), "error")
             return
