@@ -91,3 +91,43 @@ async def test_portuguese_labels(tmp_path, portuguese):
         headings = {c.key.value: str(c.label) for c in table.columns.values()}
         assert (headings["server"], headings["base_dn"], headings["sync"]) == ("Servidor", "DN base", "Sincronização")
         assert directory_row(app)["sync"] == "Ainda não sincronizado"
+
+
+async def _palette_and_keys_panel(app) -> tuple[str, list[str], list[str]]:  # type: ignore[no-untyped-def]
+    """What an admin reads: the palette's placeholder and titles, then the keys panel's descriptions."""
+    from textual.command import CommandInput
+    from textual.widgets import OptionList
+    from textual.widgets._key_panel import BindingsTable
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.5)
+        placeholder = app.screen.query_one(CommandInput).placeholder
+        options = app.screen.query_one(OptionList)
+        titles = [str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)]
+        await pilot.press("escape")
+        await pilot.pause()
+        app.action_show_help_panel()
+        await pilot.pause(0.5)
+        table = app.screen.query_one(BindingsTable).render_bindings_table()
+        keys = [str(cell) for cell in table.columns[1]._cells]
+    return placeholder, titles, keys
+
+
+async def test_textual_texts_in_portuguese(tmp_path, portuguese):
+    placeholder, titles, keys = await _palette_and_keys_panel(_app(tmp_path))
+    assert placeholder == "Buscar comandos…"
+    assert {"Tema", "Sair", "Teclas", "Captura de tela", "Adicionar (a)", "Excluir (delete)",
+            "Sincronização completa (f)"} <= set(titles)
+    assert not {"Theme", "Quit", "Keys", "Screenshot", "Maximize"} & set(titles)
+    assert {"Cursor para cima", "Próximo campo", "Campo anterior", "paleta Abrir a paleta de comandos"} <= set(keys)
+    english = ("Cursor", "Focus", "Page", "Copy", "Quit", "palette", "Select", "Top", "Bottom")
+    assert not [k for k in keys if k.split(" ")[0] in english and not k.startswith("Cursor para")]
+
+
+async def test_textual_texts_stay_textuals_in_english(tmp_path):
+    placeholder, titles, keys = await _palette_and_keys_panel(_app(tmp_path))
+    assert placeholder == "Search for commands…"
+    assert {"Theme", "Quit", "Keys", "Screenshot", "Add (a)", "Full sync (f)"} <= set(titles)
+    assert {"Cursor up", "Focus Next", "palette Open the command palette"} <= set(keys)

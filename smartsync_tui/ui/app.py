@@ -25,6 +25,7 @@ from textual import events, on
 from textual.actions import parse as parse_action
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
@@ -39,7 +40,7 @@ from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
-from smartsync_tui.ui import commands, exit_watchdog, log_bridge
+from smartsync_tui.ui import commands, exit_watchdog, log_bridge, textual_text
 from smartsync_tui.ui.console_state import DirectoryStatus
 from smartsync_tui.ui.engine_channel import (
     ConsoleChannelHandler,
@@ -348,8 +349,51 @@ class SmartSyncApp(App[None]):
 
     # -- command palette: every action, with the key that also runs it (ui/commands.py)
 
+    def textual_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's own system commands (App.get_system_commands, Textual 8), with the same actions,
+        in the console's language: Textual writes them in English."""
+        translate = _  # an alias: the catalogue has these msgids from ui/textual_text.py
+        title, help_text = textual_text.THEME
+        yield SystemCommand(translate(title), translate(help_text), self.action_change_theme)
+        title, help_text = textual_text.QUIT
+        yield SystemCommand(translate(title), translate(help_text), self.action_quit)
+        if screen.query("HelpPanel"):
+            (title, help_text), action = textual_text.HIDE_KEYS, self.action_hide_help_panel
+        else:
+            (title, help_text), action = textual_text.SHOW_KEYS, self.action_show_help_panel
+        yield SystemCommand(translate(title), translate(help_text), action)
+        if screen.maximized is not None:
+            title, help_text = textual_text.MINIMIZE
+            yield SystemCommand(translate(title), translate(help_text), screen.action_minimize)
+        elif screen.focused is not None and screen.focused.allow_maximize:
+            title, help_text = textual_text.MAXIMIZE
+            yield SystemCommand(translate(title), translate(help_text), screen.action_maximize)
+        title, help_text = textual_text.SCREENSHOT
+        yield SystemCommand(translate(title), translate(help_text),
+                            lambda: self.set_timer(0.1, self.deliver_screenshot))
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, with its placeholder in the console's language."""
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            translate = _  # an alias, as above
+            self.push_screen(CommandPalette(id="--command-palette", placeholder=translate(textual_text.SEARCH_COMMANDS)))
+
+    def search_themes(self) -> None:
+        """Textual's theme picker (the Theme command), with its placeholder in the console's language."""
+        from textual.theme import ThemeProvider
+
+        translate = _  # an alias, as above
+        self.push_screen(CommandPalette(providers=[ThemeProvider], placeholder=translate(textual_text.SEARCH_THEMES)))
+
+    @on(events.DescendantFocus)
+    def _translate_focused_keys(self, event: events.DescendantFocus) -> None:
+        """The keys panel and the footer list the focus chain's bindings: Textual's widgets
+        (table, fields, menus, tabs) get theirs in the console's language when focus reaches them."""
+        textual_text.translate_focus_chain(event.widget)
+        self.refresh_bindings()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)  # theme, keys panel, screenshot, quit: Textual's
+        yield from self.textual_system_commands(screen)  # theme, keys panel, screenshot, quit
         if screen is self.screen_stack[0]:
             yield from commands.system_commands(self, self._run_command)
             return

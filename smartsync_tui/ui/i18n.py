@@ -64,9 +64,14 @@ def N_(message: str) -> str:
 def translate_bindings(node: object) -> None:
     """Translate a node's binding descriptions and tooltips (marked with N_), per instance.
 
-    Uses Textual's ``_bindings`` map (stable within the pinned Textual 8).
+    Uses Textual's ``_bindings`` map (stable within the pinned Textual 8). Once per node: a
+    second pass would look the Portuguese up as a msgid (ui/textual_text.py translates the
+    focus chain as focus reaches it, screens translate themselves when built).
     """
     from dataclasses import replace
+
+    if getattr(node, "_bindings_translated", False):
+        return
 
     from textual.binding import BindingsMap
 
@@ -80,3 +85,4 @@ def translate_bindings(node: object) -> None:
             for binding in bindings
         ]
     )
+    node._bindings_translated = True  # type: ignore[attr-defined]
