@@ -351,6 +351,7 @@ async def test_in_portuguese_the_period_is_typed_day_first(console_home, tmp_pat
             since, until = home_tab.query_one("#log-since", Input), home_tab.query_one("#log-until", Input)
             assert app.query_one(".home-hint").size.height == 1  # one line at 80 columns
             assert since.placeholder == "27/11/2026 14:30"
+            assert until.value == until.placeholder == "agora"  # the word parse_when reads in pt_BR
             target = tmp_path / "dezembro.txt"
             home_tab.query_one("#log-path", Input).value = str(target)
 
@@ -521,3 +522,21 @@ def test_replace_file_dialog_snapshot(monkeypatch, snap_compare):
         await _no_blink(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=export_again)
+
+
+async def test_in_portuguese_the_home_dialogs_keys_are_portuguese(console_home):
+    """Their BINDINGS are built at import, before the language is set: the palette over them must
+    still say Cancelar."""
+    from smartsync_tui.ui.widgets.home_tab import IdentityEditScreen
+
+    set_language("pt_BR")
+    try:
+        app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.push_screen(IdentityEditScreen(app.settings.identity))
+            await pilot.pause()
+            commands = {command.title: command.help for command in app.get_system_commands(app.screen)}
+            assert commands["Cancelar (escape)"] == "Fechar sem salvar"
+            assert not {"Cancel (escape)", "Theme", "Keys", "Quit"} & set(commands)
+    finally:
+        set_language("en")

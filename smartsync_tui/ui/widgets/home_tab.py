@@ -56,7 +56,7 @@ from smartsync_tui.core.settings import (
     proxy_password_moves,
 )
 from smartsync_tui.ui.advice import in_console
-from smartsync_tui.ui.i18n import N_, _, day_first, ngettext
+from smartsync_tui.ui.i18n import N_, _, day_first, ngettext, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.widgets.directory_fields import sentence
 from smartsync_tui.ui.widgets.identity_fields import IdentityFields, TestLine, check_text
@@ -281,7 +281,9 @@ class HomeTab(VerticalScroll):
                 yield TextInput("-24h", id="log-since", compact=True,
                                 placeholder="27/11/2026 14:30" if day_first() else "2026-11-27 14:30")
                 yield Label(_("To"), classes="home-label-short")
-                yield TextInput("now", id="log-until", compact=True, placeholder="now")
+                # The word parse_when reads as the current time in either language ("now" or "agora").
+                now_word = _("now")
+                yield TextInput(now_word, id="log-until", compact=True, placeholder=now_word)
             # What the fields accept depends on the language's date order (parse_when's day_first), not only its words.
             yield Static(_("Times: 27/11/2026, 27/11/2026 14:30, now, or ago: -2h, -7d") if day_first()
                          else _("Times: 2026-11-27, 2026-11-27 14:30, now, or ago: -2h, -7d"),
@@ -590,12 +592,13 @@ class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
     returns the new IdentitySettings, or None when cancelled. *Test* goes through the saved proxy."""
     HELP_NAME = N_("Identity connection")  # how the help screen names it
 
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="dialog-cancel", tooltip=_("Close without saving"))]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="dialog-cancel", tooltip=N_("Close without saving"))]
 
     app: "SmartSyncApp"
 
     def __init__(self, current: IdentitySettings) -> None:
         super().__init__()
+        translate_bindings(self)  # BINDINGS are built at import, before the language is set
         self._current = current
 
     def compose(self) -> ComposeResult:
@@ -640,10 +643,11 @@ class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
     """System / manual (host, port, user, password) / none, with *Test* before saving."""
     HELP_NAME = N_("proxy")  # how the help screen names it
 
-    BINDINGS = [Binding("escape", "cancel", _("Cancel"), id="dialog-cancel", tooltip=_("Close without saving"))]
+    BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="dialog-cancel", tooltip=N_("Close without saving"))]
 
     def __init__(self, settings: AppSettings, *, password_stored: bool) -> None:
         super().__init__()
+        translate_bindings(self)  # BINDINGS are built at import, before the language is set
         self._settings = settings
         self._password_stored = password_stored
 
@@ -762,10 +766,11 @@ class ReplaceFileScreen(ModalScreen[bool]):
     """Asks before an export replaces an existing file."""
     HELP_NAME = N_("replace the file")  # how the help screen names it
 
-    BINDINGS = [Binding("escape", "keep", _("Cancel"), id="dialog-cancel", tooltip=_("Keep the existing file"))]
+    BINDINGS = [Binding("escape", "keep", N_("Cancel"), id="dialog-cancel", tooltip=N_("Keep the existing file"))]
 
     def __init__(self, path: Path) -> None:
         super().__init__()
+        translate_bindings(self)  # BINDINGS are built at import, before the language is set
         self._path = path
 
     def compose(self) -> ComposeResult:
