@@ -131,3 +131,18 @@ async def test_textual_texts_stay_textuals_in_english(tmp_path):
     assert placeholder == "Search for commands…"
     assert {"Theme", "Quit", "Keys", "Screenshot", "Add (a)", "Full sync (f)"} <= set(titles)
     assert {"Cursor up", "Focus Next", "palette Open the command palette"} <= set(keys)
+
+
+async def test_the_keys_panel_over_a_text_field_in_portuguese(tmp_path, portuguese):
+    from textual.widgets import Input
+    from textual.widgets._key_panel import BindingsTable
+
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one("#log-since", Input).focus()
+        await pilot.pause()
+        app.action_show_help_panel()
+        await pilot.pause(0.5)
+        keys = [str(cell) for cell in app.screen.query_one(BindingsTable).render_bindings_table().columns[1]._cells]
+    assert {"Campo de texto", "Apagar o caractere à esquerda", "Colar o texto da área de transferência"} <= set(keys)
+    assert not [k for k in keys if k.split(" ")[0] in ("Input", "Move", "Delete", "Select", "Paste", "Submit")]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from textual.dom import DOMNode
 
-from smartsync_tui.ui.i18n import N_, translate_bindings
+from smartsync_tui.ui.i18n import N_, _, translate_bindings
 
 # The palette itself (textual.command.CommandPalette, App.search_themes, App.__init__'s binding).
 SEARCH_COMMANDS = N_("Search for commands…")
@@ -52,6 +52,8 @@ BINDING_TEXTS = (
     N_("Previous tab"), N_("Next tab"), N_("Previous option"), N_("Next option"), N_("Toggle"),
     N_("Press button"),
 )
+# A widget's BINDING_GROUP_TITLE heads its keys in the keys panel (Textual's Input has one).
+GROUP_TITLES = (N_("Input"),)
 
 
 def translate_focus_chain(widget: DOMNode) -> None:
@@ -60,5 +62,9 @@ def translate_focus_chain(widget: DOMNode) -> None:
     The keys panel and the footer list the bindings of the focus chain: a node gets its
     translated copy the first time focus reaches it.
     """
+    translate = _  # an alias: the msgids are the N_ above
     for node in widget.ancestors_with_self:
         translate_bindings(node)
+        title = getattr(node, "BINDING_GROUP_TITLE", None)
+        if title in GROUP_TITLES:  # Textual's English (an instance's own value is already translated)
+            node.BINDING_GROUP_TITLE = translate(title)  # type: ignore[union-attr]
