@@ -75,6 +75,13 @@ async def open_console(session: aiohttp.ClientSession, url: str) -> aiohttp.Clie
     return await session.ws_connect(f"{url}/ws?width=80&height=24", headers={"Origin": url})
 
 
+async def drawn_console(session: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
+    """A console tab opened and drawn at 80x24, as an admin sees it."""
+    ws = await open_console(session, url)
+    await read_until(ws, "smartsync-tui", size=(80, 24))
+    return ws
+
+
 async def first_bytes(ws: aiohttp.ClientWebSocketResponse) -> None:
     await ws.send_json(["resize", {"width": 80, "height": 24}])
     message = await ws.receive(timeout=SCREEN_TIMEOUT)
@@ -119,8 +126,7 @@ async def test_a_console_that_does_not_answer_is_killed_when_its_tab_goes(home: 
         url = base_of(login_url)
         async with browser() as session:
             await log_in(session, login_url)
-            ws = await open_console(session, url)
-            await read_until(ws, "smartsync-tui", size=(80, 24))
+            ws = await drawn_console(session, url)
             [pid] = console_pids(home)
             os.kill(pid, signal.SIGSTOP)  # stuck: it can take neither the quit nor SIGTERM
             await ws.close()
@@ -138,15 +144,13 @@ async def test_stopping_web_ends_every_console_even_one_that_does_not_answer(hom
         async with browser() as session:
             await log_in(session, login_url)
             starting = await open_console(session, url)  # still starting when web stops
-            drawn = await open_console(session, url)
-            await read_until(drawn, "smartsync-tui", size=(80, 24))
-            stuck = await open_console(session, url)
-            await read_until(stuck, "smartsync-tui", size=(80, 24))
+            drawn = await drawn_console(session, url)
+            stuck = await drawn_console(session, url)
             pids = set(console_pids(home))
             assert len(pids) == 3
             os.kill(max(pids), signal.SIGSTOP)  # the last one started
             assert await asyncio.to_thread(server.stop) == 0
-            del starting
+            del starting, drawn, stuck  # open until web stopped
         await asyncio.to_thread(wait_no_console, home, 2.0)  # gone when web's stop returned
         await asyncio.to_thread(run_is_not_refused, home)
 
@@ -158,8 +162,7 @@ async def test_a_killed_web_leaves_no_console_behind(home: Path) -> None:
         url = base_of(login_url)
         async with browser() as session:
             await log_in(session, login_url)
-            ws = await open_console(session, url)
-            await read_until(ws, "smartsync-tui", size=(80, 24))
+            ws = await drawn_console(session, url)
             server.proc.kill()
             server.proc.wait(timeout=10)
             took = await asyncio.to_thread(wait_no_console, home)

@@ -82,18 +82,20 @@ class ProxySettings(_Section):
         return self
 
 
+def _host_key(value: str | None) -> str | None:
+    """A host name as DNS compares it: case and a trailing root dot do not make another host."""
+    return value.strip().rstrip(".").lower() if value else None
+
+
 def proxy_password_moves(old: ProxySettings, new: ProxySettings) -> bool:
     """Whether the stored proxy password would go to another proxy (host, port) or as another user.
 
     It was given for ``old``'s proxy and user; kept for any other, it would be
     sent (in the clear, in Proxy-Authorization) to whoever listens there.
     """
-    def name(value: str | None) -> str | None:
-        return value.strip().rstrip(".").lower() if value else None
-
     if old.mode != "manual" or not old.user:
         return False  # nothing was stored for a proxy
-    return (name(old.host), old.port, old.user) != (name(new.host), new.port, new.user)
+    return (_host_key(old.host), old.port, old.user) != (_host_key(new.host), new.port, new.user)
 
 
 class DirectoryNotFound(InputError):
@@ -188,15 +190,12 @@ def password_destination_changes(old: DirectorySettings, new: DirectorySettings)
     handed the service password, in the clear over plain LDAP). The CA file
     counts too: it says which servers are taken for the DC.
     """
-    def name(value: str | None) -> str | None:
-        return value.strip().rstrip(".").lower() if value else None
-
     same = {
-        "server": name(old.server) == name(new.server),
+        "server": _host_key(old.server) == _host_key(new.server),
         "port": old.effective_port == new.effective_port,
         "tls": old.tls == new.tls,
         "ca_file": (old.ca_file or None) == (new.ca_file or None),
-        "tls_server_name": name(old.tls_server_name) == name(new.tls_server_name),
+        "tls_server_name": _host_key(old.tls_server_name) == _host_key(new.tls_server_name),
         "bind_user": old.bind_user == new.bind_user,
     }
     return [field for field in PASSWORD_DESTINATION if not same[field]]
