@@ -7,7 +7,7 @@
 After ``update``, translate the entries with an empty ``msgstr`` in
 smartsync_tui/locale/pt_BR/LC_MESSAGES/smartsync.po and run ``update`` again
 (it recompiles the .mo). Standard library only; the work is done by
-:mod:`smartsync_tui.ui.catalogue`.
+scripts/catalogue.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from smartsync_tui.ui import catalogue
+import catalogue
 
 
 def main(argv: list[str] | None = None) -> int:

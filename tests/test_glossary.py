@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from smartsync_tui.ui import catalogue
+from tests.support.catalogue_tool import catalogue
 
 GLOSSARY = Path(__file__).resolve().parent.parent / "docs" / "glossary.md"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from smartsync_tui.ui import catalogue
+from tests.support.catalogue_tool import catalogue
 from smartsync_tui.ui.i18n import LOCALE_DIR, _, detect_language, ngettext, set_language
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from smartsync_tui.cli.output import CliError, print_json, say
 from smartsync_tui.cli.context import CliContext
 from smartsync_tui.core.errors import InputError, SettingsError
 from smartsync_tui.core.event_log import ExportExists, describe_period, export_log, parse_when
-from smartsync_tui.ui.i18n import day_first, detect_language
+from smartsync_tui.i18n import day_first, detect_language
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:

@@ -1,64 +1,25 @@
-"""Every string the console shows goes through ``_()`` (gettext).
+"""The console's side of the translations: Textual's bindings, translated per node.
 
-Catalogues live in smartsync_tui/locale/<lang>/LC_MESSAGES/smartsync.po
-(and the compiled .mo beside them). English is the source language.
+The catalogue and ``_()`` itself are :mod:`smartsync_tui.i18n` (the core uses them too); they are
+re-exported here so that every console module imports its words from one place.
 """
 
 from __future__ import annotations
 
-import gettext
-import locale
-import os
-from pathlib import Path
-
-DOMAIN = "smartsync"
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
-LANGUAGES = ("en", "pt_BR")
-#: Languages whose admins write dates day first (27/11/2026): their time fields read them so.
-DAY_FIRST_LANGUAGES = frozenset({"pt_BR"})
-
-_translation: gettext.NullTranslations = gettext.NullTranslations()
-_language = "en"
-
-
-def detect_language(setting: str | None) -> str:
-    """The `language` setting, else the locale (LC_ALL, LC_MESSAGES, LANG), else English."""
-    if setting in LANGUAGES:
-        return setting
-    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(variable, "")
-        if value:
-            return "pt_BR" if value.lower().startswith("pt") else "en"
-    try:
-        current = locale.getlocale(locale.LC_MESSAGES)[0] or ""
-    except (AttributeError, ValueError):
-        current = ""
-    return "pt_BR" if current.lower().startswith("pt") else "en"
-
-
-def set_language(language: str) -> None:
-    global _translation, _language
-    _translation = gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
-    _language = language
-
-
-def day_first(language: str | None = None) -> bool:
-    """Whether ``language`` (by default the one set) writes dates day first: ``parse_when(day_first=...)``."""
-    return (_language if language is None else language) in DAY_FIRST_LANGUAGES
-
-
-def _(message: str) -> str:
-    return _translation.gettext(message)
-
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    return _translation.ngettext(singular, plural, n)
-
-
-def N_(message: str) -> str:
-    """Marks a string for the catalogue without translating it yet: class-level
-    data such as BINDINGS is built at import, before the language is chosen."""
-    return message
+from smartsync_tui.i18n import (  # noqa: F401  (re-exported for the console's modules)
+    DAY_FIRST_LANGUAGES,
+    DOMAIN,
+    LANGUAGES,
+    LOCALE_DIR,
+    N_,
+    _,
+    current_language,
+    day_first,
+    detect_language,
+    ngettext,
+    number,
+    set_language,
+)
 
 
 def translate_bindings(node: object) -> None:

@@ -1,10 +1,11 @@
-"""The console's gettext catalogues: extract, merge, compile, check.
+"""The product's gettext catalogues: extract, merge, compile, check.
 
-Standard library only, so ``scripts/i18n.py`` (its command line) runs without
-Textual installed. The strings are the literal arguments of ``_("...")``,
-``N_("...")`` (marked now, translated later) and ``ngettext("...", "...", n)``
-in ``smartsync_tui/ui/**/*.py``, found with :mod:`ast` (so a string in a
-comment or a docstring never counts).
+A build tool, not shipped in the package. Standard library only, so
+``scripts/i18n.py`` (its command line) runs without Textual installed. The
+strings are the literal arguments of ``_("...")``, ``N_("...")`` (marked now,
+translated later) and ``ngettext("...", "...", n)`` in every module an admin's
+words come from (``SOURCE_DIRS``: the console, the CLI, the core), found with
+:mod:`ast` (so a string in a comment or a docstring never counts).
 
 Everything written is deterministic (entries sorted by msgid, file names
 without line numbers, no dates in the header), so rerunning ``update`` on an
@@ -14,16 +15,19 @@ unchanged tree changes no byte and a diff shows only real changes.
 from __future__ import annotations
 
 import ast
+import re
 import string
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smartsync_tui.ui.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
+from smartsync_tui.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
-UI_DIR = PACKAGE_DIR / "ui"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "smartsync_tui"
+#: Where admin-facing words are written. The emulator and the testbed are dev tools whose
+#: messages answer the test suite, not an admin.
+SOURCE_DIRS: tuple[Path, ...] = (PACKAGE_DIR / "i18n.py", PACKAGE_DIR / "ui", PACKAGE_DIR / "cli", PACKAGE_DIR / "core")
 SOURCE_LANGUAGE = "en"
 
 _PLURAL_FORMS = {
@@ -72,12 +76,72 @@ def _called_name(node: ast.Call) -> str | None:
     return None
 
 
+# A count written into a singular sentence: "{n} users", "{count} changes", "user(s)". English
+# words that end in s but are not plurals are let through; so is a line marked "# not a count"
+# (for "{n} ms" or "{value}s" as a unit).
+_COUNT_FIELD = re.compile(r"^(n|count|total|\w+_count|count_\w+|number|how_many)$")
+_NOT_PLURAL = frozenset({"is", "was", "has", "does", "as", "this", "its", "us", "ms", "s", "yes", "always", "across",
+                         "less", "unless", "process", "access", "address", "class", "status", "pass", "bypass"})
+_UNITS = frozenset({"s", "ms", "min", "h", "d", "KB", "MB", "GB", "KiB", "MiB", "GiB", "B"})
+_FIELD_THEN_WORD = re.compile(r"\{(\w*)(?:[!:][^}]*)?\}\s+\(?([A-Za-z]+)(\(s\))?")
+
+
+def count_problem(msgid: str) -> str | None:
+    """Why ``msgid``, translated with _(), holds a count that needs ngettext(); None when it does not."""
+    if re.search(r"[A-Za-z]\(s\)", msgid):
+        return "writes a plural as '(s)'"
+    for match in _FIELD_THEN_WORD.finditer(msgid):
+        field_name, word, suffix = match.group(1), match.group(2), match.group(3)
+        if word in _UNITS and not suffix:
+            continue  # "{n} min", "{size} MB": a unit is not pluralised
+        if suffix or _COUNT_FIELD.match(field_name):
+            return f"puts a count {{{field_name}}} before {word!r}"
+        if len(word) > 2 and word.endswith("s") and not word.endswith("ss") and word.lower() not in _NOT_PLURAL:
+            return f"puts {{{field_name}}} before the plural {word!r}"
+    return None
+
+
+# Methods that keep a translated string translated: _("...").format(...) is still one message.
+_KEEPS_TRANSLATION = frozenset({"format", "strip", "rstrip", "lstrip", "capitalize", "upper", "lower"})
+
+
+def _is_translated(node: ast.expr) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    if _called_name(node) in ("_", "ngettext"):
+        return True
+    return isinstance(node.func, ast.Attribute) and node.func.attr in _KEEPS_TRANSLATION and _is_translated(node.func.value)
+
+
+def _has_words(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(re.search(r"[A-Za-z]{2,}", node.value))
+
+
+def concatenation_problem(node: ast.AST) -> str | None:
+    """Why ``node`` builds a visible sentence out of pieces (a translator cannot reorder them)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        sides = (node.left, node.right)
+        if any(_is_translated(side) for side in sides):
+            return "joins a translated string with + (write one message with {fields})"
+    if isinstance(node, ast.JoinedStr):
+        pieces = node.values
+        if any(isinstance(p, ast.FormattedValue) and _is_translated(p.value) for p in pieces) and any(
+            _has_words(p) for p in pieces
+        ):
+            return "puts a translated string inside an f-string with English words (write one message with {fields})"
+    return None
+
+
 def extract_source(source: str, location: str) -> tuple[list[tuple[str, str | None]], list[Problem]]:
     """The (msgid, msgid_plural) pairs of one module's source, and the calls that are not literal."""
     tree = ast.parse(source, filename=location)
+    lines = source.splitlines()
     found: list[tuple[str, str | None]] = []
     problems: list[Problem] = []
     for node in ast.walk(tree):
+        joined = concatenation_problem(node)
+        if joined is not None:
+            problems.append(Problem(f"{location}:{getattr(node, 'lineno', 0)}", joined, True))
         if not isinstance(node, ast.Call):
             continue
         name = _called_name(node)
@@ -89,6 +153,10 @@ def extract_source(source: str, location: str) -> tuple[list[tuple[str, str | No
         literals = [_literal(arg) for arg in args]
         if len(args) == wanted and all(value is not None for value in literals):
             if wanted == 1:
+                marked = any("# not a count" in line for line in lines[node.lineno - 1 : (node.end_lineno or node.lineno)])
+                why = None if marked else count_problem(literals[0])  # type: ignore[arg-type]
+                if why is not None:
+                    problems.append(Problem(where, f"{literals[0]!r} {why}: use ngettext(), or mark the line '# not a count'", True))
                 found.append((literals[0], None))  # type: ignore[arg-type]
             else:
                 found.append((literals[0], literals[1]))  # type: ignore[arg-type]
@@ -101,12 +169,20 @@ def extract_source(source: str, location: str) -> tuple[list[tuple[str, str | No
     return found, problems
 
 
-def extract(ui_dir: Path = UI_DIR, *, relative_to: Path | None = None) -> tuple[dict[str, Found], list[Problem]]:
-    """Every translatable string under ``ui_dir``, keyed by msgid."""
-    base = relative_to if relative_to is not None else ui_dir.parent.parent
+def _modules(sources: Path | Iterable[Path]) -> list[Path]:
+    roots = [sources] if isinstance(sources, Path) else list(sources)
+    return sorted(path for root in roots for path in ([root] if root.is_file() else root.rglob("*.py")))
+
+
+def extract(
+    sources: Path | Iterable[Path] = SOURCE_DIRS, *, relative_to: Path | None = None
+) -> tuple[dict[str, Found], list[Problem]]:
+    """Every translatable string in ``sources`` (folders or modules), keyed by msgid."""
+    modules = _modules(sources)
+    base = relative_to if relative_to is not None else PACKAGE_DIR.parent
     pairs: dict[str, tuple[str | None, set[str]]] = {}
     problems: list[Problem] = []
-    for path in sorted(ui_dir.rglob("*.py")):
+    for path in modules:
         location = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.as_posix()
         found, trouble = extract_source(path.read_text(encoding="utf-8"), location)
         problems.extend(trouble)
@@ -459,10 +535,10 @@ def mo_path(language: str, locale_dir: Path = LOCALE_DIR) -> Path:
 
 
 def update(
-    ui_dir: Path = UI_DIR, locale_dir: Path = LOCALE_DIR, languages: Iterable[str] = LANGUAGES
+    sources: Path | Iterable[Path] = SOURCE_DIRS, locale_dir: Path = LOCALE_DIR, languages: Iterable[str] = LANGUAGES
 ) -> tuple[list[str], list[Problem]]:
     """Extract, merge into every language's .po and compile each .mo. Returns the files written."""
-    found, problems = extract(ui_dir)
+    found, problems = extract(sources)
     written: list[str] = []
     for language in languages:
         po = po_path(language, locale_dir)
@@ -475,6 +551,22 @@ def update(
     return written, problems
 
 
+#: A translator comment that says an entry stays as in English on purpose (a product name, a
+#: command, an LDAP attribute): "# same: a command the admin types".
+SAME_MARK = "same:"
+
+
+def _same_as_english(entry: Entry) -> bool:
+    """A translation identical to its English msgid of more than one word, not marked as meant."""
+    english = [entry.msgid] if entry.msgid_plural is None else [entry.msgid, entry.msgid_plural]
+    if entry.msgstr[: len(english)] != english:
+        return False
+    words = re.findall(r"[A-Za-z]{2,}", re.sub(r"\{[^}]*\}", " ", entry.msgid))
+    if len(words) <= 1:
+        return False
+    return not any(comment.startswith(SAME_MARK) for comment in entry.translator_comments)
+
+
 def _fields(text: str) -> list[str] | None:
     """The sorted ``{name}`` fields of a format string; None when it is not a valid one."""
     try:
@@ -484,10 +576,10 @@ def _fields(text: str) -> list[str] | None:
 
 
 def check(
-    ui_dir: Path = UI_DIR, locale_dir: Path = LOCALE_DIR, languages: Iterable[str] = LANGUAGES
+    sources: Path | Iterable[Path] = SOURCE_DIRS, locale_dir: Path = LOCALE_DIR, languages: Iterable[str] = LANGUAGES
 ) -> tuple[list[str], list[str]]:
     """What is wrong with the catalogues (errors) and what merely looks stale (warnings)."""
-    found, problems = extract(ui_dir)
+    found, problems = extract(sources)
     errors = [f"{p.location}: {p.text}" for p in problems if p.fatal]
     warnings = [f"{p.location}: {p.text}" for p in problems if not p.fatal]
     for language in languages:
@@ -514,6 +606,11 @@ def check(
             elif not all(entry.msgstr):
                 errors.append(f"{po}: {msgid!r} has no translation")
                 continue
+            if language != SOURCE_LANGUAGE and _same_as_english(entry):
+                errors.append(
+                    f"{po}: the translation of {msgid!r} is the English text; translate it, or say why it stays "
+                    f"with a comment line '# {SAME_MARK} <why>' above it"
+                )
             sources = [entry.msgid] if entry.msgid_plural is None else [entry.msgid] + [entry.msgid_plural] * (len(entry.msgstr) - 1)
             for source, form in zip(sources, entry.msgstr):
                 if not form:
