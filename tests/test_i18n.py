@@ -174,3 +174,58 @@ def test_extraction_refuses_f_strings_and_reports_non_literals(tmp_path):
 def test_the_log_pane_strings_are_translated(portuguese):
     assert _("following") == "acompanhando"
     assert _("Pause/follow") != "Pause/follow"
+
+
+def test_the_check_refuses_a_count_without_a_plural_form(tmp_path):
+    ui, locale = _scratch(
+        tmp_path,
+        'from x import _, ngettext\n'
+        'A = _("{n} users would be disabled")\n'
+        'B = _("Read {users} objects from {server}")\n'
+        'C = _("{total} changed")\n'
+        'D = _("user(s) refused")\n'
+        'E = ngettext("{n} user", "{n} users", 2)\n'
+        'F = _("in {n} min")\n'
+        'G = _("Hello {name}, this is {server}")\n'
+        'H = _("{n} queued")  # not a count\n',
+    )
+    _found, problems = catalogue.extract(ui)
+    refused = sorted(p.location.rsplit(":", 1)[1] for p in problems if p.fatal)
+    assert refused == ["2", "3", "4", "5"]  # A, B, C, D; not the plural, the unit, the names or the marked line
+
+
+def test_the_check_refuses_a_sentence_built_by_concatenation(tmp_path):
+    ui, locale = _scratch(
+        tmp_path,
+        'from x import _\n'
+        'A = _("Saved") + " " + name\n'
+        'B = f"{_(\'Syncing\')} now"\n'
+        'C = prefix + _("Saved: {url}").format(url=u)\n'
+        'D = f"{_(\'off\')}"\n'
+        'E = " · ".join([_("Saved"), _("Home tab")])\n'
+        'F = f"{title} ({key})"\n',
+    )
+    _found, problems = catalogue.extract(ui)
+    refused = sorted(p.location.rsplit(":", 1)[1] for p in problems if p.fatal)
+    assert refused == ["2", "3", "4"]  # A, B's f-string, C; facts side by side and f"{title} ({key})" are fine
+
+
+def test_the_check_refuses_an_english_translation_unless_marked(tmp_path):
+    ui, locale = _scratch(tmp_path, 'from x import _\nA = _("Active Directory")\nB = _("Cannot reach the server")\nC = _("OK")\n')
+    catalogue.update(ui, locale)
+    pt = catalogue.po_path("pt_BR", locale)
+    parsed = catalogue.read_po(pt, "pt_BR")
+    for msgid in parsed.entries:
+        parsed.entries[msgid].msgstr = [msgid]  # a translator pasted the English
+    pt.write_text(catalogue.format_po(parsed), encoding="utf-8")
+    catalogue.update(ui, locale)
+    errors, _warnings = catalogue.check(ui, locale)
+    same = sorted(e.split("translation of ")[1].split(" is the English")[0] for e in errors if "is the English text" in e)
+    assert same == ["'Active Directory'", "'Cannot reach the server'"]  # one word ("OK") may stay
+    parsed = catalogue.read_po(pt, "pt_BR")
+    parsed.entries["Active Directory"].translator_comments = [f"{catalogue.SAME_MARK} a product name"]
+    pt.write_text(catalogue.format_po(parsed), encoding="utf-8")
+    catalogue.update(ui, locale)
+    errors, _warnings = catalogue.check(ui, locale)
+    assert [e for e in errors if "is the English text" in e and "Active Directory" in e] == []
+    assert any("'Cannot reach the server' is the English text" in e for e in errors)

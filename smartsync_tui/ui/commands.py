@@ -105,11 +105,12 @@ def system_commands(app: SmartSyncApp, run: Callable[[ConsoleCommand], None]) ->
         title = _(command.title)
         if keys:
             title = f"{title} ({key_text(keys[0])})"
-        help_text = _(command.help)
+        # Separate facts, each one message, shown side by side with a middle dot.
+        facts = [_(command.help)]
         if len(keys) > 1:
-            help_text += " · " + _("keys {keys}").format(keys=" ".join(key_text(key) for key in keys))
+            facts.append(_("keys {keys}").format(keys=" ".join(key_text(key) for key in keys)))
         if command.tab == DIRECTORIES:
-            help_text += " · " + _("Active Directory tab")
+            facts.append(_("Active Directory tab"))
         elif command.tab == HOME:
-            help_text += " · " + _("Home tab")
-        yield SystemCommand(title, help_text, lambda command=command: run(command))
+            facts.append(_("Home tab"))
+        yield SystemCommand(title, " · ".join(facts), lambda command=command: run(command))

@@ -19,7 +19,7 @@ from smartsync_tui.core.dn import object_name
 from smartsync_tui.core.settings import DirectorySettings
 from smartsync_tui.core.state_store import LoginCheckRecord, StateStore
 from smartsync_tui.ui.advice import in_console
-from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.i18n import N_, _, ngettext, number, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView
 
@@ -72,13 +72,39 @@ def login_check_summary(checks: list[LoginCheckRecord], now: float, enabled: boo
         return _("No login check in the last hour. Identity asks when a user of this directory logs in "
                  "and its cached credentials have expired.")
     by_outcome = {o: sum(1 for c in recent if c.outcome == o) for o in OUTCOMES}
-    parts = ", ".join(f"{n} {_(OUTCOMES[o])}" for o, n in by_outcome.items() if n)
+    parts = ", ".join(outcome_count(o, n) for o, n in by_outcome.items() if n)
     # The rate over the time the checks cover (from the oldest to now, at least a minute), not
     # over the whole hour: ten checks in the last 30 s are 10/min, not 0.2/min.
     minutes = max(1.0, (now - min(c.at for c in recent)) / 60)
-    return _("Last hour: {count} checks ({rate:.1f}/min): {parts}; median {median:.0f} ms").format(
-        count=len(recent), rate=len(recent) / minutes, parts=parts,
-        median=statistics.median(c.latency_ms for c in recent))
+    count = len(recent)
+    return ngettext("Last hour: {count} check ({rate}/min): {parts}; median {median} ms",
+                    "Last hour: {count} checks ({rate}/min): {parts}; median {median} ms", count).format(
+        count=number(count), rate=number(count / minutes, 1), parts=parts,
+        median=number(statistics.median(c.latency_ms for c in recent)))
+
+
+def outcome_count(outcome: str, n: int) -> str:
+    """"2 allowed": a count of login checks with one outcome, in the plural form the language needs."""
+    if outcome == "allowed":
+        text = ngettext("{n} allowed", "{n} allowed", n)
+    elif outcome == "denied":
+        text = ngettext("{n} denied", "{n} denied", n)
+    elif outcome == "error":
+        text = ngettext("{n} error", "{n} errors", n)
+    elif outcome == "expired":
+        text = ngettext("{n} expired", "{n} expired", n)
+    else:
+        return f"{number(n)} {outcome}"
+    return text.format(n=number(n))
+
+
+def counts_text(users: int, disabled: int, groups: int, pending: int) -> str:
+    """The directory's counts in Identity, each in its plural form."""
+    return _("{users} ({disabled}) and {groups} in Identity; {pending}").format(
+        users=ngettext("{n} user", "{n} users", users).format(n=number(users)),
+        disabled=ngettext("{n} disabled", "{n} disabled", disabled).format(n=number(disabled)),
+        groups=ngettext("{n} group", "{n} groups", groups).format(n=number(groups)),
+        pending=ngettext("{n} operation pending", "{n} operations pending", pending).format(n=number(pending)))
 
 
 def skipped_reason(reason: str) -> str:
@@ -150,9 +176,8 @@ class DirectoryDetails(ModalScreen[None]):
         d = self.directory
         counts = self.state.counts(d.id)
         self.query_one("#details-counts", Static).update(literal(
-            _("{users} users ({disabled} disabled) and {groups} groups in Identity; {pending} operations pending").format(
-                users=counts["users"] + counts["disabled_users"], disabled=counts["disabled_users"],
-                groups=counts["groups"], pending=len(self.state.pending(d.id)))))
+            counts_text(counts["users"] + counts["disabled_users"], counts["disabled_users"], counts["groups"],
+                        len(self.state.pending(d.id)))))
         self._fill("runs-table", self._run_rows())
         checks = self.state.login_checks(d.id, limit=1000)
         self.query_one("#login-check-summary", Static).update(literal(login_check_summary(checks, time.time(), d.login_checks)))

@@ -136,7 +136,7 @@ class HelpScreen(ModalScreen[None]):
             if row.tooltip:
                 text.append(" · " + row.tooltip, style="dim")
             if not row.enabled:
-                text.append(" " + _("(not now)"), style="italic")
+                text.append(" ").append(_("(not now)"), style="italic")
             table.add_row(Text(" ".join(row.keys), end="", style="" if row.enabled else "dim"), text)
         return table
 

@@ -17,7 +17,7 @@ from textual.widgets import Button, DataTable, Static
 from smartsync_tui.core.state_store import PendingOp
 from smartsync_tui.core.sync_engine import SyncResult
 from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
-from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.i18n import N_, _, ngettext, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView
 
@@ -42,7 +42,8 @@ class ThresholdDialog(ModalScreen[bool]):
         held = plan.held if plan else []
         with Vertical(classes="dialog wide"):
             yield Static(
-                filled(_("{n} users would be disabled in {id}"), n=len(held), id=self.result.directory_id),
+                filled(ngettext("{n} user would be disabled in {id}", "{n} users would be disabled in {id}", len(held)),
+                       n=len(held), id=self.result.directory_id),
                 classes="dialog-title",
             )
             yield Static(literal(plan.threshold_note if plan else "", multiline=True), classes="dialog-body")

@@ -221,7 +221,7 @@ class SetupWizard(Screen[bool]):
         self.query_one(ContentSwitcher).current = STEPS[index]
         names = [_("Identity"), _("Proxy"), _("Active Directory")]
         # Styled spans, not markup: a translation with a bracket in it must not break the line.
-        steps = Text(_("Setup") + "  ")
+        steps = Text(_("Setup")).append("  ")
         for n, name in enumerate(names, 1):
             if n > 1:
                 steps.append(" › ")

@@ -18,8 +18,9 @@ NAME_LIMIT = 60
 
 def _state_text(status: DirectoryStatus) -> str:
     if status.state == "syncing":
-        percent = f" {status.percent:.0f}%" if status.percent is not None else ""
-        return _("Syncing") + percent
+        if status.percent is None:
+            return _("Syncing")
+        return _("Syncing {percent}%").format(percent=f"{status.percent:.0f}")
     return {
         "synced": _("Synced"),
         "failed": _("Failed"),

@@ -112,7 +112,8 @@ def _in(seconds: float) -> str:
     hours, minutes = divmod((seconds + 59) // 60, 60)
     if hours < 48:
         return _("in {h} h {m} min").format(h=hours, m=minutes) if minutes else _("in {h} h").format(h=hours)
-    return _("in {n} days").format(n=round(hours / 24))
+    days = round(hours / 24)
+    return ngettext("in {n} day", "in {n} days", days).format(n=days)
 
 
 def _every(seconds: float) -> str:
@@ -165,11 +166,11 @@ def _proxy_text(proxy: ProxySettings, password_stored: bool) -> str:
         return _("System default (HTTPS_PROXY / NO_PROXY)")
     if proxy.mode == "none":
         return _("None: Identity is reached directly")
-    text = _("Manual: {host}:{port}").format(host=proxy.host, port=proxy.port)
-    if proxy.user:
-        state = _("password stored") if password_stored else _("no password stored")
-        text += ", " + _("user {user} ({state})").format(user=proxy.user, state=state)
-    return text
+    if not proxy.user:
+        return _("Manual: {host}:{port}").format(host=proxy.host, port=proxy.port)
+    state = _("password stored") if password_stored else _("no password stored")
+    return _("Manual: {host}:{port}, user {user} ({state})").format(
+        host=proxy.host, port=proxy.port, user=proxy.user, state=state)
 
 
 def _period_text(since: datetime | None, until: datetime | None) -> str:
@@ -313,7 +314,7 @@ class HomeTab(VerticalScroll):
         directories = len(settings.directories)
         environment = settings.identity.base_url
         if settings.identity.environment == PRODUCTION_ENVIRONMENT:
-            environment += "  " + _("(production)")
+            environment = _("{url}  (production)").format(url=environment)
         self.query_one("#identity-info", Static).update(literal(
             _rows(
                 (_("Environment"), environment),
@@ -399,16 +400,17 @@ class HomeTab(VerticalScroll):
             audit("identity.changed", f"Identity environment changed from {current.base_url} to {chosen.base_url}",
                   environment=chosen.base_url, credentials_removed=",".join(dropped) or None)
             effective = self.console.settings.identity.base_url
-            removed = _(
-                " The token and agent key of {ids} were removed: they are never sent to another environment. "
+            # Two sentences side by side: what was saved, then what was removed (when anything was).
+            removed = [_(
+                "The token and agent key of {ids} were removed: they are never sent to another environment. "
                 "Give each directory its token again (Active Directory tab, e to edit)."
-            ).format(ids=", ".join(dropped)) if dropped else ""
+            ).format(ids=", ".join(dropped))] if dropped else []
             if effective != chosen.base_url:
-                self._result("#identity-result", _(
+                self._result("#identity-result", " ".join([_(
                     "Saved {url}, but SMARTSYNC_IDENTITY__* environment variables override it here; in effect: {effective}"
-                ).format(url=chosen.base_url, effective=effective) + removed, "error")
+                ).format(url=chosen.base_url, effective=effective), *removed]), "error")
             else:
-                self._result("#identity-result", _("Saved: {url}").format(url=chosen.base_url) + removed, "ok")
+                self._result("#identity-result", " ".join([_("Saved: {url}").format(url=chosen.base_url), *removed]), "ok")
             self.refresh_view()
 
         self.app.push_screen(IdentityEditScreen(current), done)

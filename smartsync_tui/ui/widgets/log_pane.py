@@ -598,7 +598,7 @@ class LogPane(Vertical):
         if self.following:
             state = _("following")
         else:
-            state = _("paused, {n} new").format(n=self._waiting)
+            state = ngettext("paused, {n} new", "paused, {n} new", self._waiting).format(n=self._waiting)
         level = _("level ≥ {level}").format(level=logging.getLevelName(self.min_level))
         if self.text_filter or self.min_level > LEVELS[0]:
             count = ngettext("{shown} of {kept} line", "{shown} of {kept} lines", self.kept).format(
