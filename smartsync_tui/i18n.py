@@ -74,12 +74,16 @@ def N_(message: str) -> str:
     return message
 
 
-def number(value: float, digits: int = 0) -> str:
+def number(value: float, digits: int | None = 0) -> str:
     """``value`` written the way the language writes figures: ``9.2``/``9,2``, ``10,000``/``10.000``.
 
+    ``digits`` decimals, or with ``None`` as few as the value needs (up to three: ``2.5`` s, ``10`` s).
     By hand, not with :mod:`locale`: the machine may not have the pt_BR locale installed, and the
     console's language may differ from the process's locale.
     """
     decimal, thousands = _SEPARATORS.get(_language, _SEPARATORS["en"])
-    text = f"{value:,.{digits}f}"
+    if digits is None:
+        text = f"{value:,.3f}".rstrip("0").rstrip(".")
+    else:
+        text = f"{value:,.{digits}f}"
     return text.translate(str.maketrans({",": thousands, ".": decimal}))

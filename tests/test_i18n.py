@@ -229,3 +229,13 @@ def test_the_check_refuses_an_english_translation_unless_marked(tmp_path):
     errors, _warnings = catalogue.check(ui, locale)
     assert [e for e in errors if "is the English text" in e and "Active Directory" in e] == []
     assert any("'Cannot reach the server' is the English text" in e for e in errors)
+
+
+def test_figures_use_the_languages_separators(portuguese):
+    from smartsync_tui.i18n import number
+
+    assert (number(9.25, 1), number(10_000), number(1234567.5, 2), number(2.5, None), number(10.0, None)) == (
+        "9,2", "10.000", "1.234.567,50", "2,5", "10")
+    set_language("en")
+    assert (number(9.25, 1), number(10_000), number(1234567.5, 2), number(2.5, None), number(10.0, None)) == (
+        "9.2", "10,000", "1,234,567.50", "2.5", "10")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from smartsync_tui.core import control_channel
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.settings import DirectoryDisabled, DirectoryNotFound
-from smartsync_tui.ui.i18n import _
+from smartsync_tui.ui.i18n import _, number
 
 if TYPE_CHECKING:
     from smartsync_tui.ui.app import SmartSyncApp
@@ -105,7 +105,7 @@ class ConsoleChannelHandler:
 
 def forget_timed_out(directory_id: str, timeout: float) -> str:
     return _("directory '{id}' is still finishing a sync batch or its login checks after {seconds} s: its state "
-             "and secrets were not deleted (see the application log)").format(id=directory_id, seconds=f"{timeout:g}")
+             "and secrets were not deleted (see the application log)").format(id=directory_id, seconds=number(timeout, None))
 
 
 def ask_engine(app: SmartSyncApp, message: dict[str, Any], done: str, *, timeout: float | None = None) -> None:

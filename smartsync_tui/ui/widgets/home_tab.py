@@ -56,7 +56,7 @@ from smartsync_tui.core.settings import (
     proxy_password_moves,
 )
 from smartsync_tui.ui.advice import in_console
-from smartsync_tui.ui.i18n import N_, _, day_first, ngettext, translate_bindings
+from smartsync_tui.ui.i18n import N_, _, day_first, ngettext, number, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.widgets.directory_fields import sentence
 from smartsync_tui.ui.widgets.identity_fields import IdentityFields, TestLine, check_text
@@ -122,7 +122,7 @@ def _every(seconds: float) -> str:
         return _("every {n} s").format(n=seconds)
     if seconds < 2 * 3600:
         return _("every {n} min").format(n=seconds // 60)
-    return _("every {n} h").format(n=f"{seconds / 3600:g}")
+    return _("every {n} h").format(n=number(seconds / 3600, None))
 
 
 def next_runs(settings: AppSettings, state: Any, now: float, syncing: frozenset[str] = frozenset()) -> tuple[str, str]:
