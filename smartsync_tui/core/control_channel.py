@@ -346,7 +346,7 @@ def _remove_if_stale(path: Path) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(info.st_mode):
-        raise ChannelError(_("{path} exists and is not a socket: move it away, then restart the engine").format(path=path))
+        raise ChannelError(_("{path} exists and is not a socket: move it away, then restart the engine").format(path=path))  # not a count
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(1.0)
     try:
@@ -389,7 +389,7 @@ def request(home: Home, message: dict[str, Any], *, engine_pid: int | None = Non
     who = _("the engine (pid {pid})").format(pid=engine_pid) if engine_pid else _("the engine")
     if not available():
         raise ChannelUnavailable(
-            _("the control channel is not available on this system (no Unix sockets): {who} syncs on its "
+            _("the control channel is not available on this system (no Unix sockets): {who} syncs on its "  # not a count
               "schedule; use smartsync-tui sync --directory ID to sync now").format(who=who)
         )
     _check_path_length(path)

@@ -69,13 +69,13 @@ def _not_yours(path: Path, info: os.stat_result, what: str, fix: str) -> UnsafeH
     """``what``: "folder", "link" or "file"; ``fix``: the sentence that says what to do."""
     fields = {"path": path, "owner": _user(info.st_uid), "uid": info.st_uid, "me": _user(_me()), "fix": fix}
     if what == "folder":
-        text = _("The folder {path} belongs to {owner} (uid {uid}), not to {me} who runs smartsync-tui: that "
+        text = _("The folder {path} belongs to {owner} (uid {uid}), not to {me} who runs smartsync-tui: that "  # not a count
                  "user could change what smartsync-tui reads and writes there. {fix}")
     elif what == "link":
-        text = _("The link {path} belongs to {owner} (uid {uid}), not to {me} who runs smartsync-tui: that "
+        text = _("The link {path} belongs to {owner} (uid {uid}), not to {me} who runs smartsync-tui: that "  # not a count
                  "user could change what smartsync-tui reads and writes there. {fix}")
     else:
-        text = _("The file {path} belongs to {owner} (uid {uid}), not to {me} who runs smartsync-tui: that "
+        text = _("The file {path} belongs to {owner} (uid {uid}), not to {me} who runs smartsync-tui: that "  # not a count
                  "user could change what smartsync-tui reads and writes there. {fix}")
     return UnsafeHomeError(text.format(**fields))
 

@@ -507,7 +507,7 @@ def load_settings(path: Path, *, environment: bool = True) -> AppSettings:
     except ValidationError as exc:
         raise SettingsError("\n".join((describe_validation_error(exc, source), advice))) from None
     except UnicodeEncodeError:  # as in _file_problems: a refused value holding half a character
-        raise SettingsError(_("{source} holds half a character (a lone \\uD800-\\uDFFF escape) in a value "
+        raise SettingsError(_("{source} holds half a character (a lone \\uD800-\\uDFFF escape) in a value "  # not a count
                               "that is refused: write the character itself.\n{advice}").format(
             source=source, advice=advice)) from None
     settings._loaded_digest = _digest(path)

@@ -80,7 +80,7 @@ def _decoder(text: str) -> json.JSONDecoder:
             )
         value = convert(literal)
         if value in (float("inf"), float("-inf")):
-            raise _Refused(_("{number} is too large a number").format(number=literal), text.find(literal))
+            raise _Refused(_("{number} is too large a number").format(number=literal), text.find(literal))  # not a count
         return value
 
     def constant(name: str) -> Any:
