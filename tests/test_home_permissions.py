@@ -215,7 +215,7 @@ def test_a_hard_link_at_a_home_file_is_refused_not_written_through(tmp_path, nam
 
     done = cli(home, "identity", "set", "--environment", "app.fluigidentity.com")
 
-    assert_refused(done, f"{path} has 1 other name(s) (hard links)", f"`mv {path} {path}.suspect`")
+    assert_refused(done, f"{path} has 1 other name (a hard link)", f"`mv {path} {path}.suspect`")
     assert victim.read_text() == "{}\n"
 
 

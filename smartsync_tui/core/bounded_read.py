@@ -13,19 +13,22 @@ import os
 import stat
 from pathlib import Path
 
+from smartsync_tui.i18n import _, ngettext
+
 
 class NotARegularFile(OSError):
     """The path is a folder, a FIFO, a device or a socket; ``what`` names which."""
 
     def __init__(self, path: Path, what: str) -> None:
-        super().__init__(f"{path} is {what}, not a file")
+        super().__init__(_("{path} is {what}, not a file").format(path=path, what=what))
         self.path = path
         self.what = what
 
 
 class FileTooLarge(OSError):
     def __init__(self, path: Path, size: int, limit: int) -> None:
-        super().__init__(f"{path} is {size} bytes (at most {limit})")
+        super().__init__(ngettext("{path} is {size} byte (at most {limit})", "{path} is {size} bytes (at most {limit})",
+                                  size).format(path=path, size=size, limit=limit))
         self.path = path
         self.size = size
         self.limit = limit
@@ -33,14 +36,14 @@ class FileTooLarge(OSError):
 
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
-        return "a folder"
+        return _("a folder")
     if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
+        return _("a named pipe (FIFO)")
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+        return _("a device")
     if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
+        return _("a socket")
+    return _("not a regular file")
 
 
 def read_regular_file(path: Path, limit: int) -> bytes:
@@ -53,7 +56,7 @@ def read_regular_file(path: Path, limit: int) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except IsADirectoryError:
-        raise NotARegularFile(path, "a folder") from None
+        raise NotARegularFile(path, _("a folder")) from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)

@@ -79,6 +79,7 @@ from smartsync_tui.core.settings import (
     DirectorySettings,
 )
 from smartsync_tui.core.state_store import LoginCheckRecord, StateStore
+from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.login")
 
@@ -128,15 +129,16 @@ def load_or_create_key(secrets: SecretStore, directory_id: str) -> PrivateKey:
     """
     if secrets.get(directory_token_key(directory_id)) is None:
         raise UserError(
-            f"directory '{directory_id}' has no token in the secret store (not registered, or deleted): "
-            f"no agent key is created for it; register it with {secret_command(directory_id, 'token')}"
+            _("directory '{id}' has no token in the secret store (not registered, or deleted): "
+              "no agent key is created for it; register it with {command}").format(
+                id=directory_id, command=secret_command(directory_id, "token"))
         )
     stored = secrets.get(directory_private_key(directory_id))
     if stored is None:
         pair = agent_keys.new_key_pair()
         secrets.set(directory_private_key(directory_id), pair.private_pem)
-        log.info("login checks %s: created the agent's key pair (%s, fingerprint %s)",
-                 directory_id, agent_keys.ALGORITHM, pair.fingerprint[:16])
+        log.info(_("login checks {id}: created the agent's key pair ({algorithm}, fingerprint {fingerprint})").format(
+            id=directory_id, algorithm=agent_keys.ALGORITHM, fingerprint=pair.fingerprint[:16]))
         stored = pair.private_pem
     return PrivateKey(stored)
 
@@ -282,9 +284,9 @@ class CommandLoop:
                         checker = self._checker(directory, client)
                         checker_for = (directory, signature)
                     if failures or not self.connected:
-                        log.info("login checks %s: %s", self.directory_id,
-                                 "Identity reachable again, answering login checks" if away_said
-                                 else "waiting for login checks from Identity")
+                        log.info((_("login checks {id}: Identity reachable again, answering login checks") if away_said
+                                  else _("login checks {id}: waiting for login checks from Identity")).format(
+                            id=self.directory_id))
                         failures, away_said = 0, False
                         self._set_connected(True)
                     if self._backlog() >= _QUEUE_PER_THREAD * settings.login_checks.concurrency:
@@ -309,8 +311,9 @@ class CommandLoop:
                     wait = REJECTED_WAIT_SECONDS if rejected else random.uniform(
                         0.5, 1.0) * min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(failures - 1, 10))
                     if not away_said:
-                        log.warning("login checks %s: %s; login checks wait (next try in %d s, then with backoff)",
-                                    self.directory_id, exc, max(1, round(wait)))
+                        log.warning(_("login checks {id}: {reason}; login checks wait (next try in {seconds} s, "
+                                      "then with backoff)").format(
+                            id=self.directory_id, reason=exc, seconds=number(max(1, round(wait)))))
                         away_said = True
                         self._set_connected(False, str(exc))
                     self._wait_or_new_credentials(wait, signature)
@@ -325,7 +328,7 @@ class CommandLoop:
                         self._retire_client()
                         break
         except Exception:  # never let the thread die silently (the service restarts it later)
-            log.exception("login checks %s stopped unexpectedly", self.directory_id)
+            log.exception(_("login checks {id} stopped unexpectedly").format(id=self.directory_id))
         finally:
             if self._pool is not None:
                 # The binds in progress finish and post; queued checks are left to Identity
@@ -372,8 +375,8 @@ class CommandLoop:
         password = self._secrets.get(directory_password_key(directory.id))
         if password is None:
             raise UserError(
-                f"the password of directory '{directory.id}' is missing from the secret store: "
-                f"{set_secret(directory.id, 'password')}"
+                _("the password of directory '{id}' is missing from the secret store: {remedy}").format(
+                    id=directory.id, remedy=set_secret(directory.id, "password"))
             )
         user_filter = directory.user_filter or client.get_directory().user_filter or DEFAULT_USER_FILTER
         return LoginChecker(directory, password, user_filter)
@@ -422,9 +425,9 @@ class CommandLoop:
             if fingerprint not in self._skipped_keys and len(self._skipped_keys) < 100:
                 self._skipped_keys.add(fingerprint)
                 log.warning(
-                    "login checks %s: a check was encrypted to another agent's key (%s...): left for that agent. "
-                    "If this agent should answer, enter the directory's token again to register it.",
-                    self.directory_id, shown_login(fingerprint)[:16])
+                    _("login checks {id}: a check was encrypted to another agent's key ({fingerprint}...): left for "
+                      "that agent. If this agent should answer, enter the directory's token again to register it.").format(
+                        id=self.directory_id, fingerprint=shown_login(fingerprint)[:16]))
             return
         # Aged on Identity's clock: how long the check had waited when it arrived.
         created = _created_at(command)
@@ -439,18 +442,20 @@ class CommandLoop:
             encrypted = payload.get("password_encrypted")
             shown = shown_login(login) if isinstance(login, str) else "?"
             if time.perf_counter() >= deadline_at:
-                result = self._answer(EXPIRED, shown, received, "expired", f"asked {waited:.0f} s before it arrived")
+                result = self._answer(EXPIRED, shown, received, "expired",
+                                      _("asked {seconds} s before it arrived").format(seconds=number(waited)))
             elif (not isinstance(login, str) or not isinstance(encrypted, str)
                   or payload.get("algorithm", agent_keys.ALGORITHM) != agent_keys.ALGORITHM):
                 result = self._answer(BAD_COMMAND, shown, received, "error",
-                                      "no login or encrypted password, or another algorithm")
+                                      _("no login or encrypted password, or another algorithm"))
             else:
                 try:
                     password: SecretStr | None = key.decrypt(encrypted)
                 except DecryptionFailed:
                     password = None
                 if password is None:
-                    result = self._answer(UNDECRYPTABLE, shown, received, "error", "not encrypted to this agent's key")
+                    result = self._answer(UNDECRYPTABLE, shown, received, "error",
+                                          _("not encrypted to this agent's key"))
                 else:
                     result = checker.check(login, password, received_at=received, deadline_at=deadline_at)
                     del password
@@ -461,14 +466,15 @@ class CommandLoop:
             self._record(store, result)
             self._emit(LoginChecked(self.directory_id, result, time.time(), posted))
         except Exception:
-            log.exception("login check %s failed unexpectedly", self.directory_id)
+            log.exception(_("login check {id} failed unexpectedly").format(id=self.directory_id))
         finally:
             with self._lock:
                 self._in_flight.discard(command_id)
 
     def _repost(self, command_id: str, body: dict) -> None:
         try:
-            self._post(command_id, body, f"the answer to {shown_login(command_id)} again", str(body.get("outcome")), "")
+            self._post(command_id, body, _("the answer to {command} again").format(command=shown_login(command_id)),
+                       str(body.get("outcome")), "")
         finally:
             with self._lock:
                 self._in_flight.discard(command_id)
@@ -493,20 +499,22 @@ class CommandLoop:
                 client = self._client
             try:
                 if client is None:
-                    raise UserError("Identity is not reachable at the moment")
+                    raise UserError(_("Identity is not reachable at the moment"))
                 client.post_command_result(command_id, body)
             except CommandGone:
-                log.log(level, "login check %s: %s; Identity no longer waited for the answer", self.directory_id, what)
+                log.log(level, _("login check {id}: {what}; Identity no longer waited for the answer").format(
+                    id=self.directory_id, what=what))
                 return False
             except Exception as exc:  # a client closed under us is retried on the next one too
                 if attempt + 1 < _POST_ATTEMPTS and not self._stop.is_set():
                     time.sleep(0.5 * (attempt + 1))
                     continue
                 shown = exc if isinstance(exc, UserError) else type(exc).__name__
-                log.warning("login check %s: %s; the result could not be sent (%s): it is sent again if Identity "
-                            "asks again", self.directory_id, what, shown)
+                log.warning(_("login check {id}: {what}; the result could not be sent ({reason}): it is sent again "
+                              "if Identity asks again").format(id=self.directory_id, what=what, reason=shown))
                 return False
-            log.log(level, "login check %s: %s%s", self.directory_id, what, f" ({detail})" if detail else "")
+            line = (_("login check {id}: {what} ({detail})") if detail else _("login check {id}: {what}"))
+            log.log(level, line.format(id=self.directory_id, what=what, detail=detail))
             return True
         return False
 
@@ -517,7 +525,8 @@ class CommandLoop:
                 LoginCheckRecord(time.time(), result.login, result.outcome, result.reason, round(result.latency_ms, 1)),
             )
         except Exception:  # the history is for display: a busy database must not lose the answer
-            log.warning("login check %s: could not be recorded in the state store", self.directory_id, exc_info=True)
+            log.warning(_("login check {id}: could not be recorded in the state store").format(id=self.directory_id),
+                        exc_info=True)
 
     def _emit(self, event: CommandLoopEvent) -> None:
         if self._on_event is None:
@@ -525,7 +534,7 @@ class CommandLoop:
         try:
             self._on_event(event)
         except Exception:
-            log.exception("the login-check listener failed on %s", type(event).__name__)
+            log.exception(_("the login-check listener failed on {event}").format(event=type(event).__name__))
 
 
 class LoginCheckService:

@@ -63,6 +63,7 @@ from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.state_store import StateStore
+from smartsync_tui.i18n import _, number
 
 if TYPE_CHECKING:
     # Only SchedulerHandler (`smartsync-tui run`) needs the scheduler, which pulls in the
@@ -135,7 +136,7 @@ class ControlServer:
     def start(self) -> Path:
         """Create the socket and start answering; raises :class:`ChannelError` when it cannot."""
         if not available():
-            raise ChannelUnavailable("the control channel is not available on this system (no Unix sockets)")
+            raise ChannelUnavailable(_("the control channel is not available on this system (no Unix sockets)"))
         _check_path_length(self.path)
         self.home.ensure()
         _make_private(self.home.data_dir)
@@ -148,7 +149,8 @@ class ControlServer:
             sock.listen(16)
         except OSError as exc:
             sock.close()
-            raise ChannelError(f"cannot create the control channel at {self.path}: {exc.strerror or exc}") from None
+            raise ChannelError(_("cannot create the control channel at {path}: {reason}").format(
+                path=self.path, reason=exc.strerror or exc)) from None
         self._sock = sock
         self._thread = threading.Thread(target=self._accept_loop, name="control-channel", daemon=True)
         self._thread.start()
@@ -190,7 +192,7 @@ class ControlServer:
             except OSError:
                 if self._closing.is_set():
                     return
-                log.exception("the control channel stopped accepting connections")
+                log.exception(_("the control channel stopped accepting connections"))
                 return
             threading.Thread(target=self._serve, args=(conn,), name="control-channel-client", daemon=True).start()
 
@@ -199,8 +201,8 @@ class ControlServer:
             conn.settimeout(IDLE_SECONDS)
             uid = peer_uid(conn)
             if uid is not None and uid != os.geteuid():
-                log.warning("control channel: refused a connection from uid %d (only uid %d may use it)",
-                            uid, os.geteuid())
+                log.warning(_("control channel: refused a connection from uid {uid} (only uid {me} may use it)").format(
+                    uid=uid, me=os.geteuid()))
                 # The request line is read (and ignored) first: closing with it unread could
                 # reset the connection before the caller reads why it was refused.
                 conn.settimeout(1.0)
@@ -208,7 +210,7 @@ class ControlServer:
                     conn.makefile("rb").readline(MAX_LINE_BYTES + 1)
                 except (OSError, ValueError):
                     pass
-                _send(conn, _error("refused", "refused: only the user the engine runs as may use its control channel"))
+                _send(conn, _error("refused", _("refused: only the user the engine runs as may use its control channel")))
                 return
             reader = conn.makefile("rb")
             while not self._closing.is_set():
@@ -219,7 +221,8 @@ class ControlServer:
                 if not line:
                     return
                 if len(line) > MAX_LINE_BYTES:
-                    _send(conn, _error("protocol", f"the request is longer than {MAX_LINE_BYTES} bytes"))
+                    _send(conn, _error("protocol", _("the request is longer than {limit} bytes").format(  # not a count
+                        limit=MAX_LINE_BYTES)))
                     return
                 if not _send(conn, self.answer(line)):
                     return
@@ -229,17 +232,18 @@ class ControlServer:
         try:
             request = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return _error("protocol", "the request is not a JSON object on one line")
+            return _error("protocol", _("the request is not a JSON object on one line"))
         if not isinstance(request, dict):
-            return _error("protocol", "the request is not a JSON object on one line")
+            return _error("protocol", _("the request is not a JSON object on one line"))
         op = request.get("op")
         try:
             return {"ok": True, **self._dispatch(op, request)}
         except UserError as exc:
             return _error(exc.kind if exc.kind in ("input", "refused") else "error", str(exc))
         except Exception as exc:
-            log.exception("control channel: %r failed", op)
-            return _error("error", f"the engine failed on '{op}': unexpected {type(exc).__name__} (see its application log)")
+            log.exception(_("control channel: {op!r} failed").format(op=op))
+            return _error("error", _("the engine failed on '{op}': unexpected {error} (see its application log)").format(
+                op=op, error=type(exc).__name__))
 
     def _dispatch(self, op: object, request: dict[str, Any]) -> dict[str, Any]:
         if op == "ping":
@@ -249,18 +253,31 @@ class ControlServer:
         if op == "sync":
             directory = _directory_of(request)
             full, allow_deletes = _flag(request, "full"), _flag(request, "allow_deletes")
-            log.info("control channel: %s of %s asked%s",
-                     "full sync" if full else "sync", directory, ", allowing the held disables" if allow_deletes else "")
+            log.info(_asked(full, allow_deletes).format(id=directory))
             self.handler.sync(directory, full=full, allow_deletes=allow_deletes)
             return {}
         if op == "forget":
             directory = _directory_of(request)
-            log.info("control channel: forgetting %s asked", directory)
+            log.info(_("control channel: forgetting {id} asked").format(id=directory))
             self.handler.forget(directory)
             return {}
         if op == "reload":
             return {"changed": bool(self.handler.reload())}
-        raise _ProtocolError(f"unknown op {op!r}: ping, status, sync, forget and reload are known")
+        raise _ProtocolError(_("unknown op {op!r}: ping, status, sync, forget and reload are known").format(op=op))
+
+
+def _asked(full: bool, allow_deletes: bool) -> str:
+    """The log line of a sync asked on the channel, with an ``{id}`` field."""
+    if full:
+        return (_("control channel: full sync of {id} asked, allowing the held disables") if allow_deletes
+                else _("control channel: full sync of {id} asked"))
+    return (_("control channel: sync of {id} asked, allowing the held disables") if allow_deletes
+            else _("control channel: sync of {id} asked"))
+
+
+def _seconds(value: float) -> str:
+    """A number of seconds as the language writes it: 5, 0.5 / 0,5."""
+    return number(value) if value == int(value) else number(value, 1)
 
 
 class _ProtocolError(UserError):
@@ -270,14 +287,14 @@ class _ProtocolError(UserError):
 def _directory_of(request: dict[str, Any]) -> str:
     directory = request.get("directory")
     if not isinstance(directory, str) or not directory:
-        raise _ProtocolError(f"'{request.get('op')}' needs \"directory\": the directory's id")
+        raise _ProtocolError(_("'{op}' needs \"directory\": the directory's id").format(op=request.get("op")))
     return directory
 
 
 def _flag(request: dict[str, Any], name: str) -> bool:
     value = request.get(name, False)
     if not isinstance(value, bool):
-        raise _ProtocolError(f"\"{name}\" must be true or false")
+        raise _ProtocolError(_("\"{name}\" must be true or false").format(name=name))
     return value
 
 
@@ -308,8 +325,8 @@ def peer_uid(conn: socket.socket) -> int | None:
 def _check_path_length(path: Path) -> None:
     if len(os.fsencode(path)) > _MAX_PATH_BYTES:
         raise ChannelUnavailable(
-            f"the control channel's path {path} is longer than Unix sockets allow ({_MAX_PATH_BYTES} bytes): "
-            "use a shorter --home (or SMARTSYNC_HOME)"
+            _("the control channel's path {path} is longer than Unix sockets allow ({limit} bytes): "  # not a count
+              "use a shorter --home (or SMARTSYNC_HOME)").format(path=path, limit=_MAX_PATH_BYTES)
         )
 
 
@@ -318,8 +335,8 @@ def _make_private(folder: Path) -> None:
     mode = stat.S_IMODE(folder.stat().st_mode)
     if mode & 0o077:
         os.chmod(folder, mode & 0o700)
-        log.info("control channel: %s was open to other users (mode %o); it is now %o",
-                 folder, mode, mode & 0o700)
+        log.info(_("control channel: {path} was open to other users (mode {mode}); it is now {new}").format(
+            path=folder, mode=f"{mode:o}", new=f"{mode & 0o700:o}"))
 
 
 def _remove_if_stale(path: Path) -> None:
@@ -329,21 +346,24 @@ def _remove_if_stale(path: Path) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(info.st_mode):
-        raise ChannelError(f"{path} exists and is not a socket: move it away, then restart the engine")
+        raise ChannelError(_("{path} exists and is not a socket: move it away, then restart the engine").format(path=path))  # not a count
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(1.0)
     try:
         probe.connect(str(path))
     except OSError as exc:
         if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
-            raise ChannelError(f"cannot check the old control channel at {path}: {exc.strerror or exc}") from None
+            raise ChannelError(_("cannot check the old control channel at {path}: {reason}").format(
+                path=path, reason=exc.strerror or exc)) from None
     else:
-        raise ChannelError(f"another process answers on {path}: is a second engine running for this home?")
+        raise ChannelError(
+            _("another process answers on {path}: is a second engine running for this home?").format(path=path)
+        )
     finally:
         probe.close()
     try:
         path.unlink()
-        log.info("control channel: removed the stale socket %s (its engine is gone)", path)
+        log.info(_("control channel: removed the stale socket {path} (its engine is gone)").format(path=path))
     except FileNotFoundError:
         pass
 
@@ -366,17 +386,17 @@ def request(home: Home, message: dict[str, Any], *, engine_pid: int | None = Non
     Every failure is a :class:`ChannelError` whose message says what to do.
     """
     path = socket_path(home)
-    who = f"the engine (pid {engine_pid})" if engine_pid else "the engine"
+    who = _("the engine (pid {pid})").format(pid=engine_pid) if engine_pid else _("the engine")
     if not available():
         raise ChannelUnavailable(
-            f"the control channel is not available on this system (no Unix sockets): {who} syncs on its "
-            "schedule; use smartsync-tui sync --directory ID to sync now"
+            _("the control channel is not available on this system (no Unix sockets): {who} syncs on its "  # not a count
+              "schedule; use smartsync-tui sync --directory ID to sync now").format(who=who)
         )
     _check_path_length(path)
     if not path.exists():
         raise ChannelError(
-            f"{who} has no control channel at {path}: is it still running? (an engine of an older version, "
-            "or a `run --once` pass, serves none)"
+            _("{who} has no control channel at {path}: is it still running? (an engine of an older version, "
+              "or a `run --once` pass, serves none)").format(who=who, path=path)
         )
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
@@ -390,18 +410,19 @@ def request(home: Home, message: dict[str, Any], *, engine_pid: int | None = Non
             raw = sock.makefile("rb").readline(MAX_LINE_BYTES + 1)
         except PermissionError:
             raise ChannelError(
-                f"{who} refused this user on {path}: open the console as the user the engine runs as "
-                "(e.g. sudo -u smartsync smartsync-tui)"
+                _("{who} refused this user on {path}: open the console as the user the engine runs as "
+                  "(e.g. sudo -u smartsync smartsync-tui)").format(who=who, path=path)
             ) from None
         except TimeoutError:
             raise ChannelError(
-                f"{who} does not answer on {path} (no reply in {timeout:g} s): is it still running? "
-                "Look at its application log, or restart it"
+                _("{who} does not answer on {path} (no reply in {seconds} s): is it still running? "
+                  "Look at its application log, or restart it").format(who=who, path=path, seconds=_seconds(timeout))
             ) from None
         except OSError as exc:
             raise ChannelError(
-                f"{who} does not answer on {path}: is it still running? ({exc.strerror or exc}); "
-                "start it again (systemctl start smartsync-tui) or reopen the console"
+                _("{who} does not answer on {path}: is it still running? ({reason}); "
+                  "start it again (systemctl start smartsync-tui) or reopen the console").format(
+                    who=who, path=path, reason=exc.strerror or exc)
             ) from None
     finally:
         sock.close()
@@ -410,12 +431,15 @@ def request(home: Home, message: dict[str, Any], *, engine_pid: int | None = Non
     except (UnicodeDecodeError, json.JSONDecodeError):
         reply = None
     if not isinstance(reply, dict):
-        raise ChannelError(f"{who} closed the channel at {path} without a proper answer: look at its application log")
+        raise ChannelError(
+            _("{who} closed the channel at {path} without a proper answer: look at its application log").format(
+                who=who, path=path)
+        )
     if not reply.get("ok") and reply.get("kind") == "refused":
-        raise ChannelError(f"{who} refused this user on {path}: open the console as the user the engine runs as",
-                           kind="refused")
+        raise ChannelError(_("{who} refused this user on {path}: open the console as the user the engine runs as").format(
+            who=who, path=path), kind="refused")
     if not reply.get("ok"):
-        raise ChannelError(f"{who} could not do it: {reply.get('error') or 'no reason given'}",
+        raise ChannelError(_("{who} could not do it: {reason}").format(who=who, reason=reply.get("error") or _("no reason given")),
                            kind=str(reply.get("kind") or "channel"))
     return reply
 
@@ -465,8 +489,8 @@ class SchedulerHandler:
         self.scheduler.reload_settings_if_changed()
         if self.scheduler.settings.directory(directory) is not None:
             raise InputError(
-                "directory", f"directory '{directory}' is still in appsettings.json: remove it first "
-                f"(smartsync-tui directory remove {directory}, or delete it in the console)",
+                "directory", _("directory '{id}' is still in appsettings.json: remove it first "
+                               "(smartsync-tui directory remove {id}, or delete it in the console)").format(id=directory),
             )
         # The scheduler retires the worker and stops the login-check loop on its next
         # settings poll (it polls: nobody is told); the run in flight stops after its batch.
@@ -495,11 +519,12 @@ def forget_when_idle(home: Home, secrets: SecretStore, directory_id: str, busy: 
     deadline = time.monotonic() + timeout
     while busy():
         if time.monotonic() >= deadline:
-            log.warning("directory %s not forgotten: its sync or login checks still ran after %g s; "
-                        "its state and secrets are kept", directory_id, timeout)
+            log.warning(_("directory {id} not forgotten: its sync or login checks still ran after {seconds} s; "
+                          "its state and secrets are kept").format(id=directory_id, seconds=_seconds(timeout)))
             raise UserError(
-                f"directory '{directory_id}' is still finishing a sync batch or its login checks after "
-                f"{timeout:g} s: its state and secrets were not deleted (see the application log)"
+                _("directory '{id}' is still finishing a sync batch or its login checks after "
+                  "{seconds} s: its state and secrets were not deleted (see the application log)").format(
+                    id=directory_id, seconds=_seconds(timeout))
             )
         time.sleep(poll)
     forget_directory(home, secrets, directory_id)
@@ -513,7 +538,7 @@ def forget_directory(home: Home, secrets: SecretStore, directory: str) -> None:
     with StateStore(home.state_db) as state:
         state.forget_directory(directory)
     secrets.delete_prefix(f"directory/{directory}/")
-    log.info("directory %s forgotten: its state and its secrets were deleted", directory)
+    log.info(_("directory {id} forgotten: its state and its secrets were deleted").format(id=directory))
 
 
 def state_json(state: DirectoryState) -> dict[str, Any]:
@@ -528,6 +553,6 @@ def serve(home: Home, handler: ChannelHandler) -> ControlServer | None:
     try:
         server.start()
     except UserError as exc:
-        log.warning("control channel not started: %s; attached consoles can only watch", exc)
+        log.warning(_("control channel not started: {reason}; attached consoles can only watch").format(reason=exc))
         return None
     return server

@@ -36,6 +36,7 @@ from smartsync_tui import __version__
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.file_protection import open_private
 from smartsync_tui.core.paths import Home
+from smartsync_tui.i18n import _
 
 try:
     import fcntl
@@ -76,24 +77,24 @@ def describe_running(holder: dict[str, Any]) -> str:
     """The sentence an admin reads when an engine already runs for the home."""
     pid = holder.get("pid")
     mode = holder.get("mode")
-    what = "the smartsync-tui console" if mode == "console" else "smartsync-tui run"
+    # "smartsync-tui run" is the command's name: it stays as typed in every language.
+    what = _("the smartsync-tui console") if mode == "console" else "smartsync-tui run"
     details = [what]
     started = _shown_time(holder.get("started_at"))
     if started:
-        details.append(f"started {started}")
+        details.append(_("started {time}").format(time=started))
     host = holder.get("host")
     if host and host != socket.gethostname():
-        details.append(f"on host {host}")
-    who = f"pid {pid} ({', '.join(details)})" if pid else f"({', '.join(details)})"
-    kill = f"kill {pid}" if pid else "stop that process"
+        details.append(_("on host {host}").format(host=host))
+    listed = ", ".join(details)
+    who = f"pid {pid} ({listed})" if pid else f"({listed})"
+    kill = f"kill {pid}" if pid else _("stop that process")
     if mode == "console":
-        advice = f"close that console first (or {kill})"
+        advice = _("close that console first (or {kill})").format(kill=kill)
     else:
-        advice = (
-            f"stop it first (systemctl stop smartsync-tui, or {kill}) "
-            "or open the console to attach to it"
-        )
-    return f"an engine is already running for this home: {who}; {advice}"
+        advice = _("stop it first (systemctl stop smartsync-tui, or {kill}) "
+                   "or open the console to attach to it").format(kill=kill)
+    return _("an engine is already running for this home: {who}; {advice}").format(who=who, advice=advice)
 
 
 def _shown_time(value: object) -> str | None:

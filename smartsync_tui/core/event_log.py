@@ -32,6 +32,7 @@ from smartsync_tui.core.logs import APPLICATION_LOG, AUDIT_LOGGER, CONSOLE_LOG, 
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.redaction import safe_line
 from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.i18n import N_, _, ngettext
 
 LogName = Literal["application", "console"]
 LOG_NAMES: tuple[LogName, ...] = ("application", "console")
@@ -62,7 +63,7 @@ class ExportExists(EventLogError):
     kind = "exists"
 
     def __init__(self, path: Path) -> None:
-        super().__init__(f"{path} already exists: choose another file name, or replace it.")
+        super().__init__(_("{path} already exists: choose another file name, or replace it.").format(path=path))
         self.path = path
 
 
@@ -104,13 +105,14 @@ _DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})(:\d{2})?$")
 # 27/11/2026 or 27/11/2026 14:30[:15]: day first (pt_BR); in English refused, as either order may be meant.
 _SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-WHEN_FORMATS = "2026-11-27, 2026-11-27 14:30, 2026-11-27T14:30:00-03:00, now, or a time ago such as -2h or -7d"
-WHEN_FORMATS_DAY_FIRST = (
+# The forms parse_when reads, for its refusals (marked here, translated where they are shown).
+WHEN_FORMATS = N_("2026-11-27, 2026-11-27 14:30, 2026-11-27T14:30:00-03:00, now, or a time ago such as -2h or -7d")
+WHEN_FORMATS_DAY_FIRST = N_(
     "27/11/2026, 27/11/2026 14:30, 2026-11-27, 2026-11-27T14:30:00-03:00, now, or a time ago such as -2h or -7d"
 )
-# Not calendar.month_name: it follows LC_TIME, and these messages are English (the console words its own).
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+# Not calendar.month_name: it follows LC_TIME, not the language the messages are in (translated with _()).
+_MONTHS = (N_("January"), N_("February"), N_("March"), N_("April"), N_("May"), N_("June"), N_("July"),
+           N_("August"), N_("September"), N_("October"), N_("November"), N_("December"))
 
 
 class WhenError(InputError):
@@ -154,8 +156,10 @@ def parse_when(text: str, *, now: datetime | None = None, end: bool = False, day
     except OverflowError:
         # -99999999999d, or a date at the calendar's edge that the local zone pushes past it.
         raise WhenError(
-            value, "too_far", f"'{value}' is further from today than any log reaches: give a time ago of at most "
-            f"-{_MAX_DAYS_AGO}d, or a date between the years 2 and 9998", days=_MAX_DAYS_AGO,
+            value, "too_far", _("'{value}' is further from today than any log reaches: give a time ago of at most "
+                                "-{days}d, or a date between the years 2 and 9998").format(
+                value=value, days=_MAX_DAYS_AGO),
+            days=_MAX_DAYS_AGO,
         ) from None
 
 
@@ -176,7 +180,9 @@ def _check_day(value: str, year: int, month: int, day: int) -> None:
     if 1 <= month <= 12 and year >= 1 and day > calendar.monthrange(year, month)[1]:
         days = calendar.monthrange(year, month)[1]
         raise WhenError(
-            value, "impossible", f"'{value}' is not a date: {_MONTHS[month - 1]} {year} has {days} days",
+            value, "impossible", ngettext("'{value}' is not a date: {month} {year} has {days} day",
+                                          "'{value}' is not a date: {month} {year} has {days} days", days).format(
+                value=value, month=_(_MONTHS[month - 1]), year=year, days=days),
             day=day, month=month, year=year, days=days,
         )
 
@@ -189,9 +195,12 @@ def _slashed(value: str, found: re.Match[str], end: bool, day_first: bool) -> da
                     if 1 <= month <= 12 and 1 <= day <= 31]
         readings = list(dict.fromkeys(readings))  # 05/05/2026 reads the same both ways
         if readings:  # else no order makes it a date: the usual refusal lists what is accepted
+            shown = readings[0] if len(readings) == 1 else _("{first} or {second}").format(
+                first=readings[0], second=readings[1])
             raise WhenError(
-                value, "ambiguous", f"'{value}' is not read in English, where 01/12 is January 12 to some and "
-                f"1 December to others: write the date year first, as {' or '.join(readings)}",
+                value, "ambiguous", _("'{value}' is not read in English, where 01/12 is January 12 to some and "
+                                      "1 December to others: write the date year first, as {dates}").format(
+                    value=value, dates=shown),
                 dates=readings,
             )
         raise ValueError(value)
@@ -235,10 +244,11 @@ def _parse_when(value: str, now: datetime | None, end: bool, day_first: bool) ->
     except ValueError:
         when = None
     if when is None:
-        formats = WHEN_FORMATS_DAY_FIRST if day_first else WHEN_FORMATS
+        formats = _(WHEN_FORMATS_DAY_FIRST if day_first else WHEN_FORMATS)
         raise WhenError(
-            value, "unreadable", f"'{value}' is not a time I can read: write it as {formats}" if value
-            else f"give a time: {formats}",
+            value, "unreadable",
+            _("'{value}' is not a time I can read: write it as {formats}").format(value=value, formats=formats)
+            if value else _("give a time: {formats}").format(formats=formats),
         )
     return _local(when) if when.tzinfo is None else when
 
@@ -246,12 +256,12 @@ def _parse_when(value: str, now: datetime | None, end: bool, day_first: bool) ->
 def describe_period(since: datetime | None, until: datetime | None) -> str:
     """``between A and B`` / ``since A`` / ``until B`` / ``at all``, for messages."""
     if since and until:
-        return f"between {since.strftime(_SHOWN)} and {until.strftime(_SHOWN)}"
+        return _("between {since} and {until}").format(since=since.strftime(_SHOWN), until=until.strftime(_SHOWN))
     if since:
-        return f"since {since.strftime(_SHOWN)}"
+        return _("since {since}").format(since=since.strftime(_SHOWN))
     if until:
-        return f"until {until.strftime(_SHOWN)}"
-    return "at all"
+        return _("until {until}").format(until=until.strftime(_SHOWN))
+    return _("at all")
 
 
 # -- reading and exporting
@@ -260,14 +270,14 @@ def describe_period(since: datetime | None, until: datetime | None) -> str:
 def log_files(home: Home, log: LogName) -> list[Path]:
     """The log's files, oldest first: the rotated backups (highest number first), then the current file."""
     if log not in LOG_FILES:
-        raise InputError("log", f"there is no '{log}' log: choose application or console")
+        raise InputError("log", _("there is no '{log}' log: choose application or console").format(log=log))
     current = home.log_dir / LOG_FILES[log]
     backups = []
     for path in home.log_dir.glob(LOG_FILES[log] + ".*"):
         suffix = path.name[len(current.name) + 1:]
         if suffix.isdigit():
             backups.append((int(suffix), path))
-    files = [path for _, path in sorted(backups, reverse=True)]
+    files = [path for _number, path in sorted(backups, reverse=True)]
     if current.exists():
         files.append(current)
     return files
@@ -321,10 +331,13 @@ def check_destination(path: Path, *, overwrite: bool = False) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
         raise EventLogError(
-            f"{path} is a folder: give a file name inside it, for example {path / 'smartsync-log.txt'}."
+            _("{path} is a folder: give a file name inside it, for example {example}.").format(
+                path=path, example=path / "smartsync-log.txt")
         )
     if not path.parent.is_dir():
-        raise EventLogError(f"The folder {path.parent} does not exist: create it first or choose another folder.")
+        raise EventLogError(
+            _("The folder {path} does not exist: create it first or choose another folder.").format(path=path.parent)
+        )
     if path.exists() and not overwrite:
         raise ExportExists(path)
     return path
@@ -354,14 +367,15 @@ def export_log(
     """
     since, until = _aware(since), _aware(until)
     if since and until and since > until:
-        raise InputError("since", f"the period starts after it ends ({describe_period(since, until)}): swap the two times")
+        raise InputError("since", _("the period starts after it ends ({period}): swap the two times").format(
+            period=describe_period(since, until)))
     path = check_destination(path, overwrite=overwrite)
     _register_stored_secrets(home)
     files = log_files(home, log)
     if not files and not empty_ok:
         raise NothingToExport(
-            f"The {log} log has no lines {describe_period(since, until)} (nothing was recorded in "
-            f"{home.log_dir / LOG_FILES[log]} yet); nothing was written."
+            _("The {log} log has no lines {period} (nothing was recorded in {path} yet); nothing was written.").format(
+                log=log, period=describe_period(since, until), path=home.log_dir / LOG_FILES[log])
         )
     written = 0
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -378,7 +392,8 @@ def export_log(
             out.flush()
             os.fsync(out.fileno())
         if written == 0 and not empty_ok:
-            raise NothingToExport(f"The {log} log has no lines {describe_period(since, until)}; nothing was written.")
+            raise NothingToExport(_("The {log} log has no lines {period}; nothing was written.").format(
+                log=log, period=describe_period(since, until)))
         if not overwrite and path.exists():  # created meanwhile: still not replaced
             raise ExportExists(path)
         os.replace(tmp, path)
@@ -387,7 +402,7 @@ def export_log(
         raise
     audit(
         "logs.exported",
-        f"{log} log {describe_period(since, until)} exported",
+        _("{log} log {period} exported").format(log=log, period=describe_period(since, until)),
         log=log, file=str(path), lines=written,
     )
     return written
@@ -398,8 +413,9 @@ def empty_export_header(log: LogName, since: datetime | None, until: datetime | 
 
     It starts with '#', never with a timestamp, so it cannot be read as a record of the log.
     """
-    period = describe_period(since, until) if since or until else "from its start"
-    return f"# smartsync-tui {log} log {period}: no lines in this period\n"
+    period = describe_period(since, until) if since or until else _("from its start")
+    line = _("# smartsync-tui {log} log {period}: no lines in this period").format(log=log, period=period)
+    return f"{line}\n"
 
 
 def _register_stored_secrets(home: Home) -> None:

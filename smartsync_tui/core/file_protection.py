@@ -33,6 +33,7 @@ import stat
 from pathlib import Path
 
 from smartsync_tui.core.errors import SettingsError
+from smartsync_tui.i18n import _, ngettext
 
 try:
     import pwd
@@ -65,10 +66,18 @@ def _me() -> int:
 
 
 def _not_yours(path: Path, info: os.stat_result, what: str, fix: str) -> UnsafeHomeError:
-    return UnsafeHomeError(
-        f"{what} {path} belongs to {_user(info.st_uid)} (uid {info.st_uid}), not to {_user(_me())} who runs "
-        f"smartsync-tui: that user could change what smartsync-tui reads and writes there. {fix}"
-    )
+    """``what``: "folder", "link" or "file"; ``fix``: the sentence that says what to do."""
+    fields = {"path": path, "owner": _user(info.st_uid), "uid": info.st_uid, "me": _user(_me()), "fix": fix}
+    if what == "folder":
+        text = _("The folder {path} belongs to {owner} (uid {uid}), not to {me} who runs smartsync-tui: that "  # not a count
+                 "user could change what smartsync-tui reads and writes there. {fix}")
+    elif what == "link":
+        text = _("The link {path} belongs to {owner} (uid {uid}), not to {me} who runs smartsync-tui: that "  # not a count
+                 "user could change what smartsync-tui reads and writes there. {fix}")
+    else:
+        text = _("The file {path} belongs to {owner} (uid {uid}), not to {me} who runs smartsync-tui: that "  # not a count
+                 "user could change what smartsync-tui reads and writes there. {fix}")
+    return UnsafeHomeError(text.format(**fields))
 
 
 def check_parents(folder: Path, *, own: frozenset[Path] = frozenset()) -> None:
@@ -90,18 +99,20 @@ def check_parents(folder: Path, *, own: frozenset[Path] = frozenset()) -> None:
         except FileNotFoundError:
             continue  # created below, by us
         except OSError as exc:
-            raise UnsafeHomeError(f"Cannot check the folder {parent}: {exc.strerror}.") from None
+            raise UnsafeHomeError(
+                _("Cannot check the folder {path}: {reason}.").format(path=parent, reason=exc.strerror)
+            ) from None
         if info.st_uid not in (0, _me()):
             raise _not_yours(
-                parent, info, "The folder", f"Choose a --home whose folders above it belong to you or to root "
-                f"(or, as root: `chown root {parent}`).",
+                parent, info, "folder", _("Choose a --home whose folders above it belong to you or to root "
+                                          "(or, as root: `chown root {path}`).").format(path=parent),
             )
         mode = stat.S_IMODE(info.st_mode)
         if mode & _OTHERS_WRITE and not mode & stat.S_ISVTX:
             raise UnsafeHomeError(
-                f"The folder {parent}, above the home {folder}, can be written by other users "
-                f"(mode {mode:o}): they could replace the home. Run `chmod go-w {parent}`, "
-                "or choose a --home elsewhere."
+                _("The folder {path}, above the home {home}, can be written by other users "
+                  "(mode {mode}): they could replace the home. Run `chmod go-w {path}`, "
+                  "or choose a --home elsewhere.").format(path=parent, home=folder, mode=f"{mode:o}")
             )
 
 
@@ -122,11 +133,12 @@ def check_links(path: Path) -> None:
         except FileNotFoundError:
             return  # the rest is created below, by us
         except OSError as exc:
-            raise UnsafeHomeError(f"Cannot check {current}: {exc.strerror}.") from None
+            raise UnsafeHomeError(_("Cannot check {path}: {reason}.").format(path=current, reason=exc.strerror)) from None
         if stat.S_ISLNK(info.st_mode) and info.st_uid not in (0, _me()):
             raise _not_yours(
-                current, info, "The link", f"It could be pointed at another folder at any moment. Give the "
-                f"folder it leads to ({os.path.realpath(current)}) as --home instead.",
+                current, info, "link", _("It could be pointed at another folder at any moment. Give the "
+                                         "folder it leads to ({target}) as --home instead.").format(
+                    target=os.path.realpath(current)),
             )
 
 
@@ -137,19 +149,22 @@ def check_private_dir(folder: Path) -> None:
     try:
         info = os.stat(folder)
     except OSError as exc:
-        raise UnsafeHomeError(f"Cannot check the folder {folder}: {exc.strerror}.") from None
+        raise UnsafeHomeError(
+            _("Cannot check the folder {path}: {reason}.").format(path=folder, reason=exc.strerror)
+        ) from None
     if not stat.S_ISDIR(info.st_mode):
-        raise UnsafeHomeError(f"{folder} is not a folder: move it away, or choose another --home.")
+        raise UnsafeHomeError(_("{path} is not a folder: move it away, or choose another --home.").format(path=folder))
     if info.st_uid != _me():
         raise _not_yours(
-            folder, info, "The folder", f"If you trust what is in it, make it yours with "
-            f"`chown -R {_user(_me())} {folder}` (as root); else choose another --home.",
+            folder, info, "folder", _("If you trust what is in it, make it yours with "
+                                      "`chown -R {me} {path}` (as root); else choose another --home.").format(
+                me=_user(_me()), path=folder),
         )
     mode = stat.S_IMODE(info.st_mode)
     if mode & _OTHERS_WRITE:
         raise UnsafeHomeError(
-            f"The folder {folder} can be written by other users (mode {mode:o}): they could replace its "
-            f"files. Make it private with `chmod 700 {folder}`, then run again."
+            _("The folder {path} can be written by other users (mode {mode}): they could replace its "
+              "files. Make it private with `chmod 700 {path}`, then run again.").format(path=folder, mode=f"{mode:o}")
         )
 
 
@@ -160,8 +175,9 @@ def make_private_dir(folder: Path) -> None:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise SettingsError(
-                f"Cannot create the folder {folder}: {exc.strerror}. Choose another --home "
-                "(or SMARTSYNC_HOME), or fix the owner and permissions of that folder."
+                _("Cannot create the folder {path}: {reason}. Choose another --home "
+                  "(or SMARTSYNC_HOME), or fix the owner and permissions of that folder.").format(
+                    path=folder, reason=exc.strerror)
             ) from None
     check_private_dir(folder)
 
@@ -170,35 +186,40 @@ def _check_file_info(path: Path, info: os.stat_result, *, secret: bool) -> None:
     if stat.S_ISLNK(info.st_mode):
         raise _link(path)
     if not stat.S_ISREG(info.st_mode):
-        raise UnsafeHomeError(f"{path} is not a regular file: move it away, then run again.")
+        raise UnsafeHomeError(_("{path} is not a regular file: move it away, then run again.").format(path=path))
     if info.st_nlink > 1:
         # A hard link is the same file under another name, perhaps another user's file.
+        others = info.st_nlink - 1
         raise UnsafeHomeError(
-            f"{path} has {info.st_nlink - 1} other name(s) (hard links): what smartsync-tui writes there would "
-            f"land in a file that also lives elsewhere. Move it away with `mv {path} {path}.suspect`, then run again."
+            ngettext("{path} has {n} other name (a hard link): what smartsync-tui writes there would "
+                     "land in a file that also lives elsewhere. Move it away with `mv {path} {path}.suspect`, "
+                     "then run again.",
+                     "{path} has {n} other names (hard links): what smartsync-tui writes there would "
+                     "land in a file that also lives elsewhere. Move it away with `mv {path} {path}.suspect`, "
+                     "then run again.", others).format(path=path, n=others)
         )
     if info.st_uid != _me():
         raise _not_yours(
-            path, info, "The file", f"If you trust its content, make it yours with `chown {_user(_me())} {path}` "
-            "(as root); else move it away.",
+            path, info, "file", _("If you trust its content, make it yours with `chown {me} {path}` "
+                                  "(as root); else move it away.").format(me=_user(_me()), path=path),
         )
     mode = stat.S_IMODE(info.st_mode)
     if secret and mode & _OTHERS_ANY:
         raise UnsafeHomeError(
-            f"{path} can be read by other users (mode {mode:o}). Make it private with `chmod 600 {path}`, "
-            "then run again."
+            _("{path} can be read by other users (mode {mode}). Make it private with `chmod 600 {path}`, "
+              "then run again.").format(path=path, mode=f"{mode:o}")
         )
     if mode & _OTHERS_WRITE:
         raise UnsafeHomeError(
-            f"{path} can be written by other users (mode {mode:o}). Make it private with `chmod 600 {path}`, "
-            "then run again."
+            _("{path} can be written by other users (mode {mode}). Make it private with `chmod 600 {path}`, "
+              "then run again.").format(path=path, mode=f"{mode:o}")
         )
 
 
 def _link(path: Path) -> UnsafeHomeError:
     return UnsafeHomeError(
-        f"{path} is a symbolic link: smartsync-tui does not follow links in its home (one planted there "
-        f"would send its writes elsewhere). Remove it with `rm {path}`, then run again."
+        _("{path} is a symbolic link: smartsync-tui does not follow links in its home (one planted there "
+          "would send its writes elsewhere). Remove it with `rm {path}`, then run again.").format(path=path)
     )
 
 
@@ -212,7 +233,9 @@ def check_private_file(path: Path, *, secret: bool = False) -> os.stat_result | 
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise UnsafeHomeError(f"Cannot check {path}: {exc.strerror}. Check its owner and permissions.") from None
+        raise UnsafeHomeError(
+            _("Cannot check {path}: {reason}. Check its owner and permissions.").format(path=path, reason=exc.strerror)
+        ) from None
     if CHECKED:
         _check_file_info(path, info, secret=secret)
     return info

@@ -32,6 +32,7 @@ from smartsync_tui.core.file_protection import open_private
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.redaction import install_log_redaction
 from smartsync_tui.core.settings import LogSettings, load_settings
+from smartsync_tui.i18n import _
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Every line starts with its time and zone, e.g. 2026-11-27T14:30:05-0300.
@@ -87,7 +88,8 @@ class RetainingFileHandler(RotatingFileHandler):
                 pass  # another process sharing the log dir pruned it first
             except OSError as exc:
                 # A log that cannot be pruned must not stop the agent; say so once per rotation.
-                logging.getLogger("smartsync.logs").warning("could not delete the old log file %s: %s", path, exc)
+                logging.getLogger("smartsync.logs").warning(
+                    _("could not delete the old log file {path}: {reason}").format(path=path, reason=exc))
 
     def doRollover(self) -> None:
         if self.backupCount > 0:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 
 from smartsync_tui.core.text import continuation, escaped
+from smartsync_tui.i18n import _
 
 MASK = "***"
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
@@ -76,7 +77,8 @@ def _message(record: logging.LogRecord) -> str:
     except Exception as exc:  # noqa: BLE001 (a log call must never raise into the code that logs)
         # A message whose '%' does not fit its arguments (one built with outside text
         # in it): logging would lose the record; keep what it had instead.
-        return f"{record.msg!s} {record.args!r} (the message did not fit its arguments: {exc})"
+        return _("{message} {args} (the message did not fit its arguments: {error})").format(
+            message=f"{record.msg!s}", args=f"{record.args!r}", error=exc)
 
 
 class RedactingFilter(logging.Filter):

@@ -20,6 +20,7 @@ from smartsync_tui.core.atomic import atomic_write_text
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.file_protection import UnsafeHomeError, check_private_file
 from smartsync_tui.core.redaction import register_secret
+from smartsync_tui.i18n import _
 
 
 class SecretStoreError(UserError):
@@ -57,14 +58,19 @@ class SecretStore:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise SecretStoreError(f"Cannot read {self.path}: {exc.strerror}. Check its owner and permissions.") from None
+            raise SecretStoreError(
+                _("Cannot read {path}: {reason}. Check its owner and permissions.").format(
+                    path=self.path, reason=exc.strerror)
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise SecretStoreError(
-                f"{self.path} is damaged (not JSON). It was left as it is; move it away and "
-                "enter the passwords and tokens again."
+                _("{path} is damaged (not JSON). It was left as it is; move it away and "
+                  "enter the passwords and tokens again.").format(path=self.path)
             ) from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise SecretStoreError(f"{self.path} is damaged (unexpected content); move it away and re-enter the secrets.")
+            raise SecretStoreError(
+                _("{path} is damaged (unexpected content); move it away and re-enter the secrets.").format(path=self.path)
+            )
         for value in data.values():
             register_secret(value)
         return data

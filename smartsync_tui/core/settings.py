@@ -27,6 +27,7 @@ from smartsync_tui.core.atomic import atomic_write_text, file_lock
 from smartsync_tui.core.bounded_read import FileTooLarge, NotARegularFile, read_regular_file
 from smartsync_tui.core.errors import InputError, SettingsError
 from smartsync_tui.core import strict_json, validation
+from smartsync_tui.i18n import N_, _
 
 DEFAULT_USER_FILTER = "(&(objectClass=user)(objectCategory=person))"
 DEFAULT_GROUP_FILTER = "(objectCategory=group)"
@@ -78,7 +79,7 @@ class ProxySettings(_Section):
     @model_validator(mode="after")
     def _manual_needs_host(self) -> "ProxySettings":
         if self.mode == "manual" and (not self.host or not self.port):
-            raise ValueError("a manual proxy needs both its host and its port (--host and --port)")
+            raise ValueError(_("a manual proxy needs both its host and its port (--host and --port)"))
         return self
 
 
@@ -102,7 +103,8 @@ class DirectoryNotFound(InputError):
     """No directory has this id (:meth:`AppSettings.enabled_directory`)."""
 
     def __init__(self, directory_id: str, known: list[str]) -> None:
-        super().__init__("directory", f"there is no directory '{directory_id}' (known: {', '.join(known) or 'none yet'})")
+        super().__init__("directory", _("there is no directory '{id}' (known: {known})").format(
+            id=directory_id, known=", ".join(known) or _("none yet")))
         self.directory_id = directory_id
         self.known = known
 
@@ -111,8 +113,8 @@ class DirectoryDisabled(InputError):
     """The directory exists but is disabled (:meth:`AppSettings.enabled_directory`)."""
 
     def __init__(self, directory_id: str) -> None:
-        super().__init__("directory", f"directory '{directory_id}' is disabled: enable it first "
-                                      f"(smartsync-tui directory edit {directory_id} --enable)")
+        super().__init__("directory", _("directory '{id}' is disabled: enable it first "
+                                        "(smartsync-tui directory edit {id} --enable)").format(id=directory_id))
         self.directory_id = directory_id
 
 
@@ -165,7 +167,7 @@ class DirectorySettings(_Section):
     @classmethod
     def _check_user(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError("give the AD user to bind as (user@domain, DOMAIN\\user or a DN)")
+            raise ValueError(_("give the AD user to bind as (user@domain, DOMAIN\\user or a DN)"))
         return value.strip()
 
     @property
@@ -272,7 +274,7 @@ class AppSettings(BaseSettings):
         seen: set[str] = set()
         for directory in self.directories:
             if directory.id in seen:
-                raise ValueError(f"two directories have the id '{directory.id}': ids must be unique")
+                raise ValueError(_("two directories have the id '{id}': ids must be unique").format(id=directory.id))
             seen.add(directory.id)
         return self
 
@@ -346,7 +348,7 @@ def _location(loc: tuple[Any, ...]) -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
+    return text or _("(top level)")
 
 
 def _environment_variable(loc: tuple[Any, ...]) -> str | None:
@@ -359,6 +361,11 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
     return describe_errors(error.errors(), source)
 
 
+#: What a strict type refusal asks for, by pydantic's error type (translated where it is used).
+_WANTED = {"int_type": N_("a whole number"), "int_from_float": N_("a whole number"), "float_type": N_("a number"),
+           "bool_type": N_("true or false"), "string_type": N_("text in quotes")}
+
+
 def _type_message(item: Any) -> str | None:
     """A strict type refusal (the file's values are JSON: 389, true, "text") in words that say what to write."""
     value = item.get("input")
@@ -366,10 +373,10 @@ def _type_message(item: Any) -> str | None:
     if kind not in ("int_type", "float_type", "bool_type", "string_type", "int_from_float"):
         return None
     written = json.dumps(value)[:40] if isinstance(value, (str, bool, int, float)) or value is None else type(value).__name__
-    wanted = {"int_type": "a whole number", "int_from_float": "a whole number", "float_type": "a number",
-              "bool_type": "true or false", "string_type": "text in quotes"}[kind]
-    hint = " (without quotes)" if isinstance(value, str) and kind != "string_type" else ""
-    return f"must be {wanted}{hint}, not {written}"
+    wanted = _(_WANTED[kind])
+    if isinstance(value, str) and kind != "string_type":
+        return _("must be {wanted} (without quotes), not {written}").format(wanted=wanted, written=written)
+    return _("must be {wanted}, not {written}").format(wanted=wanted, written=written)
 
 
 def describe_errors(errors: list[Any], source: str) -> str:
@@ -378,26 +385,27 @@ def describe_errors(errors: list[Any], source: str) -> str:
         where = _location(item["loc"])
         variable = _environment_variable(item["loc"])
         if variable:
-            where = f"{where} (from the environment variable {variable})"
+            where = _("{where} (from the environment variable {variable})").format(where=where, variable=variable)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             name = str(item["loc"][-1]) if item["loc"] else where
             if "password" in name.lower() or "token" in name.lower() or "secret" in name.lower():
-                message = (
-                    f"'{name}' does not belong here: passwords and tokens are kept in the secret "
+                message = _(
+                    "'{name}' does not belong here: passwords and tokens are kept in the secret "
                     "store, set them with `smartsync-tui directory edit ID --password-stdin` "
                     "or `--token-stdin`"
-                )
+                ).format(name=name)
             elif name.startswith("_"):
-                message = f"'{name}' is not a setting (names starting with '_' are never read from the file)"
+                message = _("'{name}' is not a setting (names starting with '_' are never read from the file)").format(
+                    name=name)
             else:
-                message = f"unknown setting '{name}' (a typo?)"
+                message = _("unknown setting '{name}' (a typo?)").format(name=name)
         elif item["type"] == "missing":
-            message = "is required"
+            message = _("is required")
         elif _type_message(item):
             message = str(_type_message(item))
         lines.append(f"  {where}: {message}")
-    return f"{source} has settings that are not allowed:\n" + "\n".join(lines)
+    return _("{source} has settings that are not allowed:\n{problems}").format(source=source, problems="\n".join(lines))
 
 
 #: A settings file is a few kilobytes; one much larger is not one (and is not read into memory).
@@ -411,18 +419,23 @@ def _read_text(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except NotARegularFile as exc:
-        raise SettingsError(f"{path} is {exc.what}. Put the settings file (JSON) there and run again.") from None
+        raise SettingsError(
+            _("{path} is {what}. Put the settings file (JSON) there and run again.").format(path=path, what=exc.what)
+        ) from None
     except FileTooLarge as exc:
         raise SettingsError(
-            f"{path} is {exc.size} bytes; a settings file is at most {MAX_SETTINGS_BYTES} bytes "
-            "(it holds a few kilobytes). The file was left as it is."
+            _("{path} is {size} bytes; a settings file is at most {limit} bytes "  # not a count: always far above 1
+              "(it holds a few kilobytes). The file was left as it is.").format(
+                path=path, size=exc.size, limit=MAX_SETTINGS_BYTES)
         ) from None
     except OSError as exc:
-        raise SettingsError(f"Cannot read {path}: {exc.strerror}. Check its permissions.") from None
+        raise SettingsError(
+            _("Cannot read {path}: {reason}. Check its permissions.").format(path=path, reason=exc.strerror)
+        ) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise SettingsError(f"{path} is not UTF-8 text. Save it as UTF-8 and run again.") from None
+        raise SettingsError(_("{path} is not UTF-8 text. Save it as UTF-8 and run again.").format(path=path)) from None
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -433,11 +446,12 @@ def _read_file(path: Path) -> dict[str, Any]:
         data = strict_json.loads(text)
     except (json.JSONDecodeError, strict_json.JsonProblem) as exc:
         raise SettingsError(
-            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
-            "Fix that line in a text editor (the file was left as it is) and run again."
+            _("{path} is not valid JSON: {problem} at line {line}, column {column}. "
+              "Fix that line in a text editor (the file was left as it is) and run again.").format(
+                path=path, problem=strict_json.describe(exc), line=exc.lineno, column=exc.colno)
         ) from None
     if not isinstance(data, dict):
-        raise SettingsError(f"{path} must hold a JSON object ({{ ... }}) at the top level.")
+        raise SettingsError(_("{path} must hold a JSON object ({{ ... }}) at the top level.").format(path=path))
     return data
 
 
@@ -469,8 +483,8 @@ def _file_problems(data: dict[str, Any]) -> list[Any]:
             # pydantic cannot even word its refusal of a value holding half a character (a lone
             # "\\ud800" escape); a value that passes keeps it, and screens and logs show it as '?'.
             problems.append({"type": "value_error", "loc": (key,), "input": value,
-                             "msg": "holds half a character (a lone \\uD800-\\uDFFF escape): write the "
-                                    "character itself, or both halves of its pair"})
+                             "msg": _("holds half a character (a lone \\uD800-\\uDFFF escape): write the "
+                                      "character itself, or both halves of its pair")})
     return problems
 
 
@@ -483,18 +497,19 @@ def load_settings(path: Path, *, environment: bool = True) -> AppSettings:
     """
     data = _read_file(path)
     model = AppSettings if environment else _FileOnly
-    source = str(path) if path.exists() else "The settings"
-    advice = "The file was left as it is; fix it and run again." if path.exists() else "Fix it and run again."
+    source = str(path) if path.exists() else _("The settings")
+    advice = _("The file was left as it is; fix it and run again.") if path.exists() else _("Fix it and run again.")
     problems = _file_problems(data)
     if problems:
-        raise SettingsError(describe_errors(problems, source) + "\n" + advice)
+        raise SettingsError("\n".join((describe_errors(problems, source), advice)))
     try:
         settings = model(**data)
     except ValidationError as exc:
-        raise SettingsError(describe_validation_error(exc, source) + "\n" + advice) from None
+        raise SettingsError("\n".join((describe_validation_error(exc, source), advice))) from None
     except UnicodeEncodeError:  # as in _file_problems: a refused value holding half a character
-        raise SettingsError(f"{source} holds half a character (a lone \\uD800-\\uDFFF escape) in a value "
-                            f"that is refused: write the character itself.\n{advice}") from None
+        raise SettingsError(_("{source} holds half a character (a lone \\uD800-\\uDFFF escape) in a value "  # not a count
+                              "that is refused: write the character itself.\n{advice}").format(
+            source=source, advice=advice)) from None
     settings._loaded_digest = _digest(path)
     return settings
 
@@ -524,15 +539,15 @@ def save_settings(path: Path, settings: AppSettings) -> None:
     try:
         checked = _FileOnly(**settings.model_dump())
     except ValidationError as exc:
-        raise SettingsError(describe_validation_error(exc, "The new settings")) from None
+        raise SettingsError(describe_validation_error(exc, _("The new settings"))) from None
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with file_lock(path.with_name(path.name + ".lock")):
         on_disk = _digest(path)
         if on_disk is not None and on_disk != settings._loaded_digest:
             _read_file(path)  # a broken file says so, with its line
             raise SettingsError(
-                f"{path} changed since it was read (by another command, the console or an editor); "
-                "nothing was saved so that change is not lost. Run the command again."
+                _("{path} changed since it was read (by another command, the console or an editor); "
+                  "nothing was saved so that change is not lost. Run the command again.").format(path=path)
             )
         atomic_write_text(path, settings_to_json(checked), mode=0o600)
     settings._loaded_digest = _digest(path)

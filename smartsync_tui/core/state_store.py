@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.i18n import _
 from smartsync_tui.core.file_protection import check_private_file
 
 # Each entry upgrades the schema from its index to the next version.
@@ -151,7 +152,9 @@ def _create_private(path: Path) -> os.stat_result:
             pass
     info = check_private_file(path)
     if info is None:
-        raise StateStoreError(f"The state database {path} was removed while it was being created; run again.")
+        raise StateStoreError(
+            _("The state database {path} was removed while it was being created; run again.").format(path=path)
+        )
     return info
 
 
@@ -164,8 +167,8 @@ def _check_same_file(path: Path, before: os.stat_result, db: sqlite3.Connection)
     if now is None or stat.S_ISLNK(now.st_mode) or (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
         db.close()
         raise StateStoreError(
-            f"The state database {path} was replaced while it was being opened; nothing was read from it. "
-            "Check who else can write to that folder, then run again."
+            _("The state database {path} was replaced while it was being opened; nothing was read from it. "
+              "Check who else can write to that folder, then run again.").format(path=path)
         )
 
 
@@ -244,8 +247,9 @@ class StateStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateStoreError(
-                f"The state database {path} cannot be used ({exc}). If it is damaged, move it away: "
-                "the next run then does a full sync and rebuilds it (nothing is duplicated in Identity)."
+                _("The state database {path} cannot be used ({reason}). If it is damaged, move it away: "
+                  "the next run then does a full sync and rebuilds it (nothing is duplicated in Identity).").format(
+                    path=path, reason=exc)
             ) from None
         self._lock = threading.RLock()
 
@@ -278,8 +282,9 @@ class StateStore:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StateStoreError(
-                f"The state database {self.path} was written by a newer smartsync-tui (schema {version}, "
-                f"this one knows {SCHEMA_VERSION}). Upgrade smartsync-tui."
+                _("The state database {path} was written by a newer smartsync-tui (schema {version}, "
+                  "this one knows {known}). Upgrade smartsync-tui.").format(
+                    path=self.path, version=version, known=SCHEMA_VERSION)
             )
         if version == SCHEMA_VERSION:
             return

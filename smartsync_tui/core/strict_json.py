@@ -15,6 +15,8 @@ import json.scanner
 import re
 from typing import Any
 
+from smartsync_tui.i18n import N_, _
+
 #: Deepest nesting of objects and lists accepted. The settings nest three deep
 #: (directories -> a directory -> its values); the rest is room for mistakes.
 MAX_DEPTH = 32
@@ -33,7 +35,8 @@ class JsonProblem(ValueError):
         self.pos = max(0, pos)
         self.lineno = text.count("\n", 0, self.pos) + 1
         self.colno = self.pos - text.rfind("\n", 0, self.pos)
-        super().__init__(f"{msg} at line {self.lineno}, column {self.colno}")
+        super().__init__(_("{problem} at line {line}, column {column}").format(
+            problem=msg, line=self.lineno, column=self.colno))
 
 
 class _Refused(Exception):
@@ -53,7 +56,8 @@ def _check_depth(text: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 raise JsonProblem(
-                    f"objects and lists are nested more than {MAX_DEPTH} deep (a settings file nests 3)",
+                    _("objects and lists are nested more than {depth} deep (a settings file nests 3)").format(
+                        depth=MAX_DEPTH),
                     text, match.start(),
                 )
         elif char in "]}":
@@ -71,16 +75,16 @@ def _decoder(text: str) -> json.JSONDecoder:
     def number(literal: str, convert: type) -> Any:
         if len(literal) > MAX_NUMBER_CHARS:
             raise _Refused(
-                f"a number of {len(literal)} characters (settings hold small numbers: "
-                f"at most {MAX_NUMBER_CHARS} characters)", text.find(literal),
+                _("a number of {n} characters (settings hold small numbers: "  # not a count: always above 40
+                  "at most {limit} characters)").format(n=len(literal), limit=MAX_NUMBER_CHARS), text.find(literal),
             )
         value = convert(literal)
         if value in (float("inf"), float("-inf")):
-            raise _Refused(f"{literal} is too large a number", text.find(literal))
+            raise _Refused(_("{number} is too large a number").format(number=literal), text.find(literal))  # not a count
         return value
 
     def constant(name: str) -> Any:
-        raise _Refused(f"{name} is not a JSON number (write a number)", text.find(name))
+        raise _Refused(_("{name} is not a JSON number (write a number)").format(name=name), text.find(name))
 
     def parse_object(s_and_end: tuple[str, int], *args: Any) -> tuple[dict[str, Any], int]:
         # The pure-Python scanner's object parser, asked for the pairs in order so that
@@ -92,7 +96,7 @@ def _decoder(text: str) -> json.JSONDecoder:
         for key, _value in pairs:
             if key in seen:
                 raise _Refused(
-                    f"the key \"{key}\" is written twice in the same object (keep one)",
+                    _("the key \"{key}\" is written twice in the same object (keep one)").format(key=key),
                     _key_at(s, start, end, key, 2),
                 )
             seen.add(key)
@@ -115,4 +119,31 @@ def loads(text: str) -> Any:
     except _Refused as exc:
         raise JsonProblem(exc.msg, text, exc.pos) from None
     except RecursionError:  # not reached below MAX_DEPTH; a last guard with the same message
-        raise JsonProblem(f"objects and lists are nested more than {MAX_DEPTH} deep", text, 0) from None
+        raise JsonProblem(
+            _("objects and lists are nested more than {depth} deep").format(depth=MAX_DEPTH), text, 0
+        ) from None
+
+
+#: The json module's syntax errors (JSONDecodeError.msg, always English), marked for the catalogue.
+_SYNTAX = {
+    "Expecting value": N_("Expecting value"),
+    "Expecting property name enclosed in double quotes": N_("Expecting property name enclosed in double quotes"),
+    "Expecting ':' delimiter": N_("Expecting ':' delimiter"),
+    "Expecting ',' delimiter": N_("Expecting ',' delimiter"),
+    "Unterminated string starting at": N_("Unterminated string starting at"),
+    "Invalid control character at": N_("Invalid control character at"),
+    "Invalid \\escape": N_("Invalid \\escape"),
+    "Invalid \\uXXXX escape": N_("Invalid \\uXXXX escape"),
+    "Extra data": N_("Extra data"),
+    "Illegal trailing comma before end of object": N_("Illegal trailing comma before end of object"),
+    "Illegal trailing comma before end of array": N_("Illegal trailing comma before end of array"),
+}
+
+
+def describe(exc: json.JSONDecodeError | JsonProblem) -> str:
+    """What is wrong, in the admin's language: a :class:`JsonProblem` is worded so already; the json
+    module's own messages are looked up (one it adds in a later Python stays English)."""
+    if isinstance(exc, JsonProblem):
+        return exc.msg
+    known = _SYNTAX.get(exc.msg)
+    return _(known) if known else exc.msg

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from smartsync_tui.core.bounded_read import FileTooLarge, NotARegularFile, read_regular_file
+from smartsync_tui.i18n import _, ngettext
 
 # A DNS name: labels of letters, digits and hyphens (underscores are tolerated
 # because some AD sites use them in host names).
@@ -57,28 +58,29 @@ def check_server(value: str) -> str:
     """An AD server: only an IP address or a host name (the original's rule)."""
     text = (value or "").strip()
     if not text:
-        raise ValueError("give the IP address or name of the AD server")
+        raise ValueError(_("give the IP address or name of the AD server"))
     scheme = _typed_scheme(text)
     if scheme:
         rest = text[len(scheme):].lstrip("/")
         raise ValueError(
-            f"give only the IP or server name, without '{scheme}' (the TLS mode and the port have "
-            f"their own fields; for example {rest.split('/', 1)[0].split(':', 1)[0] or 'dc1.example.com'})"
+            _("give only the IP or server name, without '{scheme}' (the TLS mode and the port have "
+              "their own fields; for example {example})").format(
+                scheme=scheme, example=rest.split('/', 1)[0].split(':', 1)[0] or 'dc1.example.com')
         )
     if text.startswith("[") or (":" in text and not is_ip_address(text)):
         raise ValueError(
-            "give only the IP or server name, without the port (set the port in its own field)"
+            _("give only the IP or server name, without the port (set the port in its own field)")
         )
     if "/" in text or " " in text:
-        raise ValueError("give only the IP or server name (no path, no spaces)")
+        raise ValueError(_("give only the IP or server name (no path, no spaces)"))
     if not (is_ip_address(text) or _HOSTNAME.match(text)):
-        raise ValueError(f"'{text}' is not an IP address or a host name")
+        raise ValueError(_("'{text}' is not an IP address or a host name").format(text=text))
     return text
 
 
 def check_port(value: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-        raise ValueError("a port is a whole number from 1 to 65535")
+        raise ValueError(_("a port is a whole number from 1 to 65535"))
     return value
 
 
@@ -86,15 +88,17 @@ def check_base_dn(value: str) -> str:
     """A distinguished name such as ``DC=example,DC=com``."""
     text = (value or "").strip()
     if not text:
-        raise ValueError("give the base DN, for example DC=example,DC=com")
+        raise ValueError(_("give the base DN, for example DC=example,DC=com"))
     scheme = _typed_scheme(text)
     if scheme:
-        raise ValueError(f"the base DN is a DN such as DC=example,DC=com, not an address ('{scheme}...')")
+        raise ValueError(_("the base DN is a DN such as DC=example,DC=com, not an address ('{scheme}...')").format(
+            scheme=scheme))
     if "=" not in text and _HOSTNAME.match(text) and "." in text.strip("."):
         # A domain typed where its DN belongs: the DN is one DC= per label.
         labels = [label for label in text.strip(".").split(".") if label]
         raise ValueError(
-            f"'{text}' is a domain name, not a DN: write it as {','.join('DC=' + label for label in labels)}"
+            _("'{text}' is a domain name, not a DN: write it as {dn}").format(
+                text=text, dn=','.join('DC=' + label for label in labels))
         )
     # Imported here: ldap3 (~35 ms) is needed by this check only, not by every import of the settings.
     from ldap3.core.exceptions import LDAPInvalidDnError
@@ -106,8 +110,8 @@ def check_base_dn(value: str) -> str:
         parts = None
     if not parts:
         raise ValueError(
-            f"'{text}' is not a valid DN: write it as attribute=value pairs separated by "
-            "commas, for example DC=example,DC=com or OU=Staff,DC=example,DC=com"
+            _("'{text}' is not a valid DN: write it as attribute=value pairs separated by "
+              "commas, for example DC=example,DC=com or OU=Staff,DC=example,DC=com").format(text=text)
         )
     return text
 
@@ -116,25 +120,26 @@ def check_environment_host(value: str) -> str:
     """The Identity environment: a host name (optionally ``:port``), no scheme, no path."""
     text = (value or "").strip().rstrip("/")
     if not text:
-        raise ValueError("give the Identity environment's host, for example app.fluigidentity.com")
+        raise ValueError(_("give the Identity environment's host, for example app.fluigidentity.com"))
     scheme = _typed_scheme(text)
     if scheme:
         raise ValueError(
-            f"give the environment's host without '{scheme}' (choose the protocol separately), "
-            f"for example {text[len(scheme):].lstrip('/').split('/', 1)[0] or 'app.fluigidentity.com'}"
+            _("give the environment's host without '{scheme}' (choose the protocol separately), "
+              "for example {example}").format(
+                scheme=scheme, example=text[len(scheme):].lstrip('/').split('/', 1)[0] or 'app.fluigidentity.com')
         )
     if "/" in text:
-        raise ValueError("give only the environment's host, without a path")
+        raise ValueError(_("give only the environment's host, without a path"))
     host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
     if sep:
         if not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise ValueError("the port after ':' must be a number from 1 to 65535")
+            raise ValueError(_("the port after ':' must be a number from 1 to 65535"))
     else:
         host = text
     if ":" in host:
-        raise ValueError("give Identity's host name (an IPv6 address cannot be used here)")
+        raise ValueError(_("give Identity's host name (an IPv6 address cannot be used here)"))
     if not (_HOSTNAME.match(host) or is_ip_address(host)):
-        raise ValueError(f"'{host}' is not a host name")
+        raise ValueError(_("'{host}' is not a host name").format(host=host))
     return text
 
 
@@ -143,11 +148,11 @@ def check_proxy_host(value: str) -> str:
     text = (value or "").strip()
     scheme = _typed_scheme(text)
     if scheme:
-        raise ValueError(f"give only the proxy's host, without '{scheme}'")
+        raise ValueError(_("give only the proxy's host, without '{scheme}'").format(scheme=scheme))
     if ":" in text:
-        raise ValueError("give only the proxy's host name or IPv4 address; the port has its own field")
+        raise ValueError(_("give only the proxy's host name or IPv4 address; the port has its own field"))
     if not (is_ip_address(text) or _HOSTNAME.match(text)):
-        raise ValueError(f"'{text}' is not a host name or an IPv4 address")
+        raise ValueError(_("'{text}' is not a host name or an IPv4 address").format(text=text))
     return text
 
 
@@ -159,7 +164,7 @@ def check_web_url(value: str) -> str:
     except ValueError:
         port = None
     if parsed.scheme not in ("http", "https") or not parsed.hostname or port is None:
-        raise ValueError("give the address as http://HOST:PORT, for example http://127.0.0.1:5325")
+        raise ValueError(_("give the address as http://HOST:PORT, for example http://127.0.0.1:5325"))
     return value.strip()
 
 
@@ -179,16 +184,23 @@ def check_ca_file(value: str | None) -> str | None:
     try:
         read_regular_file(path, MAX_CA_FILE_BYTES)
     except FileNotFoundError:
-        raise ValueError(f"{value} does not exist (give the PEM file of the CA that issued the certificate)") from None
+        raise ValueError(
+            _("{path} does not exist (give the PEM file of the CA that issued the certificate)").format(path=value)
+        ) from None
     except NotARegularFile as exc:
-        raise ValueError(f"{value} is {exc.what}: give the PEM file of the CA that issued the certificate") from None
+        raise ValueError(
+            _("{path} is {what}: give the PEM file of the CA that issued the certificate").format(path=value, what=exc.what)
+        ) from None
     except FileTooLarge as exc:
         raise ValueError(
-            f"{value} is {exc.size} bytes, too large for a CA file (at most {MAX_CA_FILE_BYTES}): "
-            "give the PEM file of the CA that issued the certificate"
+            ngettext("{path} is {size} byte, too large for a CA file (at most {limit}): "
+                     "give the PEM file of the CA that issued the certificate",
+                     "{path} is {size} bytes, too large for a CA file (at most {limit}): "
+                     "give the PEM file of the CA that issued the certificate", exc.size).format(
+                path=value, size=exc.size, limit=MAX_CA_FILE_BYTES)
         ) from None
     except OSError as exc:
-        raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        raise ValueError(_("cannot read {path}: {reason}").format(path=value, reason=exc.strerror)) from None
     return str(path.resolve())
 
 
@@ -196,14 +208,14 @@ def check_token(value: str) -> str:
     """A directory token copied from Identity (checked for shape only here)."""
     text = (value or "").strip()
     if not text:
-        raise ValueError("paste the directory's token copied from Identity")
+        raise ValueError(_("paste the directory's token copied from Identity"))
     if not _TOKEN.match(text):
         raise ValueError(
-            "the token has characters a token never has (spaces or line breaks inside?): "
-            "copy it again from the directory in Identity"
+            _("the token has characters a token never has (spaces or line breaks inside?): "
+              "copy it again from the directory in Identity")
         )
     if len(text) < 16 or len(text) > 4096:
-        raise ValueError("the token is too short or too long: copy it again from the directory in Identity")
+        raise ValueError(_("the token is too short or too long: copy it again from the directory in Identity"))
     return text
 
 
@@ -211,7 +223,7 @@ def check_directory_id(value: str) -> str:
     text = (value or "").strip()
     if not _DIRECTORY_ID.match(text):
         raise ValueError(
-            "a directory id is 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+            _("a directory id is 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
         )
     return text
 
@@ -228,5 +240,7 @@ def check_ldap_filter(value: str | None) -> str | None:
         if depth < 0:
             break
     if not text.startswith("(") or depth != 0:
-        raise ValueError(f"'{text}' is not an LDAP filter: it must start with '(' and balance its parentheses")
+        raise ValueError(
+            _("'{text}' is not an LDAP filter: it must start with '(' and balance its parentheses").format(text=text)
+        )
     return text
