@@ -38,7 +38,7 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     period = describe_period(since, until)
     log_name = _(_LOG_NAMES[args.log])
     if lines == 0:
-        say(_("The {log} has no lines {period}; {file} holds only a header line saying so.").format(
+        say(_("The {log} has no lines {period}; {file} holds only a header line saying so.").format(  # not a count
             log=log_name, period=period, file=path), err=True)
     if args.json:
         print_json({"ok": True, "log": args.log, "file": str(path), "lines": lines})
