@@ -272,6 +272,6 @@ def _list(ctx: CliContext, args: argparse.Namespace) -> int:
         say(_("No directories yet. Add one with `smartsync-tui directory add` (see --help)."))
         return OK
     for d in settings.directories:
-        state = _("enabled") if d.enabled else _("disabled")
-        say(f"{d.id:<16} {d.label}: {d.server}:{d.effective_port} {d.tls:<8} {d.base_dn}  ({d.bind_user}, {state})")
+        who = (_("{user}, enabled") if d.enabled else _("{user}, disabled")).format(user=d.bind_user)
+        say(f"{d.id:<16} {d.label}: {d.server}:{d.effective_port} {d.tls:<8} {d.base_dn}  ({who})")
     return OK
