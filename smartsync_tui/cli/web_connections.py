@@ -81,8 +81,9 @@ class _Bounded(asyncio.Protocol):
 
     def _too_slow(self) -> None:
         self._timer = None
-        self._guard.refused(_("no whole request within {seconds} s").format(  # not a count
-            seconds=number(self._guard.header_seconds, 0 if self._guard.header_seconds == int(self._guard.header_seconds) else 1)))
+        seconds = self._guard.header_seconds
+        shown = number(seconds, 0 if seconds == int(seconds) else 1)
+        self._guard.refused(_("no whole request within {seconds} s").format(seconds=shown))  # not a count
         if self._transport is not None:
             self._transport.abort()
 
