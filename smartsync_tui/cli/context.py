@@ -17,6 +17,7 @@ from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.paths import Home, resolve_home
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
+from smartsync_tui.i18n import _, detect_language
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -24,6 +25,23 @@ M = TypeVar("M", bound=BaseModel)
 
 # Settings fields whose command-line flag has another name.
 FLAGS = {"bind_user": "user", "display_name": "name", "id": "id"}
+
+
+def language_setting(home: Home | None) -> str | None:
+    """The home's `language` setting (environment overrides applied); None, for the locale to
+    decide, when there is none or the settings file cannot be read: the CLI must still run
+    (exporting the logs is how an admin finds out why the settings are broken)."""
+    if home is None:
+        return None
+    try:
+        return load_settings(home.settings_file).language
+    except Exception:  # broken, unreadable or unsafe: the command that needs the settings says so itself
+        return None
+
+
+def home_language(home: Home | None) -> str:
+    """The language the CLI speaks (and reads dates in) for ``home``: its setting, else the locale."""
+    return detect_language(language_setting(home))
 
 
 def flag_of(field: str) -> str:
@@ -79,21 +97,22 @@ class SecretInput:
         self._from_stdin = from_stdin
 
     def read(self, what: str, label: str) -> SecretStr:
+        """``label`` is translated by the caller (in Portuguese it carries its article: "a senha de ...")."""
         if what in self._from_stdin:
             line = sys.stdin.readline()
             if not line:
-                raise InputError(what, f"expected the {label} on standard input, but it was empty")
+                raise InputError(what, _("expected the {label} on standard input, but it was empty").format(label=label))
             value = line.rstrip("\r\n")
         elif sys.stdin.isatty():
             value = getpass.getpass(safe(f"{label}: "))  # the label names a user from the settings
         else:
             raise InputError(
                 what,
-                f"the {label} is needed: pass --{what}-stdin and write it to standard input, "
-                "or run in a terminal to be prompted",
+                _("the {label} is needed: pass --{what}-stdin and write it to standard input, "
+                  "or run in a terminal to be prompted").format(label=label, what=what),
             )
         if not value:
-            raise InputError(what, f"the {label} is empty")
+            raise InputError(what, _("the {label} is empty").format(label=label))
         # Masked in every log line from now on, even if it is never stored.
         register_secret(value)
         return SecretStr(value)

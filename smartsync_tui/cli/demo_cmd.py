@@ -40,6 +40,7 @@ from smartsync_tui.core.settings import (
     save_settings,
 )
 from smartsync_tui.emulator.server import RunningEmulator
+from smartsync_tui.i18n import _, ngettext, number
 from smartsync_tui.testbed import samba_dc
 from smartsync_tui.testbed.directory import dc_directory
 from smartsync_tui.testbed.login_trickle import LoginTrickle
@@ -90,15 +91,17 @@ def _samba_wanted() -> bool:
 
 
 def _start_samba(demo: Demo) -> bool:
-    say(f"Starting a throw-away Samba AD DC on 127.0.0.1 with {DEMO_USERS} demo users...", flush=True)
+    say(ngettext("Starting a throw-away Samba AD DC on 127.0.0.1 with {n} demo user...",
+                 "Starting a throw-away Samba AD DC on 127.0.0.1 with {n} demo users...", DEMO_USERS).format(
+        n=number(DEMO_USERS)), flush=True)
     try:
         demo.dc = samba_dc.up(demo.workdir / "dc", users=DEMO_USERS)
     except samba_dc.DCBusy:
         # Samba's ports are fixed: one DC per machine, and a test run or another demo has it.
-        say("Another Samba DC already runs on this machine (a test run or another demo).", flush=True)
+        say(_("Another Samba DC already runs on this machine (a test run or another demo)."), flush=True)
         return False
     except samba_dc.SambaDCError as exc:
-        say(f"No Samba AD DC could be started here: {exc}", flush=True)
+        say(_("No Samba AD DC could be started here: {reason}").format(reason=exc), flush=True)
         return False
     demo.directory = dc_directory(demo.dc, id="demo", display_name="Demo AD (Samba)")
     demo.trickle = ChangeTrickle(
@@ -110,8 +113,11 @@ def _start_samba(demo: Demo) -> bool:
 
 def _start_memory(demo: Demo) -> None:
     say(
-        f"Using an in-memory demo directory with {DEMO_USERS} demo users: it is NOT a real Active "
-        "Directory, only a stand-in that the real sync engine reads over the same LDAP code.",
+        ngettext("Using an in-memory demo directory with {n} demo user: it is NOT a real Active "
+                 "Directory, only a stand-in that the real sync engine reads over the same LDAP code.",
+                 "Using an in-memory demo directory with {n} demo users: it is NOT a real Active "
+                 "Directory, only a stand-in that the real sync engine reads over the same LDAP code.",
+                 DEMO_USERS).format(n=number(DEMO_USERS)),
         flush=True,
     )
     demo.memory = MemoryDC(DEMO_USERS).register()
@@ -127,10 +133,10 @@ def _start_memory(demo: Demo) -> None:
         base_dn=demo.memory.base_dn,
     )
     # The warning first: the log pane shows a line's first 80 columns at 80x24.
-    notice = (
-        f"demo: NOT a real Active Directory: '{demo.directory.label}' ({demo.memory.host}) is an "
+    notice = _(
+        "demo: NOT a real Active Directory: '{name}' ({host}) is an "
         "in-memory demo directory that exists only while the demo runs"
-    )
+    ).format(name=demo.directory.label, host=demo.memory.host)
     log.warning("%s", notice)
     demo.trickle = ChangeTrickle(
         demo.memory.admin_connection, DemoChanges(demo.memory.base_dn),
@@ -144,7 +150,7 @@ def _add_directory(demo: Demo, settings: AppSettings, secrets: SecretStore, toke
     secret_token = SecretStr(token)
     check = check_directory(settings, secrets, demo.directory, password, secret_token)
     if not check.ok:
-        say("The demo directory did not pass its check:", *check.problems(), flush=True)
+        say(_("The demo directory did not pass its check:"), *check.problems(), flush=True)
         return False
     store_directory_secrets(settings, secrets, demo.directory, password, secret_token)
     settings.put_directory(demo.directory)
@@ -194,15 +200,15 @@ def prepare(*, use_samba: bool | None = None, workdir: Path | None = None) -> De
     try:
         # Loopback is shared by every account on this host: any of them reaches the port; the admin
         # side (directories, tokens, login checks) answers only this process, which holds its key.
-        say(f"Identity emulator on {emulator.url} (every local account can reach it; its admin side "
-            "needs a key only this demo holds)", flush=True)
+        say(_("Identity emulator on {url} (every local account can reach it; its admin side "
+              "needs a key only this demo holds)").format(url=emulator.url), flush=True)
         name = "Demo directory"
         try:
             created = httpx.post(f"{emulator.url}/admin/directories", json={"name": name}, timeout=10,
                                  headers=emulator.admin_headers)
             created.raise_for_status()
         except httpx.HTTPError as exc:
-            raise UserError(f"the demo's Identity emulator did not answer: {exc}") from None
+            raise UserError(_("the demo's Identity emulator did not answer: {reason}").format(reason=exc)) from None
         demo.identity_directory = created.json()["id"]
         token = created.json()["token"]
         settings = AppSettings(
@@ -242,7 +248,7 @@ def run() -> int:
         demo = prepare()
     except UserError as exc:
         # Its own emulator or directory did not come up: it could not run (exit 2, from main).
-        raise CliError(f"the demo could not start: {exc}", kind="unreachable") from None
+        raise CliError(_("the demo could not start: {reason}").format(reason=exc), kind="unreachable") from None
     # Closing the terminal (SIGHUP) or a kill (SIGTERM) must still take the DC,
     # the emulator and the files down: turn them into an exit that runs `finally`.
     previous = {sig: signal.signal(sig, _exit_on_signal) for sig in _CLEANUP_SIGNALS}
@@ -257,5 +263,7 @@ def run() -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         demo.close()
-        what = "Samba DC" if demo.dc is not None else "in-memory directory"
-        say(f"Demo stopped; its emulator, {what} and files were removed.")
+        if demo.dc is not None:
+            say(_("Demo stopped; its emulator, Samba DC and files were removed."))
+        else:
+            say(_("Demo stopped; its emulator, in-memory directory and files were removed."))

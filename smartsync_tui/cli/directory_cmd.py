@@ -24,6 +24,7 @@ from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, password_destination_changes
+from smartsync_tui.i18n import _, ngettext
 
 log = logging.getLogger("smartsync.cli")
 
@@ -45,7 +46,7 @@ def _given_fields(args: argparse.Namespace) -> dict[str, object]:
         try:
             given["ca_file"] = validation.check_ca_file(str(given["ca_file"]))
         except ValueError as exc:
-            raise InputError("ca_file", f"--ca-file: {exc}") from None
+            raise InputError("ca_file", f"--ca-file: {exc}") from None  # the option, then the core's sentence
     return given
 
 
@@ -54,7 +55,7 @@ def _secret_input(args: argparse.Namespace) -> SecretInput:
 
 
 def _read_token(reader: SecretInput) -> SecretStr:
-    token = reader.read("token", "directory token from Identity")
+    token = reader.read("token", _("directory token from Identity"))
     try:
         return SecretStr(validation.check_token(token.get_secret_value()))
     except ValueError as exc:
@@ -65,18 +66,22 @@ def _stored(secrets: SecretStore, directory_id: str, what: str) -> SecretStr:
     key = directory_password_key(directory_id) if what == "password" else directory_token_key(directory_id)
     value = secrets.get(key)
     if value is None:
-        raise InputError(
-            what, f"the stored {what} of '{directory_id}' is missing: set it with "
-            f"`smartsync-tui directory edit {directory_id} --{what}-stdin`"
-        )
+        if what == "password":
+            message = _("the stored password of '{id}' is missing: set it with "
+                        "`smartsync-tui directory edit {id} --password-stdin`")
+        else:
+            message = _("the stored token of '{id}' is missing: set it with "
+                        "`smartsync-tui directory edit {id} --token-stdin`")
+        raise InputError(what, message.format(id=directory_id))
     return value
 
 
 def _existing(settings: AppSettings, directory_id: str) -> DirectorySettings:
     directory = settings.directory(directory_id)
     if directory is None:
-        known = ", ".join(d.id for d in settings.directories) or "none yet"
-        raise InputError("id", f"there is no directory '{directory_id}' (known: {known}); see `smartsync-tui directory list`")
+        known = ", ".join(d.id for d in settings.directories) or _("none yet")
+        raise InputError("id", _("there is no directory '{id}' (known: {known}); see `smartsync-tui directory list`").format(
+            id=directory_id, known=known))
     return directory
 
 
@@ -87,17 +92,18 @@ def _add(ctx: CliContext, args: argparse.Namespace) -> int:
     directory = validated(DirectorySettings, data)
     if editable.directory(directory.id) is not None:
         raise InputError(
-            "id", f"a directory '{directory.id}' exists already: change it with "
-            f"`smartsync-tui directory edit {directory.id}`, or give another --id"
+            "id", _("a directory '{id}' exists already: change it with "
+                    "`smartsync-tui directory edit {id}`, or give another --id").format(id=directory.id)
         )
     same = editable.directory_reading(directory.server, directory.base_dn)
     if same is not None:
         raise InputError(
-            "base_dn", f"directory '{same.id}' already reads {same.base_dn} from {same.server}: "
-            f"change it with `smartsync-tui directory edit {same.id}` instead of adding it twice"
+            "base_dn", _("directory '{id}' already reads {base_dn} from {server}: "
+                         "change it with `smartsync-tui directory edit {id}` instead of adding it twice").format(
+                id=same.id, base_dn=same.base_dn, server=same.server)
         )
     reader = _secret_input(args)
-    password = reader.read("password", f"password of {directory.bind_user}")
+    password = reader.read("password", _("password of {user}").format(user=directory.bind_user))
     token = _read_token(reader)
     return _check_and_save(ctx, args, editable, directory, password, token, new_password=True, new_token=True)
 
@@ -109,14 +115,14 @@ def _edit(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.enabled is not None:
         changes["enabled"] = args.enabled
     if not changes and not args.password_stdin and not args.token_stdin:
-        raise InputError("directory", "nothing to change: give the options to change, --password-stdin or --token-stdin")
+        raise InputError("directory", _("nothing to change: give the options to change, --password-stdin or --token-stdin"))
     directory = validated(DirectorySettings, {**current.model_dump(), **changes})
     moved = password_destination_changes(current, directory)
     if moved and not args.password_stdin:
         raise InputError("password", _stored_password_stays(current, directory, moved))
     reader = _secret_input(args)
     password = (
-        reader.read("password", f"password of {directory.bind_user}") if args.password_stdin
+        reader.read("password", _("password of {user}").format(user=directory.bind_user)) if args.password_stdin
         else _stored(ctx.secrets, directory.id, "password")
     )
     token = _read_token(reader) if args.token_stdin else _stored(ctx.secrets, directory.id, "token")
@@ -128,17 +134,23 @@ def _edit(ctx: CliContext, args: argparse.Namespace) -> int:
 
 def _stored_password_stays(current: DirectorySettings, directory: DirectorySettings, moved: list[str]) -> str:
     """Why the stored password is not sent to the edited directory, and what to type instead."""
-    flags = " and ".join(f"--{flag_of(field).replace('_', '-')}" for field in moved)
+    options = [f"--{flag_of(field).replace('_', '-')}" for field in moved]
     if directory.tls == "plain" and current.tls != "plain":
-        return (
-            f"--tls plain would send the stored password of '{current.id}' unencrypted: it is never sent over "
+        return _(
+            "--tls plain would send the stored password of '{id}' unencrypted: it is never sent over "
             "plain LDAP to a server it was not checked with. Pass --password-stdin and type it if you mean it "
             "(it crosses the network in the clear), or keep --tls ldaps or starttls"
-        )
-    return (
-        f"{flags} {'changes' if len(moved) == 1 else 'change'} where the password of '{current.id}' is sent: the stored one only goes to the server, "
-        "TLS and user it was checked with. Pass --password-stdin and type it again"
-    )
+        ).format(id=current.id)
+    flags = options[0]
+    for option in options[1:]:
+        flags = _("{first} and {last}").format(first=flags, last=option)
+    return ngettext(
+        "{flags} changes where the password of '{id}' is sent: the stored one only goes to the server, "
+        "TLS and user it was checked with. Pass --password-stdin and type it again",
+        "{flags} change where the password of '{id}' is sent: the stored one only goes to the server, "
+        "TLS and user it was checked with. Pass --password-stdin and type it again",
+        len(options),
+    ).format(flags=flags, id=current.id)
 
 
 def _check_and_save(
@@ -154,16 +166,22 @@ def _check_and_save(
 ) -> int:
     """Check AD and the token; save only when both pass, and say what happened."""
     adding = editable.directory(directory.id) is None
-    verb = "added" if adding else "saved"
+    verb = "added" if adding else "saved"  # the --json key
     effective = ctx.settings()
     check = check_directory(effective, ctx.secrets, directory, password, token)
     if not check.ok:
-        log.warning("directory %s not %s: %s", directory.id, verb, "; ".join(check.problems()))
-        nothing = "Nothing was added" if adding else "Nothing was changed"
+        problems = "; ".join(check.problems())
+        if adding:
+            log.warning(_("directory {id} not added: {problems}").format(id=directory.id, problems=problems))
+            nothing = _("Nothing was added")
+        else:
+            log.warning(_("directory {id} not saved: {problems}").format(id=directory.id, problems=problems))
+            nothing = _("Nothing was changed")
         if args.json:
             print_json({verb: False, "id": directory.id, **check.as_dict(), **_check_failed(check, nothing)})
         else:
-            say(*check.report_lines(), f"{nothing}. Fix what is shown above and run the command again.")
+            say(*check.report_lines(),
+                _("{outcome}. Fix what is shown above and run the command again.").format(outcome=nothing))
         return FAILED
     editable.put_directory(directory)
     # Settings and secrets change together or not at all.
@@ -173,22 +191,26 @@ def _check_and_save(
         token=token if new_token else None,
         save=lambda: ctx.save(editable),
     )
-    audit(
-        f"directory.{'added' if adding else 'edited'}",
-        f"Directory {directory.id} {verb}: {directory.server}:{directory.effective_port} {directory.base_dn} "
-        f"({directory.tls})",
-        directory=directory.id,
-    )
+    where = {"id": directory.id, "server": directory.server, "port": directory.effective_port,
+             "base_dn": directory.base_dn, "tls": directory.tls}
+    if adding:
+        audit("directory.added", _("Directory {id} added: {server}:{port} {base_dn} ({tls})").format(**where),
+              directory=directory.id)
+    else:
+        audit("directory.edited", _("Directory {id} saved: {server}:{port} {base_dn} ({tls})").format(**where),
+              directory=directory.id)
     if args.json:
         print_json({verb: True, "directory": directory.model_dump(), **check.as_dict()})
     else:
-        say(*check.report_lines(), f"Directory '{directory.id}' {verb}.")
+        done = _("Directory '{id}' added.") if adding else _("Directory '{id}' saved.")
+        say(*check.report_lines(), done.format(id=directory.id))
     return OK
 
 
 def _check_failed(check: DirectoryCheck, outcome: str) -> dict[str, str]:
     """What every failed ``--json`` answer carries: the error in a sentence and its kind."""
-    return {"error": f"{'; '.join(check.problems())}. {outcome}.", "kind": "check_failed"}
+    return {"error": _("{problems}. {outcome}.").format(problems="; ".join(check.problems()), outcome=outcome),
+            "kind": "check_failed"}
 
 
 def _remove(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -196,18 +218,22 @@ def _remove(ctx: CliContext, args: argparse.Namespace) -> int:
     directory = _existing(editable, args.directory_id)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise InputError("yes", "removing a directory stops its sync for good: add --yes to confirm")
-        answer = ask(f"Remove '{directory.id}' ({directory.server}, {directory.base_dn})? Sync stops for good. Type yes: ")
-        if answer.strip().lower() != "yes":
-            raise CliError("Nothing was removed: the answer was not 'yes'.", kind="refused")
+            raise InputError("yes", _("removing a directory stops its sync for good: add --yes to confirm"))
+        # The word to type is the translated "yes" ("sim"); "yes" itself is always taken too.
+        word = _("yes")
+        answer = ask(_("Remove '{id}' ({server}, {base_dn})? Sync stops for good. Type {word}: ").format(
+            id=directory.id, server=directory.server, base_dn=directory.base_dn, word=word))
+        if answer.strip().lower() not in {"yes", word.lower()}:
+            raise CliError(_("Nothing was removed: the answer was not '{word}'.").format(word=word), kind="refused")
     editable.directories = [d for d in editable.directories if d.id != directory.id]
     ctx.save(editable)
     ctx.secrets.delete_prefix(f"directory/{directory.id}/")
-    audit("directory.removed", f"Directory {directory.id} removed; its secrets were deleted", directory=directory.id)
+    audit("directory.removed", _("Directory {id} removed; its secrets were deleted").format(id=directory.id),
+          directory=directory.id)
     if args.json:
         print_json({"removed": True, "id": directory.id})
     else:
-        say(f"Directory '{directory.id}' removed; its password and token were deleted.")
+        say(_("Directory '{id}' removed; its password and token were deleted.").format(id=directory.id))
     return OK
 
 
@@ -217,9 +243,13 @@ def _test(ctx: CliContext, args: argparse.Namespace) -> int:
     password = _stored(ctx.secrets, directory.id, "password")
     token = _stored(ctx.secrets, directory.id, "token")
     check = check_directory(settings, ctx.secrets, directory, password, token)
-    log.info("directory %s test: %s", directory.id, "ok" if check.ok else "; ".join(check.problems()))
+    if check.ok:
+        log.info(_("directory {id} test: ok").format(id=directory.id))
+    else:
+        log.info(_("directory {id} test: {problems}").format(id=directory.id, problems="; ".join(check.problems())))
     if args.json:
-        print_json({"id": directory.id, **check.as_dict(), **({} if check.ok else _check_failed(check, "The check failed"))})
+        print_json({"id": directory.id, **check.as_dict(),
+                    **({} if check.ok else _check_failed(check, _("The check failed")))})
     else:
         say(*check.report_lines())
     return OK if check.ok else FAILED
@@ -239,9 +269,9 @@ def _list(ctx: CliContext, args: argparse.Namespace) -> int:
         ])
         return OK
     if not settings.directories:
-        say("No directories yet. Add one with `smartsync-tui directory add` (see --help).")
+        say(_("No directories yet. Add one with `smartsync-tui directory add` (see --help)."))
         return OK
     for d in settings.directories:
-        state = "enabled" if d.enabled else "disabled"
-        say(f"{d.id:<16} {d.label}: {d.server}:{d.effective_port} {d.tls:<8} {d.base_dn}  ({d.bind_user}, {state})")
+        who = (_("{user}, enabled") if d.enabled else _("{user}, disabled")).format(user=d.bind_user)
+        say(f"{d.id:<16} {d.label}: {d.server}:{d.effective_port} {d.tls:<8} {d.base_dn}  ({who})")
     return OK

@@ -13,6 +13,7 @@ from smartsync_tui.core.connection_check import check_identity
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.identity_environment import forget_credentials, is_plain_http_elsewhere
 from smartsync_tui.core.settings import IdentitySettings
+from smartsync_tui.i18n import _
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -21,7 +22,7 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         if args.json:
             print_json({**identity.model_dump(), "base_url": identity.base_url})
         else:
-            say(f"Identity: {identity.base_url}")
+            say(_("Identity: {url}").format(url=identity.base_url))
         return OK
     if args.action == "set":
         settings = ctx.editable_settings()
@@ -32,14 +33,15 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise InputError("ca_file", f"--ca-file: {exc}") from None
         if not changes:
-            raise InputError("environment", "nothing to change: give --protocol, --environment and/or --ca-file")
+            raise InputError("environment", _("nothing to change: give --protocol, --environment and/or --ca-file"))
         chosen = validated(IdentitySettings, {**settings.identity.model_dump(), **changes})
         insecure = is_plain_http_elsewhere(chosen)
         if insecure and not args.insecure_http:
             raise UserError(
-                f"refused: over http the directory token and the agent key would travel in clear to "
-                f"{chosen.environment}, and anyone on the path could read them and queue login checks (a password "
-                "oracle). Use --protocol https; only for a test Identity on a network you trust, add --insecure-http.",
+                _("refused: over http the directory token and the agent key would travel in clear to "
+                  "{host}, and anyone on the path could read them and queue login checks (a password "
+                  "oracle). Use --protocol https; only for a test Identity on a network you trust, add --insecure-http."
+                  ).format(host=chosen.environment),
                 kind="refused",
             )
         previous = settings.identity.base_url
@@ -47,7 +49,7 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         dropped = forget_credentials(settings, ctx.secrets, chosen)
         settings.identity = chosen
         ctx.save(settings)
-        audit("identity.changed", f"Identity environment set to {settings.identity.base_url}",
+        audit("identity.changed", _("Identity environment set to {url}").format(url=settings.identity.base_url),
               ca_file=settings.identity.ca_file, insecure_http=insecure or None,
               credentials_removed=",".join(dropped) or None)
         effective = ctx.settings().identity.base_url
@@ -55,19 +57,20 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
             print_json({"saved": True, **settings.identity.model_dump(), "base_url": settings.identity.base_url,
                         "base_url_in_effect": effective, "insecure_http": insecure, "credentials_removed": dropped})
             return OK
-        say(f"Identity: {settings.identity.base_url} (saved)")
+        say(_("Identity: {url} (saved)").format(url=settings.identity.base_url))
         if insecure:
-            say("warning: plain http to a host that is not this machine: the directory token and the agent key "
-                "travel in clear, and anyone on the path can queue login checks. Switch to https as soon as you can.",
+            say(_("warning: plain http to a host that is not this machine: the directory token and the agent key "
+                  "travel in clear, and anyone on the path can queue login checks. Switch to https as soon as you can."),
                 err=True)
         if dropped:
-            say(f"The token and agent key of {', '.join(dropped)} were removed: they were given for {previous} "
-                f"and are never sent to {settings.identity.base_url}. Give each directory its token for the new "
-                "environment:",
+            say(_("The token and agent key of {ids} were removed: they were given for {previous} "
+                  "and are never sent to {url}. Give each directory its token for the new "
+                  "environment:").format(ids=", ".join(dropped), previous=previous, url=settings.identity.base_url),
                 *(f"  printf '%s\\n' \"$IDENTITY_TOKEN\" | smartsync-tui directory edit {d} --token-stdin"
                   for d in dropped))
         if effective != settings.identity.base_url:
-            say(f"Note: SMARTSYNC_IDENTITY__* environment variables override it here; in effect: {effective}")
+            say(_("Note: SMARTSYNC_IDENTITY__* environment variables override it here; in effect: {url}").format(
+                url=effective))
         return OK
     return test(ctx, json_output=args.json)
 
@@ -79,7 +82,8 @@ def test(ctx: CliContext, *, json_output: bool) -> int:
         print_json({"ok": check.ok, "url": check.url, "ms": check.ms, "error": check.error,
                     "kind": None if check.ok else "check_failed", "reason": check.kind})
     elif check.ok:
-        say(f"Identity at {check.url}: reachable ({check.ms} ms, proxy: {check.proxy})")
+        say(_("Identity at {url}: reachable ({ms} ms, proxy: {proxy})").format(  # not a count
+            url=check.url, ms=check.ms, proxy=check.proxy))
     else:
-        say(f"Identity at {check.url}: NOT reachable", check.error or "")
+        say(_("Identity at {url}: NOT reachable").format(url=check.url), check.error or "")
     return OK if check.ok else FAILED

@@ -24,6 +24,7 @@ import sys
 from smartsync_tui.cli import exit_codes
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.text import printable
+from smartsync_tui.i18n import _
 
 #: The longest line :func:`say` prints; a longer one ends with '…' (3 MB attributes exist).
 LINE_LIMIT = 2000
@@ -79,5 +80,5 @@ def report_error(message: str, kind: str, *, json_output: bool) -> int:
         # The core writes some messages over several lines (one per problem in a settings
         # file); the ones after the first are indented, so no line of a message can pass
         # for a line of its own.
-        say(f"error: {first}", *(line if line[:1].isspace() else f"  {line}" for line in rest), err=True)
+        say(_("error: {message}").format(message=first), *(line if line[:1].isspace() else f"  {line}" for line in rest), err=True)
     return exit_codes.KINDS[kind]

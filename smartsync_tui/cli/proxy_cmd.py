@@ -12,6 +12,7 @@ from smartsync_tui.core.connection_check import save_proxy
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
 from smartsync_tui.core.settings import ProxySettings
+from smartsync_tui.i18n import _
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -21,10 +22,17 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         if args.json:
             print_json({**proxy.model_dump(), "password_set": has_password})
         elif proxy.mode == "manual":
-            who = f", user {proxy.user} (password {'set' if has_password else 'not set'})" if proxy.user else ""
-            say(f"Proxy: manual, {proxy.host}:{proxy.port}{who}")
+            where = {"host": proxy.host, "port": proxy.port, "user": proxy.user}
+            if not proxy.user:
+                say(_("Proxy: manual, {host}:{port}").format(**where))
+            elif has_password:
+                say(_("Proxy: manual, {host}:{port}, user {user} (password set)").format(**where))
+            else:
+                say(_("Proxy: manual, {host}:{port}, user {user} (password not set)").format(**where))
+        elif proxy.mode == "system":
+            say(_("Proxy: system (from HTTPS_PROXY/NO_PROXY)"))
         else:
-            say(f"Proxy: {proxy.mode}" + (" (from HTTPS_PROXY/NO_PROXY)" if proxy.mode == "system" else ""))
+            say(_("Proxy: {mode}").format(mode=proxy.mode))
         return OK
     if args.action == "set":
         settings = ctx.editable_settings()
@@ -35,13 +43,16 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         settings.proxy = validated(ProxySettings, data)
         password = None
         if args.mode == "manual" and args.user:
-            password = SecretInput({"password"} if args.password_stdin else set()).read("password", "proxy password")
+            password = SecretInput({"password"} if args.password_stdin else set()).read("password", _("proxy password"))
         save_proxy(ctx.secrets, settings.proxy, password, lambda: ctx.save(settings), previous=previous)
-        where = f" {settings.proxy.host}:{settings.proxy.port}" if args.mode == "manual" else ""
-        audit("proxy.changed", f"Proxy set to {args.mode}{where}")
+        if args.mode == "manual":
+            changed = _("Proxy set to manual {host}:{port}").format(host=settings.proxy.host, port=settings.proxy.port)
+        else:
+            changed = _("Proxy set to {mode}").format(mode=args.mode)
+        audit("proxy.changed", changed)
         if args.json:
             print_json({"saved": True, **settings.proxy.model_dump(), "password_set": ctx.secrets.get(PROXY_PASSWORD_KEY) is not None})
         else:
-            say(f"Proxy: {args.mode} (saved)")
+            say(_("Proxy: {mode} (saved)").format(mode=args.mode))
         return OK
     return identity_cmd.test(ctx, json_output=args.json)

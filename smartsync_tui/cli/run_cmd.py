@@ -46,6 +46,7 @@ from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.logs import LOG_DATE_FORMAT, LOG_FORMAT
 from smartsync_tui.core.redaction import install_log_redaction
 from smartsync_tui.core.scheduler import Scheduler
+from smartsync_tui.i18n import _
 
 log = logging.getLogger("smartsync.engine")
 
@@ -62,7 +63,7 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     try:
         lock = engine_lock.acquire(ctx.home, "run")
     except engine_lock.EngineRunning as exc:
-        log.warning("run refused: %s", exc)
+        log.warning(_("run refused: {reason}").format(reason=exc))
         raise  # reported by main: kind "busy", exit 2
     with lock:
         stderr_handler = _warnings_to_stderr()
@@ -79,7 +80,7 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
     settings = scheduler.settings
     directories = scheduler.directory_ids
     if args.once and not directories:
-        raise InputError("directory", "no enabled directory to sync: add one with `smartsync-tui directory add`")
+        raise InputError("directory", _("no enabled directory to sync: add one with `smartsync-tui directory add`"))
     signals: list[int] = []
     previous = _install_signal_handlers(stop, signals)
     channel: control_channel.ControlServer | None = None
@@ -87,18 +88,21 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
     threading.Thread(target=_cut_reads_after_stop, args=(stop, finished), name="stop-cuts-reads",
                      daemon=True).start()
     try:
-        _say(
-            "engine started (pid %d, home %s, directories: %s, version %s%s)",
-            lock.pid, _home_text(ctx),
-            ", ".join(directories) or "none", __version__, ", once" if args.once else "",
-        )
-        if not args.once:
+        started = {"pid": lock.pid, "home": _home_text(ctx), "directories": ", ".join(directories) or _("none"),
+                   "version": __version__}
+        if args.once:
+            _say(_("engine started (pid {pid}, home {home}, directories: {directories}, version {version}, once)"
+                   ).format(**started))
+        else:
+            _say(_("engine started (pid {pid}, home {home}, directories: {directories}, version {version})"
+                   ).format(**started))
             say(
-                f"syncing every {settings.sync.delta_interval_seconds} s; stop with SIGTERM or Ctrl-C "
-                "(the batches in flight finish first)", flush=True,
+                _("syncing every {seconds} s; stop with SIGTERM or Ctrl-C "  # not a count
+                  "(the batches in flight finish first)").format(seconds=settings.sync.delta_interval_seconds),
+                flush=True,
             )
             if not directories:  # the scheduler logs it too
-                say("no enabled directory yet: waiting for one (smartsync-tui directory add, or the console)",
+                say(_("no enabled directory yet: waiting for one (smartsync-tui directory add, or the console)"),
                     flush=True)
         if args.once:
             results = scheduler.run_once()
@@ -109,7 +113,7 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
             scheduler.on_event = handler.on_event
             channel = control_channel.serve(ctx.home, handler)
             if channel is not None:
-                _say("control channel listening on %s", channel.path)
+                _say(_("control channel listening on {path}").format(path=channel.path))
             scheduler.run_forever()
             code = OK
     finally:
@@ -118,8 +122,10 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
             channel.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    why = f" ({signal.Signals(signals[0]).name})" if signals else ""
-    _say("engine stopped%s", why)
+    if signals:
+        _say(_("engine stopped ({signal})").format(signal=signal.Signals(signals[0]).name))
+    else:
+        _say(_("engine stopped"))
     return code
 
 
@@ -135,12 +141,14 @@ def _home_text(ctx: CliContext) -> str:
     home = ctx.home
     if home.config_dir.parent == home.data_dir.parent == home.log_dir.parent:  # --home / SMARTSYNC_HOME
         return str(home.config_dir.parent)
-    return f"config {home.config_dir}, data {home.data_dir}, logs {home.log_dir}"
+    return _("config {config}, data {data}, logs {logs}").format(
+        config=home.config_dir, data=home.data_dir, logs=home.log_dir)
 
 
-def _say(message: str, *args: object) -> None:
-    log.info(message, *args)
-    say(message % args, flush=True)
+def _say(message: str) -> None:
+    """A lifecycle line (already translated): in the application log and on standard output."""
+    log.info("%s", message)
+    say(message, flush=True)
 
 
 def _warnings_to_stderr() -> logging.Handler:
@@ -174,9 +182,10 @@ def _install_signal_handlers(stop: threading.Event, signals: list[int]) -> dict[
             return  # the same stop delivered twice (a process-group kill plus a wrapper forwarding it)
         signals.append(signum)
         try:
-            os.write(2, f"second {signal.Signals(signum).name}: stopping at once\n".encode())
-            log.warning("engine stopped at once (second signal, %s); what was not sent is still pending",
-                        signal.Signals(signum).name)
+            name = signal.Signals(signum).name
+            os.write(2, "{}\n".format(_("second {signal}: stopping at once").format(signal=name)).encode())
+            log.warning(_("engine stopped at once (second signal, {signal}); what was not sent is still pending"
+                          ).format(signal=name))
         finally:
             os._exit(INTERRUPTED)
 

@@ -21,12 +21,29 @@ from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
 from smartsync_tui.core.sync_plan import SyncPlan, describe_change
+from smartsync_tui.i18n import N_, _, ngettext, number
 
 _LIST_LIMIT = 20
 _LABELS = {
-    "create": "create", "update": "update", "disable": "disable", "enable": "re-enable",
-    "group-create": "group create", "group-update": "group update",
+    "create": N_("create"), "update": N_("update"), "disable": N_("disable"), "enable": N_("re-enable"),
+    "group-create": N_("group create"), "group-update": N_("group update"),
 }
+_MODES = {"delta": N_("delta"), "full": N_("full")}
+# A directory's result line, per run (sync or dry run) and outcome: each a sentence of its own.
+_RESULT_LINES = {
+    (False, "ok"): N_("{id}: sync, {mode}: ok in {seconds} s"),
+    (False, "partial"): N_("{id}: sync, {mode}: partial in {seconds} s"),
+    (False, "held"): N_("{id}: sync, {mode}: held in {seconds} s"),
+    (False, "cancelled"): N_("{id}: sync, {mode}: cancelled in {seconds} s"),
+    (False, "failed"): N_("{id}: sync, {mode}: failed in {seconds} s"),
+    (True, "ok"): N_("{id}: dry run, {mode}: ok in {seconds} s"),
+    (True, "partial"): N_("{id}: dry run, {mode}: partial in {seconds} s"),
+    (True, "held"): N_("{id}: dry run, {mode}: held in {seconds} s"),
+    (True, "cancelled"): N_("{id}: dry run, {mode}: cancelled in {seconds} s"),
+    (True, "failed"): N_("{id}: dry run, {mode}: failed in {seconds} s"),
+}
+_OTHER_RESULT = {False: N_("{id}: sync, {mode}: {outcome} in {seconds} s"),
+                 True: N_("{id}: dry run, {mode}: {outcome} in {seconds} s")}
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -34,13 +51,14 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.directory:
         directory = settings.directory(args.directory)
         if directory is None:
-            known = ", ".join(d.id for d in settings.directories) or "none yet"
-            raise InputError("directory", f"there is no directory '{args.directory}' (known: {known})")
+            known = ", ".join(d.id for d in settings.directories) or _("none yet")
+            raise InputError("directory", _("there is no directory '{id}' (known: {known})").format(
+                id=args.directory, known=known))
         targets = [directory.id]
     else:
         targets = [d.id for d in settings.directories if d.enabled]
         if not targets:
-            raise InputError("directory", "no enabled directory to sync: add one with `smartsync-tui directory add`")
+            raise InputError("directory", _("no enabled directory to sync: add one with `smartsync-tui directory add`"))
     options = SyncOptions(
         full=args.full, dry_run=args.dry_run, allow_deletes=args.allow_deletes,
         batch_size=settings.sync.batch_size, concurrency=settings.sync.concurrency,
@@ -69,44 +87,69 @@ def _summary(r: SyncResult) -> str:
     # What was done: the plan's counts less what Identity did not take (counted as failed).
     c = {key: value - r.counts.get(f"failed_{key}", 0) for key, value in r.counts.items()}
     parts = [
-        f"created {c.get('create', 0)}", f"updated {c.get('update', 0)}", f"disabled {c.get('disable', 0)}",
-        f"re-enabled {c.get('enable', 0)}",
-        f"groups created {c.get('group_create', 0)}", f"groups updated {c.get('group_update', 0)}",
-        f"skipped {c.get('skipped', 0)}", f"failed {c.get('failed', 0)}", f"held back {c.get('held', 0)}",
+        ngettext("created {n}", "created {n}", c.get("create", 0)),
+        ngettext("updated {n}", "updated {n}", c.get("update", 0)),
+        ngettext("disabled {n}", "disabled {n}", c.get("disable", 0)),
+        ngettext("re-enabled {n}", "re-enabled {n}", c.get("enable", 0)),
+        ngettext("groups created {n}", "groups created {n}", c.get("group_create", 0)),
+        ngettext("groups updated {n}", "groups updated {n}", c.get("group_update", 0)),
+        ngettext("skipped {n}", "skipped {n}", c.get("skipped", 0)),
+        ngettext("failed {n}", "failed {n}", c.get("failed", 0)),
+        ngettext("held back {n}", "held back {n}", c.get("held", 0)),
     ]
-    return ", ".join(parts)
+    keys = ("create", "update", "disable", "enable", "group_create", "group_update", "skipped", "failed", "held")
+    # A list, one figure per piece: each piece is a message of its own, with its plural.
+    return ", ".join(part.format(n=c.get(key, 0)) for part, key in zip(parts, keys))
 
 
 def _print_result(r: SyncResult, options: SyncOptions) -> None:
-    what = "dry run" if options.dry_run else "sync"
     # A run that failed before the DC answered has the mode it was going to run in, and no reason yet.
-    mode = (f"{r.mode} ({r.mode_reason})" if r.mode_reason else r.mode) if r.mode else "not started"
-    say(f"{r.directory_id}: {what}, {mode}: {r.outcome} in {r.duration:.2f} s")
+    if not r.mode:
+        mode = _("not started")
+    elif r.mode_reason:
+        mode = f"{_(_MODES.get(r.mode, r.mode))} ({r.mode_reason})"
+    else:
+        mode = _(_MODES.get(r.mode, r.mode))
+    line = _RESULT_LINES.get((options.dry_run, r.outcome))
+    fields = {"id": r.directory_id, "mode": mode, "seconds": number(r.duration, 2), "outcome": r.outcome}
+    say(_(line).format(**fields) if line else _(_OTHER_RESULT[options.dry_run]).format(**fields))
     if r.error:
-        say(f"  problem: {r.error}")
+        _detail(_("problem: {error}").format(error=r.error))
     if r.plan is None:
         return
-    say(f"  read {r.plan.users_read} users and {r.plan.groups_read} groups")
-    say(f"  {'would ' if options.dry_run else ''}{_summary(r)}")
+    _detail(_("read {users} and {groups}").format(
+        users=ngettext("{n} user", "{n} users", r.plan.users_read).format(n=number(r.plan.users_read)),
+        groups=ngettext("{n} group", "{n} groups", r.plan.groups_read).format(n=number(r.plan.groups_read))))
     if options.dry_run:
+        _detail(_("would {summary}").format(summary=_summary(r)))
         _print_plan(r.plan)
+    else:
+        _detail(_summary(r))
     for guid, dn, reason in r.plan.skipped[:_LIST_LIMIT]:
-        say(f"  skipped {dn}: {reason}")
+        _detail(_("skipped {dn}: {reason}").format(dn=dn, reason=reason))
     if len(r.plan.skipped) > _LIST_LIMIT:
-        say(f"  ... and {len(r.plan.skipped) - _LIST_LIMIT} more skipped (all of them: --json)")
+        more = len(r.plan.skipped) - _LIST_LIMIT
+        _detail(ngettext("... and {n} more skipped (all of them: --json)",
+                         "... and {n} more skipped (all of them: --json)", more).format(n=number(more)))
     for guid, dn, error in r.failures[:_LIST_LIMIT]:
-        say(f"  failed {dn}: {error} (retried on the next run)")
+        _detail(_("failed {dn}: {error} (retried on the next run)").format(dn=dn, error=error))
     if r.plan.threshold_note:
-        say(f"  held: {r.plan.threshold_note}")
+        _detail(_("held: {note}").format(note=r.plan.threshold_note))
+
+
+def _detail(text: str) -> None:
+    """A line under a directory's result line, indented."""
+    say(f"  {text}")
 
 
 def _print_plan(plan: SyncPlan) -> None:
     for op in plan.ops:
-        label = _LABELS.get(op.op, op.op)
+        label = _(_LABELS[op.op]) if op.op in _LABELS else op.op
         diff = "; ".join(describe_change(c, value=repr, arrow="->") for c in op.changes)
-        say(f"  {label:<13} {op.name}  [{op.dn}]" + (f"  {diff}" if diff else ""))
+        say(f"  {label:<13} {op.name}  [{op.dn}]  {diff}" if diff else f"  {label:<13} {op.name}  [{op.dn}]")
+    held = _("held disable")
     for op in plan.held:
-        say(f"  held disable  {op.name}  [{op.dn}]  ({op.why})")
+        say(f"  {held:<13} {op.name}  [{op.dn}]  ({op.why})")
 
 
 def _as_json(r: SyncResult, options: SyncOptions) -> dict:

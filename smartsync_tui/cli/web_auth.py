@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 from smartsync_tui.cli.output import CliError
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.i18n import _, current_language, ngettext
 
 # Beside the directory secrets in secrets.json (core/secret_store.py).
 WEB_TOKEN_KEY = "web/token"
@@ -86,10 +87,12 @@ class WebLogin:
 def check_token_text(token: str) -> str | None:
     """Why a token given to ``--token-stdin`` is refused, or None."""
     if len(token) < MIN_TOKEN_LENGTH:
-        return (f"the web token is {len(token)} characters long: give at least {MIN_TOKEN_LENGTH} "
-                "(e.g. from `openssl rand -hex 32`)")
+        return ngettext("the web token is {length} character long: give at least {least} "
+                        "(e.g. from `openssl rand -hex 32`)",
+                        "the web token is {length} characters long: give at least {least} "
+                        "(e.g. from `openssl rand -hex 32`)", len(token)).format(length=len(token), least=MIN_TOKEN_LENGTH)
     if not all(c.isascii() and (c.isalnum() or c in "-_.~") for c in token):
-        return "the web token may hold only letters, digits and - _ . ~ (it is part of a URL)"
+        return _("the web token may hold only letters, digits and - _ . ~ (it is part of a URL)")
     return None
 
 
@@ -99,8 +102,9 @@ def load_login(store: SecretStore) -> WebLogin:
     if stored is not None:
         problem = check_token_text(stored.get_secret_value())
         if problem:
-            raise CliError(f"{store.path}: {WEB_TOKEN_KEY}: {problem}; set another with "
-                           "`smartsync-tui web --token-stdin`", kind="settings")
+            raise CliError(_("{file}: {key}: {problem}; set another with "
+                             "`smartsync-tui web --token-stdin`").format(file=store.path, key=WEB_TOKEN_KEY, problem=problem),
+                           kind="settings")
         return WebLogin(stored.get_secret_value(), stored=True)
     token = secrets.token_urlsafe(_TOKEN_BYTES)
     register_secret(token)
@@ -119,18 +123,21 @@ def cookie_header(login: WebLogin, *, secure: bool) -> str:
 def page(title: str, *paragraphs: str) -> str:
     """A small self-contained HTML page (no script, nothing fetched from elsewhere)."""
     body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    language = current_language().replace("_", "-")  # pt-BR: what a browser and a screen reader expect
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>smartsync-tui: "
+        f"<!DOCTYPE html>\n<html lang=\"{language}\"><head><meta charset=\"utf-8\"><title>smartsync-tui: "
         f"{html.escape(title)}</title></head>\n<body style=\"font-family: sans-serif; max-width: 44em; "
         f"margin: 3em auto\">\n<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
     )
 
 
-LOGIN_NEEDED = page(
-    "This console needs its login link",
-    "Open the address that `smartsync-tui web` printed when it started, the one that ends in "
-    "/?token=... (the token is part of it). The browser then keeps the login "
-    "for this site until it is closed.",
-    "Lost it? Stop `smartsync-tui web` and start it again: it prints a new address. "
-    "A token kept with `smartsync-tui web --token-stdin` stays the same across restarts.",
-)
+def login_needed_page() -> str:
+    """The page of a request without the login, in the language of this `smartsync-tui web`."""
+    return page(
+        _("This console needs its login link"),
+        _("Open the address that `smartsync-tui web` printed when it started, the one that ends in "
+          "/?token=... (the token is part of it). The browser then keeps the login "
+          "for this site until it is closed."),
+        _("Lost it? Stop `smartsync-tui web` and start it again: it prints a new address. "
+          "A token kept with `smartsync-tui web --token-stdin` stays the same across restarts."),
+    )

@@ -42,17 +42,18 @@ from smartsync_tui.cli.exit_codes import OK
 from smartsync_tui.cli.output import CliError, say
 from smartsync_tui.cli.web_auth import (
     COOKIE_NAME,
-    LOGIN_NEEDED,
     QUERY_NAME,
     WEB_TOKEN_KEY,
     WebLogin,
     check_token_text,
     cookie_header,
     load_login,
+    login_needed_page,
     page,
 )
 from smartsync_tui.core.paths import HOME_ENV
 from smartsync_tui.core.validation import is_loopback_host as is_loopback
+from smartsync_tui.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from smartsync_tui.cli.web_sessions import SessionLimits
@@ -67,13 +68,18 @@ TUNNEL_HINT = "ssh -L 5325:127.0.0.1:5325 server"
 
 
 def public_warning(host: str, port: int) -> str:
-    return (
-        f"WARNING: --public: the console is served on {_url_host(host)}:{port} over plain http. The login "
+    return _(
+        "WARNING: --public: the console is served on {address} over plain http. The login "
         "token is still asked, but it and everything typed in the console (passwords, tokens) cross the "
         "network in the clear, readable and replayable by anyone on the path. Put TLS in a reverse proxy "
         "in front of it (passing the Host header and websocket upgrades), or leave it on 127.0.0.1 and use "
-        f"an SSH tunnel: {TUNNEL_HINT}"
-    )
+        "an SSH tunnel: {tunnel}"
+    ).format(address=f"{_url_host(host)}:{port}", tunnel=TUNNEL_HINT)
+
+
+def _line(text: str) -> str:
+    """A plain-text answer's body: the sentence and its newline."""
+    return f"{text}\n"
 
 
 def _url_host(host: str) -> str:
@@ -102,43 +108,45 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     host = (args.host if args.host is not None else default_host).strip().strip("[]")
     port = args.port if args.port is not None else default_port
     if not host:
-        raise CliError("--host is empty; give an address to listen on, e.g. 127.0.0.1", kind="input")
+        raise CliError(_("--host is empty; give an address to listen on, e.g. 127.0.0.1"), kind="input")
     if not 0 <= port <= 65535:
-        raise CliError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)", kind="input")
+        raise CliError(_("--port {port} is not a TCP port (0-65535; 0 picks a free one)").format(port=port), kind="input")
     public = bool(args.public)
     limits = _session_limits(args)
     if not is_loopback(host) and not public:
         # Usage, not a refusal of a request: the same command with --public (or another --host) is fine.
         raise CliError(
-            f"refusing to serve the console on {host}: it is not a loopback address, and this server "
-            "speaks plain http (the login token and all typing would cross the network in the clear). "
-            f"Use --host 127.0.0.1 with an SSH tunnel ({TUNNEL_HINT}), or, behind a reverse proxy "
-            "that adds TLS, pass --public.",
+            _("refusing to serve the console on {host}: it is not a loopback address, and this server "
+              "speaks plain http (the login token and all typing would cross the network in the clear). "
+              "Use --host 127.0.0.1 with an SSH tunnel ({tunnel}), or, behind a reverse proxy "
+              "that adds TLS, pass --public.").format(host=host, tunnel=TUNNEL_HINT),
             kind="usage",
         )
     if public:
         say(public_warning(host, port), err=True, flush=True)
     if scheme == "https":
         say(
-            "note: appsettings.json's url says https, but this server speaks plain http; "
-            "put TLS in the reverse proxy in front of it.",
+            _("note: appsettings.json's url says https, but this server speaks plain http; "
+              "put TLS in the reverse proxy in front of it."),
             err=True,
         )
 
     if getattr(args, "token_stdin", False):
-        token = SecretInput({"token"}).read("token", "web login token").get_secret_value()
+        token = SecretInput({"token"}).read("token", _("web login token")).get_secret_value()
         problem = check_token_text(token)
         if problem:
             raise CliError(problem, kind="input")
         ctx.secrets.set(WEB_TOKEN_KEY, token)
-        say(f"the web login token is kept in {ctx.secrets.path} ({WEB_TOKEN_KEY}); it stays across restarts",
-            err=True)
+        say(_("the web login token is kept in {file} ({key}); it stays across restarts").format(
+            file=ctx.secrets.path, key=WEB_TOKEN_KEY), err=True)
     login = load_login(ctx.secrets)
 
     command = console_command(args)
     _route_library_log()
-    log.info("web: serving the console on %s:%s (public=%s, max %s sessions, %s new per minute), command %s",
-             host, port, public, limits.max_sessions, limits.per_minute, command)
+    log.info(_("web: serving the console on {host}:{port} (public={public}, max {sessions} sessions, "  # not a count
+               "{per_minute} new per minute), command {command}").format(
+        host=host, port=port, public=public, sessions=limits.max_sessions, per_minute=limits.per_minute,
+        command=command))
     try:
         return asyncio.run(serve(shlex.split(command), host, port, public=public, login=login, limits=limits))
     except KeyboardInterrupt:  # where the loop cannot take signals (Windows)
@@ -157,10 +165,11 @@ def _session_limits(args: argparse.Namespace) -> "SessionLimits":
     most = DEFAULT_MAX_SESSIONS if most is None else most
     per_minute = DEFAULT_SESSIONS_PER_MINUTE if per_minute is None else per_minute
     if not 1 <= most <= 100:
-        raise CliError(f"--max-sessions {most} is out of range: give 1 to 100 (each console takes about 60 MB)",
-                       kind="input")
+        raise CliError(_("--max-sessions {value} is out of range: give 1 to 100 (each console takes about 60 MB)"
+                         ).format(value=most), kind="input")
     if not 1 <= per_minute <= 1000:
-        raise CliError(f"--sessions-per-minute {per_minute} is out of range: give 1 to 1000", kind="input")
+        raise CliError(_("--sessions-per-minute {value} is out of range: give 1 to 1000").format(value=per_minute),
+                       kind="input")
     return SessionLimits(most, per_minute)
 
 
@@ -204,10 +213,10 @@ def host_refusal(request: Any) -> str | None:
     name = urlsplit(f"//{request.host}").hostname or ""
     if is_loopback(name):
         return None
-    return (
-        f"This console answers only at http://127.0.0.1 or http://localhost, not at {request.host!r}. "
+    return _(
+        "This console answers only at http://127.0.0.1 or http://localhost, not at {host}. "
         "Open it through the SSH tunnel's local address, or start it with --public behind a reverse proxy."
-    )
+    ).format(host=repr(request.host))
 
 
 def origin_refusal(request: Any) -> str | None:
@@ -223,7 +232,7 @@ def origin_refusal(request: Any) -> str | None:
     parts = urlsplit(origin)
     if parts.scheme in ("http", "https") and parts.netloc and _netloc(parts.netloc, parts.scheme) == _netloc(host, scheme):
         return None
-    return f"a page from {origin!r} may not open the console at {host!r}"
+    return _("a page from {origin} may not open the console at {host}").format(origin=repr(origin), host=repr(host))
 
 
 async def serve(argv: list[str], host: str, port: int, *, public: bool, login: WebLogin,
@@ -257,7 +266,7 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
             if refused:  # said on a page of its own: the console's page would only say "Session ended"
                 return web.Response(
                     status=refused.status, content_type="text/html", headers={"Retry-After": str(refused.retry_after)},
-                    text=page("No console can be opened now", refused.text),
+                    text=page(_("No console can be opened now"), refused.text),
                 )
             # textual-serve writes absolute URLs from the --host/--port it was given, which
             # break behind an SSH tunnel on another local port, a proxy, or 0.0.0.0. The page
@@ -274,21 +283,25 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
         async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
             refusal = origin_refusal(request)
             if refusal:
-                log.warning("web: refused a websocket from %s: %s", request.remote, refusal)
-                raise web.HTTPForbidden(text=f"Forbidden: {refusal}.\n")
+                log.warning(_("web: refused a websocket from {remote}: {reason}").format(
+                    remote=request.remote, reason=refusal))
+                raise web.HTTPForbidden(text=_line(_("Forbidden: {reason}.").format(reason=refusal)))
             websocket = web.WebSocketResponse(heartbeat=15)
             await websocket.prepare(request)
             refused = limits.refusal()  # counted from here on: ended() below, whatever happens
             if refused:
-                log.warning("web: refused a console to %s: %s", request.remote, refused.text)
-                # Its first sentence as the close message (at most 123 bytes); reloading shows the page.
+                log.warning(_("web: refused a console to {remote}: {reason}").format(
+                    remote=request.remote, reason=refused.text))
+                # Its first sentence as the close message (at most 123 bytes, cut between characters:
+                # a Portuguese one has accents); reloading shows the page.
                 reason = refused.text.split(". ", 1)[0].rstrip(".") + "."
-                await websocket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=reason.encode()[:123])
+                message = reason.encode()[:123].decode("utf-8", "ignore").encode()
+                await websocket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=message)
                 return websocket
             task = asyncio.current_task()
             assert task is not None
             sessions.add(task)
-            log.info("web: browser session opened from %s", request.remote)
+            log.info(_("web: browser session opened from {remote}").format(remote=request.remote))
             service: ConsoleService | None = None
             try:
                 service = ConsoleService(
@@ -302,8 +315,8 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
                 pass  # the server stops: the console is ended below all the same
             except (ValueError, TypeError, KeyError, AssertionError, IndexError) as exc:
                 # A message the page never sends (not JSON, not the envelope): this tab ends.
-                log.warning("web: a malformed message from %s ended its session (%s)", request.remote,
-                            type(exc).__name__)
+                log.warning(_("web: a malformed message from {remote} ended its session ({error})").format(
+                    remote=request.remote, error=type(exc).__name__))
             finally:
                 try:
                     if service is not None:
@@ -313,7 +326,7 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
                     sessions.discard(task)
                     if not websocket.closed:
                         await asyncio.shield(websocket.close())
-                    log.info("web: browser session from %s closed", request.remote)
+                    log.info(_("web: browser session from {remote} closed").format(remote=request.remote))
             return websocket
 
     @web.middleware
@@ -321,8 +334,9 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
         if not public:
             refusal = host_refusal(request)
             if refusal:
-                log.warning("web: refused %s %s from %s: Host %r", request.method, request.path, request.remote, request.host)
-                raise web.HTTPForbidden(text=f"Forbidden. {refusal}\n")
+                log.warning(_("web: refused {method} {path} from {remote}: Host {host}").format(
+                    method=request.method, path=request.path, remote=request.remote, host=repr(request.host)))
+                raise web.HTTPForbidden(text=_line(_("Forbidden. {reason}").format(reason=refusal)))
         given = request.query.get(QUERY_NAME)
         if given is not None and login.token_ok(given):
             if request.method == "GET" and request.path == "/":
@@ -335,9 +349,9 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
                 )
         elif not login.cookie_ok(request.cookies.get(COOKIE_NAME)):
             # The path without its query: a wrong token is not written down either.
-            log.warning("web: refused %s %s from %s: no valid login token or cookie",
-                        request.method, request.path, request.remote)
-            raise web.HTTPForbidden(text=LOGIN_NEEDED, content_type="text/html",
+            log.warning(_("web: refused {method} {path} from {remote}: no valid login token or cookie").format(
+                method=request.method, path=request.path, remote=request.remote))
+            raise web.HTTPForbidden(text=login_needed_page(), content_type="text/html",
                                     headers={"Cache-Control": "no-store"})
         response = await handler(request)
         response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -379,22 +393,24 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
         where = f"{_url_host(host)}:{port}"
         if exc.errno == errno.EADDRINUSE:
             raise CliError(
-                f"cannot serve on {where}: the port is in use (another `smartsync-tui web`, or another "
-                "program). Stop it, or choose another port with --port or in appsettings.json's url.",
+                _("cannot serve on {address}: the port is in use (another `smartsync-tui web`, or another "
+                  "program). Stop it, or choose another port with --port or in appsettings.json's url.").format(
+                    address=where),
                 kind="busy",
             ) from None
         reason = exc.strerror or str(exc)
-        raise CliError(f"cannot serve on {where}: {reason}. Check --host and --port.", kind="input") from None
+        raise CliError(_("cannot serve on {address}: {reason}. Check --host and --port.").format(
+            address=where, reason=reason), kind="input") from None
 
     actual_port = next((address[1] for address in runner.addresses if isinstance(address, tuple)), port)
     url = f"http://{_url_host(host)}:{actual_port}"
     from smartsync_tui.core.event_log import audit
 
-    audit("web.started", f"console served in a browser on {url}", public=public)
+    audit("web.started", _("console served in a browser on {url}").format(url=url), public=public)
     # The only place the token is shown: this terminal, once (never a log).
-    say(f"serving the console on {login.login_url(url)}",
-        "(open that address: the token in it is the login; Ctrl+C or SIGTERM stops it; each browser tab "
-        f"runs its own console, at most {limits.max_sessions} at once)",
+    say(_("serving the console on {url}").format(url=login.login_url(url)),
+        _("(open that address: the token in it is the login; Ctrl+C or SIGTERM stops it; each browser tab "
+          "runs its own console, at most {most} at once)").format(most=limits.max_sessions),
         flush=True)
 
     try:
@@ -404,12 +420,13 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
         # then whatever console is still alive, and the listener.
         open_sessions = list(sessions)
         if open_sessions:
-            say(f"stopping: closing {len(open_sessions)} browser session(s)", flush=True)
+            say(ngettext("stopping: closing {n} browser session", "stopping: closing {n} browser sessions",
+                         len(open_sessions)).format(n=len(open_sessions)), flush=True)
             for task in open_sessions:
                 task.cancel()
             await asyncio.wait(open_sessions, timeout=SESSION_STOP_SECONDS)
         await registry.stop_all()
         await runner.cleanup()
-        log.info("web: stopped")
-    say("stopped", flush=True)
+        log.info(_("web: stopped"))
+    say(_("stopped"), flush=True)
     return OK

@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from smartsync_tui.i18n import _, ngettext, number
+
 log = logging.getLogger("smartsync.web")
 
 MAX_CONNECTIONS = 64
@@ -50,7 +52,9 @@ class ConnectionGuard:
         self._refused += 1
         now = time.monotonic()
         if now - self._reported_at >= _REPORT_EVERY:
-            log.warning("web: closed %d connection(s) in the last minute (%s)", self._refused, why)
+            log.warning(ngettext("web: closed {n} connection in the last minute ({reason})",
+                                 "web: closed {n} connections in the last minute ({reason})",
+                                 self._refused).format(n=self._refused, reason=why))
             self._refused = 0
             self._reported_at = now
 
@@ -70,14 +74,16 @@ class _Bounded(asyncio.Protocol):
         self._guard.open += 1
         self._inner.connection_made(transport)
         if self._guard.open > self._guard.limit:
-            self._guard.refused(f"more than {self._guard.limit} at once")
+            self._guard.refused(_("more than {most} at once").format(most=self._guard.limit))
             transport.abort()
             return
         self._timer = asyncio.get_running_loop().call_later(self._guard.header_seconds, self._too_slow)
 
     def _too_slow(self) -> None:
         self._timer = None
-        self._guard.refused(f"no whole request within {self._guard.header_seconds:g} s")
+        seconds = self._guard.header_seconds
+        shown = number(seconds, 0 if seconds == int(seconds) else 1)
+        self._guard.refused(_("no whole request within {seconds} s").format(seconds=shown))  # not a count
         if self._transport is not None:
             self._transport.abort()
 

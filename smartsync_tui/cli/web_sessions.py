@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 from textual_serve.app_service import AppService
 
+from smartsync_tui.i18n import _, ngettext, number
+
 log = logging.getLogger("smartsync.web")
 
 DEFAULT_MAX_SESSIONS = 4
@@ -72,14 +74,21 @@ class SessionLimits:
         while self._started and now - self._started[0] >= RATE_WINDOW_SECONDS:
             self._started.popleft()
         if self.alive >= self.max_sessions:
-            return Refusal(503, f"{self.alive} consoles are open, the most this server allows (--max-sessions "
-                    f"{self.max_sessions}). Close another tab of this console, or wait for one to be closed, "
-                    "then reload this page.", 10)
+            return Refusal(503, ngettext(
+                "{n} console is open, the most this server allows (--max-sessions {most}). Close another tab "
+                "of this console, or wait for one to be closed, then reload this page.",
+                "{n} consoles are open, the most this server allows (--max-sessions {most}). Close another tab "
+                "of this console, or wait for one to be closed, then reload this page.",
+                self.alive).format(n=self.alive, most=self.max_sessions), 10)
         if len(self._started) >= self.per_minute:
             wait = max(1, int(RATE_WINDOW_SECONDS - (now - self._started[0])) + 1)
-            return Refusal(429, f"{len(self._started)} consoles were opened in the last minute, the most this "
-                           f"server allows (--sessions-per-minute {self.per_minute}). Reload this page in {wait} s.",
-                           wait)
+            started = len(self._started)
+            return Refusal(429, ngettext(
+                "{n} console was opened in the last minute, the most this server allows "
+                "(--sessions-per-minute {most}). Reload this page in {seconds} s.",
+                "{n} consoles were opened in the last minute, the most this server allows "
+                "(--sessions-per-minute {most}). Reload this page in {seconds} s.",
+                started).format(n=started, most=self.per_minute, seconds=wait), wait)
         if start:
             self._started.append(now)
             self.alive += 1
@@ -115,7 +124,8 @@ async def end_process(process: asyncio.subprocess.Process, *, quit_grace: float 
                 pass
             except PermissionError:  # not ours any more (reused pid): never signal a stranger
                 break
-            log.info("web: console pid %s did not quit; sent %s", process.pid, signal.Signals(signum).name)
+            log.info(_("web: console pid {pid} did not quit; sent {signal}").format(
+                pid=process.pid, signal=signal.Signals(signum).name))
         try:
             await asyncio.wait_for(process.wait(), grace)
         except TimeoutError:
@@ -148,7 +158,7 @@ class ConsoleService(AppService):
         assert process.stdin is not None
         self._stdin = process.stdin
         self.registry.processes[process.pid] = process
-        log.info("web: console pid %s started", process.pid)
+        log.info(_("web: console pid {pid} started").format(pid=process.pid))
         return process
 
     @property
@@ -182,5 +192,5 @@ class ConsoleService(AppService):
                 self._task.cancel()
             self._task = None
         if self.registry.processes.pop(process.pid, None) is not None:
-            log.info("web: console pid %s ended (exit %s, %.1f s after its tab closed)",
-                     process.pid, process.returncode, time.monotonic() - started)
+            log.info(_("web: console pid {pid} ended (exit {code}, {seconds} s after its tab closed)").format(
+                pid=process.pid, code=process.returncode, seconds=number(time.monotonic() - started, 1)))
