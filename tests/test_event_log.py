@@ -387,7 +387,7 @@ def test_cli_logs_export_reads_day_first_dates_in_portuguese(home, tmp_path):
                 lang="pt_BR.UTF-8")
     assert done.returncode == 0, done.stderr
     assert exported(day) == ["december-01-early", "december-01-afternoon", "december-01-late"]
-    assert "between 2026-12-01 00:00:00 -0300 and 2026-12-01 23:59:59 -0300" in done.stdout
+    assert "entre 2026-12-01 00:00:00 -0300 e 2026-12-01 23:59:59 -0300" in done.stdout  # the CLI speaks pt_BR too
 
     minutes = tmp_path / "minutes.txt"
     done = _cli(home, "--log", "application", "--since", "01/12/2026 14:30", "--until", "1/12/2026 23:59",
@@ -398,7 +398,7 @@ def test_cli_logs_export_reads_day_first_dates_in_portuguese(home, tmp_path):
     impossible = _cli(home, "--log", "application", "--since", "31/02/2026", "-o", str(tmp_path / "x.txt"),
                       lang="pt_BR.UTF-8")
     assert impossible.returncode == 2
-    assert "--since: '31/02/2026' is not a date: February 2026 has 28 days" in impossible.stderr
+    assert "--since: '31/02/2026' não é uma data: fevereiro de 2026 tem 28 dias" in impossible.stderr
 
     # In English the same text is refused, never read as January 12.
     english = _cli(home, "--log", "application", "--since", "01/12/2026", "-o", str(tmp_path / "en.txt"),
