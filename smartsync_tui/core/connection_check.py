@@ -14,7 +14,7 @@ from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
 from smartsync_tui.core.settings import AppSettings, IdentitySettings, ProxySettings, proxy_password_moves
-from smartsync_tui.i18n import _
+from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.connection")
 
@@ -81,7 +81,7 @@ def check_identity(
         return IdentityCheck(url, False, error=str(exc), kind=exc.kind, proxy=effective.proxy.mode)
     elapsed_ms = round((time.monotonic() - started) * 1000)
     log.info(_("identity test ok: {url} in {ms} ms (proxy: {proxy})").format(
-        url=url, ms=elapsed_ms, proxy=effective.proxy.mode))
+        url=url, ms=number(elapsed_ms), proxy=effective.proxy.mode))
     return IdentityCheck(url, True, ms=elapsed_ms, proxy=effective.proxy.mode)
 
 
