@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+from smartsync_tui.i18n import N_, _
+
 __all__ = [
     "NO_SUCH_USER",
     "AdBindReason",
@@ -33,51 +35,62 @@ class AdBindReason(Enum):
 
     INVALID_CREDENTIALS = (
         "52e",
-        "the user name or the password is wrong (or the user does not exist)",
-        "Check the user (user@domain, DOMAIN\\user or the user's DN) and the password. "
-        "Each failed attempt counts toward the account's lockout.",
+        N_("the user name or the password is wrong (or the user does not exist)"),
+        N_("Check the user (user@domain, DOMAIN\\user or the user's DN) and the password. "
+           "Each failed attempt counts toward the account's lockout."),
     )
     LOGON_HOURS = (
         "530",
-        "the account may not log on at this time of day (logon hours)",
-        "Change the account's logon hours in AD or use another account.",
+        N_("the account may not log on at this time of day (logon hours)"),
+        N_("Change the account's logon hours in AD or use another account."),
     )
     WORKSTATION = (
         "531",
-        "the account may not log on from this computer (\"Log on to\" workstation restriction)",
-        "Allow this computer in the account's \"Log on to\" list in AD or use another account.",
+        N_("the account may not log on from this computer (\"Log on to\" workstation restriction)"),
+        N_("Allow this computer in the account's \"Log on to\" list in AD or use another account."),
     )
     PASSWORD_EXPIRED = (
         "532",
-        "the account's password has expired",
-        "Set a new password for the account in AD, then update it here.",
+        N_("the account's password has expired"),
+        N_("Set a new password for the account in AD, then update it here."),
     )
     ACCOUNT_DISABLED = (
         "533",
-        "the account is disabled in AD",
-        "Enable the account in AD or use another account.",
+        N_("the account is disabled in AD"),
+        N_("Enable the account in AD or use another account."),
     )
     ACCOUNT_EXPIRED = (
         "701",
-        "the account has expired (its expiry date has passed)",
-        "Extend the account's expiry date in AD or use another account.",
+        N_("the account has expired (its expiry date has passed)"),
+        N_("Extend the account's expiry date in AD or use another account."),
     )
     MUST_CHANGE_PASSWORD = (
         "773",
-        "the account must change its password before it can log on "
-        "(\"User must change password at next logon\")",
-        "Set a new password for the account in AD (and clear that option), then update it here.",
+        N_("the account must change its password before it can log on "
+           "(\"User must change password at next logon\")"),
+        N_("Set a new password for the account in AD (and clear that option), then update it here."),
     )
     LOCKED_OUT = (
         "775",
-        "the account is locked out after too many wrong passwords",
-        "Unlock the account in AD or wait for the lockout to end, then try again.",
+        N_("the account is locked out after too many wrong passwords"),
+        N_("Unlock the account in AD or wait for the lockout to end, then try again."),
     )
 
     def __init__(self, code: str, text: str, advice: str) -> None:
         self.code = code
-        self.text = text
-        self.advice = advice
+        # Marked with N_() (the enum is built at import); translated when read.
+        self._text = text
+        self._advice = advice
+
+    @property
+    def text(self) -> str:
+        """Why AD refused the bind, as the end of a sentence, in the current language."""
+        return _(self._text)
+
+    @property
+    def advice(self) -> str:
+        """What to do about it, as whole sentences, in the current language."""
+        return _(self._advice)
 
     @property
     def password_was_right(self) -> bool:
@@ -124,5 +137,5 @@ def describe_bind_failure(message: str | None) -> str:
         return reason.text
     code = bind_data_code(message)
     if code is not None:
-        return f"AD refused the credentials (reason code {code})"
-    return "the user name or the password is wrong (or the user does not exist)"
+        return _("AD refused the credentials (reason code {code})").format(code=code)
+    return AdBindReason.INVALID_CREDENTIALS.text

@@ -42,6 +42,7 @@ from smartsync_tui.core.ldap_reader import (
     read_root_dse,
 )
 from smartsync_tui.core.sync_model import AdGroup, AdUser, DcIdentity, DeletedObject
+from smartsync_tui.i18n import N_, _, ngettext
 
 __all__ = [
     "DELETED_ATTRIBUTES",
@@ -116,15 +117,15 @@ def delta_filter(ldap_filter: str, since_usn: int | None) -> str:
 
 
 def _bad_entry(dn: str, what: str, hint: str = "") -> DirectoryError:
-    return DirectoryError(
-        "search",
-        f"The directory entry '{dn}' {what}. The read was stopped rather than continued without "
-        f"it, because a missing object would be disabled in Identity.{hint}",
-    )
+    """``what``: what is wrong with the entry, translated, as the rest of a sentence whose
+    subject is the entry ("has no objectGUID (or it cannot be read)"); ``hint``: N_()-marked."""
+    stopped = _("The directory entry '{dn}' {problem}. The read was stopped rather than continued without "
+                "it, because a missing object would be disabled in Identity.").format(dn=dn, problem=what)
+    return DirectoryError("search", " ".join((stopped, _(hint))) if hint else stopped)
 
 
-_PERMISSION_HINT = (
-    " It may not be a user or group account (narrow the filter), or the sync account may not "
+_PERMISSION_HINT = N_(
+    "It may not be a user or group account (narrow the filter), or the sync account may not "
     "read this attribute (grant it read access)."
 )
 
@@ -137,17 +138,20 @@ def _entry_failure(entry: dict[str, Any], kind: str) -> DirectoryError:
     )
     for name in required:
         if not entry.get(name):
-            return _bad_entry(dn, f"has no {name} (or it cannot be read)", _PERMISSION_HINT)
+            return _bad_entry(dn, _("has no {attribute} (or it cannot be read)").format(attribute=name),
+                              _PERMISSION_HINT)
     guid = entry["objectGUID"][0]
     if len(guid) != 16:
-        return _bad_entry(dn, f"has an objectGUID of {len(guid)} bytes instead of 16")
+        return _bad_entry(dn, ngettext("has an objectGUID of {n} byte instead of 16",
+                                       "has an objectGUID of {n} bytes instead of 16", len(guid)).format(n=len(guid)))
     for name in ("uSNChanged", "userAccountControl"):
         values = entry.get(name)
         if values:
             try:
                 int(values[0])
             except ValueError:
-                return _bad_entry(dn, f"has a {name} that is not a number ({values[0]!r})")
+                return _bad_entry(dn, _("has a {attribute} that is not a number ({value})").format(
+                    attribute=name, value=repr(values[0])))
     for name, values in entry.items():
         if name == "dn":
             continue
@@ -157,8 +161,8 @@ def _entry_failure(entry: dict[str, Any], kind: str) -> DirectoryError:
             except UnicodeDecodeError:
                 if name == "objectGUID":
                     break
-                return _bad_entry(dn, f"has a value of {name} that is not valid UTF-8")
-    return _bad_entry(dn, f"could not be read as a {kind}")
+                return _bad_entry(dn, _("has a value of {attribute} that is not valid UTF-8").format(attribute=name))
+    return _bad_entry(dn, _("could not be read as a user") if kind == "user" else _("could not be read as a group"))
 
 
 # ---------------------------------------------------------------------------
@@ -172,8 +176,8 @@ def domain_dn_of(conn: Connection) -> str:
     if not values or not values[0]:
         raise DirectoryError(
             "search",
-            "The DC's rootDSE shows no defaultNamingContext: the domain root cannot be found. "
-            "Check that the server is an Active Directory domain controller.",
+            _("The DC's rootDSE shows no defaultNamingContext: the domain root cannot be found. "
+              "Check that the server is an Active Directory domain controller."),
         )
     return values[0]
 
@@ -201,8 +205,9 @@ def read_dc_identity(conn: Connection) -> DcIdentity:
     if missing:
         raise DirectoryError(
             "search",
-            f"The DC's rootDSE does not show {', '.join(missing)}: this server cannot be used for "
-            "delta syncs. Check that it is an Active Directory domain controller.",
+            _("The DC's rootDSE does not show {attributes}: this server cannot be used for "
+              "delta syncs. Check that it is an Active Directory domain controller.").format(
+                attributes=", ".join(missing)),
         )
     try:
         usn = int(usn_text)
@@ -210,7 +215,7 @@ def read_dc_identity(conn: Connection) -> DcIdentity:
         usn = -1
     if usn < 0:
         raise DirectoryError(
-            "search", f"The DC's highestCommittedUSN is not a number ({usn_text!r})."
+            "search", _("The DC's highestCommittedUSN is not a number ({value}).").format(value=repr(usn_text))
         )
     if service.startswith("<"):  # extended DN form "<GUID=...>;<SID=...>;CN=..."
         service = service.rsplit(">;", 1)[-1]
@@ -221,18 +226,18 @@ def read_dc_identity(conn: Connection) -> DcIdentity:
     except DirectoryError as error:
         raise DirectoryError(
             "search",
-            f"The DC's NTDS Settings object '{service}' cannot be read ({error}). The sync "
-            "account needs read access to the configuration partition (every authenticated "
-            "user has it by default).",
+            _("The DC's NTDS Settings object '{dn}' cannot be read ({error}). The sync "
+              "account needs read access to the configuration partition (every authenticated "
+              "user has it by default).").format(dn=service, error=error),
             result_code=error.result_code,
         ) from None
     raw = entries[0].get("invocationId") if entries else None
     if not raw or len(raw[0]) != 16:
         raise DirectoryError(
             "search",
-            f"The DC's NTDS Settings object '{service}' shows no invocationId: delta syncs "
-            "cannot tell whether this DC's database was restored. Check the account's read "
-            "access to the configuration partition.",
+            _("The DC's NTDS Settings object '{dn}' shows no invocationId: delta syncs "
+              "cannot tell whether this DC's database was restored. Check the account's read "
+              "access to the configuration partition.").format(dn=service),
         )
     return DcIdentity(dns_host_name=host, invocation_id=guid_to_str(raw[0]), highest_committed_usn=usn)
 
@@ -304,14 +309,14 @@ def iter_users(
 def _parse_range(key: str, dn: str) -> tuple[int, int | None]:
     """``member;range=1500-2999`` -> (1500, 2999); ``...-*`` -> (low, None)."""
     spec = key[len(_MEMBER_RANGE_PREFIX):]
-    low_text, _, high_text = spec.partition("-")
+    low_text, _dash, high_text = spec.partition("-")
     try:
         low = int(low_text)
         high = None if high_text == "*" else int(high_text)
     except ValueError:
         low, high = -1, None
     if low < 0 or (high is not None and high < low):
-        raise _bad_entry(dn, f"came back with an unexpected ranged attribute '{key}'")
+        raise _bad_entry(dn, _("came back with an unexpected ranged attribute '{attribute}'").format(attribute=key))
     return low, high
 
 
@@ -330,7 +335,9 @@ def _ranged_members(entry: dict[str, Any]) -> tuple[list[bytes], int | None]:
             if low != len(values):
                 raise _bad_entry(
                     str(entry["dn"]),
-                    f"returned the member values {key[13:]} after {len(values)} values",
+                    ngettext("returned the member values {range} after {n} value",
+                             "returned the member values {range} after {n} values", len(values)).format(
+                        range=key[13:], n=len(values)),
                 )
             values.extend(found)
             following = None if high is None else high + 1
@@ -363,12 +370,17 @@ def _follow_members(
                 raise
             raise DirectoryError(
                 "search",
-                f"The group '{group_dn}' disappeared while its members were being read (after "
-                f"{len(values)} values): it was deleted or moved meanwhile. Run the sync again.",
+                ngettext(
+                    "The group '{dn}' disappeared while its members were being read (after {n} value): "
+                    "it was deleted or moved meanwhile. Run the sync again.",
+                    "The group '{dn}' disappeared while its members were being read (after {n} values): "
+                    "it was deleted or moved meanwhile. Run the sync again.",
+                    len(values),
+                ).format(dn=group_dn, n=len(values)),
                 result_code=error.result_code,
             ) from None
         if not entries:
-            raise _bad_entry(group_dn, "could not be read again for the rest of its members")
+            raise _bad_entry(group_dn, _("could not be read again for the rest of its members"))
         entry = entries[0]
         ranged = [k for k in entry if k[:13].lower() == _MEMBER_RANGE_PREFIX]
         if not ranged:
@@ -377,8 +389,8 @@ def _follow_members(
             return
         low, high = _parse_range(ranged[0], group_dn)
         if low != start:
-            raise _bad_entry(group_dn, f"returned the member values {ranged[0][13:]} when "
-                                       f"{start}- was asked for")
+            raise _bad_entry(group_dn, _("returned the member values {range} when {start}- was asked for").format(
+                range=ranged[0][13:], start=start))
         values.extend(entry[ranged[0]])
         if high is None:
             return
@@ -478,7 +490,7 @@ def iter_deleted(
                 )
             except (KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError):
                 failure = _bad_entry(
-                    str(e.get("dn", "?")), "(a deleted object) has no readable objectGUID or uSNChanged"
+                    str(e.get("dn", "?")), _("(a deleted object) has no readable objectGUID or uSNChanged")
                 )
             else:
                 yield item
@@ -489,9 +501,9 @@ def iter_deleted(
             raise
         raise DirectoryError(
             "search",
-            f"The deleted-objects container '{base}' cannot be read: it does not exist or this "
-            "account may not see it (by default only administrators can; an AD admin can "
-            "delegate it with dsacls). Deletions are then found by the full reconcile.",
+            _("The deleted-objects container '{dn}' cannot be read: it does not exist or this "
+              "account may not see it (by default only administrators can; an AD admin can "
+              "delegate it with dsacls). Deletions are then found by the full reconcile.").format(dn=base),
             result_code=error.result_code,
         ) from None
 
@@ -517,6 +529,6 @@ def nested_user_guids(
     for e in paged_search(conn, base_dn, ldap_filter, ["objectGUID"], page_size=page_size, cancel=cancel):
         values = e.get("objectGUID")
         if not values or len(values[0]) != 16:
-            raise _bad_entry(str(e["dn"]), "has no readable objectGUID", _PERMISSION_HINT)
+            raise _bad_entry(str(e["dn"]), _("has no readable objectGUID"), _PERMISSION_HINT)
         guids.append(guid_to_str(values[0]))
     return guids

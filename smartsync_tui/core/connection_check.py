@@ -14,6 +14,7 @@ from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.identity_access import identity_client
 from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
 from smartsync_tui.core.settings import AppSettings, IdentitySettings, ProxySettings, proxy_password_moves
+from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.connection")
 
@@ -75,10 +76,12 @@ def check_identity(
         with identity_client(effective, _TypedProxyPassword(secrets, proxy_password), max_retries=1) as client:  # type: ignore[arg-type]
             client.ping()
     except UserError as exc:
-        log.warning("identity test failed: %s (proxy: %s): %s", url, effective.proxy.mode, exc)
+        log.warning(_("identity test failed: {url} (proxy: {proxy}): {error}").format(
+            url=url, proxy=effective.proxy.mode, error=exc))
         return IdentityCheck(url, False, error=str(exc), kind=exc.kind, proxy=effective.proxy.mode)
     elapsed_ms = round((time.monotonic() - started) * 1000)
-    log.info("identity test ok: %s in %d ms (proxy: %s)", url, elapsed_ms, effective.proxy.mode)
+    log.info(_("identity test ok: {url} in {ms} ms (proxy: {proxy})").format(
+        url=url, ms=number(elapsed_ms), proxy=effective.proxy.mode))
     return IdentityCheck(url, True, ms=elapsed_ms, proxy=effective.proxy.mode)
 
 
@@ -99,8 +102,8 @@ def save_proxy(
     if needs_password and password is None and previous is not None and proxy_password_moves(previous, proxy):
         raise InputError(
             "proxy_password",
-            f"the proxy's host, port or user changed: type the password of {proxy.user} again (the stored one "
-            "only goes to the proxy and user it was given for). Nothing was saved.",
+            _("the proxy's host, port or user changed: type the password of {user} again (the stored one "
+              "only goes to the proxy and user it was given for). Nothing was saved.").format(user=proxy.user),
         )
     if needs_password and password is not None:
         secrets.set(PROXY_PASSWORD_KEY, password)

@@ -21,6 +21,7 @@ from smartsync_tui.core.secret_store import (
     directory_token_key,
 )
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from smartsync_tui.i18n import _
 
 #: Seconds each step of the AD side may wait (connect, TLS, bind): a DC that accepts and
 #: never answers is reported after this long. Tests make it short.
@@ -40,20 +41,22 @@ class DirectoryCheck:
     def problems(self) -> list[str]:
         found = []
         if not self.ldap.ok:
-            found.append(f"Active Directory: {self.ldap.message}")
+            found.append(_("Active Directory: {problem}").format(problem=self.ldap.message))
         if self.identity_error is not None:
-            found.append(f"Identity: {self.identity_error}")
+            found.append(_("Identity: {problem}").format(problem=self.identity_error))
         return found
 
     def report_lines(self) -> list[str]:
         ldap_lines = self.ldap.lines()
         if not self.ldap.ok and ldap_lines and ldap_lines[-1] == self.ldap.message:
             ldap_lines = ldap_lines[:-1]  # the failed step already says it
-        lines = ["Active Directory:"] + [f"  {line}" for line in ldap_lines if line]
+        lines = [_("Active Directory:")]
+        lines.extend(f"  {line}" for line in ldap_lines if line)
         if self.identity is not None:
-            lines.append(f"Identity: the token is valid for directory '{self.identity.name}' ({self.identity.id}).")
+            lines.append(_("Identity: the token is valid for directory '{name}' ({id}).").format(
+                name=self.identity.name, id=self.identity.id))
         else:
-            lines.append(f"Identity: {self.identity_error}")
+            lines.append(_("Identity: {problem}").format(problem=self.identity_error))
         return lines
 
     def as_dict(self) -> dict:

@@ -23,6 +23,7 @@ from smartsync_tui.core.secret_store import (
     directory_agent_key,
 )
 from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from smartsync_tui.i18n import _
 
 log = logging.getLogger("smartsync.directory")
 
@@ -106,5 +107,5 @@ def _publish_restored_key(settings: AppSettings, secrets: SecretStore, directory
         with identity_client(settings, secrets, directory_id=directory_id, max_retries=1) as client:
             client.put_public_key(agent_keys.PrivateKey(stored).public_pem, agent_keys.ALGORITHM)
     except Exception as exc:  # the loop publishes it again at its next reconnection
-        log.warning("directory %s: the previous public key could not be published again: %s", directory_id,
-                    exc if isinstance(exc, UserError) else type(exc).__name__)
+        log.warning(_("directory {id}: the previous public key could not be published again: {error}").format(
+            id=directory_id, error=exc if isinstance(exc, UserError) else type(exc).__name__))

@@ -44,6 +44,7 @@ from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.remedy import option
 from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, DirectorySettings
 from smartsync_tui.core.validation import is_ip_address
+from smartsync_tui.i18n import N_, _, ngettext, number
 
 __all__ = [
     "Stage",
@@ -130,7 +131,8 @@ class SearchCancelled(UserError):
     kind = "cancelled"
 
     def __init__(self, entries_read: int = 0) -> None:
-        super().__init__(f"The directory read was cancelled after {entries_read} entries.")
+        super().__init__(ngettext("The directory read was cancelled after {n} entry.",
+                                  "The directory read was cancelled after {n} entries.", entries_read).format(n=entries_read))
         self.entries_read = entries_read
 
 
@@ -166,17 +168,32 @@ def _where(directory: DirectorySettings) -> str:
 
 
 def _port_hint(mode: str, port: int) -> str:
+    """A sentence on a port that does not go with the TLS mode, or ""."""
     if mode == "ldaps" and port in (389, 3268):
-        return (
-            f" Port {port} is plain LDAP, not LDAPS: use port 636 for LDAPS, "
-            f"or keep {port} and choose StartTLS."
-        )
+        return _("Port {port} is plain LDAP, not LDAPS: use port 636 for LDAPS, "
+                 "or keep {port} and choose StartTLS.").format(port=port)
     if mode in ("starttls", "plain") and port in (636, 3269):
-        return (
-            f" Port {port} is the LDAPS port (TLS from the first byte): choose LDAPS, "
-            "or use port 389 for StartTLS."
-        )
+        return _("Port {port} is the LDAPS port (TLS from the first byte): choose LDAPS, "
+                 "or use port 389 for StartTLS.").format(port=port)
     return ""
+
+
+def _seconds(value: float) -> str:
+    """A timeout as ``{:g}`` writes it (10, 0.5), with the language's decimal mark."""
+    return number(value, len(f"{value:g}".partition(".")[2]))
+
+
+def _sentences(*sentences: str) -> str:
+    """Whole sentences, each translated on its own, one after the other (the empty ones left out)."""
+    return " ".join(sentence for sentence in sentences if sentence)
+
+
+#: The port a TLS mode usually uses, for "(usually ...)".
+_USUAL_PORT = {
+    "ldaps": N_("636 for LDAPS"),
+    "starttls": N_("389 for StartTLS"),
+    "plain": N_("389 for plain LDAP"),
+}
 
 
 # ---------------------------------------------------------------------------
@@ -222,12 +239,12 @@ def _tls_context(directory: DirectorySettings) -> ssl.SSLContext:
         except FileNotFoundError:
             raise DirectoryError(
                 "tls",
-                f"The CA certificate file '{ca_file}' does not exist. Give the path of the CA "
-                "certificate that issued the DC's certificate (PEM or DER).",
+                _("The CA certificate file '{path}' does not exist. Give the path of the CA "
+                  "certificate that issued the DC's certificate (PEM or DER).").format(path=ca_file),
             ) from None
         except PermissionError:
             raise DirectoryError(
-                "tls", f"The CA certificate file '{ca_file}' cannot be read (permission denied)."
+                "tls", _("The CA certificate file '{path}' cannot be read (permission denied).").format(path=ca_file)
             ) from None
         except (ssl.SSLError, ValueError, OSError):
             # Windows exports certificates as DER (.cer) just as often as PEM.
@@ -238,8 +255,8 @@ def _tls_context(directory: DirectorySettings) -> ssl.SSLContext:
             except (ssl.SSLError, ValueError, OSError, TypeError):
                 raise DirectoryError(
                     "tls",
-                    f"The file '{ca_file}' holds no CA certificate that can be read (expected a "
-                    "PEM or DER certificate). Export the issuing CA's certificate again.",
+                    _("The file '{path}' holds no CA certificate that can be read (expected a "
+                      "PEM or DER certificate). Export the issuing CA's certificate again.").format(path=ca_file),
                 ) from None
     else:
         context = ssl.create_default_context()  # the system's trusted CAs
@@ -281,78 +298,92 @@ def _tls_failure(directory: DirectorySettings, failure: BaseException | None, ti
         if code in _CERT_NAME_MISMATCH:
             names = _certificate_names(directory, timeout)
             name = names[0].lower() if names else "dc1.example.com"
-            issued = f"it is issued to {', '.join(names)}" if names else "it names another host"
+            issued = (
+                _("it is issued to {names}").format(names=", ".join(names)) if names else _("it names another host")
+            )
             if is_ip_address(expected):
-                why = (
-                    f"The DC's certificate does not match the address '{expected}': {issued}. "
-                    "DC certificates carry the DC's full DNS name (FQDN), never its IP address."
-                )
+                why = _("The DC's certificate does not match the address '{address}': {issued}. "
+                        "DC certificates carry the DC's full DNS name (FQDN), never its IP address.").format(
+                    address=expected, issued=issued)
             else:
-                why = f"The DC's certificate does not match the name '{expected}': {issued}."
+                why = _("The DC's certificate does not match the name '{name}': {issued}.").format(
+                    name=expected, issued=issued)
             return DirectoryError(
                 "tls",
-                f"{why} Give the server by that name ({name}), or keep '{directory.server}' and "
-                f"set the TLS server name to the name on the certificate{option('tls-server-name', name)}.",
+                _sentences(why, _("Give the server by that name ({name}), or keep '{server}' and set the TLS server "
+                                  "name to the name on the certificate{option}.").format(
+                    name=name, server=directory.server, option=option("tls-server-name", name))),
                 setting="tls_server_name" if is_ip_address(directory.server) or directory.tls_server_name else "server",
             )
         if code in _CERT_UNTRUSTED:
             source = (
-                f"the CA file '{directory.ca_file}'"
+                _("the CA file '{path}'").format(path=directory.ca_file)
                 if directory.ca_file
-                else "this machine's trusted CAs (no CA file is set)"
+                else _("this machine's trusted CAs (no CA file is set)")
             )
             return DirectoryError(
                 "tls",
-                f"The certificate of {where} is not trusted: its issuer is not in {source} "
-                f"({failure.verify_message}). Give the certificate of the CA that issued the DC's "
-                f"certificate (your enterprise root CA, PEM or DER) as the CA file{option('ca-file', '/path/to/ca.pem')}.",
+                _("The certificate of {where} is not trusted: its issuer is not in {source} "
+                  "({reason}). Give the certificate of the CA that issued the DC's "
+                  "certificate (your enterprise root CA, PEM or DER) as the CA file{option}.").format(
+                    where=where, source=source, reason=failure.verify_message,
+                    option=option("ca-file", "/path/to/ca.pem")),
                 setting="ca_file",
             )
         if code in _CERT_EXPIRED:
             return DirectoryError(
                 "tls",
-                f"The certificate of {where} has expired (or this machine's clock is wrong). "
-                "Renew the DC's certificate, or check the date and time here.",
+                _("The certificate of {where} has expired (or this machine's clock is wrong). "
+                  "Renew the DC's certificate, or check the date and time here.").format(where=where),
             )
         if code in _CERT_NOT_YET_VALID:
             return DirectoryError(
                 "tls",
-                f"The certificate of {where} is not valid yet: check this machine's date and time.",
+                _("The certificate of {where} is not valid yet: check this machine's date and time.").format(
+                    where=where),
             )
         return DirectoryError(
             "tls",
-            f"The certificate of {where} was refused: {failure.verify_message}. "
-            "Check the DC's certificate and the CA file.",
+            _("The certificate of {where} was refused: {reason}. Check the DC's certificate and the CA file.").format(
+                where=where, reason=failure.verify_message),
         )
     if isinstance(failure, (ConnectionResetError, ssl.SSLEOFError, BrokenPipeError, ConnectionAbortedError)):
         return DirectoryError(
             "tls",
-            f"{where} closed the connection during the TLS handshake: it does not seem to speak "
-            f"{'LDAPS' if directory.tls == 'ldaps' else 'TLS after StartTLS'} on this port.{hint}",
+            _sentences(
+                _("{where} closed the connection during the TLS handshake: it does not seem to speak "
+                  "LDAPS on this port.").format(where=where)
+                if directory.tls == "ldaps"
+                else _("{where} closed the connection during the TLS handshake: it does not seem to speak "
+                       "TLS after StartTLS on this port.").format(where=where),
+                hint,
+            ),
             setting="port",  # not TLS on this port: the port or the TLS mode is wrong, not the certificate
         )
     if isinstance(failure, (socket.timeout, TimeoutError)):
-        return _silent(directory, timeout, "the TLS handshake", "tls")
+        return _silent(directory, timeout, "handshake", "tls")
     if isinstance(failure, ssl.SSLError):
         reason = getattr(failure, "reason", None) or str(failure)
         if reason in ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE"):
             return DirectoryError(
-                "tls", f"{where} did not answer with TLS ({reason}).{hint}", setting="port"
+                "tls", _sentences(_("{where} did not answer with TLS ({reason}).").format(where=where, reason=reason),
+                                  hint), setting="port"
             )
         if reason in ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"):
             return DirectoryError(
                 "tls",
-                f"{where} offers no TLS version this agent accepts (TLS 1.2 or newer is required; "
-                f"{reason}). Enable TLS 1.2 on the DC.",
+                _("{where} offers no TLS version this agent accepts (TLS 1.2 or newer is required; "  # not a count
+                  "{reason}). Enable TLS 1.2 on the DC.").format(where=where, reason=reason),
             )
         return DirectoryError(
             "tls",
-            f"The TLS handshake with {where} failed ({reason}). Check that the DC has a valid "
-            f"certificate for LDAP over TLS.{hint}",
+            _sentences(_("The TLS handshake with {where} failed ({reason}). Check that the DC has a valid "
+                         "certificate for LDAP over TLS.").format(where=where, reason=reason), hint),
             setting="port" if hint else None,
         )
     return DirectoryError(
-        "tls", f"The TLS connection with {where} failed.{hint}", setting="port" if hint else None
+        "tls", _sentences(_("The TLS connection with {where} failed.").format(where=where), hint),
+        setting="port" if hint else None,
     )
 
 
@@ -380,35 +411,35 @@ def _resolve(directory: DirectorySettings, timeout: float) -> None:
     if "error" not in outcome:
         raise DirectoryError(
             "dns",
-            f"Looking up the AD server name '{host}' in DNS took more than {timeout:g} s. "
-            "Check this machine's DNS servers, or give the DC's IP address (then set the TLS "
-            "server name to the name on the DC's certificate).",
+            _("Looking up the AD server name '{host}' in DNS took more than {seconds} s. "
+              "Check this machine's DNS servers, or give the DC's IP address (then set the TLS "
+              "server name to the name on the DC's certificate).").format(host=host, seconds=_seconds(timeout)),
         )
     error = outcome["error"]
     if error is None:
         return
     if isinstance(error, socket.gaierror) and error.errno == socket.EAI_AGAIN:
-        detail = "the DNS server did not answer (temporary failure)"
+        detail = _("the DNS server did not answer (temporary failure)")
     else:
-        detail = "no such name"
+        detail = _("no such name")
     raise DirectoryError(
         "dns",
-        f"The AD server name '{host}' was not found in DNS ({detail}). Check the spelling "
-        "(give the DC's name or the domain's name, without LDAP:// and without a port), or "
-        "give the DC's IP address and set the TLS server name to the name on its certificate.",
+        _("The AD server name '{host}' was not found in DNS ({detail}). Check the spelling "
+          "(give the DC's name or the domain's name, without LDAP:// and without a port), or "
+          "give the DC's IP address and set the TLS server name to the name on its certificate.").format(
+            host=host, detail=detail),
     )
 
 
 def _tcp_failure(directory: DirectorySettings, timeout: float, open_error: str = "") -> DirectoryError:
     where = _where(directory)
     hint = _port_hint(directory.tls, directory.effective_port)
-    expected = {"ldaps": "636 for LDAPS", "starttls": "389 for StartTLS", "plain": "389 for plain LDAP"}[
-        directory.tls
-    ]
+    expected = _(_USUAL_PORT[directory.tls])
     timed_out = DirectoryError(
         "tcp",
-        f"No answer from {where} within {timeout:g} s: a firewall may be dropping the "
-        f"connection, or the address or port is wrong (usually {expected}).{hint}",
+        _sentences(_("No answer from {where} within {seconds} s: a firewall may be dropping the "
+                     "connection, or the address or port is wrong (usually {usual}).").format(
+            where=where, seconds=_seconds(timeout), usual=expected), hint),
     )
     if "timed out" in open_error:  # ldap3 already waited the whole timeout: don't wait again
         return timed_out
@@ -421,23 +452,25 @@ def _tcp_failure(directory: DirectorySettings, timeout: float, open_error: str =
     except ConnectionRefusedError:
         return DirectoryError(
             "tcp",
-            f"The connection to {where} was refused: nothing listens on that port. Is it the right "
-            f"port for the TLS mode (usually {expected})? Is the DC's LDAP service running?{hint}",
+            _sentences(_("The connection to {where} was refused: nothing listens on that port. Is it the right "
+                         "port for the TLS mode (usually {usual})? Is the DC's LDAP service running?").format(
+                where=where, usual=expected), hint),
         )
     except OSError as exc:
         if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return DirectoryError(
                 "tcp",
-                f"{directory.server} cannot be reached from this machine (no route to host). "
-                "Check the address and the network.",
+                _("{server} cannot be reached from this machine (no route to host). "
+                  "Check the address and the network.").format(server=directory.server),
             )
         return DirectoryError(
-            "tcp", f"Cannot connect to {where} ({exc.strerror or exc}).{hint}"
+            "tcp", _sentences(_("Cannot connect to {where} ({reason}).").format(where=where, reason=exc.strerror or exc),
+                              hint)
         )
     return DirectoryError(
         "tcp",
-        f"The connection to {where} failed while opening, although the port accepts "
-        f"connections.{hint}",
+        _sentences(_("The connection to {where} failed while opening, although the port accepts "
+                     "connections.").format(where=where), hint),
     )
 
 
@@ -480,10 +513,11 @@ def _bind_failure(directory: DirectorySettings, code: int, description: str, mes
         if reason is None or reason is AdBindReason.INVALID_CREDENTIALS:
             advice = AdBindReason.INVALID_CREDENTIALS.advice
         else:  # AD reports the account's state only once the password was right
-            advice = f"{reason.advice} (The password itself was accepted.)"
+            advice = _sentences(reason.advice, _("(The password itself was accepted.)"))
         return DirectoryError(
             "bind",
-            f"AD refused the login of '{user}' on {where}: {text}. {advice}",
+            _sentences(_("AD refused the login of '{user}' on {where}: {reason}.").format(
+                user=user, where=where, reason=text), advice),
             reason=reason or AdBindReason.INVALID_CREDENTIALS,
             result_code=code,
             data_code=bind_data_code(message),
@@ -491,14 +525,15 @@ def _bind_failure(directory: DirectorySettings, code: int, description: str, mes
     if code in (_STRONGER_AUTH_REQUIRED, _CONFIDENTIALITY_REQUIRED):
         return DirectoryError(
             "bind",
-            f"{where} refused a password login over plain LDAP: the DC requires signed or encrypted "
-            "LDAP (its LDAP signing policy). Use LDAPS (port 636) or StartTLS (port 389): a login "
-            "over TLS satisfies that requirement.",
+            _("{where} refused a password login over plain LDAP: the DC requires signed or encrypted "
+              "LDAP (its LDAP signing policy). Use LDAPS (port 636) or StartTLS (port 389): a login "
+              "over TLS satisfies that requirement.").format(where=where),
             result_code=code,
         )
     return DirectoryError(
         "bind",
-        f"AD refused the login of '{user}' on {where} ({description or 'error'}, LDAP code {code}).",
+        _("AD refused the login of '{user}' on {where} ({description}, LDAP code {code}).").format(
+            user=user, where=where, description=description or _("error"), code=code),
         result_code=code,
     )
 
@@ -508,25 +543,46 @@ def _timed_out(exc: LDAPException) -> bool:
     return isinstance(exc, LDAPResponseTimeoutError) or "timed out" in str(exc)
 
 
+#: What a silent server did not answer, by step: one whole sentence each.
+_SILENT = {
+    "handshake": N_("{where} accepts connections but did not answer the TLS handshake within {seconds} s."),  # not a count
+    "starttls": N_("{where} accepts connections but did not answer the StartTLS request within {seconds} s."),  # not a count
+    "bind": N_("{where} accepts connections but did not answer the login (bind) within {seconds} s."),  # not a count
+}
+#: What was under way when the connection was lost, by step.
+_LOST = {
+    "base_dn": N_("{where} closed or dropped the connection during the base DN check."),
+    "starttls": N_("{where} closed or dropped the connection during StartTLS."),
+    "bind": N_("{where} closed or dropped the connection during the login (bind)."),
+}
+
+
 def _silent(directory: DirectorySettings, timeout: float, what: str, stage: Stage) -> DirectoryError:
-    """A server that accepts the connection and never answers: not AD's LDAP on that port, or held by a firewall."""
+    """A server that accepts the connection and never answers: not AD's LDAP on that port, or held by a firewall.
+
+    ``what``: the step it did not answer, a key of :data:`_SILENT`."""
     waited = max(1, math.ceil(timeout))  # what the socket waited: ldap3 rounds its receive timeout up
-    usual = {"ldaps": "636 for LDAPS", "starttls": "389 for StartTLS", "plain": "389 for plain LDAP"}[directory.tls]
     return DirectoryError(
         stage,
-        f"{_where(directory)} accepts connections but did not answer {what} within {waited} s. A firewall or "
-        f"a load balancer may be holding the connection, or this port is not AD's LDAP for this TLS mode "
-        f"(usually {usual}).{_port_hint(directory.tls, directory.effective_port)}",
+        _sentences(
+            _(_SILENT[what]).format(where=_where(directory), seconds=waited),
+            _("A firewall or a load balancer may be holding the connection, or this port is not AD's LDAP for "
+              "this TLS mode (usually {usual}).").format(usual=_(_USUAL_PORT[directory.tls])),
+            _port_hint(directory.tls, directory.effective_port),
+        ),
         setting="port",
     )
 
 
 def _lost_connection(directory: DirectorySettings, during: str, stage: Stage) -> DirectoryError:
+    """``during``: the step under way, a key of :data:`_LOST`."""
     hint = _port_hint(directory.tls, directory.effective_port)
     return DirectoryError(
         stage,
-        f"{_where(directory)} closed or dropped the connection during {during}.{hint}"
-        + ("" if hint else " Try again; if it persists, check the DC and the network."),
+        _sentences(
+            _(_LOST[during]).format(where=_where(directory)),
+            hint or _("Try again; if it persists, check the DC and the network."),
+        ),
         setting="port" if hint else None,
     )
 
@@ -537,7 +593,7 @@ def _root_dse_hint(conn: Connection) -> str:
     except DirectoryError:
         return ""
     default = (dse.get("defaultNamingContext") or [""])[0]
-    return f" This DC's domain is {default}." if default else ""
+    return _("This DC's domain is {domain}.").format(domain=default) if default else ""
 
 
 def _check_base_dn(conn: Connection, directory: DirectorySettings) -> DirectoryError | None:
@@ -545,28 +601,31 @@ def _check_base_dn(conn: Connection, directory: DirectorySettings) -> DirectoryE
     try:
         conn.search(base, "(objectClass=*)", search_scope=BASE, attributes=["1.1"])
     except LDAPException:
-        return _lost_connection(directory, "the base DN check", "base_dn")
+        return _lost_connection(directory, "base_dn", "base_dn")
     code, description, _message = _result(conn)
     if code == _SUCCESS:
         return None
     if code in (_NO_SUCH_OBJECT, _REFERRAL):
         return DirectoryError(
             "base_dn",
-            f"The base DN '{base}' does not exist on this DC (or this account cannot see it)."
-            f"{_root_dse_hint(conn)} Check the base DN, for example DC=example,DC=com or "
-            "OU=Staff,DC=example,DC=com.",
+            _sentences(
+                _("The base DN '{base}' does not exist on this DC (or this account cannot see it).").format(base=base),
+                _root_dse_hint(conn),
+                _("Check the base DN, for example DC=example,DC=com or OU=Staff,DC=example,DC=com."),
+            ),
             result_code=code,
         )
     if code == _INVALID_DN_SYNTAX:
         return DirectoryError(
             "base_dn",
-            f"'{base}' is not a valid DN for the DC. Write it as DC=example,DC=com or "
-            "OU=Staff,DC=example,DC=com.",
+            _("'{base}' is not a valid DN for the DC. Write it as DC=example,DC=com or "
+              "OU=Staff,DC=example,DC=com.").format(base=base),
             result_code=code,
         )
     return DirectoryError(
         "base_dn",
-        f"Checking the base DN '{base}' failed ({description}, LDAP code {code}).",
+        _("Checking the base DN '{base}' failed ({description}, LDAP code {code}).").format(
+            base=base, description=description, code=code),
         result_code=code,
     )
 
@@ -622,15 +681,15 @@ def connect(
     if not password.get_secret_value():
         raise DirectoryError(
             "bind",
-            f"No password is set for '{directory.bind_user}': an empty password would be an "
-            "anonymous login. Set the account's password.",
+            _("No password is set for '{user}': an empty password would be an "
+              "anonymous login. Set the account's password.").format(user=directory.bind_user),
         )
     in_memory = _IN_MEMORY.get(directory.server.lower())
     mode = directory.tls
     tls: _ValidatingTls | None = None
     if in_memory is None:
         _resolve(directory, timeout)
-        step("dns", "" if is_ip_address(directory.server) else f"{directory.server} resolved")
+        step("dns", "" if is_ip_address(directory.server) else _("{server} resolved").format(server=directory.server))
         if mode != "plain":
             tls = _ValidatingTls(_tls_context(directory), directory.tls_server_name or directory.server)
     # The password goes to ldap3 as UTF-8 bytes, sent exactly as typed. A str
@@ -669,7 +728,7 @@ def connect(
         if failure is None and check_base_dn:
             failure = _check_base_dn(conn, directory)
             if failure is None:
-                step("base_dn", f"{directory.base_dn} exists")
+                step("base_dn", _("{base_dn} exists").format(base_dn=directory.base_dn))  # not a count
     except BaseException:
         close(conn)
         raise
@@ -698,12 +757,12 @@ def _open_and_bind(
         open_error = str(exc) or type(exc).__name__  # socket errors only: no credentials here
     if open_error:
         if tls is not None and tls.attempted:
-            step("tcp", f"{where} accepts connections")
+            step("tcp", _("{where} accepts connections").format(where=where))  # not a count
             return _tls_failure(directory, tls.failure, timeout)
         return _tcp_failure(directory, timeout, open_error)
-    step("tcp", f"{where} accepts connections")
+    step("tcp", _("{where} accepts connections").format(where=where))  # not a count
     if mode == "ldaps":
-        step("tls", f"LDAPS, certificate valid for {directory.tls_server_name or directory.server}")
+        step("tls", _("LDAPS, certificate valid for {name}").format(name=directory.tls_server_name or directory.server))
 
     # 2. StartTLS
     if mode == "starttls":
@@ -711,7 +770,7 @@ def _open_and_bind(
             started = conn.start_tls(read_server_info=False)
         except LDAPException as exc:
             if _timed_out(exc) and (tls is None or tls.failure is None):
-                return _silent(directory, timeout, "the StartTLS request", "tls")
+                return _silent(directory, timeout, "starttls", "tls")
             started = False
         if not started:
             if tls is not None and tls.failure is not None:
@@ -720,26 +779,27 @@ def _open_and_bind(
             if code > 0:
                 return DirectoryError(
                     "tls",
-                    f"{where} refused StartTLS ({description}, LDAP code {code}): the DC may have "
-                    "no certificate for LDAP. Use LDAPS or install a DC certificate.",
+                    _("{where} refused StartTLS ({description}, LDAP code {code}): the DC may have "
+                      "no certificate for LDAP. Use LDAPS or install a DC certificate.").format(
+                        where=where, description=description, code=code),
                     result_code=code,
                 )
-            return _lost_connection(directory, "StartTLS", "tls")
-        step("tls", f"StartTLS, certificate valid for {directory.tls_server_name or directory.server}")
+            return _lost_connection(directory, "starttls", "tls")
+        step("tls", _("StartTLS, certificate valid for {name}").format(name=directory.tls_server_name or directory.server))
 
     # 3. Bind
     try:
         bound = conn.bind(read_server_info=False)
     except LDAPException as exc:
         if _timed_out(exc):
-            return _silent(directory, timeout, "the login (bind)", "bind")
-        return _lost_connection(directory, "the login (bind)", "tls" if _port_hint(mode, directory.effective_port) else "bind")
+            return _silent(directory, timeout, "bind", "bind")
+        return _lost_connection(directory, "bind", "tls" if _port_hint(mode, directory.effective_port) else "bind")
     if not bound:
         code, description, message = _result(conn)
         if code < 0:
-            return _lost_connection(directory, "the login (bind)", "bind")
+            return _lost_connection(directory, "bind", "bind")
         return _bind_failure(directory, code, description, message)
-    step("bind", f"logged in as {directory.bind_user}")
+    step("bind", _("logged in as {user}").format(user=directory.bind_user))
     return None
 
 
@@ -759,14 +819,15 @@ def read_root_dse(
         conn.search("", "(objectClass=*)", search_scope=BASE, attributes=list(attributes))
     except LDAPException:
         failure = DirectoryError(
-            "search", f"The connection to {_describe_conn(conn)} was lost while reading its rootDSE."
+            "search", _("The connection to {where} was lost while reading its rootDSE.").format(where=_describe_conn(conn))
         )
     else:
         failure = None
         code, description, _message = _result(conn)
         if code != _SUCCESS:
             failure = DirectoryError(
-                "search", f"Reading the DC's rootDSE failed ({description}, LDAP code {code}).",
+                "search", _("Reading the DC's rootDSE failed ({description}, LDAP code {code}).").format(
+                    description=description, code=code),
                 result_code=code,
             )
     if failure is not None:
@@ -926,19 +987,23 @@ def _search_exception(
     conn: Connection, base_dn: str, ldap_filter: str, read: int, exc: LDAPException
 ) -> DirectoryError:
     if isinstance(exc, (LDAPCommunicationError, LDAPResponseTimeoutError)):
-        what = "no answer in time" if isinstance(exc, LDAPResponseTimeoutError) else type(exc).__name__
+        what = _("no answer in time") if isinstance(exc, LDAPResponseTimeoutError) else type(exc).__name__
         return DirectoryError(
             "search",
-            f"The connection to {_describe_conn(conn)} was lost while reading '{base_dn}' after "
-            f"{read} entries ({what}). The read is incomplete and must not be used as a full "
-            "list; try again.",
+            ngettext(
+                "The connection to {where} was lost while reading '{base_dn}' after {n} entry ({reason}). "
+                "The read is incomplete and must not be used as a full list; try again.",
+                "The connection to {where} was lost while reading '{base_dn}' after {n} entries ({reason}). "
+                "The read is incomplete and must not be used as a full list; try again.",
+                read,
+            ).format(where=_describe_conn(conn), base_dn=base_dn, n=read, reason=what),
         )
     # Refused before anything was sent (a malformed filter, a bad attribute name):
     # ldap3's text names the problem and carries no credentials.
     return DirectoryError(
         "search",
-        f"The search of '{base_dn}' with the filter {ldap_filter} could not be sent: {exc}. "
-        "Correct the filter or the attribute list.",
+        _("The search of '{base_dn}' with the filter {filter} could not be sent: {reason}. "
+          "Correct the filter or the attribute list.").format(base_dn=base_dn, filter=ldap_filter, reason=exc),
     )
 
 
@@ -948,20 +1013,24 @@ def _search_failed(
     if code in (_NO_SUCH_OBJECT, _REFERRAL) and read == 0:
         return DirectoryError(
             "base_dn",
-            f"The base DN '{base_dn}' does not exist on {_describe_conn(conn)} (or this account "
-            "cannot see it). Check the directory's base DN.",
+            _("The base DN '{base_dn}' does not exist on {where} (or this account "
+              "cannot see it). Check the directory's base DN.").format(base_dn=base_dn, where=_describe_conn(conn)),
             result_code=code,
         )
     if code == 87 or description == "filterError":
         return DirectoryError(
-            "search", f"The DC refused the LDAP filter {ldap_filter} as invalid: correct it.",
+            "search", _("The DC refused the LDAP filter {filter} as invalid: correct it.").format(filter=ldap_filter),
             result_code=code,
         )
     return DirectoryError(
         "search",
-        f"Reading '{base_dn}' from {_describe_conn(conn)} failed after {read} entries "
-        f"({description or 'error'}, LDAP code {code}). The read is incomplete and must not be "
-        "used as a full list.",
+        ngettext(
+            "Reading '{base_dn}' from {where} failed after {n} entry ({description}, LDAP code {code}). "
+            "The read is incomplete and must not be used as a full list.",
+            "Reading '{base_dn}' from {where} failed after {n} entries ({description}, LDAP code {code}). "
+            "The read is incomplete and must not be used as a full list.",
+            read,
+        ).format(base_dn=base_dn, where=_describe_conn(conn), n=read, description=description or _("error"), code=code),
         result_code=code,
     )
 
@@ -1040,15 +1109,18 @@ class DirectoryTestReport:
 
     def lines(self) -> list[str]:
         """The report as short lines for a terminal."""
-        marks = {True: "ok  ", False: "FAIL", None: "--  "}
-        out = [f"{marks[s.ok]} {s.name}: {s.detail}" for s in self.steps]
-        out.extend(f"WARN {w}" for w in self.warnings)
+        # The stage names (dns, tcp, bind, ...) are the report's codes, as in --json: not translated.
+        words = {True: "ok", False: _("FAIL"), None: "--"}
+        warn = _("WARN")
+        width = max(len(warn), *(len(word) for word in words.values()))
+        out = [f"{words[s.ok].ljust(width)} {s.name}: {s.detail}" for s in self.steps]
+        out.extend(f"{warn.ljust(width)} {w}" for w in self.warnings)
         out.append(self.message)
         return out
 
 
 _REQUIRED_USER_ATTRIBUTES = ("objectGUID", "userAccountControl", "givenName", "sn", "mail")
-_DELETED_LOSS = (
+_DELETED_LOSS = N_(
     "Without it, users deleted in AD are noticed only at the next full reconcile (daily by "
     "default), where they are disabled in Identity; delta syncs cannot see deletions."
 )
@@ -1056,6 +1128,15 @@ _DELETED_LOSS = (
 
 def _count(n: int, more: bool) -> str:
     return f"{n}+" if more else str(n)
+
+
+def _users(n: int, more: bool) -> str:
+    """"5 users", "100+ users": a sample's size (more: the sample was cut at its page)."""
+    return ngettext("{count} user", "{count} users", n).format(count=_count(n, more))
+
+
+def _groups(n: int, more: bool) -> str:
+    return ngettext("{count} group", "{count} groups", n).format(count=_count(n, more))
 
 
 def test_directory(
@@ -1077,7 +1158,7 @@ def test_directory(
     )
 
     def on_step(stage: str, detail: str) -> None:
-        report.steps.append(DirectoryTestStep(stage, True, detail or "not needed (an IP address)"))
+        report.steps.append(DirectoryTestStep(stage, True, detail or _("not needed (an IP address)")))
         if stage == "base_dn":
             report.base_dn_exists = True
 
@@ -1101,12 +1182,15 @@ def test_directory(
             report.steps.append(DirectoryTestStep(error.stage, False, str(error)))
             return report
         report.ok = True
-        report.message = (
-            f"Connected to {report.dns_host_name or directory.server} as {directory.bind_user}: "
-            f"{_count(report.users_sampled or 0, report.users_more)} users and "
-            f"{_count(report.groups_sampled or 0, report.groups_more)} groups visible under "
-            f"{directory.base_dn}."
-            + (" Some checks need attention (see warnings)." if report.warnings else "")
+        report.message = _sentences(
+            _("Connected to {dc} as {user}: {users} and {groups} visible under {base_dn}.").format(
+                dc=report.dns_host_name or directory.server,
+                user=directory.bind_user,
+                users=_users(report.users_sampled or 0, report.users_more),
+                groups=_groups(report.groups_sampled or 0, report.groups_more),
+                base_dn=directory.base_dn,
+            ),
+            _("Some checks need attention (see warnings).") if report.warnings else "",
         )
         return report
     finally:
@@ -1121,7 +1205,8 @@ def _probe_reads(conn: Connection, directory: DirectorySettings, report: Directo
     report.steps.append(
         DirectoryTestStep(
             "rootdse", True,
-            f"DC {report.dns_host_name or '?'}, domain {report.default_naming_context or '?'}",
+            _("DC {dc}, domain {domain}").format(dc=report.dns_host_name or "?",
+                                                 domain=report.default_naming_context or "?"),
         )
     )
 
@@ -1134,21 +1219,29 @@ def _probe_reads(conn: Connection, directory: DirectorySettings, report: Directo
         report.missing_user_attributes = [
             name for name in _REQUIRED_USER_ATTRIBUTES if not any(name.lower() in keys for keys in lowered)
         ]
-        detail = f"{_count(len(users), more)} users match {user_filter}"
+        detail = ngettext("{users} matches {filter}", "{users} match {filter}", len(users)).format(
+            users=_users(len(users), more), filter=user_filter)
         if report.missing_user_attributes:
             missing = ", ".join(report.missing_user_attributes)
             report.warnings.append(
-                f"None of the {len(users)} sampled users shows {missing}: they have none, or this "
-                "account may not read it. Users without a required attribute are skipped."
+                ngettext(
+                    "The {n} sampled user does not show {attributes}: it has none, or this account may not "
+                    "read it. Users without a required attribute are skipped.",
+                    "None of the {n} sampled users shows {attributes}: they have none, or this account may not "
+                    "read it. Users without a required attribute are skipped.",
+                    len(users),
+                ).format(n=len(users), attributes=missing)
             )
         report.steps.append(DirectoryTestStep("users", True, detail))
     else:
         report.steps.append(
-            DirectoryTestStep("users", False, f"no user under {directory.base_dn} matches {user_filter}")
+            DirectoryTestStep("users", False, _("no user under {base_dn} matches {filter}").format(  # not a count
+                base_dn=directory.base_dn, filter=user_filter))
         )
         report.warnings.append(
-            f"No user is visible under {directory.base_dn} with the filter {user_filter}: the base "
-            "DN or the filter selects none, or this account may not read users."
+            _("No user is visible under {base_dn} with the filter {filter}: the base "
+              "DN or the filter selects none, or this account may not read users.").format(
+                base_dn=directory.base_dn, filter=user_filter)
         )
 
     group_filter = directory.group_filter or DEFAULT_GROUP_FILTER
@@ -1156,25 +1249,29 @@ def _probe_reads(conn: Connection, directory: DirectorySettings, report: Directo
     report.groups_sampled, report.groups_more = len(groups), gmore
     report.can_read_groups = bool(groups)
     if groups:
-        report.steps.append(DirectoryTestStep("groups", True, f"{_count(len(groups), gmore)} groups match {group_filter}"))
+        report.steps.append(DirectoryTestStep("groups", True, ngettext(
+            "{groups} matches {filter}", "{groups} match {filter}", len(groups)).format(
+                groups=_groups(len(groups), gmore), filter=group_filter)))
     else:
         report.steps.append(
-            DirectoryTestStep("groups", False, f"no group under {directory.base_dn} matches {group_filter}")
+            DirectoryTestStep("groups", False, _("no group under {base_dn} matches {filter}").format(  # not a count
+                base_dn=directory.base_dn, filter=group_filter))
         )
         report.warnings.append(
-            f"No group is visible under {directory.base_dn} with the filter {group_filter}: group "
-            "links will not be synced."
+            _("No group is visible under {base_dn} with the filter {filter}: group "
+              "links will not be synced.").format(base_dn=directory.base_dn, filter=group_filter)
         )
 
     domain = report.default_naming_context or directory.base_dn
     report.can_read_deleted_objects = _can_read_deleted(conn, domain)
     if report.can_read_deleted_objects:
-        report.deleted_objects_note = "Deleted users are detected at each delta sync."
-        report.steps.append(DirectoryTestStep("deleted_objects", True, "Deleted Objects is readable"))
+        report.deleted_objects_note = _("Deleted users are detected at each delta sync.")
+        report.steps.append(DirectoryTestStep("deleted_objects", True, _("Deleted Objects is readable")))
     else:
-        report.deleted_objects_note = (
-            "This account cannot read the Deleted Objects container (by default only "
-            "administrators can; an AD admin can delegate it with dsacls). " + _DELETED_LOSS
+        report.deleted_objects_note = _sentences(
+            _("This account cannot read the Deleted Objects container (by default only "
+              "administrators can; an AD admin can delegate it with dsacls)."),
+            _(_DELETED_LOSS),
         )
         report.steps.append(DirectoryTestStep("deleted_objects", False, report.deleted_objects_note))
         report.warnings.append(report.deleted_objects_note)

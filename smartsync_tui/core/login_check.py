@@ -53,6 +53,7 @@ from smartsync_tui.core.ldap_reader import (
 )
 from smartsync_tui.core.settings import DirectorySettings
 from smartsync_tui.core.text import CONTROL, printable
+from smartsync_tui.i18n import _, ngettext, number
 
 log = logging.getLogger("smartsync.login")
 
@@ -120,7 +121,8 @@ def shown_login(login: object) -> str:
 def masked_login(login: object) -> str:
     """A login that may be a password typed into the wrong field: its first 2 characters and its length."""
     text = login if isinstance(login, str) else repr(login)
-    return f"{printable(text[:2])}…({len(text)} chars)"
+    return ngettext("{start}…({n} char)", "{start}…({n} chars)", len(text)).format(
+        start=printable(text[:2]), n=len(text))
 
 
 def parse_login(login: str) -> ParsedLogin | None:
@@ -132,12 +134,12 @@ def parse_login(login: str) -> ParsedLogin | None:
     if not login or len(login) > MAX_LOGIN_LENGTH:
         return None
     if "\\" in login:
-        domain, _, name = login.partition("\\")
+        domain, _sep, name = login.partition("\\")
         if not name or "\\" in name or "@" in name or not _DOMAIN.fullmatch(domain):
             return None
         return ParsedLogin("down_level", name, domain)
     if "@" in login:
-        local, _, suffix = login.rpartition("@")
+        local, _sep, suffix = login.rpartition("@")
         if not local or not suffix:
             return None
         return ParsedLogin("upn", login, suffix)
@@ -186,14 +188,16 @@ def bind_refusal(exc: DirectoryError, dn: str) -> tuple[Outcome, str, str]:
     if code == NO_SUCH_USER:
         # The lookup found the user a moment ago (deleted or renamed since). ad_errors reads
         # 525 as a wrong password for the directory test; here the user's existence is no secret.
-        return "denied", UNKNOWN_USER, f"{dn}: AD says there is no such user (data code {code})"
+        return "denied", UNKNOWN_USER, _("{dn}: AD says there is no such user (data code {code})").format(
+            dn=dn, code=code)
     if code is not None and reason_of_data_code(code) is None:
         # A refusal we do not understand (e.g. 80090346, channel binding) comes from the
         # DC's policy or set-up, not from the user's password: never "wrong password".
-        return "error", LDAP_REFUSED, f"{dn}: AD refused the bind with data code {code} (LDAP code {exc.result_code})"
+        return "error", LDAP_REFUSED, _("{dn}: AD refused the bind with data code {code} (LDAP code {result})").format(
+            dn=dn, code=code, result=exc.result_code)
     if exc.reason is not None:  # a known data code, or result 49 without any
         return "denied", REASON_BY_BIND[exc.reason], dn
-    return "error", LDAP_REFUSED, f"{dn}: LDAP code {exc.result_code}"
+    return "error", LDAP_REFUSED, _("{dn}: LDAP code {result}").format(dn=dn, result=exc.result_code)
 
 
 class _Lookup:
@@ -250,18 +254,18 @@ class LoginChecker:
 
         if self.directory.tls == "plain" and not self.directory.allow_plain_login_checks:
             return done("error", INSECURE_CONNECTION,
-                        "the directory uses plain LDAP: the password would cross the network in the clear "
-                        "(use LDAPS or StartTLS, or allow plain login checks for this directory)")
+                        _("the directory uses plain LDAP: the password would cross the network in the clear "
+                          "(use LDAPS or StartTLS, or allow plain login checks for this directory)"))
         parsed = parse_login(login) if isinstance(login, str) else None
         if parsed is None:
-            return done("denied", INVALID_LOGIN, "not DOMAIN\\user, user@domain or a sAMAccountName")
+            return done("denied", INVALID_LOGIN, _("not DOMAIN\\user, user@domain or a sAMAccountName"))
         if not password.get_secret_value():
             # An empty password would be an anonymous bind, which AD accepts: never "allowed".
-            return done("denied", REASON_BY_BIND[AdBindReason.INVALID_CREDENTIALS], "empty password")
+            return done("denied", REASON_BY_BIND[AdBindReason.INVALID_CREDENTIALS], _("empty password"))
         try:
             found = self._find(parsed)
         except DirectoryError as exc:
-            return done("error", LDAP_UNAVAILABLE, f"the user could not be looked up: {exc}")
+            return done("error", LDAP_UNAVAILABLE, _("the user could not be looked up: {error}").format(error=exc))
         if found.dn is None:
             return done("denied", UNKNOWN_USER, found.detail)
         timeout = self.timeout
@@ -269,7 +273,7 @@ class LoginChecker:
             left = deadline_at - time.perf_counter()
             if left <= 0:
                 # The user has given up; a late bind would only count toward a lockout.
-                return done("expired", EXPIRED, f"{found.dn}: the deadline passed during the user lookup")
+                return done("expired", EXPIRED, _("{dn}: the deadline passed during the user lookup").format(dn=found.dn))
             timeout = min(self.timeout, max(MIN_BIND_TIMEOUT, left))
         user = self.directory.model_copy(update={"bind_user": found.dn})
         try:
@@ -277,7 +281,8 @@ class LoginChecker:
             close(connect(user, password, timeout=timeout, check_base_dn=False))
         except DirectoryError as exc:
             if exc.stage != "bind":
-                return done("error", LDAP_UNAVAILABLE, f"{found.dn}: the bind could not be made: {exc}")
+                return done("error", LDAP_UNAVAILABLE, _("{dn}: the bind could not be made: {error}").format(
+                    dn=found.dn, error=exc))
             return done(*bind_refusal(exc, found.dn))
         return done("allowed", None, found.dn)
 
@@ -288,10 +293,10 @@ class LoginChecker:
         if parsed.kind == "down_level":
             if not names.matches(parsed.domain):
                 # The domain is not named: DOMAIN\ may be the start of a password typed as the login.
-                return _Lookup(None, "the domain before the backslash is not this directory's")
+                return _Lookup(None, _("the domain before the backslash is not this directory's"))
             wanted = f"(sAMAccountName={escape_filter_value(parsed.name)})"
         elif parsed.kind == "upn":
-            local, _, suffix = parsed.name.rpartition("@")
+            local, _at, suffix = parsed.name.rpartition("@")
             wanted = f"(userPrincipalName={escape_filter_value(parsed.name)})"
             if names.matches(suffix):  # the implicit UPN AD accepts: sAMAccountName@dns.domain
                 wanted = f"(|{wanted}(sAMAccountName={escape_filter_value(local)}))"
@@ -299,12 +304,13 @@ class LoginChecker:
             wanted = f"(sAMAccountName={escape_filter_value(parsed.name)})"
         entries = self._search(f"(&{self.user_filter}{wanted})")
         if not entries:
-            return _Lookup(None, "no such user under the base DN with the user filter")
+            return _Lookup(None, _("no such user under the base DN with the user filter"))
         if len(entries) > 1 and parsed.kind == "upn":
             exact = [dn for dn, upn in entries if upn.lower() == parsed.name.lower()]
             entries = [(dn, "") for dn in exact] or entries
         if len(entries) > 1:
-            return _Lookup(None, f"{len(entries)} users match this login")
+            return _Lookup(None, ngettext("{n} user matches this login", "{n} users match this login",
+                                          len(entries)).format(n=len(entries)))
         return _Lookup(entries[0][0])
 
     def _search(self, ldap_filter: str) -> list[tuple[str, str]]:
@@ -323,7 +329,7 @@ class LoginChecker:
                 close(conn)
                 self._drain()
                 if attempt == 2:
-                    raise DirectoryError("search", "the DC dropped the connection during the user lookup") from None
+                    raise DirectoryError("search", _("the DC dropped the connection during the user lookup")) from None
                 continue
             result = conn.result or {}
             code = int(result.get("result", -1))
@@ -331,7 +337,8 @@ class LoginChecker:
                 close(conn)
                 self._drain()
                 if attempt == 2 or code not in (-1, 1, 51, 52, 80):
-                    raise DirectoryError("search", f"the user lookup failed ({result.get('description')}, LDAP code {code})")
+                    raise DirectoryError("search", _("the user lookup failed ({description}, LDAP code {code})").format(
+                        description=result.get("description"), code=code))
                 continue
             found = []
             for entry in conn.response or ():
@@ -358,7 +365,7 @@ class LoginChecker:
                 close(conn)
                 self._drain()
                 if attempt == 2:
-                    raise DirectoryError("search", "the domain's names could not be read") from None
+                    raise DirectoryError("search", _("the domain's names could not be read")) from None
                 continue
             self._give(conn)
             return names
@@ -405,5 +412,6 @@ class LoginChecker:
 
 def describe(result: LoginCheckResult) -> str:
     """The log line's text for a check (the login, never the password)."""
+    # The outcome and the reason are the codes sent to Identity (allowed, denied (unknown_user)): not translated.
     what = result.outcome if result.reason is None else f"{result.outcome} ({result.reason})"
-    return f"{result.login} {what} in {result.latency_ms:.0f} ms"
+    return _("{login} {outcome} in {ms} ms").format(login=result.login, outcome=what, ms=number(result.latency_ms))
