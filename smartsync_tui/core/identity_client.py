@@ -828,7 +828,7 @@ class IdentityClient:
                     fix = _("Check the proxy user and password ({command}, or Proxy > Edit on the console's "
                             "Home tab)").format(command=command)
                 else:
-                    reason = _("{proxy} asks for a user and password").format(proxy=at)
+                    reason = _("{proxy} asks for a user and password").format(proxy=at)  # not a count
                     fix = _("Give the proxy user and password ({command}, or Proxy > Edit on the console's "
                             "Home tab)").format(command=command)
             elif status == 403:
