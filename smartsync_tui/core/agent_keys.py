@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import SecretStr
 
 from smartsync_tui.core.errors import UserError
+from smartsync_tui.i18n import _
 
 ALGORITHM = "RSA-OAEP-SHA256"
 KEY_BITS = 3072
@@ -90,11 +91,11 @@ class PrivateKey:
             self._key = serialization.load_pem_private_key(private_pem.get_secret_value().encode("ascii"), password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
             raise UserError(
-                "The stored private key of this directory cannot be read: register the directory again "
-                "(enter its token again) to create a new key pair."
+                _("The stored private key of this directory cannot be read: register the directory again "
+                  "(enter its token again) to create a new key pair.")
             ) from None
         if not isinstance(self._key, rsa.RSAPrivateKey):
-            raise UserError("The stored private key is not an RSA key: register the directory again.")
+            raise UserError(_("The stored private key is not an RSA key: register the directory again."))
         public = self._key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode("ascii")
@@ -108,7 +109,7 @@ class PrivateKey:
             plain = self._key.decrypt(data, _oaep())
             return SecretStr(plain.decode("utf-8"))
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-            raise DecryptionFailed("the password could not be decrypted with this agent's key") from None
+            raise DecryptionFailed(_("the password could not be decrypted with this agent's key")) from None
 
 
 def encrypt(public_pem: str, password: str) -> str:

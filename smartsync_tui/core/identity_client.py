@@ -46,6 +46,7 @@ from smartsync_tui import __version__
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.text import printable
+from smartsync_tui.i18n import _, ngettext, number
 
 if TYPE_CHECKING:
     # httpx (~50 ms to import, its CLI's click and pygments included) is imported by the
@@ -162,22 +163,23 @@ class ProxyChoice:
 
     def __post_init__(self) -> None:
         if self.mode not in ("system", "manual", "none"):
-            raise InputError("proxy", f"proxy mode must be system, manual or none, not {self.mode!r}")
+            raise InputError("proxy", _("proxy mode must be system, manual or none, not {mode}").format(mode=repr(self.mode)))
         if self.mode != "manual":
             if self.url is not None:
-                raise InputError("proxy", "a proxy address is only used with the manual proxy mode")
+                raise InputError("proxy", _("a proxy address is only used with the manual proxy mode"))
             return
         if not self.url:
-            raise InputError("proxy", "the manual proxy mode needs the proxy address (host and port)")
+            raise InputError("proxy", _("the manual proxy mode needs the proxy address (host and port)"))
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https"):
-            raise InputError("proxy", f"the proxy address must start with http:// or https://, not {self.redacted_url}")
+            raise InputError("proxy", _("the proxy address must start with http:// or https://, not {url}").format(
+                url=self.redacted_url))
         try:
             port = parts.port
         except ValueError:
-            raise InputError("proxy", f"the proxy port is not a number in {self.redacted_url}") from None
+            raise InputError("proxy", _("the proxy port is not a number in {url}").format(url=self.redacted_url)) from None
         if not parts.hostname or port is None:
-            raise InputError("proxy", f"the proxy address needs a host and a port: {self.redacted_url}")
+            raise InputError("proxy", _("the proxy address needs a host and a port: {url}").format(url=self.redacted_url))
 
     @property
     def redacted_url(self) -> str | None:
@@ -197,7 +199,7 @@ class ProxyChoice:
         if not self.url or "@" not in self.url:
             return []
         userinfo = self.url.partition("://")[2].partition("/")[0].rpartition("@")[0]
-        user, _, password = userinfo.partition(":")
+        _user, _sep, password = userinfo.partition(":")
         values = {userinfo, unquote(userinfo)}
         if password:
             values |= {password, unquote(password), quote(unquote(password), safe="")}
@@ -266,13 +268,20 @@ def cut_open_requests(finished: threading.Event, grace: float = STOP_GRACE_SECON
     """
     if finished.wait(grace):
         return
-    log.info("stopping: cutting the answers still awaited from Identity after %g s", grace)
+    log.info(_("stopping: cutting the answers still awaited from Identity after {seconds} s").format(seconds=_figure(grace)))
     while not finished.is_set():
         abort_open_requests()
         finished.wait(CUT_AGAIN_SECONDS)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _figure(value: float) -> str:
+    """``value`` as ``%g`` writes it (3, 0.25, 12.5), with the language's decimal mark."""
+    text = f"{value:g}"
+    digits = 0 if "e" in text else len(text.partition(".")[2])
+    return number(value, digits)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -313,8 +322,8 @@ def _ssl_context(verify: bool | str) -> ssl.SSLContext:
     if verify is False:
         raise InputError(
             "verify",
-            "TLS certificate verification cannot be turned off; give the CA file that issued Identity's "
-            "(or the TLS-inspecting proxy's) certificate instead.",
+            _("TLS certificate verification cannot be turned off; give the CA file that issued Identity's "
+              "(or the TLS-inspecting proxy's) certificate instead."),
         )
     path = os.path.expanduser(verify)
     try:
@@ -324,10 +333,11 @@ def _ssl_context(verify: bool | str) -> ssl.SSLContext:
             return ssl.create_default_context(cafile=path)
     except (OSError, ssl.SSLError) as exc:
         raise IdentityTlsError(
-            f"The CA file {verify} cannot be used to check Identity's certificate ({type(exc).__name__}). "
-            "Give a PEM file with the CA certificate."
+            _("The CA file {path} cannot be used to check Identity's certificate ({error}). "
+              "Give a PEM file with the CA certificate.").format(path=verify, error=type(exc).__name__)
         ) from None
-    raise IdentityTlsError(f"The CA file {verify} does not exist. Give the PEM file of the CA that issued the certificate.")
+    raise IdentityTlsError(
+        _("The CA file {path} does not exist. Give the PEM file of the CA that issued the certificate.").format(path=verify))
 
 
 def _normalise_base_url(base_url: str) -> tuple[str, str]:
@@ -335,15 +345,16 @@ def _normalise_base_url(base_url: str) -> tuple[str, str]:
     text = (base_url or "").strip().rstrip("/")
     parts = urlsplit(text)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise InputError("identity", f"the Identity address must look like https://host, not {text[:100]!r}")
+        raise InputError("identity", _("the Identity address must look like https://host, not {address}").format(
+            address=repr(text[:100])))
     if parts.username or parts.password:
-        raise InputError("identity", "the Identity address must not contain a user name or password")
+        raise InputError("identity", _("the Identity address must not contain a user name or password"))
     if parts.query or parts.fragment:
-        raise InputError("identity", "the Identity address must not have a query (?...) or a fragment (#...)")
+        raise InputError("identity", _("the Identity address must not have a query (?...) or a fragment (#...)"))
     try:
         port = parts.port
     except ValueError:
-        raise InputError("identity", "the port in the Identity address is not a number") from None
+        raise InputError("identity", _("the port in the Identity address is not a number")) from None
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     shown = f"{host}:{port}" if port else host
     path = parts.path
@@ -467,11 +478,10 @@ class IdentityClient:
             if self.base_url in _warned_plain_http:
                 return
             _warned_plain_http.add(self.base_url)
-        log.warning(
-            "Identity at %s is reached over plain http: the directory token and the agent key travel in clear, "
-            "and anyone on the path can read them and queue login checks. Switch to https: "
-            "smartsync-tui identity set --protocol https", self.host,
-        )
+        log.warning(_(
+            "Identity at {host} is reached over plain http: the directory token and the agent key travel in clear, "
+            "and anyone on the path can read them and queue login checks. Switch to https: {command}"
+        ).format(host=self.host, command="smartsync-tui identity set --protocol https"))
 
     def __enter__(self) -> "IdentityClient":
         return self
@@ -496,7 +506,8 @@ class IdentityClient:
         body = self._json(self._request("GET", "/ping", auth="none"), "/ping")
         if not isinstance(body, dict) or body.get("service") != "identity-agent-api":
             raise IdentityProtocolError(
-                f"{self.host} answered, but not as the Identity agent API. Check the address of the Identity environment."
+                _("{host} answered, but not as the Identity agent API. Check the address of the Identity "
+                  "environment.").format(host=self.host)
             )
         return body
 
@@ -506,7 +517,8 @@ class IdentityClient:
         body = self._json(response, "/agents")
         agent_id, api_key = (body.get("agent_id"), body.get("api_key")) if isinstance(body, dict) else (None, None)
         if not isinstance(agent_id, str) or not isinstance(api_key, str) or not api_key:
-            raise IdentityProtocolError(f"Identity at {self.host} answered the agent registration without an agent key.")
+            raise IdentityProtocolError(
+                _("Identity at {host} answered the agent registration without an agent key.").format(host=self.host))
         register_secret(api_key)
         self._agent_key = SecretStr(api_key)
         return agent_id, self._agent_key
@@ -523,7 +535,9 @@ class IdentityClient:
                 created_at=datetime.fromisoformat(_str(body["created_at"])),
             )
         except (KeyError, TypeError, ValueError):
-            raise IdentityProtocolError(f"Identity at {self.host} sent a directory record this agent does not understand.") from None
+            raise IdentityProtocolError(
+                _("Identity at {host} sent a directory record this agent does not understand.").format(host=self.host)
+            ) from None
 
     def upsert_users(self, users: list[dict]) -> list[dict]:
         """Create or update users (batches of at most 1000 are sent); one result per user, in order."""
@@ -546,13 +560,16 @@ class IdentityClient:
         body = self._json(response, "/commands")
         commands = body.get("commands") if isinstance(body, dict) else None
         if not isinstance(commands, list):
-            raise IdentityProtocolError(f"Identity at {self.host} sent a list of commands this agent does not understand.")
+            raise IdentityProtocolError(
+                _("Identity at {host} sent a list of commands this agent does not understand.").format(host=self.host))
         # One malformed command must not hold back the others (it would come back with every lease).
         good = [c for c in commands if isinstance(c, dict) and isinstance(c.get("id"), str) and len(c["id"]) <= 200
                 and isinstance(c.get("type"), str)]
         if len(good) < len(commands):
-            log.warning("Identity at %s sent %d command(s) this agent does not understand; ignored",
-                        self.host, len(commands) - len(good))
+            ignored = len(commands) - len(good)
+            log.warning(ngettext("Identity at {host} sent {n} command this agent does not understand; ignored",
+                                 "Identity at {host} sent {n} commands this agent does not understand; ignored",
+                                 ignored).format(host=self.host, n=ignored))
         return good
 
     def post_command_result(self, command_id: str, result: dict) -> None:
@@ -580,10 +597,20 @@ class IdentityClient:
                 or len(part) != len(chunk)
                 or not all(isinstance(r, dict) and "status" in r and "external_id" in r for r in part)
             ):
-                raise IdentityProtocolError(
-                    f"Identity at {self.host} answered a batch of {len(chunk)} {field} with results this agent "
-                    "does not understand; nothing is known about that batch."
-                )
+                n = len(chunk)
+                if field == "users":
+                    text = ngettext(
+                        "Identity at {host} answered a batch of {n} user with results this agent does not "
+                        "understand; nothing is known about that batch.",
+                        "Identity at {host} answered a batch of {n} users with results this agent does not "
+                        "understand; nothing is known about that batch.", n)
+                else:
+                    text = ngettext(
+                        "Identity at {host} answered a batch of {n} group with results this agent does not "
+                        "understand; nothing is known about that batch.",
+                        "Identity at {host} answered a batch of {n} groups with results this agent does not "
+                        "understand; nothing is known about that batch.", n)
+                raise IdentityProtocolError(text.format(host=self.host, n=n))
             results.extend(_checked_result(r) for r in part)
         return results
 
@@ -593,15 +620,16 @@ class IdentityClient:
             return headers
         if self._token is None:
             raise IdentityCredentialsMissing(
-                "No directory token is set: copy the token from the directory in Identity into this directory's settings."
+                _("No directory token is set: copy the token from the directory in Identity into this directory's "
+                  "settings.")
             )
         headers["Authorization"] = "Bearer " + self._token.get_secret_value()
         if agent_key and self._agent_key is not None:
             headers["X-Agent-Key"] = self._agent_key.get_secret_value()
         elif auth == "agent":
             raise IdentityCredentialsMissing(
-                "This agent is not registered with Identity yet (it has no agent key): enter the directory token "
-                "again so the agent registers."
+                _("This agent is not registered with Identity yet (it has no agent key): enter the directory token "
+                  "again so the agent registers.")
             )
         return headers
 
@@ -682,20 +710,22 @@ class IdentityClient:
                             body = b""  # only its problem details were wanted; the status says enough
                         else:
                             raise _Failed(IdentityProtocolError(
-                                f"Identity's answer to {what} exceeded {MAX_ANSWER_BYTES // (1024 * 1024)} MB: "
-                                "a proxy or server is misbehaving. Check the address and the proxy settings.",
+                                _("Identity's answer to {request} exceeded {size} MB: a proxy or server is "
+                                  "misbehaving. Check the address and the proxy settings.").format(
+                                    request=what, size=number(MAX_ANSWER_BYTES // (1024 * 1024))),
                                 status=response.status_code,
                             ), "too large") from None
                     except bounded_http.UnknownEncoding as exc:
                         raise _Failed(IdentityProtocolError(
-                            f"Identity's answer to {what} came compressed as {self._scrub(exc.encoding, 40)!r}, "
-                            "which this agent did not ask for: a proxy or server is misbehaving.",
+                            _("Identity's answer to {request} came compressed as {encoding}, which this agent did "
+                              "not ask for: a proxy or server is misbehaving.").format(
+                                request=what, encoding=repr(self._scrub(exc.encoding, 40))),
                             status=response.status_code,
                         ), "unknown encoding") from None
                     except zlib.error:
                         raise _Failed(IdentityProtocolError(
-                            f"Identity's answer to {what} is compressed but does not decompress: a proxy or "
-                            "server is misbehaving.",
+                            _("Identity's answer to {request} is compressed but does not decompress: a proxy or "
+                              "server is misbehaving.").format(request=what),
                             status=response.status_code,
                         ), "bad compression") from None
                     return _Answer(response.status_code, response.headers, body)
@@ -704,12 +734,12 @@ class IdentityClient:
         except bounded_http.Cut as cut:
             if cut.why == "stopped":
                 raise _Failed(IdentityRequestStopped(
-                    f"Stopped while waiting for Identity's answer to {what} at {self.host}; what it carried "
-                    "is sent again next time."
+                    _("Stopped while waiting for Identity's answer to {request} at {host}; what it carried "
+                      "is sent again next time.").format(request=what, host=self.host)
                 ), "stopped") from None
             raise _Failed(IdentityUnreachable(self._unreachable(
-                f"its answer to {what} did not arrive within {deadline:g} s, though it kept coming: a proxy or "
-                "server is misbehaving"
+                _("its answer to {request} did not arrive within {seconds} s, though it kept coming: a proxy or "
+                  "server is misbehaving").format(request=what, seconds=_figure(deadline))
             )), "deadline") from None
         except httpx.TransportError as exc:
             error, retryable = self._transport_error(exc, retry)
@@ -744,12 +774,13 @@ class IdentityClient:
         for link in chain:
             if isinstance(link, ssl.SSLCertVerificationError):
                 reason = self._scrub(
-                    getattr(link, "verify_message", None) or getattr(link, "reason", None) or "verification failed"
+                    getattr(link, "verify_message", None) or getattr(link, "reason", None) or _("verification failed")
                 ).rstrip(".")
                 return (
                     IdentityTlsError(
-                        f"The TLS certificate of Identity at {self.host} is not trusted: {reason}. Check the address; "
-                        "if a proxy or firewall inspects TLS, give the CA file of its certificate."
+                        _("The TLS certificate of Identity at {host} is not trusted: {reason}. Check the address; "
+                          "if a proxy or firewall inspects TLS, give the CA file of its certificate.").format(
+                            host=self.host, reason=reason)
                     ),
                     False,
                 )
@@ -757,62 +788,82 @@ class IdentityClient:
                 reason = self._scrub(str(getattr(link, "reason", None) or link))
                 return (
                     IdentityTlsError(
-                        f"The TLS connection to Identity at {self.host} failed ({reason}). Check that the address "
-                        "uses the right protocol (https) and port, and the proxy settings."
+                        _("The TLS connection to Identity at {host} failed ({reason}). Check that the address "
+                          "uses the right protocol (https) and port, and the proxy settings.").format(
+                            host=self.host, reason=reason)
                     ),
                     False,
                 )
         proxy = self._proxy_address()
         scheme = urlsplit(self.base_url).scheme
         # Where the admin fixes a proxy problem, for the mode in use.
-        settings_hint = (f"the {scheme.upper()}_PROXY and NO_PROXY environment variables" if self.proxy.mode == "system"
-                         else "the proxy settings (`smartsync-tui proxy show`, or Proxy on the console's Home tab)")
+        variable = f"{scheme.upper()}_PROXY"
+        settings_hint = (
+            _("the {variable} and NO_PROXY environment variables").format(variable=variable)
+            if self.proxy.mode == "system"
+            else _("the proxy settings ({command}, or Proxy on the console's Home tab)").format(
+                command="`smartsync-tui proxy show`")
+        )
 
         def via_proxy(reason: str, fix: str) -> str:
-            return f"Cannot reach Identity at {self.host}: {reason}. {fix[0].upper()}{fix[1:]}."
+            # ``fix`` is a sentence of its own (it starts with a capital).
+            return _("Cannot reach Identity at {host}: {reason}. {fix}.").format(host=self.host, reason=reason, fix=fix)
 
         if isinstance(exc, httpx.ProxyError):
             # httpcore's text when the proxy answers CONNECT with an error: "<status> <reason phrase>"
             # (the phrase is the proxy's own: scrubbed, and only the status is relied on).
             said = self._scrub(str(exc), 100)
             status = int(said[:3]) if re.match(r"\d{3}\b", said) else None
-            at = f"the proxy at {proxy}" if proxy else "the proxy"
+            at = _("the proxy at {address}").format(address=proxy) if proxy else _("the proxy")
             if status == 407 and self.proxy.mode == "system":
-                reason = f"{at} refused the credentials"
-                fix = f"check the user and password in the {scheme.upper()}_PROXY environment variable"
+                reason = _("{proxy} refused the credentials").format(proxy=at)
+                fix = _("Check the user and password in the {variable} environment variable").format(variable=variable)
             elif status == 407:
                 parts = urlsplit(self.proxy.url or "")
                 has_user = parts.username is not None
-                reason = f"{at} refused the credentials" if has_user else f"{at} asks for a user and password"
-                fix = (f"{'check' if has_user else 'give'} the proxy user and password (`smartsync-tui proxy set manual "
-                       f"--host {parts.hostname} --port {parts.port} --user USER --password-stdin`, or Proxy > Edit on "
-                       "the console's Home tab)")
+                command = (f"`smartsync-tui proxy set manual --host {parts.hostname} --port {parts.port} "
+                           "--user USER --password-stdin`")
+                if has_user:
+                    reason = _("{proxy} refused the credentials").format(proxy=at)
+                    fix = _("Check the proxy user and password ({command}, or Proxy > Edit on the console's "
+                            "Home tab)").format(command=command)
+                else:
+                    reason = _("{proxy} asks for a user and password").format(proxy=at)  # not a count
+                    fix = _("Give the proxy user and password ({command}, or Proxy > Edit on the console's "
+                            "Home tab)").format(command=command)
             elif status == 403:
-                reason = f"{at} refused to open a tunnel (CONNECT) to {self.host} (HTTP 403)"
-                fix = f"ask the proxy's admin to allow HTTPS to that host and port, or check {settings_hint}"
+                reason = _("{proxy} refused to open a tunnel (CONNECT) to {host} (HTTP 403)").format(proxy=at, host=self.host)
+                fix = _("Ask the proxy's admin to allow HTTPS to that host and port, or check {settings}").format(
+                    settings=settings_hint)
             elif status in (502, 503, 504):
-                reason = f"{at} could not connect to {self.host} (HTTP {status})"
-                fix = "check the Identity address, and that the proxy may reach it"
+                reason = _("{proxy} could not connect to {host} (HTTP {status})").format(
+                    proxy=at, host=self.host, status=status)
+                fix = _("Check the Identity address, and that the proxy may reach it")
             else:
-                reason = f"{at} refused the tunnel to {self.host} ({said or 'no reason given'})"
-                fix = f"check {settings_hint}"
+                reason = _("{proxy} refused the tunnel to {host} ({reason})").format(
+                    proxy=at, host=self.host, reason=said or _("no reason given"))
+                fix = _("Check {settings}").format(settings=settings_hint)
             # 502-504: the proxy could not open the tunnel, so nothing reached Identity: worth another try.
             return IdentityUnreachable(via_proxy(reason, fix), status=status), status in (502, 503, 504)
         if isinstance(exc, httpx.TimeoutException):
-            what = "connecting" if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else "waiting for an answer"
-            reason = f"timed out after {self.timeout:g} s {what}"
             not_sent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            if not_sent:
+                reason = _("timed out after {seconds} s connecting").format(seconds=_figure(self.timeout))
+            else:
+                reason = _("timed out after {seconds} s waiting for an answer").format(seconds=_figure(self.timeout))
             if isinstance(exc, httpx.ConnectTimeout) and proxy:
                 # Through a proxy the connection that httpx opens is the one to the proxy.
-                reason = f"cannot reach the proxy at {proxy}: {reason}"
-                return IdentityUnreachable(via_proxy(reason, f"check that the proxy is up, and {settings_hint}")), True
+                reason = _("cannot reach the proxy at {address}: {reason}").format(address=proxy, reason=reason)
+                fix = _("Check that the proxy is up, and {settings}").format(settings=settings_hint)
+                return IdentityUnreachable(via_proxy(reason, fix)), True
             return IdentityUnreachable(self._unreachable(reason)), retry == "all" or not_sent
         if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
             not_sent = isinstance(exc, httpx.ConnectError)
             # Through a proxy, a connection that fails to open is the one to the proxy.
             if not_sent and proxy:
                 reason = self._network_reason(exc, chain, via_proxy=True)
-                return IdentityUnreachable(via_proxy(reason, f"check that the proxy is up, and {settings_hint}")), True
+                fix = _("Check that the proxy is up, and {settings}").format(settings=settings_hint)
+                return IdentityUnreachable(via_proxy(reason, fix)), True
             reason = self._network_reason(exc, chain, via_proxy=False)
             return IdentityUnreachable(self._unreachable(reason)), retry == "all" or not_sent
         reason = self._scrub(str(exc)) or type(exc).__name__
@@ -847,19 +898,22 @@ class IdentityClient:
         text = " ".join(str(link) for link in chain).lower()
         if any(s in text for s in ("name or service not known", "nodename nor servname", "getaddrinfo failed",
                                    "no address associated", "temporary failure in name resolution", "name resolution")):
-            why = "the host name does not resolve (DNS)"
+            why = _("the host name does not resolve (DNS)")
         elif "refused" in text:
-            why = "the connection was refused (nothing accepts connections on that address and port)"
+            why = _("the connection was refused (nothing accepts connections on that address and port)")
         elif "network is unreachable" in text or "no route to host" in text:
-            why = "there is no network route to it"
+            why = _("there is no network route to it")
         elif isinstance(exc, httpx.RemoteProtocolError) or "disconnected" in text or "reset" in text:
-            why = "the connection was closed before an answer arrived"
+            why = _("the connection was closed before an answer arrived")
         else:
             why = self._scrub(str(exc)) or type(exc).__name__
-        return f"cannot reach the proxy at {self._proxy_address()}: {why}" if via_proxy else why
+        if via_proxy:
+            return _("cannot reach the proxy at {address}: {reason}").format(address=self._proxy_address(), reason=why)
+        return why
 
     def _unreachable(self, reason: str) -> str:
-        return f"Cannot reach Identity at {self.host}: {reason}. Check the address, DNS, the firewall and the proxy settings."
+        return _("Cannot reach Identity at {host}: {reason}. Check the address, DNS, the firewall and the proxy "
+                 "settings.").format(host=self.host, reason=reason)
 
     def _problem(self, response: _Answer) -> tuple[str | None, str | None]:
         """(type, detail) of an RFC 9457 body, scrubbed; (None, None) when there is none."""
@@ -884,60 +938,75 @@ class IdentityClient:
         status = response.status_code
         problem_type, detail = self._problem(response)
         slug = (problem_type or "").rstrip("/").rsplit("/", 1)[-1]
+        # What the server said, after the status: punctuation and its (scrubbed) words, no English of ours.
         said = f": {detail}" if detail else ""
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
         extra = {"status": status, "problem_type": problem_type}
+        host = self.host
         if status == 401 and slug == "token-rejected":
             return TokenRejected(
-                f"Identity at {self.host} rejected the directory token (unknown or revoked): generate a new token in "
-                "Identity and copy it into this directory's settings.",
+                _("Identity at {host} rejected the directory token (unknown or revoked): generate a new token in "
+                  "Identity and copy it into this directory's settings.").format(host=host),
                 **extra,
             )
         if status == 401 and slug == "agent-key-rejected":
             return AgentKeyRejected(
-                f"Identity at {self.host} rejected this agent's key (the registration was removed or the key is "
-                "wrong): enter the directory token again so the agent registers anew.",
+                _("Identity at {host} rejected this agent's key (the registration was removed or the key is "
+                  "wrong): enter the directory token again so the agent registers anew.").format(host=host),
                 **extra,
             )
         if status == 401 and slug in ("token-missing", "agent-key-missing"):
             header = "Authorization" if slug == "token-missing" else "X-Agent-Key"
             return IdentityProtocolError(
-                f"Identity at {self.host} did not receive the {header} header (HTTP 401). A proxy between this "
-                "server and Identity may be removing it.",
+                _("Identity at {host} did not receive the {header} header (HTTP 401). A proxy between this "
+                  "server and Identity may be removing it.").format(host=host, header=header),
                 **extra,
             )
         if status == 407:
             return IdentityUnreachable(
-                self._unreachable("the proxy asks for credentials (HTTP 407); check the proxy user and password"), **extra
+                self._unreachable(_("the proxy asks for credentials (HTTP 407); check the proxy user and password")),
+                **extra,
             )
         if status == 429:
-            return IdentityThrottled(
-                f"Identity at {self.host} is throttling this agent (HTTP 429){tries}. Nothing was lost; "
-                "try again in a few minutes.",
-                **extra,
-            )
+            if attempts > 1:
+                text = ngettext(
+                    "Identity at {host} is throttling this agent (HTTP 429) after {n} attempt. Nothing was lost; "
+                    "try again in a few minutes.",
+                    "Identity at {host} is throttling this agent (HTTP 429) after {n} attempts. Nothing was lost; "
+                    "try again in a few minutes.", attempts)
+            else:
+                text = _("Identity at {host} is throttling this agent (HTTP 429). Nothing was lost; "
+                         "try again in a few minutes.")
+            return IdentityThrottled(text.format(host=host, n=attempts), **extra)
         if status >= 500:
-            return IdentityServerError(
-                f"Identity at {self.host} failed with HTTP {status}{said}{tries}. This is on the Identity side; "
-                "try again later (nothing was lost).",
-                **extra,
-            )
+            if attempts > 1:
+                text = ngettext(
+                    "Identity at {host} failed with HTTP {status}{detail} after {n} attempt. This is on the Identity "
+                    "side; try again later (nothing was lost).",
+                    "Identity at {host} failed with HTTP {status}{detail} after {n} attempts. This is on the Identity "
+                    "side; try again later (nothing was lost).", attempts)
+            else:
+                text = _("Identity at {host} failed with HTTP {status}{detail}. This is on the Identity side; "
+                         "try again later (nothing was lost).")
+            return IdentityServerError(text.format(host=host, status=status, detail=said, n=attempts), **extra)
         if gone is not None and status in (404, 410):
-            return gone(f"Identity at {self.host} no longer waits for this command (HTTP {status}{said}).", **extra)
+            return gone(_("Identity at {host} no longer waits for this command (HTTP {status}{detail}).").format(
+                host=host, status=status, detail=said), **extra)
         if 300 <= status < 400:
             return IdentityProtocolError(
-                f"Identity at {self.host} answered with a redirect (HTTP {status}). Check the protocol (https) and "
-                "the address of the Identity environment.",
+                _("Identity at {host} answered with a redirect (HTTP {status}). Check the protocol (https) and "
+                  "the address of the Identity environment.").format(host=host, status=status),
                 **extra,
             )
         if status == 404:
             return IdentityProtocolError(
-                f"{self.host} has no Identity agent API at {path} (HTTP 404). Check the address of the Identity environment.",
+                _("{host} has no Identity agent API at {path} (HTTP 404). Check the address of the Identity "
+                  "environment.").format(host=host, path=path),
                 **extra,
             )
         return IdentityProtocolError(
-            f"Identity at {self.host} refused {method} {path} (HTTP {status}){said}. "
-            "This agent and Identity may disagree about the API; please report it.",
+            _("Identity at {host} refused {request} (HTTP {status}){detail}. "
+              "This agent and Identity may disagree about the API; please report it.").format(
+                host=host, request=f"{method} {path}", status=status, detail=said),
             **extra,
         )
 
@@ -948,8 +1017,9 @@ class IdentityClient:
             media = response.headers.get("Content-Type", "").split(";")[0].strip()
             shown = f", {media}" if media and _TOKEN_LIKE.fullmatch(media) and len(media) < 60 else ""
             raise IdentityProtocolError(
-                f"Identity at {self.host} answered {path} with something that is not JSON (HTTP "
-                f"{response.status_code}{shown}). Check the address; a proxy or a login page may be answering instead.",
+                _("Identity at {host} answered {path} with something that is not JSON (HTTP {status}{media}). "
+                  "Check the address; a proxy or a login page may be answering instead.").format(
+                    host=self.host, path=path, status=response.status_code, media=shown),
                 status=response.status_code,
             ) from None
 
@@ -988,23 +1058,26 @@ def _checked_result(result: dict) -> dict:
     """
     external_id = result.get("external_id")
     status, identity_id, detail = result.get("status"), result.get("id"), result.get("detail")
+    # The field names (external_id, status...) and values (created...) are the API's: they stay as they are.
     if not isinstance(external_id, str):
-        problem = "its external_id is not text"
+        problem = _("its {field} is not text").format(field="external_id")
         external_id = None  # matches no object: the engine reports the object as not answered
     elif not isinstance(status, str) or status not in _RESULT_STATUSES:
-        problem = "its status is not created, updated, unchanged or failed"
+        problem = _("its status is not created, updated, unchanged or failed")
     elif detail is not None and not isinstance(detail, str):
-        problem = "its detail is not text"
+        problem = _("its {field} is not text").format(field="detail")
     elif isinstance(detail, str) and len(detail) > MAX_RESULT_DETAIL_CHARS:
-        problem = f"its detail is longer than {MAX_RESULT_DETAIL_CHARS} characters"
+        problem = ngettext("its detail is longer than {n} character", "its detail is longer than {n} characters",
+                           MAX_RESULT_DETAIL_CHARS).format(n=number(MAX_RESULT_DETAIL_CHARS))
     elif status != "failed" and not (isinstance(identity_id, str) and 0 < len(identity_id) <= MAX_RESULT_ID_CHARS):
-        problem = f"its id is not text of 1 to {MAX_RESULT_ID_CHARS} characters"
+        problem = ngettext("its id is not text of 1 to {n} character", "its id is not text of 1 to {n} characters",
+                           MAX_RESULT_ID_CHARS).format(n=number(MAX_RESULT_ID_CHARS))
     else:
         return result
     return {
         "external_id": external_id, "id": None, "status": "failed",
-        "detail": f"Identity's answer for this object was not understood ({problem}): a proxy or server is "
-                  "misbehaving; it is sent again on the next run",
+        "detail": _("Identity's answer for this object was not understood ({problem}): a proxy or server is "
+                    "misbehaving; it is sent again on the next run").format(problem=problem),
     }
 
 

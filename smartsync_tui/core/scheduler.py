@@ -50,6 +50,7 @@ from smartsync_tui.core.sync_engine import (
     SyncProgress,
     SyncResult,
 )
+from smartsync_tui.i18n import _, ngettext, number
 
 log = logging.getLogger("smartsync.scheduler")
 
@@ -219,12 +220,13 @@ class _DirectoryWorker:
             stopping = self.retired or scheduler.stop_event.is_set() or not self.scheduled
             failures = self.failures
         if result.outcome == "failed" and not stopping:
-            log.warning(
-                "sync %s could not run (%d time%s in a row); next try in %d s",
-                self.directory_id, failures, "" if failures == 1 else "s", round(wait),
-            )
+            log.warning(ngettext(
+                "sync {id} could not run ({n} time in a row); next try in {seconds} s",
+                "sync {id} could not run ({n} times in a row); next try in {seconds} s", failures,
+            ).format(id=self.directory_id, n=number(failures), seconds=number(round(wait))))
         elif recovered:
-            log.info("sync %s runs again after failures; back to every %d s", self.directory_id, round(wait))
+            log.info(_("sync {id} runs again after failures; back to every {seconds} s").format(  # not a count
+                id=self.directory_id, seconds=number(round(wait))))
         scheduler._emit(RunFinished(result, manual, failures, None if stopping else time.time() + wait))
 
 
@@ -292,7 +294,7 @@ class Scheduler:
                         self.reload_settings_if_changed()
                         self._reconcile_workers()
                     except Exception:  # the engine keeps running with what it has
-                        log.exception("the scheduler could not apply the settings")
+                        log.exception(_("the scheduler could not apply the settings"))
                     next_poll = time.monotonic() + self.settings_poll
         finally:
             self._shutdown()
@@ -333,13 +335,14 @@ class Scheduler:
         self.reload_settings_if_changed()
         self.settings.enabled_directory(directory_id)
         if self.stop_event.is_set():
-            raise UserError("the engine is stopping: the run was not started")
+            raise UserError(_("the engine is stopping: the run was not started"))
         with self._lock:
             worker = self._workers.get(directory_id)
             if worker is None:
                 if any(w.directory_id == directory_id and w.thread.is_alive() for w in self._retired):
                     raise UserError(
-                        f"directory '{directory_id}' is still finishing its previous run: try again in a moment"
+                        _("directory '{id}' is still finishing its previous run: try again in a moment").format(
+                            id=directory_id)
                     )
                 # Just enabled, or before run_forever started: schedule it now.
                 worker = self._new_worker(directory_id)
@@ -363,23 +366,28 @@ class Scheduler:
         try:
             settings = load_settings(self.home.settings_file)
         except UserError as exc:
-            log.error("settings not reloaded, the engine keeps the previous ones: %s", exc)
+            log.error(_("settings not reloaded, the engine keeps the previous ones: {error}").format(error=exc))
             self._emit(SettingsReloaded(tuple(self.directory_ids), error=str(exc)))
             return False
         before = {d.id: d for d in self.settings.directories}
         self.settings = settings
         after = {d.id: d for d in settings.directories}
         for directory_id in after.keys() - before.keys():
-            log.info("settings: directory %s added%s", directory_id, "" if after[directory_id].enabled else " (disabled)")
+            if after[directory_id].enabled:
+                log.info(_("settings: directory {id} added").format(id=directory_id))
+            else:
+                log.info(_("settings: directory {id} added (disabled)").format(id=directory_id))
         for directory_id in before.keys() - after.keys():
-            log.info("settings: directory %s removed; its sync stops", directory_id)
+            log.info(_("settings: directory {id} removed; its sync stops").format(id=directory_id))
         for directory_id in before.keys() & after.keys():
             old, new = before[directory_id], after[directory_id]
-            if old.enabled != new.enabled:
-                log.info("settings: directory %s %s", directory_id, "enabled" if new.enabled else "disabled; its sync stops")
+            if old.enabled != new.enabled and new.enabled:
+                log.info(_("settings: directory {id} enabled").format(id=directory_id))
+            elif old.enabled != new.enabled:
+                log.info(_("settings: directory {id} disabled; its sync stops").format(id=directory_id))
             elif old != new:
-                log.info("settings: directory %s changed; its next run uses the new settings", directory_id)
-        log.info("settings reloaded from %s", self.home.settings_file)
+                log.info(_("settings: directory {id} changed; its next run uses the new settings").format(id=directory_id))
+        log.info(_("settings reloaded from {path}").format(path=self.home.settings_file))
         self._emit(SettingsReloaded(tuple(self.directory_ids)))
         return True
 
@@ -414,10 +422,8 @@ class Scheduler:
         if self.login_checks is not None and self._running:
             self.login_checks.reconcile()
         if idle and not self._said_idle:
-            log.info(
-                "no enabled directory to sync: waiting for one to be added "
-                "(smartsync-tui directory add, or the console)"
-            )
+            log.info(_("no enabled directory to sync: waiting for one to be added ({command}, or the console)").format(
+                command="smartsync-tui directory add"))
         self._said_idle = idle
 
     def _shutdown(self) -> None:
@@ -428,7 +434,7 @@ class Scheduler:
             workers = list(self._workers.values()) + list(self._retired)
         busy = [w.directory_id for w in workers if w.running]
         if busy:
-            log.info("stopping: waiting for the runs in flight to finish their batch (%s)", ", ".join(busy))
+            log.info(_("stopping: waiting for the runs in flight to finish their batch ({ids})").format(ids=", ".join(busy)))
         for worker in workers:
             if worker.thread.ident is not None:
                 worker.thread.join()
@@ -452,11 +458,12 @@ class Scheduler:
                     directory_id, options, progress=lambda p: self._emit(RunProgress(p)), cancel=cancel
                 )
         except UserError as exc:  # the state store cannot be opened
-            log.error("sync %s could not run: %s", directory_id, exc)
-            return SyncResult(directory_id, outcome="failed", error=str(exc))
+            log.error(_("sync {id} could not run: {error}").format(id=directory_id, error=exc))
+            return SyncResult(directory_id, outcome="failed", error=str(exc), error_kind=exc.kind)
         except Exception as exc:  # never kill the directory's thread
-            log.exception("sync %s failed unexpectedly", directory_id)
-            return SyncResult(directory_id, outcome="failed", error=f"unexpected {type(exc).__name__}")
+            log.exception(_("sync {id} failed unexpectedly").format(id=directory_id))
+            return SyncResult(directory_id, outcome="failed", error=_("unexpected {error}").format(error=type(exc).__name__),
+                              error_kind="unexpected")
 
     def _emit(self, event: SchedulerEvent) -> None:
         if self.on_event is None:
@@ -464,7 +471,7 @@ class Scheduler:
         try:
             self.on_event(event)
         except Exception:
-            log.exception("the scheduler's event listener failed on %s", type(event).__name__)
+            log.exception(_("the scheduler's event listener failed on {event}").format(event=type(event).__name__))
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:

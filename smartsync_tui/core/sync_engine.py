@@ -47,7 +47,8 @@ from smartsync_tui.core.secret_store import (
 from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, AppSettings, DirectorySettings
 from smartsync_tui.core.state_store import StateStore, SyncedObject, Watermark
 from smartsync_tui.core.sync_mapping import content_hash
-from smartsync_tui.core.sync_plan import PlannedOp, Planner, SyncPlan
+from smartsync_tui.core.sync_plan import PlannedOp, Planner, SyncPlan, mode_name
+from smartsync_tui.i18n import N_, _, ngettext, number
 
 log = logging.getLogger("smartsync.sync")
 
@@ -97,6 +98,10 @@ class SyncResult:
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # guid, dn, error
     plan: SyncPlan | None = None
     error: str | None = None
+    # What kind of failure ``error`` words, for code to compare instead of the (translated) text:
+    # a UserError's kind ("identity-unreachable", "token-rejected", "secret-missing"...), "cancelled"
+    # or "unexpected"; None when the run did not fail.
+    error_kind: str | None = None
     duration: float = 0.0
     # Whether the target answered in this run: True once a call to it succeeded, False when it
     # could not be reached or refused the credentials, None when the run never got to ask it.
@@ -155,16 +160,19 @@ class SyncEngine:
             self._run(directory, options, result, report, cancel)
         except (_Cancelled, SearchCancelled):
             result.outcome = "cancelled"
-            result.error = "cancelled; nothing is lost: the next run goes on from here"
+            result.error = _("cancelled; nothing is lost: the next run goes on from here")
+            result.error_kind = "cancelled"
         except UserError as exc:
             result.outcome = "failed"
             result.error = str(exc)
+            result.error_kind = exc.kind
             if isinstance(exc, IdentityError) and not isinstance(exc, IdentityCredentialsMissing):
                 result.target_connected = False
         except Exception as exc:  # a bug must not kill the scheduler or the console
-            log.exception("sync of %s failed unexpectedly", directory_id)
+            log.exception(_("sync of {id} failed unexpectedly").format(id=directory_id))
             result.outcome = "failed"
-            result.error = f"unexpected {type(exc).__name__} (details in the application log)"
+            result.error = _("unexpected {error} (details in the application log)").format(error=type(exc).__name__)  # not a count
+            result.error_kind = "unexpected"
         result.duration = time.monotonic() - started
         if run_id is not None:
             self.state.finish_run(
@@ -179,8 +187,8 @@ class SyncEngine:
     def _directory(self, directory_id: str) -> DirectorySettings:
         directory = self.settings.directory(directory_id)
         if directory is None:
-            known = ", ".join(d.id for d in self.settings.directories) or "none"
-            raise UserError(f"There is no directory '{directory_id}' (configured: {known}).")
+            known = ", ".join(d.id for d in self.settings.directories) or _("none")
+            raise UserError(_("There is no directory '{id}' (configured: {known}).").format(id=directory_id, known=known))
         return directory
 
     def _secret(self, key: str, what: str, directory: DirectorySettings, *, flag: str) -> SecretStr:
@@ -216,10 +224,10 @@ class SyncEngine:
                 dc = ad_sync_reader.read_dc_identity(conn)
                 mode, reason, since = self._mode(did, dc, options, filters_hash(user_filter, group_filter))
                 result.mode, result.mode_reason = mode, reason
-                log.info(
-                    "sync %s: %s (%s) from %s, users %s, groups %s",
-                    did, mode, reason, dc.dns_host_name, user_filter, group_filter,
-                )
+                log.info(_("sync {id}: {mode} ({reason}) from {dc}, users {user_filter}, groups {group_filter}").format(
+                    id=did, mode=mode_name(mode), reason=reason, dc=dc.dns_host_name,
+                    user_filter=user_filter, group_filter=group_filter,
+                ))
                 planner = Planner(did, self.state, mode, reason)
                 counts = self.state.counts(did)
                 expected = counts["users"] + counts["disabled_users"]
@@ -318,22 +326,26 @@ class SyncEngine:
 
     def _mode(self, did: str, dc, options: SyncOptions, fhash: str) -> tuple[str, str, int | None]:  # type: ignore[no-untyped-def]
         mark = self.state.watermark(did)
+        # The reason is for the admin (the preview's heading, the log); the mode is the code.
         if mark is None:
-            return "full", "first sync of this directory", None
+            return "full", _("first sync of this directory"), None
         if options.full:
-            return "full", "full sync asked for", None
+            return "full", _("full sync asked for"), None
         if mark.dns_host_name.lower() != dc.dns_host_name.lower():
-            return "full", f"another DC answered ({dc.dns_host_name}, last time {mark.dns_host_name})", None
+            return "full", _("another DC answered ({dc}, last time {previous})").format(
+                dc=dc.dns_host_name, previous=mark.dns_host_name), None
         if mark.invocation_id != dc.invocation_id:
-            return "full", f"the DC's database changed (invocationId {dc.invocation_id}, was {mark.invocation_id}: restored?)", None
+            return "full", _("the DC's database changed (invocationId {id}, was {previous}: restored?)").format(
+                id=dc.invocation_id, previous=mark.invocation_id), None
         if dc.highest_committed_usn < mark.usn:
-            return "full", f"the DC's USN went back ({dc.highest_committed_usn} < {mark.usn}: restored?)", None
+            return "full", _("the DC's USN went back ({usn} < {previous}: restored?)").format(
+                usn=dc.highest_committed_usn, previous=mark.usn), None
         if mark.filters_hash != fhash:
-            return "full", "the user or group filter changed", None
+            return "full", _("the user or group filter changed"), None
         interval = self.settings.sync.full_reconcile_interval_hours * 3600
         if time.time() - mark.full_at >= interval:
-            return "full", "scheduled full reconcile", None
-        return "delta", f"changes since USN {mark.usn}", mark.usn
+            return "full", _("scheduled full reconcile"), None
+        return "delta", _("changes since USN {usn}").format(usn=mark.usn), mark.usn
 
     # -- applying
 
@@ -367,7 +379,7 @@ class SyncEngine:
                         running[pool.submit(send, [op.payload for op in batch])] = batch
                     if not running:
                         continue
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    finished, _pending = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
                         batch = running.pop(future)
                         failures += self._record(did, kind, batch, future)
@@ -392,7 +404,7 @@ class SyncEngine:
         for op in batch:
             answer = by_id.get(op.guid)
             if answer is None or answer.get("status") == "failed":
-                failed[op.guid] = (answer or {}).get("detail") or "Identity returned no result for it"
+                failed[op.guid] = (answer or {}).get("detail") or _("Identity returned no result for it")
                 continue
             applied.append(
                 SyncedObject(
@@ -407,19 +419,72 @@ class SyncEngine:
         return [(op.guid, op.dn, failed[op.guid]) for op in batch if op.guid in failed]
 
     def _log_result(self, result: SyncResult, options: SyncOptions) -> None:
-        c = result.counts
-        summary = ", ".join(f"{k} {v}" for k, v in c.items() if v)
+        summary = ", ".join(count_text(k, v) for k, v in result.counts.items() if v)
         level = logging.INFO if result.outcome in ("ok", "held") else logging.WARNING
-        log.log(
-            level,
-            "sync %s %s%s: %s in %.2f s%s",
-            result.directory_id, result.mode or "-", " (dry run)" if options.dry_run else "", result.outcome,
-            result.duration, f" ({summary})" if summary else "",
+        mode = mode_name(result.mode) if result.mode else "-"
+        if options.dry_run:
+            mode = _("{mode} (dry run)").format(mode=mode)
+        said = _OUTCOME_LINES.get(result.outcome)
+        line = (_(said) if said else _("sync {id} {mode}: {outcome} in {seconds} s{summary}")).format(
+            id=result.directory_id, mode=mode, outcome=result.outcome, seconds=number(result.duration, 2),
+            summary=f" ({summary})" if summary else "",
         )
+        log.log(level, line)
         if result.error:
-            log.warning("sync %s: %s", result.directory_id, result.error)
+            log.warning(_("sync {id}: {error}").format(id=result.directory_id, error=result.error))
         for guid, dn, error in result.failures[:50]:
-            log.warning("sync %s: %s (%s) failed: %s", result.directory_id, dn, guid, error)
+            log.warning(_("sync {id}: {dn} ({guid}) failed: {error}").format(
+                id=result.directory_id, dn=dn, guid=guid, error=error))
+
+
+# A run's last log line, one message per outcome (the outcome's name is a code elsewhere: --json, the state store).
+_OUTCOME_LINES = {
+    "ok": N_("sync {id} {mode}: ok in {seconds} s{summary}"),
+    "partial": N_("sync {id} {mode}: partial in {seconds} s{summary}"),
+    "held": N_("sync {id} {mode}: held in {seconds} s{summary}"),
+    "cancelled": N_("sync {id} {mode}: cancelled in {seconds} s{summary}"),
+    "failed": N_("sync {id} {mode}: failed in {seconds} s{summary}"),
+}
+
+
+def count_text(key: str, n: int) -> str:
+    """One of a run's counts (``SyncResult.counts``) in words: ``create 3``, in pt_BR ``3 criações``."""
+    shown = number(n)
+    if key == "create":
+        return ngettext("create {n}", "create {n}", n).format(n=shown)
+    if key == "update":
+        return ngettext("update {n}", "update {n}", n).format(n=shown)
+    if key == "disable":
+        return ngettext("disable {n}", "disable {n}", n).format(n=shown)
+    if key == "enable":
+        return ngettext("enable {n}", "enable {n}", n).format(n=shown)
+    if key == "group_create":
+        return ngettext("group_create {n}", "group_create {n}", n).format(n=shown)
+    if key == "group_update":
+        return ngettext("group_update {n}", "group_update {n}", n).format(n=shown)
+    if key == "skipped":
+        return ngettext("skipped {n}", "skipped {n}", n).format(n=shown)
+    if key == "held":
+        return ngettext("held {n}", "held {n}", n).format(n=shown)
+    if key == "users_read":
+        return ngettext("users_read {n}", "users_read {n}", n).format(n=shown)
+    if key == "groups_read":
+        return ngettext("groups_read {n}", "groups_read {n}", n).format(n=shown)
+    if key == "failed":
+        return ngettext("failed {n}", "failed {n}", n).format(n=shown)
+    if key == "failed_create":
+        return ngettext("failed_create {n}", "failed_create {n}", n).format(n=shown)
+    if key == "failed_update":
+        return ngettext("failed_update {n}", "failed_update {n}", n).format(n=shown)
+    if key == "failed_disable":
+        return ngettext("failed_disable {n}", "failed_disable {n}", n).format(n=shown)
+    if key == "failed_enable":
+        return ngettext("failed_enable {n}", "failed_enable {n}", n).format(n=shown)
+    if key == "failed_group_create":
+        return ngettext("failed_group_create {n}", "failed_group_create {n}", n).format(n=shown)
+    if key == "failed_group_update":
+        return ngettext("failed_group_update {n}", "failed_group_update {n}", n).format(n=shown)
+    return f"{key} {shown}"
 
 
 

@@ -11,9 +11,23 @@ from dataclasses import dataclass, field
 from smartsync_tui.core.state_store import PendingOp, StateStore, SyncedObject
 from smartsync_tui.core.sync_mapping import content_hash, field_changes, group_payload, user_payload
 from smartsync_tui.core.sync_model import AdGroup, AdUser, DeletedObject
+from smartsync_tui.i18n import N_, _, ngettext, number
 
 USER_OPS = ("create", "update", "disable", "enable")
 GROUP_OPS = ("group-create", "group-update")
+# A run's mode as an admin reads it ("sincronização incremental"); ``SyncPlan.mode`` keeps the code.
+MODE_NAMES = {"full": N_("full"), "delta": N_("delta")}
+
+
+def mode_name(mode: str) -> str:
+    """``full`` or ``delta`` in the language set (the state store and --json keep the code)."""
+    return _(MODE_NAMES[mode]) if mode in MODE_NAMES else mode
+
+
+def _figure(value: float) -> str:
+    """``value`` as ``%g`` writes it (5, 2.5), with the language's decimal mark."""
+    text = f"{value:g}"
+    return number(value, 0 if "e" in text else len(text.partition(".")[2]))
 
 
 @dataclass(slots=True)
@@ -62,14 +76,19 @@ class SyncPlan:
     def empty(self) -> bool:
         return not self.ops
 
+    @property
+    def mode_label(self) -> str:
+        """The mode in the language set: "delta" reads "incremental" in pt_BR."""
+        return mode_name(self.mode)
+
 
 def describe_change(change: tuple[str, object, object], *, value: Callable[[object], str] = str, arrow: str = "→") -> str:
     """One planned change in words: ``last_name: Gonçalves → Lima``, ``+members ana, ivan``."""
     name, old, new = change
     if name == "members+":
-        return "+members " + ", ".join(map(str, new))  # type: ignore[call-overload]
+        return _("+members {names}").format(names=", ".join(map(str, new)))  # type: ignore[call-overload]
     if name == "members-":
-        return "-members " + ", ".join(map(str, old))  # type: ignore[call-overload]
+        return _("-members {names}").format(names=", ".join(map(str, old)))  # type: ignore[call-overload]
     return f"{name}: {value(old)} {arrow} {value(new)}"
 
 
@@ -151,7 +170,7 @@ class Planner:
                 op = "enable"
             old_payload = (stored or {}).get(user.guid) if not self.full else None
             changes = field_changes(old_payload.payload, payload) if old_payload else []
-            self.plan.ops.append(PlannedOp(user.guid, "user", op, user.dn, payload, changes, why="changed in AD"))
+            self.plan.ops.append(PlannedOp(user.guid, "user", op, user.dn, payload, changes, why=_("changed in AD")))
 
     # -- groups
 
@@ -205,14 +224,14 @@ class Planner:
         or emptied (groups). Only called after a read that completed without error."""
         gone_users = [g for g, (_h, active, _dn) in self._known_users.items() if active and g not in self._seen]
         gone_groups = [g for g in self._known_groups if g not in self._seen]
-        self._disable(gone_users, "gone from AD or out of scope")
+        self._disable(gone_users, _("gone from AD or out of scope"))
         self._empty_groups(gone_groups)
 
     def add_tombstones(self, tombstones: Iterable[DeletedObject]) -> None:
         """Delta run: deleted objects seen through the show-deleted control."""
         guids = [t.guid for t in tombstones if t.guid not in self._seen]
         stored = self.state.get_objects(self.directory_id, guids)
-        self._disable([g for g, o in stored.items() if o.kind == "user" and o.active], "deleted in AD", stored)
+        self._disable([g for g, o in stored.items() if o.kind == "user" and o.active], _("deleted in AD"), stored)
         self._empty_groups([g for g, o in stored.items() if o.kind == "group"], stored)
         self._drop_members(set(stored))
 
@@ -233,7 +252,8 @@ class Planner:
                 continue
             payload = {**group.payload, "members": kept}
             changes = _member_changes(members, kept, self._name_of)
-            self.plan.ops.append(PlannedOp(group.guid, "group", "group-update", group.dn, payload, changes, "member deleted in AD"))
+            self.plan.ops.append(
+                PlannedOp(group.guid, "group", "group-update", group.dn, payload, changes, _("member deleted in AD")))
 
     def _disable(self, guids: list[str], why: str, stored: dict[str, SyncedObject] | None = None) -> None:
         if not guids:
@@ -254,7 +274,7 @@ class Planner:
                 continue
             payload = {**old.payload, "members": []}
             changes = _member_changes(old.payload["members"], [], self._name_of)
-            self.plan.ops.append(PlannedOp(guid, "group", "group-update", old.dn, payload, changes, "gone from AD"))
+            self.plan.ops.append(PlannedOp(guid, "group", "group-update", old.dn, payload, changes, _("gone from AD")))
 
     def fill_field_changes(self) -> None:
         """Field-level diffs for updates planned from hashes alone (full runs)."""
@@ -275,7 +295,8 @@ class Planner:
                 continue  # this run's view of the object is newer
             if self.full and op.op != "disable":
                 continue  # a full read re-planned everything that still differs
-            self.plan.ops.append(PlannedOp(op.guid, op.kind, op.op, op.dn, op.payload, why="left from an earlier run"))
+            self.plan.ops.append(
+                PlannedOp(op.guid, op.kind, op.op, op.dn, op.payload, why=_("left from an earlier run")))
 
     def apply_threshold(self, *, max_count: int, max_percent: float | None, allow_deletes: bool) -> None:
         disables = [op for op in self.plan.ops if op.op == "disable"]
@@ -289,17 +310,25 @@ class Planner:
         nobody = self.full and self.plan.users_read == 0
         if not (over_count or over_percent or nobody):
             return
-        allow = "the disables are held until an admin allows them (--allow-deletes, or the console's dialog)"
+        allow = _("the disables are held until an admin allows them (--allow-deletes, or the console's dialog)")
+        n = len(disables)
         if nobody:
-            self.plan.threshold_note = (
-                f"AD returned no user at all under this base DN and filter, so {len(disables)} users would be "
-                f"disabled; check the filter, the base DN and the account's read rights: {allow}"
-            )
+            self.plan.threshold_note = ngettext(
+                "AD returned no user at all under this base DN and filter, so {n} user would be "
+                "disabled; check the filter, the base DN and the account's read rights: {allow}",
+                "AD returned no user at all under this base DN and filter, so {n} users would be "
+                "disabled; check the filter, the base DN and the account's read rights: {allow}", n,
+            ).format(n=number(n), allow=allow)
         else:
-            limit = f"{max_count}" + (f" or {max_percent:g}% of {active} active users" if max_percent is not None else "")
-            self.plan.threshold_note = (
-                f"{len(disables)} users would be disabled, more than the deletion threshold ({limit}): {allow}"
-            )
+            if max_percent is None:
+                limit = number(max_count)
+            else:
+                limit = ngettext("{max} or {percent}% of {active} active user", "{max} or {percent}% of {active} active users",
+                                 active).format(max=number(max_count), percent=_figure(max_percent), active=number(active))
+            self.plan.threshold_note = ngettext(
+                "{n} user would be disabled, more than the deletion threshold ({limit}): {allow}",
+                "{n} users would be disabled, more than the deletion threshold ({limit}): {allow}", n,
+            ).format(n=number(n), limit=limit, allow=allow)
         held = {id(op) for op in disables}
         self.plan.held = disables
         self.plan.ops = [op for op in self.plan.ops if id(op) not in held]

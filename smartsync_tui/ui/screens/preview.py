@@ -60,7 +60,7 @@ class PreviewScreen(ModalScreen[None]):
         with Vertical(classes="dialog full"):
             yield Static(
                 filled(_("Preview of {id}: {mode} sync ({reason})"),
-                      id=self.result.directory_id, mode=plan.mode, reason=plan.mode_reason),
+                      id=self.result.directory_id, mode=plan.mode_label, reason=plan.mode_reason),
                 classes="dialog-title",
             )
             yield Static(
