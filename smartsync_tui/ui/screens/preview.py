@@ -13,6 +13,7 @@ from smartsync_tui.core.sync_engine import SyncResult
 from smartsync_tui.core.sync_plan import PlannedOp, describe_change
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
+from smartsync_tui.ui.screens.details import RUN_MODES
 from smartsync_tui.ui.screens.row_view import RowView
 
 # A cell shows this much of a value (a 3 MB attribute would freeze the table); Enter shows the row whole.
@@ -60,7 +61,9 @@ class PreviewScreen(ModalScreen[None]):
         with Vertical(classes="dialog full"):
             yield Static(
                 filled(_("Preview of {id}: {mode} sync ({reason})"),
-                      id=self.result.directory_id, mode=plan.mode, reason=plan.mode_reason),
+                      id=self.result.directory_id,
+                      mode=_(RUN_MODES[plan.mode]) if plan.mode in RUN_MODES else plan.mode,
+                      reason=plan.mode_reason),
                 classes="dialog-title",
             )
             yield Static(
