@@ -219,7 +219,7 @@ class DirectoryDetails(ModalScreen[None]):
             # show the planned count).
             done = {k: v - run.counts.get(f"failed_{k}", 0) if k != "failed" else v for k, v in run.counts.items()}
             changes = ", ".join(f"{labels[k]} {v}" for k, v in done.items() if v and k in labels)
-            seconds = f"{run.ended_at - run.started_at:.1f}" if run.ended_at else "-"
+            seconds = number(run.ended_at - run.started_at, 1) if run.ended_at else "-"
             mode = _(RUN_MODES[run.mode]) if run.mode in RUN_MODES else run.mode
             outcome = _(RUN_OUTCOMES.get(run.outcome, run.outcome)) if run.outcome else _("running")
             rows.append((str(run.id), (_when(run.started_at), outcome, in_console(run.error or ""), mode, seconds,
