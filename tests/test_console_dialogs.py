@@ -77,36 +77,26 @@ def _held_result() -> SyncResult:
     return SyncResult("corp", mode="full", outcome="held", plan=plan)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_delete_dialog(snap_compare, monkeypatch, size):
-    async def open_it(pilot):
-        pilot.app.push_screen(ConfirmDeleteDialog(CORP))
-        await pilot.pause()
-
-    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+# -- what each snapshot opens (module level: the Portuguese snapshots open the same)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_threshold_dialog(snap_compare, monkeypatch, size):
-    async def open_it(pilot):
-        pilot.app.push_screen(ThresholdDialog(_held_result()))
-        await pilot.pause()
-
-    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+async def open_delete(pilot) -> None:  # type: ignore[no-untyped-def]
+    pilot.app.push_screen(ConfirmDeleteDialog(CORP))
+    await pilot.pause()
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_preview_screen(snap_compare, monkeypatch, size):
-    async def open_it(pilot):
-        pilot.app.push_screen(PreviewScreen(SyncResult("corp", dry_run=True, mode="delta", outcome="ok", plan=_plan())))
-        await pilot.pause()
-
-    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+async def open_threshold(pilot) -> None:  # type: ignore[no-untyped-def]
+    pilot.app.push_screen(ThresholdDialog(_held_result()))
+    await pilot.pause()
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_details_login_checks(snap_compare, monkeypatch, size):
-    async def open_it(pilot):
+async def open_preview(pilot) -> None:  # type: ignore[no-untyped-def]
+    pilot.app.push_screen(PreviewScreen(SyncResult("corp", dry_run=True, mode="delta", outcome="ok", plan=_plan())))
+    await pilot.pause()
+
+
+def login_checks_opener(monkeypatch):  # type: ignore[no-untyped-def]
+    async def open_it(pilot) -> None:  # type: ignore[no-untyped-def]
         monkeypatch.setattr("smartsync_tui.ui.screens.details._when",
                             lambda ts, short=False: "08:00:00" if short else "2027-01-15 08:00:00")
         pilot.app.push_screen(DirectoryDetails(CORP, pilot.app.state))
@@ -114,19 +104,67 @@ def test_details_login_checks(snap_compare, monkeypatch, size):
         await pilot.press("2")  # the footer's key for the Login checks tab
         await pilot.pause()
 
-    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+    return open_it
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_details_screen(snap_compare, monkeypatch, size):
-    async def open_it(pilot):
+def details_opener(monkeypatch):  # type: ignore[no-untyped-def]
+    async def open_it(pilot) -> None:  # type: ignore[no-untyped-def]
         app = pilot.app
         # Run times vary; show a fixed one.
         monkeypatch.setattr("smartsync_tui.ui.screens.details._when", lambda ts, short=False: "2027-01-15 08:00:00")
         app.push_screen(DirectoryDetails(CORP, app.state))
         await pilot.pause()
 
-    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+    return open_it
+
+
+async def open_row_view(pilot) -> None:  # type: ignore[no-untyped-def]
+    plan = _plan()
+    plan.ops[1].changes.append(("department", "Tecnologia da Informação e Infraestrutura",
+                                "Projetos [/2019] e Compras [SP]: " + "muito longo " * 12))
+    pilot.app.push_screen(PreviewScreen(SyncResult("corp", dry_run=True, mode="delta", outcome="ok", plan=plan)))
+    await pilot.pause()
+    await pilot.press("down", "enter")
+    await pilot.pause()
+
+
+HELP_KEYS = ["d", "question_mark"]
+
+
+def quit_question_opener(reasons: list[str]):  # type: ignore[no-untyped-def]
+    async def open_it(pilot) -> None:  # type: ignore[no-untyped-def]
+        pilot.app.push_screen(ConfirmQuitDialog(reasons))
+        await pilot.pause()
+
+    return open_it
+
+
+QUIT_REASON = "A sync of corp runs in this console: it stops between batches."
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_delete_dialog(snap_compare, monkeypatch, size):
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_delete)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_threshold_dialog(snap_compare, monkeypatch, size):
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_threshold)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_preview_screen(snap_compare, monkeypatch, size):
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_preview)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_details_login_checks(snap_compare, monkeypatch, size):
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=login_checks_opener(monkeypatch))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_details_screen(snap_compare, monkeypatch, size):
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=details_opener(monkeypatch))
 
 
 async def test_the_details_keys_switch_tabs_and_the_tables_follow_new_checks(monkeypatch):
@@ -171,22 +209,13 @@ def test_run_modes_outcomes_and_skip_reasons_are_words_to_translate():
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_row_view(snap_compare, monkeypatch, size):
     """Enter on a preview row: every column whole, wrapped."""
-    async def open_it(pilot):
-        plan = _plan()
-        plan.ops[1].changes.append(("department", "Tecnologia da Informação e Infraestrutura",
-                                    "Projetos [/2019] e Compras [SP]: " + "muito longo " * 12))
-        pilot.app.push_screen(PreviewScreen(SyncResult("corp", dry_run=True, mode="delta", outcome="ok", plan=plan)))
-        await pilot.pause()
-        await pilot.press("down", "enter")
-        await pilot.pause()
-
-    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_row_view)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help_screen(snap_compare, monkeypatch, size):
     """? on the Active Directory tab: the keys that work there."""
-    assert snap_compare(_app(monkeypatch), terminal_size=size, press=["d", "question_mark"])
+    assert snap_compare(_app(monkeypatch), terminal_size=size, press=HELP_KEYS)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -204,8 +233,4 @@ def test_bracketed_names_in_the_table(snap_compare, monkeypatch, size):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_quit_question(snap_compare, monkeypatch, size):
-    async def open_it(pilot):
-        pilot.app.push_screen(ConfirmQuitDialog(["A sync of corp runs in this console: it stops between batches."]))
-        await pilot.pause()
-
-    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=open_it)
+    assert snap_compare(_app(monkeypatch), terminal_size=size, run_before=quit_question_opener([QUIT_REASON]))

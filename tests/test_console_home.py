@@ -486,42 +486,50 @@ def test_home_tab_snapshot_120x40(monkeypatch, snap_compare):
     assert snap_compare(_snapshot_app(monkeypatch), terminal_size=(120, 40))
 
 
+async def open_identity_dialog(pilot) -> None:  # type: ignore[no-untyped-def]
+    await activate(pilot, "#identity-edit")
+    host = pilot.app.screen.query_one("#identity-host", Input)
+    host.value = "https://identity.example.com"  # refused inline: the protocol has its own field
+    host.action_end()
+    await _no_blink(pilot)
+
+
+async def open_proxy_dialog(pilot) -> None:  # type: ignore[no-untyped-def]
+    await activate(pilot, "#proxy-edit")
+    pilot.app.screen.query_one("#proxy-mode", RadioSet).focus()
+    await pilot.press("left", "enter")
+    pilot.app.screen.query_one("#proxy-host", Input).value = "proxy.example.com"
+    await activate(pilot, "#proxy-save")  # no port: refused inline
+    await _no_blink(pilot)
+
+
+EARLIER_EXPORT = SNAPSHOT_HOME / "exported.txt"
+
+
+def _app_with_an_earlier_export(monkeypatch) -> SmartSyncApp:  # type: ignore[no-untyped-def]
+    app = _snapshot_app(monkeypatch)
+    EARLIER_EXPORT.write_text("an earlier export\n")
+    return app
+
+
+async def export_again(pilot) -> None:  # type: ignore[no-untyped-def]
+    pilot.app.query_one("#log-path", Input).value = str(EARLIER_EXPORT)
+    await activate(pilot, "#log-export")
+    await _no_blink(pilot)
+
+
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_identity_dialog_snapshot(monkeypatch, snap_compare, size):
-    async def open_dialog(pilot) -> None:  # type: ignore[no-untyped-def]
-        await activate(pilot, "#identity-edit")
-        host = pilot.app.screen.query_one("#identity-host", Input)
-        host.value = "https://identity.example.com"  # refused inline: the protocol has its own field
-        host.action_end()
-        await _no_blink(pilot)
-
-    assert snap_compare(_snapshot_app(monkeypatch), terminal_size=size, run_before=open_dialog)
+    assert snap_compare(_snapshot_app(monkeypatch), terminal_size=size, run_before=open_identity_dialog)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_proxy_dialog_snapshot(monkeypatch, snap_compare, size):
-    async def open_dialog(pilot) -> None:  # type: ignore[no-untyped-def]
-        await activate(pilot, "#proxy-edit")
-        pilot.app.screen.query_one("#proxy-mode", RadioSet).focus()
-        await pilot.press("left", "enter")
-        pilot.app.screen.query_one("#proxy-host", Input).value = "proxy.example.com"
-        await activate(pilot, "#proxy-save")  # no port: refused inline
-        await _no_blink(pilot)
-
-    assert snap_compare(_snapshot_app(monkeypatch), terminal_size=size, run_before=open_dialog)
+    assert snap_compare(_snapshot_app(monkeypatch), terminal_size=size, run_before=open_proxy_dialog)
 
 
 def test_replace_file_dialog_snapshot(monkeypatch, snap_compare):
-    app = _snapshot_app(monkeypatch)
-    existing = SNAPSHOT_HOME / "exported.txt"
-    existing.write_text("an earlier export\n")
-
-    async def export_again(pilot) -> None:  # type: ignore[no-untyped-def]
-        pilot.app.query_one("#log-path", Input).value = str(existing)
-        await activate(pilot, "#log-export")
-        await _no_blink(pilot)
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=export_again)
+    assert snap_compare(_app_with_an_earlier_export(monkeypatch), terminal_size=(80, 24), run_before=export_again)
 
 
 async def test_in_portuguese_the_home_dialogs_keys_are_portuguese(console_home):

@@ -477,6 +477,12 @@ EXISTING = DirectorySettings(
 )
 
 
+# The manual proxy: its fields typed; the refusal: a server written as a URL, then Next.
+MANUAL_PROXY_KEYS = ["ctrl+n", "down", "enter", "tab", *"proxy.corp.example", "tab", *"3128", "tab", *"alice", "tab",
+                     *"secret"]
+REFUSAL_KEYS = ["ctrl+n", "ctrl+n", *"LDAP://dc1:389", "ctrl+n"]
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("step", [0, 1, 2], ids=["identity", "proxy", "directory"])
 def test_wizard_step_snapshot(snap_compare, step, size):
@@ -485,13 +491,11 @@ def test_wizard_step_snapshot(snap_compare, step, size):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_wizard_manual_proxy_snapshot(snap_compare, size):
-    keys = ["ctrl+n", "down", "enter", "tab", *"proxy.corp.example", "tab", *"3128", "tab", *"alice", "tab", *"secret"]
-    assert snap_compare(_snapshot_app(), terminal_size=size, run_before=_showing(SetupWizard, *keys))
+    assert snap_compare(_snapshot_app(), terminal_size=size, run_before=_showing(SetupWizard, *MANUAL_PROXY_KEYS))
 
 
 def test_wizard_refusal_snapshot(snap_compare):
-    keys = ["ctrl+n", "ctrl+n", *"LDAP://dc1:389", "ctrl+n"]
-    assert snap_compare(_snapshot_app(), terminal_size=(80, 24), run_before=_showing(SetupWizard, *keys))
+    assert snap_compare(_snapshot_app(), terminal_size=(80, 24), run_before=_showing(SetupWizard, *REFUSAL_KEYS))
 
 
 def test_wizard_discard_question_snapshot(snap_compare):

@@ -43,7 +43,7 @@ def test_the_check_script_passes():
 
 def test_portuguese_words(portuguese):
     assert _("Home") == "Início"
-    assert _("Sync now") == "Sincronizar agora"
+    assert _("Sync now") == "Sincronizar"
     assert _("Full sync") == "Sincronização completa"
     assert _("Connected") == "Conectado"
     assert _("Disconnected") == "Desconectado"

@@ -431,10 +431,11 @@ SNAPSHOT_LINES: list[LogLine] = [
 ]
 
 
-def test_log_pane_snapshot(snap_compare):
-    async def show(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.press("l")
-        pilot.app.query_one(LogPane).add_lines(SNAPSHOT_LINES)
-        await pilot.pause()
+async def show_the_snapshot_lines(pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("l")
+    pilot.app.query_one(LogPane).add_lines(SNAPSHOT_LINES)
+    await pilot.pause()
 
-    assert snap_compare(LogPaneHost(), run_before=show, terminal_size=(80, 24))
+
+def test_log_pane_snapshot(snap_compare):
+    assert snap_compare(LogPaneHost(), run_before=show_the_snapshot_lines, terminal_size=(80, 24))

@@ -86,8 +86,8 @@ class DiscardDialog(ModalScreen[bool]):
         with Vertical(id="discard-dialog"):
             yield Static(literal(self.question), id="discard-question")
             with Horizontal(id="discard-buttons"):
-                yield Button(N_("Keep editing"), id="discard-keep", variant="primary")
-                yield Button(N_("Discard"), id="discard-yes", variant="error")
+                yield Button(_("Keep editing"), id="discard-keep", variant="primary")
+                yield Button(_("Discard"), id="discard-yes", variant="error")
 
     @on(Button.Pressed, "#discard-yes")
     def _discard(self) -> None:

@@ -419,13 +419,13 @@ class DirectoryFields(Vertical):
     def check_fields(self) -> list[str]:
         """Refuse what is wrong, each under its field; the ids of the refused fields, in order."""
         required = {
-            "server": "give the IP address or name of the AD server",
-            "bind-user": "give the AD user to bind as (user@domain, DOMAIN\\user or a DN)",
-            "base-dn": "give the base DN, for example DC=example,DC=com",
+            "server": _("give the IP address or name of the AD server"),
+            "bind-user": _("give the AD user to bind as (user@domain, DOMAIN\\user or a DN)"),
+            "base-dn": _("give the base DN, for example DC=example,DC=com"),
         }
         if not self.editing:
-            required["password"] = "type the password of the admin user"
-            required["token"] = "paste the directory's token copied from Identity"
+            required["password"] = _("type the password of the admin user")
+            required["token"] = _("paste the directory's token copied from Identity")
         elif reason := self.password_needed():
             required["password"] = reason
         bad = []
