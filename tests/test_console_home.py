@@ -347,7 +347,7 @@ async def test_in_portuguese_the_period_is_typed_day_first(console_home, tmp_pat
         app = CONSOLE(console_home, load_settings(console_home.settings_file), scheduler=False)
         async with app.run_test(size=(80, 24)) as pilot:
             home_tab = app.query_one(HomeTab)
-            assert _text(app, ".home-hint") == "Horários: 27/11/2026, 27/11/2026 14:30, agora ou relativos: -2h, -7d"
+            assert _text(app, ".home-hint") == "Formatos: 27/11/2026, 27/11/2026 14:30, agora ou relativos: -2h, -7d"
             since, until = home_tab.query_one("#log-since", Input), home_tab.query_one("#log-until", Input)
             assert app.query_one(".home-hint").size.height == 1  # one line at 80 columns
             assert since.placeholder == "27/11/2026 14:30"
@@ -379,7 +379,7 @@ async def test_in_portuguese_the_period_is_typed_day_first(console_home, tmp_pat
             since.value = "ontem"
             await activate(pilot, "#log-export")
             assert _text(app, "#export-result") == (
-                "'ontem' não é um horário válido: use uma das formas listadas abaixo dos campos De e Até")
+                "'ontem' não é uma data ou hora válida: use um dos formatos listados abaixo dos campos De e Até")
 
             since.value = "-99999999d"
             await activate(pilot, "#log-export")
