@@ -44,3 +44,24 @@ def _restore_smartsync_logging():
                 lg.removeHandler(handler)
                 handler.close()
         lg.propagate, lg.level = propagate, level
+
+
+@pytest.fixture
+def portuguese():
+    """The product in Brazilian Portuguese for one test, then English again even if it fails."""
+    from smartsync_tui.i18n import set_language
+
+    set_language("pt_BR")
+    try:
+        yield
+    finally:
+        set_language("en")
+
+
+@pytest.fixture
+def english():
+    """The product in English whatever the machine's locale (the catalogue is cached per language)."""
+    from smartsync_tui.i18n import set_language
+
+    set_language("en")
+    yield

@@ -13,7 +13,6 @@ from tests import test_console_dialogs as dialogs
 from tests import test_console_home as home
 from tests import test_console_shell as shell
 from tests import test_console_wizard as wizard
-from tests.test_console_shell import portuguese  # noqa: F401  (the fixture: pt_BR, then back to English)
 from tests.test_console_wizard import _no_environment_overrides  # noqa: F401  (autouse, as for the wizard's)
 from tests.test_log_pane import LogPaneHost, show_the_snapshot_lines
 

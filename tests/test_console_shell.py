@@ -68,15 +68,6 @@ async def test_the_command_palette_lists_every_action(tmp_path):
         assert title in titles
 
 
-@pytest.fixture
-def portuguese():
-    from smartsync_tui.ui.i18n import set_language
-
-    set_language("pt_BR")
-    yield
-    set_language("en")
-
-
 @pytest.mark.parametrize("tab", ["h", "d"])
 def test_main_screens_in_portuguese(tmp_path, snap_compare, monkeypatch, portuguese, tab):
     monkeypatch.setattr(HomeTab, "default_clock", lambda: 1_800_000_000.0)

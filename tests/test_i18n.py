@@ -15,13 +15,6 @@ from smartsync_tui.ui.i18n import LOCALE_DIR, _, detect_language, ngettext, set_
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def portuguese():
-    set_language("pt_BR")
-    yield
-    set_language("en")
-
-
 def test_catalogues_are_complete_compiled_and_consistent():
     """What `python scripts/i18n.py check` checks: fix a failure with `update`, then translate."""
     errors, _warnings = catalogue.check()

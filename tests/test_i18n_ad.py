@@ -29,21 +29,6 @@ ADMIN_ONLY = "(&(objectClass=user)(sAMAccountName=Administrator))"
 WINDOWS_533 = "80090308: LdapErr: DSID-0C09030B, comment: AcceptSecurityContext error, data 533, v893"
 
 
-@pytest.fixture
-def pt_br():
-    set_language("pt_BR")
-    try:
-        yield
-    finally:
-        set_language("en")
-
-
-@pytest.fixture
-def english():
-    set_language("en")
-    yield
-
-
 @pytest.fixture(scope="module")
 def memory_dc():
     dc = MemoryDC(3).register()
@@ -68,7 +53,7 @@ def _closed_port() -> int:
 # -- the directory test
 
 
-def test_the_directory_test_reports_in_portuguese_with_plural_forms(pt_br, memory_dc):
+def test_the_directory_test_reports_in_portuguese_with_plural_forms(portuguese, memory_dc):
     one = ldap_reader.test_directory(_directory(memory_dc), SecretStr(memory_dc.admin_password))
     assert one.ok
     assert one.message.startswith(f"Conectado a {memory_dc.dns_host_name} como {memory_dc.admin_user}: 1 usuário e ")
@@ -92,7 +77,7 @@ def test_the_directory_test_is_unchanged_in_english(english, memory_dc):
     assert any(line.startswith("WARN The 1 sampled user does not show ") for line in one.lines())
 
 
-def test_a_wrong_password_is_explained_in_portuguese(pt_br, memory_dc):
+def test_a_wrong_password_is_explained_in_portuguese(portuguese, memory_dc):
     report = ldap_reader.test_directory(_directory(memory_dc), SecretStr("not-the-password"))
     assert not report.ok and report.failed_stage == "bind"
     assert report.message == (
@@ -103,7 +88,7 @@ def test_a_wrong_password_is_explained_in_portuguese(pt_br, memory_dc):
     assert report.lines()[-2].startswith("FALHA bind: O AD recusou o login")
 
 
-def test_a_base_dn_that_does_not_exist_names_the_domain_in_portuguese(pt_br, memory_dc):
+def test_a_base_dn_that_does_not_exist_names_the_domain_in_portuguese(portuguese, memory_dc):
     report = ldap_reader.test_directory(_directory(memory_dc, base_dn=f"OU=Nope,{memory_dc.base_dn}"),
                                         SecretStr(memory_dc.admin_password))
     assert report.failed_stage == "base_dn"
@@ -138,7 +123,7 @@ def test_a_refused_connection_says_which_port_is_usual(language):
         )
 
 
-def test_the_whole_check_heads_its_report_in_portuguese(pt_br, memory_dc):
+def test_the_whole_check_heads_its_report_in_portuguese(portuguese, memory_dc):
     report = ldap_reader.test_directory(_directory(memory_dc), SecretStr("not-the-password"))
     check = DirectoryCheck(ldap=report, identity=None, identity_error=UserError("o token foi recusado"))
     assert check.report_lines()[0] == "Active Directory:"
@@ -149,7 +134,7 @@ def test_the_whole_check_heads_its_report_in_portuguese(pt_br, memory_dc):
 # -- bind reasons
 
 
-def test_a_bind_reason_and_its_advice_come_in_portuguese(pt_br):
+def test_a_bind_reason_and_its_advice_come_in_portuguese(portuguese):
     assert describe_bind_failure(WINDOWS_533) == "a conta está desativada no AD"
     assert AdBindReason.ACCOUNT_DISABLED.advice == "Ative a conta no AD ou use outra conta."
     assert describe_bind_failure("comment: AcceptSecurityContext error, data 80090346, v4563") == (
@@ -164,7 +149,7 @@ def test_a_bind_reason_is_unchanged_in_english(english):
 # -- the fix of a missing secret
 
 
-def test_a_missing_secret_is_worded_in_portuguese_and_the_console_still_finds_its_fix(pt_br):
+def test_a_missing_secret_is_worded_in_portuguese_and_the_console_still_finds_its_fix(portuguese):
     error = SecretMissing("password", "corp", "password")
     assert str(error) == ("A senha do diretório 'corp' não está no cofre de segredos: "
                           "use `smartsync-tui directory edit corp --password-stdin`.")
@@ -175,7 +160,7 @@ def test_a_missing_secret_is_worded_in_portuguese_and_the_console_still_finds_it
     assert str(SecretMissing("agent key", "hq", "token")).startswith("A chave do agente do diretório 'hq' ")
 
 
-def test_a_fix_written_in_english_is_still_found_under_portuguese(pt_br):
+def test_a_fix_written_in_english_is_still_found_under_portuguese(portuguese):
     stored = ("The password of directory 'corp' is missing from the secret store: set it with "
               "`smartsync-tui directory edit corp --password-stdin`.")
     assert in_console(stored).endswith(": tecle e na aba Active Directory para editar o diretório 'corp' e digitar "
@@ -185,7 +170,7 @@ def test_a_fix_written_in_english_is_still_found_under_portuguese(pt_br):
 # -- login checks
 
 
-def test_a_masked_login_counts_its_characters_with_a_plural_form(pt_br):
+def test_a_masked_login_counts_its_characters_with_a_plural_form(portuguese):
     assert masked_login("a") == "a…(1 caractere)"
     assert masked_login("Minh4Senha!") == "Mi…(11 caracteres)"
 
@@ -194,7 +179,7 @@ def test_a_masked_login_is_unchanged_in_english(english):
     assert masked_login("Minh4Senha!") == "Mi…(11 chars)"
 
 
-def test_a_login_check_over_plain_ldap_says_why_in_portuguese(pt_br):
+def test_a_login_check_over_plain_ldap_says_why_in_portuguese(portuguese):
     directory = DirectorySettings(id="p", server="dc1.corp.test", tls="plain", bind_user="svc@corp.test",
                                   base_dn="DC=corp,DC=test")
     result = LoginChecker(directory, SecretStr("pw"), "(objectClass=user)").check("maria", SecretStr("x"))
@@ -206,7 +191,7 @@ def test_a_login_check_over_plain_ldap_says_why_in_portuguese(pt_br):
 
 
 @pytest.mark.parametrize(("read", "text"), [(0, "após 0 entrada."), (1, "após 1 entrada."), (2, "após 2 entradas.")])
-def test_a_cancelled_read_counts_its_entries_in_portuguese(pt_br, read, text):
+def test_a_cancelled_read_counts_its_entries_in_portuguese(portuguese, read, text):
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(ldap_reader.SearchCancelled) as caught:
@@ -214,7 +199,7 @@ def test_a_cancelled_read_counts_its_entries_in_portuguese(pt_br, read, text):
     assert str(caught.value) == f"A leitura do diretório foi cancelada {text}"
 
 
-def test_a_missing_deleted_objects_container_is_explained_in_portuguese(pt_br, memory_dc):
+def test_a_missing_deleted_objects_container_is_explained_in_portuguese(portuguese, memory_dc):
     conn = ldap_reader.connect(_directory(memory_dc), SecretStr(memory_dc.admin_password))
     try:
         with pytest.raises(ldap_reader.DirectoryError) as caught:
@@ -229,7 +214,7 @@ def test_a_missing_deleted_objects_container_is_explained_in_portuguese(pt_br, m
 # -- the proxy
 
 
-def test_a_moved_proxy_asks_for_its_password_again_in_portuguese(pt_br):
+def test_a_moved_proxy_asks_for_its_password_again_in_portuguese(portuguese):
     before = ProxySettings(mode="manual", host="proxy.corp.test", port=3128, user="svc")
     after = before.model_copy(update={"host": "other.corp.test"})
     with pytest.raises(InputError) as caught:

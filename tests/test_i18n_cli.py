@@ -37,13 +37,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-@pytest.fixture
-def portuguese():
-    set_language("pt_BR")
-    yield
-    set_language("en")
-
-
 def _locale(monkeypatch: pytest.MonkeyPatch, lang: str) -> None:
     for variable in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
         monkeypatch.delenv(variable, raising=False)

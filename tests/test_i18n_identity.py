@@ -34,25 +34,11 @@ from smartsync_tui.core.state_store import PendingOp, StateStore, Watermark
 from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, count_text
 from smartsync_tui.core.sync_model import DcIdentity
 from smartsync_tui.core.sync_plan import PlannedOp, Planner, describe_change
-from smartsync_tui.i18n import set_language
 
 BASE = "https://identity.example.com"
 PROBLEM_TYPE = "https://identity-agent-api.invalid/problems/"
 CORP = DirectorySettings(id="corp", display_name="Corp", server="dc1.corp.example", bind_user="svc@corp.example",
                          base_dn="DC=corp,DC=example")
-
-
-@pytest.fixture
-def portuguese():
-    set_language("pt_BR")
-    yield
-    set_language("en")
-
-
-@pytest.fixture
-def english():
-    set_language("en")
-    yield
 
 
 def _client(*answers: httpx.Response | Exception, **options) -> IdentityClient:

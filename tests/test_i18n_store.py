@@ -23,16 +23,6 @@ from smartsync_tui.core.event_log import WhenError, describe_period, parse_when
 from smartsync_tui.core.file_protection import CHECKED, UnsafeHomeError, check_private_file
 from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.settings import DirectorySettings, describe_validation_error, load_settings
-from smartsync_tui.i18n import set_language
-
-
-@pytest.fixture
-def pt_br():
-    set_language("pt_BR")
-    try:
-        yield
-    finally:
-        set_language("en")
 
 
 def _refusal(check, value) -> str:
@@ -44,7 +34,7 @@ def _refusal(check, value) -> str:
 # -- what the wizard and the directory dialog show under a field
 
 
-def test_a_server_typed_as_an_address_or_with_its_port_is_refused_in_portuguese(pt_br):
+def test_a_server_typed_as_an_address_or_with_its_port_is_refused_in_portuguese(portuguese):
     assert _refusal(validation.check_server, "LDAP://dc1.corp.local") == (
         "informe apenas o IP ou o nome do servidor, sem 'LDAP://' (o modo TLS e a porta têm campos próprios; "
         "por exemplo dc1.corp.local)"
@@ -55,14 +45,14 @@ def test_a_server_typed_as_an_address_or_with_its_port_is_refused_in_portuguese(
     assert _refusal(validation.check_port, 0) == "a porta é um número inteiro de 1 a 65535"
 
 
-def test_a_domain_or_a_broken_dn_as_the_base_dn_is_refused_in_portuguese(pt_br):
+def test_a_domain_or_a_broken_dn_as_the_base_dn_is_refused_in_portuguese(portuguese):
     assert _refusal(validation.check_base_dn, "corp.example.com") == (
         "'corp.example.com' é um nome de domínio, não um DN: escreva-o como DC=corp,DC=example,DC=com"
     )
     assert _refusal(validation.check_base_dn, "example").startswith("'example' não é um DN válido: escreva-o como")
 
 
-def test_pydantic_carries_the_portuguese_refusal_and_the_description_drops_its_prefix(pt_br):
+def test_pydantic_carries_the_portuguese_refusal_and_the_description_drops_its_prefix(portuguese):
     with pytest.raises(ValidationError) as refused:
         DirectorySettings(id="corp", server="ldaps://dc1", bind_user="svc", base_dn="DC=corp,DC=example")
     assert refused.value.errors()[0]["msg"].startswith("Value error, informe apenas o IP")
@@ -83,7 +73,7 @@ def test_english_refusals_are_unchanged():
 # -- the settings file's problems
 
 
-def test_a_settings_file_that_is_not_json_says_where_in_portuguese(pt_br, tmp_path):
+def test_a_settings_file_that_is_not_json_says_where_in_portuguese(portuguese, tmp_path):
     path = tmp_path / "appsettings.json"
     path.write_text('{"url" "http://127.0.0.1:5325"}', encoding="utf-8")
     with pytest.raises(SettingsError) as refused:
@@ -94,7 +84,7 @@ def test_a_settings_file_that_is_not_json_says_where_in_portuguese(pt_br, tmp_pa
     )
 
 
-def test_an_unknown_key_and_a_quoted_number_are_described_in_portuguese(pt_br, tmp_path):
+def test_an_unknown_key_and_a_quoted_number_are_described_in_portuguese(portuguese, tmp_path):
     path = tmp_path / "appsettings.json"
     path.write_text(json.dumps({"urll": "x", "sync": {"batch_size": "500"}}), encoding="utf-8")
     with pytest.raises(SettingsError) as refused:
@@ -125,7 +115,7 @@ def test_english_settings_problems_are_unchanged(tmp_path):
     (1, "tem 1 outro nome (um hard link)"),
     (2, "tem 2 outros nomes (hard links)"),
 ])
-def test_a_hard_linked_file_is_refused_with_the_right_plural(pt_br, tmp_path, links, expected):
+def test_a_hard_linked_file_is_refused_with_the_right_plural(portuguese, tmp_path, links, expected):
     path = tmp_path / "appsettings.json"
     path.write_text("{}", encoding="utf-8")
     for n in range(links):
@@ -151,7 +141,7 @@ def test_english_hard_link_refusals_keep_their_plural(tmp_path):
 
 
 @pytest.mark.parametrize(("size", "expected"), [(1, "tem 1 byte (no máximo 0)"), (2, "tem 2 bytes (no máximo 0)")])
-def test_a_file_too_large_counts_its_bytes_in_portuguese(pt_br, tmp_path, size, expected):
+def test_a_file_too_large_counts_its_bytes_in_portuguese(portuguese, tmp_path, size, expected):
     path = tmp_path / "ca.pem"
     path.write_bytes(b"x" * size)
     with pytest.raises(FileTooLarge) as refused:
@@ -159,7 +149,7 @@ def test_a_file_too_large_counts_its_bytes_in_portuguese(pt_br, tmp_path, size, 
     assert str(refused.value) == f"{path} {expected}"
 
 
-def test_a_folder_given_as_the_ca_file_is_named_in_portuguese(pt_br, tmp_path):
+def test_a_folder_given_as_the_ca_file_is_named_in_portuguese(portuguese, tmp_path):
     assert _refusal(validation.check_ca_file, str(tmp_path)) == (
         f"{tmp_path} é uma pasta: informe o arquivo PEM da CA que emitiu o certificado"
     )
@@ -168,14 +158,14 @@ def test_a_folder_given_as_the_ca_file_is_named_in_portuguese(pt_br, tmp_path):
 # -- the event log's times (day first in pt_BR)
 
 
-def test_an_impossible_day_is_refused_in_portuguese_and_keeps_its_reason(pt_br):
+def test_an_impossible_day_is_refused_in_portuguese_and_keeps_its_reason(portuguese):
     with pytest.raises(WhenError) as refused:
         parse_when("31/02/2026", day_first=True)
     assert refused.value.reason == "impossible"
     assert str(refused.value) == "'31/02/2026' não é uma data: fevereiro de 2026 tem 28 dias"
 
 
-def test_an_unreadable_time_lists_the_day_first_forms_in_portuguese(pt_br):
+def test_an_unreadable_time_lists_the_day_first_forms_in_portuguese(portuguese):
     with pytest.raises(WhenError) as refused:
         parse_when("ontem", day_first=True)
     assert refused.value.reason == "unreadable"
@@ -186,7 +176,7 @@ def test_an_unreadable_time_lists_the_day_first_forms_in_portuguese(pt_br):
     assert parse_when("01/12/2026", day_first=True).month == 12  # still read day first
 
 
-def test_the_period_is_described_in_portuguese(pt_br):
+def test_the_period_is_described_in_portuguese(portuguese):
     since = parse_when("2026-11-27 14:30")
     assert describe_period(since, None).startswith("desde 2026-11-27 14:30:00 ")
     assert describe_period(None, None) == "em período algum"
@@ -202,7 +192,7 @@ def test_english_time_refusals_are_unchanged():
 # -- the engine lock and the control channel
 
 
-def test_a_running_engine_is_described_in_portuguese(pt_br):
+def test_a_running_engine_is_described_in_portuguese(portuguese):
     text = describe_running({"pid": 4242, "mode": "console"})
     assert text == (
         "já há um agente em execução para esta home: pid 4242 (o console do smartsync-tui); "
@@ -232,7 +222,7 @@ class _Handler:
         return False
 
 
-def test_channel_replies_carry_portuguese_text_under_english_fields_and_kinds(pt_br, tmp_path: Path):
+def test_channel_replies_carry_portuguese_text_under_english_fields_and_kinds(portuguese, tmp_path: Path):
     server = ControlServer(resolve_home(tmp_path), _Handler())
     assert server.answer(b"not json\n") == {
         "ok": False, "kind": "protocol", "error": "o pedido não é um objeto JSON numa linha",
