@@ -4,7 +4,7 @@ A build tool, not shipped in the package. Standard library only, so
 ``scripts/i18n.py`` (its command line) runs without Textual installed. The
 strings are the literal arguments of ``_("...")``, ``N_("...")`` (marked now,
 translated later) and ``ngettext("...", "...", n)`` in every module an admin's
-words come from (``SOURCE_DIRS``: the console, the CLI, the core), found with
+words come from (``SOURCE_DIRS``: the console, the CLI, the core, the demo's trickles), found with
 :mod:`ast` (so a string in a comment or a docstring never counts).
 
 Everything written is deterministic (entries sorted by msgid, file names
@@ -27,7 +27,10 @@ from smartsync_tui.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "smartsync_tui"
 #: Where admin-facing words are written. The emulator and the testbed are dev tools whose
 #: messages answer the test suite, not an admin.
-SOURCE_DIRS: tuple[Path, ...] = (PACKAGE_DIR / "i18n.py", PACKAGE_DIR / "ui", PACKAGE_DIR / "cli", PACKAGE_DIR / "core")
+# The demo's change and login trickles write log lines an admin reads on first start: translated too
+# (the rest of testbed/ and the emulator are development tools, English only).
+SOURCE_DIRS: tuple[Path, ...] = (PACKAGE_DIR / "i18n.py", PACKAGE_DIR / "ui", PACKAGE_DIR / "cli", PACKAGE_DIR / "core",
+                                 PACKAGE_DIR / "testbed" / "trickle.py", PACKAGE_DIR / "testbed" / "login_trickle.py")
 SOURCE_LANGUAGE = "en"
 
 _PLURAL_FORMS = {
@@ -95,6 +98,10 @@ def count_problem(msgid: str) -> str | None:
         if word in _UNITS and not suffix:
             continue  # "{n} min", "{size} MB": a unit is not pluralised
         if suffix or _COUNT_FIELD.match(field_name):
+            return f"puts a count {{{field_name}}} before {word!r}"
+        # "{groups} group changes", "max {sessions} sessions": a field named for what it counts.
+        stem = field_name[:-1]
+        if field_name.endswith("s") and len(stem) >= 3 and word.lower().startswith(stem.lower()):
             return f"puts a count {{{field_name}}} before {word!r}"
         if len(word) > 2 and word.endswith("s") and not word.endswith("ss") and word.lower() not in _NOT_PLURAL:
             return f"puts {{{field_name}}} before the plural {word!r}"

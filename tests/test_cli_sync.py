@@ -51,7 +51,7 @@ def test_summary_exit_codes_and_json(sync_env):
     dry = sync_cli(sync_env, "--dry-run")
     assert dry.returncode == 0
     assert f"update        {sync_env.ad.login('ana.goncalves')}" in dry.stdout
-    assert "last_name: 'Gonçalves' -> 'Lima'" in dry.stdout
+    assert "last name: 'Gonçalves' -> 'Lima'" in dry.stdout
 
     as_json = json.loads(sync_cli(sync_env, "--json").stdout)
     assert as_json[0]["outcome"] == "ok" and as_json[0]["mode"] == "delta"

@@ -14,7 +14,8 @@ from smartsync_tui.core.paths import resolve_home
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.core.state_store import LoginCheckRecord, PendingOp, StateStore
 from smartsync_tui.core.sync_engine import SyncResult
-from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
+from smartsync_tui.core.sync_plan import GONE_FROM_SCOPE, PlannedOp, SyncPlan
+from smartsync_tui.i18n import _
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens import details
@@ -23,6 +24,7 @@ from smartsync_tui.ui.screens.confirm_quit import ConfirmQuitDialog
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog
 from smartsync_tui.ui.widgets.home_tab import HomeTab
+from tests.support.plans import engine_reason, held_planner
 
 HOME = Path(tempfile.gettempdir()) / "smartsync-dialog-snapshot-home"
 SIZES = [(80, 24), (120, 40)]
@@ -52,8 +54,17 @@ def _app(monkeypatch) -> SmartSyncApp:
     return SmartSyncApp(home, settings, scheduler=False)
 
 
+def _engine_state():  # type: ignore[no-untyped-def]
+    """A scratch state store: the plan's reason and held note come from the engine's own code,
+    so each language's snapshot shows what an admin reads."""
+    folder = Path(tempfile.mkdtemp(prefix="smartsync-plan-"))
+    return StateStore(folder / "state.db")
+
+
 def _plan() -> SyncPlan:
-    plan = SyncPlan("corp", "delta", "changes since USN 4242", users_read=3, groups_read=1)
+    with _engine_state() as state:
+        mode, reason = engine_reason(state)
+    plan = SyncPlan("corp", mode, reason, users_read=3, groups_read=1)
     plan.ops = [
         PlannedOp("g-a", "user", "create", "CN=João Conceição,OU=Staff,DC=corp,DC=example",
                   {"login": "joao.conceicao@corp.example"}),
@@ -66,14 +77,9 @@ def _plan() -> SyncPlan:
 
 
 def _held_result() -> SyncResult:
-    plan = SyncPlan("corp", "full", "the user or group filter changed")
-    plan.held = [
-        PlannedOp(f"g-{i}", "user", "disable", f"CN=User {i},OU=Staff,DC=corp,DC=example",
-                  {"login": f"user{i}@corp.example"}, why="gone from AD or out of scope")
-        for i in range(12)
-    ]
-    plan.threshold_note = ("12 users would be disabled, more than the deletion threshold (10): the disables are "
-                           "held until an admin allows them (--allow-deletes, or the console's dialog)")
+    with _engine_state() as state:
+        mode, reason = engine_reason(state, filters_changed=True)
+        plan = held_planner(state, 12, max_count=10, mode=mode, reason=reason, why=_(GONE_FROM_SCOPE)).plan
     return SyncResult("corp", mode="full", outcome="held", plan=plan)
 
 

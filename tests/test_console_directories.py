@@ -62,7 +62,7 @@ async def test_preview_shows_a_pending_change_and_changes_nothing(sync_env):
         table = app.screen.query_one("#plan-table", DataTable)
         cells = [str(c) for c in table.get_row_at(0)]
         assert cells[0] == "update" and cells[1] == sync_env.ad.login("ana.goncalves")
-        assert cells[2] == "last_name: Gonçalves → Lima"
+        assert cells[2] == "last name: Gonçalves → Lima"
         await pilot.press("escape")
     assert sync_env.by_login()["ana.goncalves"]["last_name"] == "Gonçalves"
 

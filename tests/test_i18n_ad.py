@@ -18,7 +18,7 @@ from smartsync_tui.core.ad_errors import AdBindReason, describe_bind_failure
 from smartsync_tui.core.connection_check import save_proxy
 from smartsync_tui.core.directory_check import DirectoryCheck
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.login_check import LoginChecker, masked_login
+from smartsync_tui.core.login_check import LoginChecker, LoginCheckResult, describe, masked_login
 from smartsync_tui.core.remedy import SecretMissing, remedies
 from smartsync_tui.core.settings import DirectorySettings, ProxySettings
 from smartsync_tui.i18n import set_language
@@ -220,3 +220,21 @@ def test_a_moved_proxy_asks_for_its_password_again_in_portuguese(portuguese):
     with pytest.raises(InputError) as caught:
         save_proxy(None, after, None, lambda: None, previous=before)  # type: ignore[arg-type]
     assert str(caught.value).startswith("o host, a porta ou o usuário do proxy mudou: digite de novo a senha de svc")
+
+
+@pytest.mark.parametrize(("outcome", "reason", "portuguese_line", "english_line"), [
+    ("allowed", None, "ana permitido em 21 ms", "ana allowed in 21 ms"),
+    ("denied", "unknown_user", "ana negado (unknown_user) em 40 ms", "ana denied (unknown_user) in 40 ms"),
+    ("error", "directory_unreachable", "ana erro (directory_unreachable) em 5 ms", "ana error (directory_unreachable) in 5 ms"),
+    ("expired", "expired", "ana expirado (expired) em 0 ms", "ana expired (expired) in 0 ms"),
+])
+def test_a_login_check_log_line_says_its_outcome_in_the_admins_words(outcome, reason, portuguese_line, english_line):
+    """The outcome is translated; the reason stays the code Identity receives and logs."""
+    latency = {"allowed": 21.0, "denied": 40.4, "error": 5.0, "expired": 0.0}[outcome]
+    result = LoginCheckResult(outcome, reason, latency, "ana")
+    set_language("pt_BR")
+    try:
+        assert describe(result) == portuguese_line
+    finally:
+        set_language("en")
+    assert describe(result) == english_line

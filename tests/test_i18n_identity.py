@@ -9,7 +9,6 @@ folder, a scheduler that is never started): no Identity, no AD.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import httpx
@@ -30,10 +29,10 @@ from smartsync_tui.core.paths import Home
 from smartsync_tui.core.scheduler import Scheduler
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
-from smartsync_tui.core.state_store import PendingOp, StateStore, Watermark
-from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, count_text
-from smartsync_tui.core.sync_model import DcIdentity
-from smartsync_tui.core.sync_plan import PlannedOp, Planner, describe_change
+from smartsync_tui.core.state_store import PendingOp, StateStore
+from smartsync_tui.core.sync_engine import SyncEngine, count_text
+from smartsync_tui.core.sync_plan import Planner, describe_change
+from tests.support.plans import engine_reason, held_note
 
 BASE = "https://identity.example.com"
 PROBLEM_TYPE = "https://identity-agent-api.invalid/problems/"
@@ -143,25 +142,8 @@ def state(tmp_path: Path):
         yield store
 
 
-def _delta_reason(state: StateStore) -> tuple[str, str]:
-    """The mode and reason the engine gives a run after a full one, on the same DC."""
-    state.set_watermark("corp", Watermark("dc1.corp.example", "inv-1", 4242, "f", time.time()))
-    engine = SyncEngine(AppSettings(directories=[CORP]), SecretStore(Path(state.path).parent / "s.json"), state)
-    dc = DcIdentity("dc1.corp.example", "inv-1", 4300)
-    mode, reason, _since = engine._mode("corp", dc, SyncOptions(), "f")
-    return mode, reason
-
-
-def _held_note(state: StateStore, disables: int) -> str:
-    planner = Planner("corp", state, "delta", "test")
-    for i in range(disables):
-        planner.plan.ops.append(PlannedOp(f"g{i}", "user", "disable", f"CN=u{i},DC=corp,DC=example", {"active": False}))
-    planner.apply_threshold(max_count=0, max_percent=None, allow_deletes=False)
-    return planner.plan.threshold_note
-
-
 def test_preview_heading_mode_and_reason_in_portuguese(state, portuguese):
-    mode, reason = _delta_reason(state)
+    mode, reason = engine_reason(state)
     assert mode == "delta"  # the code stays: the state store and --json keep it
     assert reason == "alterações desde o USN 4242"
     planner = Planner("corp", state, mode, reason)
@@ -169,9 +151,9 @@ def test_preview_heading_mode_and_reason_in_portuguese(state, portuguese):
 
 
 def test_held_disables_note_with_plural_forms(state, portuguese):
-    assert _held_note(state, 1).startswith("1 usuário seria desativado, acima do limite de exclusão (0): ")
-    assert _held_note(state, 2).startswith("2 usuários seriam desativados, acima do limite de exclusão (0): ")
-    assert "as desativações ficam retidas até que um administrador as permita" in _held_note(state, 2)
+    assert held_note(state, 1).startswith("1 usuário seria desativado, acima do limite de exclusão (0): ")
+    assert held_note(state, 2).startswith("2 usuários seriam desativados, acima do limite de exclusão (0): ")
+    assert "as desativações ficam retidas até que um administrador as permita" in held_note(state, 2)
 
 
 def test_run_of_an_unknown_directory_and_its_log_lines(state, portuguese, caplog):
@@ -189,13 +171,16 @@ def test_counts_and_member_changes_in_portuguese(portuguese):
     assert (count_text("create", 1), count_text("create", 2), count_text("users_read", 10000)) == (
         "1 criação", "2 criações", "10.000 usuários lidos")
     assert describe_change(("members+", None, ["ana", "ivan"])) == "+membros ana, ivan"
+    assert describe_change(("last_name", "Gonçalves", "Lima")) == "sobrenome: Gonçalves → Lima"
+    assert describe_change(("active", False, True)) == "ativo: não → sim"
+    assert describe_change(("email", None, "ana@corp.example"), value=repr, arrow="->") == "e-mail: None -> 'ana@corp.example'"
 
 
 def test_sync_messages_unchanged_in_english(state, english, caplog):
-    assert _delta_reason(state) == ("delta", "changes since USN 4242")
+    assert engine_reason(state) == ("delta", "changes since USN 4242")
     assert Planner("corp", state, "delta", "").plan.mode_label == "delta"
-    assert _held_note(state, 2).startswith("2 users would be disabled, more than the deletion threshold (0): ")
-    assert _held_note(state, 1).startswith("1 user would be disabled")
+    assert held_note(state, 2).startswith("2 users would be disabled, more than the deletion threshold (0): ")
+    assert held_note(state, 1).startswith("1 user would be disabled")
     assert (count_text("create", 3), count_text("group_create", 1)) == ("create 3", "group_create 1")
     engine = SyncEngine(AppSettings(directories=[CORP]), SecretStore(Path(state.path).parent / "s.json"), state)
     with caplog.at_level(logging.INFO, logger="smartsync.sync"):

@@ -103,10 +103,10 @@ def _start_samba(demo: Demo) -> bool:
     except samba_dc.SambaDCError as exc:
         say(_("No Samba AD DC could be started here: {reason}").format(reason=exc), flush=True)
         return False
-    demo.directory = dc_directory(demo.dc, id="demo", display_name="Demo AD (Samba)")
+    demo.directory = dc_directory(demo.dc, id="demo", display_name=_("Demo AD (Samba)"))
     demo.trickle = ChangeTrickle(
         samba_admin_connection(demo.dc), DemoChanges(demo.dc.base_dn),
-        interval=DEMO_CHANGE_SECONDS, label="the demo's Samba DC",
+        interval=DEMO_CHANGE_SECONDS, label=_("the demo's Samba DC"),
     )
     return True
 
@@ -123,7 +123,7 @@ def _start_memory(demo: Demo) -> None:
     demo.memory = MemoryDC(DEMO_USERS).register()
     demo.directory = DirectorySettings(
         id="demo",
-        display_name="Demo AD (in memory)",
+        display_name=_("Demo AD (in memory)"),
         server=demo.memory.host,
         # Nothing crosses a network: there is no TLS to set up.
         tls="plain",
@@ -140,7 +140,7 @@ def _start_memory(demo: Demo) -> None:
     log.warning("%s", notice)
     demo.trickle = ChangeTrickle(
         demo.memory.admin_connection, DemoChanges(demo.memory.base_dn),
-        interval=DEMO_CHANGE_SECONDS, label="the in-memory demo AD", announce=notice,
+        interval=DEMO_CHANGE_SECONDS, label=_("the in-memory demo AD"), announce=notice,
     )
 
 

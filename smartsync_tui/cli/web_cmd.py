@@ -143,8 +143,8 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
 
     command = console_command(args)
     _route_library_log()
-    log.info(_("web: serving the console on {host}:{port} (public={public}, max {sessions} sessions, "  # not a count
-               "{per_minute} new per minute), command {command}").format(
+    log.info(_("web: serving the console on {host}:{port} (public={public}, sessions at once: {sessions}, "
+               "new sessions per minute: {per_minute}), command {command}").format(
         host=host, port=port, public=public, sessions=limits.max_sessions, per_minute=limits.per_minute,
         command=command))
     try:

@@ -53,7 +53,7 @@ from smartsync_tui.core.ldap_reader import (
 )
 from smartsync_tui.core.settings import DirectorySettings
 from smartsync_tui.core.text import CONTROL, printable
-from smartsync_tui.i18n import _, ngettext, number
+from smartsync_tui.i18n import N_, _, ngettext, number
 
 log = logging.getLogger("smartsync.login")
 
@@ -410,8 +410,14 @@ class LoginChecker:
         self._drain()
 
 
+# A check's outcome as an admin reads it (the log line, the details' table); the code itself goes to Identity.
+OUTCOMES = {"allowed": N_("allowed"), "denied": N_("denied"), "error": N_("error"), "expired": N_("expired")}
+
+
 def describe(result: LoginCheckResult) -> str:
     """The log line's text for a check (the login, never the password)."""
-    # The outcome and the reason are the codes sent to Identity (allowed, denied (unknown_user)): not translated.
-    what = result.outcome if result.reason is None else f"{result.outcome} ({result.reason})"
+    # The outcome in the admin's words; the reason stays the code sent to Identity (unknown_user), which
+    # is what Identity's own log and docs/identity-agent-api.md show.
+    outcome = _(OUTCOMES.get(result.outcome, result.outcome))
+    what = outcome if result.reason is None else f"{outcome} ({result.reason})"
     return _("{login} {outcome} in {ms} ms").format(login=result.login, outcome=what, ms=number(result.latency_ms))

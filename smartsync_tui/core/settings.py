@@ -35,6 +35,13 @@ PRODUCTION_ENVIRONMENT = "app.fluigidentity.com"
 
 TlsMode = Literal["ldaps", "starttls", "plain"]
 DEFAULT_PORTS: dict[str, int] = {"ldaps": 636, "starttls": 389, "plain": 389}
+# How an admin reads each mode on screen; the codes stay in the settings, the CLI's --tls and --json.
+TLS_NAMES: dict[str, str] = {"ldaps": "LDAPS", "starttls": "StartTLS", "plain": N_("Plain LDAP")}
+
+
+def tls_name(mode: str) -> str:
+    """``mode`` (a TlsMode) in the admin's language: ``LDAPS``, ``StartTLS``, ``LDAP sem TLS``."""
+    return _(TLS_NAMES[mode]) if mode in TLS_NAMES else mode
 
 
 class _Section(BaseModel):

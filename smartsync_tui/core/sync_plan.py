@@ -17,6 +17,14 @@ USER_OPS = ("create", "update", "disable", "enable")
 GROUP_OPS = ("group-create", "group-update")
 # A run's mode as an admin reads it ("sincronização incremental"); ``SyncPlan.mode`` keeps the code.
 MODE_NAMES = {"full": N_("full"), "delta": N_("delta")}
+# What an admin reads for each Identity field a change names (the API's names stay in --json).
+FIELD_LABELS = {
+    "login": N_("login"), "first_name": N_("first name"), "last_name": N_("last name"), "email": N_("e-mail"),
+    "display_name": N_("display name"), "job_title": N_("job title"), "department": N_("department"),
+    "active": N_("active"), "name": N_("name"), "description": N_("description"),
+}
+# Why a full run disables a user Identity has and AD no longer shows (the preview's "held disable" rows).
+GONE_FROM_SCOPE = N_("gone from AD or out of scope")
 
 
 def mode_name(mode: str) -> str:
@@ -89,7 +97,12 @@ def describe_change(change: tuple[str, object, object], *, value: Callable[[obje
         return _("+members {names}").format(names=", ".join(map(str, new)))  # type: ignore[call-overload]
     if name == "members-":
         return _("-members {names}").format(names=", ".join(map(str, old)))  # type: ignore[call-overload]
-    return f"{name}: {value(old)} {arrow} {value(new)}"
+    label = _(FIELD_LABELS[name]) if name in FIELD_LABELS else name
+
+    def shown(v: object) -> str:  # "active: no → yes", not Python's False/True
+        return (_("yes") if v else _("no")) if isinstance(v, bool) else value(v)
+
+    return f"{label}: {shown(old)} {arrow} {shown(new)}"
 
 
 def _member_changes(old: list[str], new: list[str], names: Callable[[str], str]) -> list[tuple[str, object, object]]:
@@ -224,7 +237,7 @@ class Planner:
         or emptied (groups). Only called after a read that completed without error."""
         gone_users = [g for g, (_h, active, _dn) in self._known_users.items() if active and g not in self._seen]
         gone_groups = [g for g in self._known_groups if g not in self._seen]
-        self._disable(gone_users, _("gone from AD or out of scope"))
+        self._disable(gone_users, _(GONE_FROM_SCOPE))
         self._empty_groups(gone_groups)
 
     def add_tombstones(self, tombstones: Iterable[DeletedObject]) -> None:

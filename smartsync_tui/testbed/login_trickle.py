@@ -16,6 +16,8 @@ import threading
 
 import httpx
 
+from smartsync_tui.i18n import _
+
 log = logging.getLogger("smartsync.demo")
 
 
@@ -45,7 +47,7 @@ class LoginTrickle:
         self.asked.append(login)
         # Not the login itself: the agent's own line names it, masked when AD does not know it
         # (it may be a password typed in the login field), and the demo must not undo that.
-        log.info("demo: Identity asks the agent for a login check")
+        log.info("%s", _("demo: Identity asks the agent for a login check"))
         return True
 
     def _run(self) -> None:
@@ -55,7 +57,7 @@ class LoginTrickle:
             try:
                 self.ask(login, password)
             except httpx.HTTPError as exc:  # the demo goes on without this check
-                log.warning("demo: a login check could not be asked for: %s", exc)
+                log.warning("%s", _("demo: a login check could not be asked for: {error}").format(error=exc))
 
     def stop(self) -> None:
         self._stop.set()

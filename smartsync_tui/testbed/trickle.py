@@ -20,6 +20,7 @@ from typing import Any
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, Connection, Server, Tls
 
 from smartsync_tui.core.login_check import dns_name_of
+from smartsync_tui.i18n import _
 from smartsync_tui.testbed.samba_dc import (
     FIRST_NAMES,
     FIXED_USERS,
@@ -112,7 +113,7 @@ class DemoChanges:
             self._renamed.add(person["sam"])
             new = f"{person['name']} Magalhães"
         conn.modify(self.person_dn(person["name"]), {"displayName": [(MODIFY_REPLACE, [new])]})
-        return f"{person['sam']}'s display name is now '{new}'"
+        return _("{sam}'s display name is now '{name}'").format(sam=person["sam"], name=new)
 
     def _new_person(self, conn: Connection, n: int) -> str:
         given, sn = FIRST_NAMES[n % len(FIRST_NAMES)], LAST_NAMES[(n * 7) % len(LAST_NAMES)]
@@ -122,12 +123,12 @@ class DemoChanges:
             "givenName": given, "sn": sn, "displayName": name, "mail": f"{sam}@{self.domain}",
             "title": "Estagiário(a)", "department": "TI", "userAccountControl": str(UF_NORMAL_ACCOUNT),
         })
-        return f"new person {sam} ({name})"
+        return _("new person {sam} ({name})").format(sam=sam, name=name)
 
     def _set_disabled(self, conn: Connection, person: dict[str, Any], disabled: bool) -> str:
         flags = UF_NORMAL_ACCOUNT | (UF_ACCOUNTDISABLE if disabled else 0)
         conn.modify(self.person_dn(person["name"]), {"userAccountControl": [(MODIFY_REPLACE, [str(flags)])]})
-        return f"{person['sam']} {'disabled' if disabled else 're-enabled'}"
+        return (_("{sam} disabled") if disabled else _("{sam} re-enabled")).format(sam=person["sam"])
 
     def _toggle_membership(self, conn: Connection, group: str, person: dict[str, Any]) -> str:
         """Add the person to the group, or take them out when they are in it already."""
@@ -139,20 +140,20 @@ class DemoChanges:
         }
         if dn.lower() in members:
             conn.modify(self.group_dn(group), {"member": [(MODIFY_DELETE, [dn])]})
-            return f"{person['sam']} removed from group {group}"
+            return _("{sam} removed from group {group}").format(sam=person["sam"], group=group)
         conn.modify(self.group_dn(group), {"member": [(MODIFY_ADD, [dn])]})
-        return f"{person['sam']} added to group {group}"
+        return _("{sam} added to group {group}").format(sam=person["sam"], group=group)
 
 
 class ChangeTrickle:
     """Apply :class:`DemoChanges` every ``interval`` seconds on a daemon thread until :meth:`stop`."""
 
     def __init__(self, connect: ConnectionFactory, changes: DemoChanges, *, interval: float = 4.0,
-                 label: str = "the demo directory", announce: str = "") -> None:
+                 label: str = "", announce: str = "") -> None:
         self.connect = connect
         self.changes = changes
         self.interval = interval
-        self.label = label
+        self.label = label or _("the demo directory")
         # Logged once the thread runs (by then the console's log pane is listening).
         self.announce = announce
         self.applied: list[str] = []
@@ -171,7 +172,7 @@ class ChangeTrickle:
         finally:
             conn.unbind()
         self.applied.append(what)
-        log.info("demo change in %s: %s", self.label, what)
+        log.info("%s", _("demo change in {where}: {what}").format(where=self.label, what=what))
         return what
 
     def _run(self) -> None:
@@ -181,7 +182,7 @@ class ChangeTrickle:
             try:
                 self.step()
             except Exception as exc:  # noqa: BLE001 - the demo goes on without this change
-                log.warning("demo change in %s failed: %s", self.label, exc)
+                log.warning("%s", _("demo change in {where} failed: {error}").format(where=self.label, error=exc))
 
     def stop(self) -> None:
         self._stop.set()

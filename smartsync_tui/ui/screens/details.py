@@ -16,7 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from smartsync_tui.core.dn import object_name
-from smartsync_tui.core.settings import DirectorySettings
+from smartsync_tui.core.settings import DirectorySettings, tls_name
+from smartsync_tui.core.login_check import OUTCOMES
 from smartsync_tui.core.state_store import LoginCheckRecord, StateStore
 from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _, ngettext, number, translate_bindings
@@ -33,7 +34,6 @@ def _when(ts: float | None, *, short: bool = False) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-OUTCOMES = {"allowed": N_("allowed"), "denied": N_("denied"), "error": N_("error"), "expired": N_("expired")}
 # The reasons of the agent API (docs/identity-agent-api.md), as an admin reads them.
 REASONS = {
     "invalid_credentials": N_("wrong password"),
@@ -147,7 +147,7 @@ class DirectoryDetails(ModalScreen[None]):
         d = self.directory
         with Vertical(classes="dialog full"):
             yield Static(filled(_("{name}: {server}:{port} ({tls}), {base_dn}"),
-                               name=d.label, server=d.server, port=d.effective_port, tls=d.tls, base_dn=d.base_dn),
+                               name=d.label, server=d.server, port=d.effective_port, tls=tls_name(d.tls), base_dn=d.base_dn),
                          classes="dialog-title")
             yield Static(id="details-counts", classes="dialog-body")
             with TabbedContent(id="details-tabs"):

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from smartsync_tui.core.sync_engine import SyncResult
 from smartsync_tui.core.sync_plan import PlannedOp, describe_change
-from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.i18n import N_, _, number, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView
 
@@ -64,11 +64,12 @@ class PreviewScreen(ModalScreen[None]):
                 classes="dialog-title",
             )
             yield Static(
-                literal(_("{create} to create, {update} to update, {disable} to disable, {enable} to re-enable, "
-                  "{groups} group changes, {skipped} skipped, {held} held back. Nothing has been changed.").format(
-                    create=counts["create"], update=counts["update"], disable=counts["disable"],
-                    enable=counts["enable"], groups=counts["group_create"] + counts["group_update"],
-                    skipped=counts["skipped"], held=counts["held"],
+                literal(_("To create: {create}, to update: {update}, to disable: {disable}, to re-enable: {enable}, "
+                  "group changes: {groups}, skipped: {skipped}, held back: {held}. Nothing has been changed.").format(
+                    create=number(counts["create"]), update=number(counts["update"]),
+                    disable=number(counts["disable"]), enable=number(counts["enable"]),
+                    groups=number(counts["group_create"] + counts["group_update"]),
+                    skipped=number(counts["skipped"]), held=number(counts["held"]),
                 )),
                 classes="dialog-body",
             )

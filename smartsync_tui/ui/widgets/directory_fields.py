@@ -35,7 +35,14 @@ from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.identity_client import TokenRejected
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import DEFAULT_PORTS, AppSettings, DirectorySettings, password_destination_changes
+from smartsync_tui.core.settings import (
+    DEFAULT_PORTS,
+    TLS_NAMES,
+    AppSettings,
+    DirectorySettings,
+    password_destination_changes,
+    tls_name,
+)
 from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _
 from smartsync_tui.ui.literal import literal
@@ -209,11 +216,6 @@ DESTINATION_LABELS = {
     "tls_server_name": N_("TLS server name"), "bind_user": N_("Admin user"),
 }
 
-TLS_OPTIONS = [
-    ("LDAPS", "ldaps"),
-    ("StartTLS", "starttls"),
-    ("Plain LDAP", "plain"),
-]
 
 
 @dataclass
@@ -279,7 +281,7 @@ class DirectoryFields(Vertical):
             d.server if d else "", id="server", placeholder=_("IP or name, e.g. dc1.corp.example"),
             validators=[FieldCheck(validation.check_server)], validate_on=["changed", "submitted"], compact=True,
         ))
-        yield FieldRow(_("TLS"), Select(TLS_OPTIONS, value=d.tls if d else "ldaps", allow_blank=False, id="tls", compact=True))
+        yield FieldRow(_("TLS"), Select([(tls_name(mode), mode) for mode in TLS_NAMES], value=d.tls if d else "ldaps", allow_blank=False, id="tls", compact=True))
         yield Static(_("Plain LDAP sends the password unencrypted: use it only on a network you trust."),
                      id="tls-note")
         yield FieldRow(_("Port"), TextInput(
@@ -600,10 +602,9 @@ def check_and_save(
         log.error("saving directory %s from the console failed", directory.id, exc_info=exc)
         return CheckOutcome(error=_("Unexpected error: {kind} (see the application log). Nothing was saved.").format(
             kind=type(exc).__name__))
-    audit(
-        f"directory.{'added' if adding else 'edited'}",
-        f"Directory {final.id} {'added' if adding else 'saved'} in the console: "
-        f"{final.server}:{final.effective_port} {final.base_dn} ({final.tls})",
-        directory=final.id,
-    )
+    line = _("Directory {id} added in the console: {server}:{port} {base_dn} ({tls})") if adding else _(
+        "Directory {id} saved in the console: {server}:{port} {base_dn} ({tls})")
+    audit(f"directory.{'added' if adding else 'edited'}",
+          line.format(id=final.id, server=final.server, port=final.effective_port, base_dn=final.base_dn, tls=final.tls),
+          directory=final.id)
     return CheckOutcome(check=check, saved=final)
