@@ -98,6 +98,13 @@ def _scratch(tmp_path: Path, source: str) -> tuple[Path, Path]:
     return ui, tmp_path / "pkg" / "locale"
 
 
+def _refused_lines(tmp_path: Path, source: str) -> list[str]:
+    """The line numbers (as text) of ``source`` that the extraction refuses."""
+    ui, _locale = _scratch(tmp_path, source)
+    _found, problems = catalogue.extract(ui)
+    return sorted((p.location.rsplit(":", 1)[1] for p in problems if p.fatal), key=int)
+
+
 def test_update_merges_keeps_translations_drops_obsolete_and_is_stable(tmp_path):
     ui, locale = _scratch(
         tmp_path,
@@ -170,7 +177,7 @@ def test_the_log_pane_strings_are_translated(portuguese):
 
 
 def test_the_check_refuses_a_count_without_a_plural_form(tmp_path):
-    ui, locale = _scratch(
+    refused = _refused_lines(
         tmp_path,
         'from x import _, ngettext\n'
         'A = _("{n} users would be disabled")\n'
@@ -180,15 +187,18 @@ def test_the_check_refuses_a_count_without_a_plural_form(tmp_path):
         'E = ngettext("{n} user", "{n} users", 2)\n'
         'F = _("in {n} min")\n'
         'G = _("Hello {name}, this is {server}")\n'
-        'H = _("{n} queued")  # not a count\n',
+        'H = _("{n} queued")  # not a count\n'
+        'I = _("{groups} group changes")\n'
+        'J = _("max {sessions} sessions")\n'
+        'K = _("The {log} log has no lines; {users} and {groups} visible")\n',
     )
-    _found, problems = catalogue.extract(ui)
-    refused = sorted(p.location.rsplit(":", 1)[1] for p in problems if p.fatal)
-    assert refused == ["2", "3", "4", "5"]  # A, B, C, D; not the plural, the unit, the names or the marked line
+    # A, B, C, D, and I, J (a field named for what it counts, before its own noun); not the plural,
+    # the unit, the names, the marked line, nor K ({log} is no plural; {users} before 'and').
+    assert refused == ["2", "3", "4", "5", "10", "11"]
 
 
 def test_the_check_refuses_a_sentence_built_by_concatenation(tmp_path):
-    ui, locale = _scratch(
+    refused = _refused_lines(
         tmp_path,
         'from x import _\n'
         'A = _("Saved") + " " + name\n'
@@ -198,8 +208,6 @@ def test_the_check_refuses_a_sentence_built_by_concatenation(tmp_path):
         'E = " · ".join([_("Saved"), _("Home tab")])\n'
         'F = f"{title} ({key})"\n',
     )
-    _found, problems = catalogue.extract(ui)
-    refused = sorted(p.location.rsplit(":", 1)[1] for p in problems if p.fatal)
     assert refused == ["2", "3", "4"]  # A, B's f-string, C; facts side by side and f"{title} ({key})" are fine
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from smartsync_tui.cli.output import safe
-from smartsync_tui.core.errors import InputError
+from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.logs import setup_logging
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.paths import Home, resolve_home
@@ -35,7 +35,7 @@ def language_setting(home: Home | None) -> str | None:
         return None
     try:
         return load_settings(home.settings_file).language
-    except Exception:  # broken, unreadable or unsafe: the command that needs the settings says so itself
+    except UserError:  # broken, unreadable or unsafe (SettingsError): the command that needs the settings says so
         return None
 
 
