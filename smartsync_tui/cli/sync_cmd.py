@@ -83,23 +83,36 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     return max(r.exit_code for r in results)
 
 
-def _summary(r: SyncResult) -> str:
-    # What was done: the plan's counts less what Identity did not take (counted as failed).
+def _summary(r: SyncResult, *, dry_run: bool = False) -> str:
+    """What was done (what a dry run would do): the plan's counts less what Identity did not take."""
     c = {key: value - r.counts.get(f"failed_{key}", 0) for key, value in r.counts.items()}
-    parts = [
-        ngettext("created {n}", "created {n}", c.get("create", 0)),
-        ngettext("updated {n}", "updated {n}", c.get("update", 0)),
-        ngettext("disabled {n}", "disabled {n}", c.get("disable", 0)),
-        ngettext("re-enabled {n}", "re-enabled {n}", c.get("enable", 0)),
-        ngettext("groups created {n}", "groups created {n}", c.get("group_create", 0)),
-        ngettext("groups updated {n}", "groups updated {n}", c.get("group_update", 0)),
-        ngettext("skipped {n}", "skipped {n}", c.get("skipped", 0)),
-        ngettext("failed {n}", "failed {n}", c.get("failed", 0)),
-        ngettext("held back {n}", "held back {n}", c.get("held", 0)),
-    ]
+    if dry_run:
+        parts = [
+            ngettext("to create {n}", "to create {n}", c.get("create", 0)),
+            ngettext("to update {n}", "to update {n}", c.get("update", 0)),
+            ngettext("to disable {n}", "to disable {n}", c.get("disable", 0)),
+            ngettext("to re-enable {n}", "to re-enable {n}", c.get("enable", 0)),
+            ngettext("groups to create {n}", "groups to create {n}", c.get("group_create", 0)),
+            ngettext("groups to update {n}", "groups to update {n}", c.get("group_update", 0)),
+            ngettext("skipped {n}", "skipped {n}", c.get("skipped", 0)),
+            ngettext("failed {n}", "failed {n}", c.get("failed", 0)),
+            ngettext("held back {n}", "held back {n}", c.get("held", 0)),
+        ]
+    else:
+        parts = [
+            ngettext("created {n}", "created {n}", c.get("create", 0)),
+            ngettext("updated {n}", "updated {n}", c.get("update", 0)),
+            ngettext("disabled {n}", "disabled {n}", c.get("disable", 0)),
+            ngettext("re-enabled {n}", "re-enabled {n}", c.get("enable", 0)),
+            ngettext("groups created {n}", "groups created {n}", c.get("group_create", 0)),
+            ngettext("groups updated {n}", "groups updated {n}", c.get("group_update", 0)),
+            ngettext("skipped {n}", "skipped {n}", c.get("skipped", 0)),
+            ngettext("failed {n}", "failed {n}", c.get("failed", 0)),
+            ngettext("held back {n}", "held back {n}", c.get("held", 0)),
+        ]
     keys = ("create", "update", "disable", "enable", "group_create", "group_update", "skipped", "failed", "held")
     # A list, one figure per piece: each piece is a message of its own, with its plural.
-    return ", ".join(part.format(n=c.get(key, 0)) for part, key in zip(parts, keys))
+    return ", ".join(part.format(n=number(c.get(key, 0))) for part, key in zip(parts, keys))
 
 
 def _print_result(r: SyncResult, options: SyncOptions) -> None:
@@ -121,7 +134,7 @@ def _print_result(r: SyncResult, options: SyncOptions) -> None:
         users=ngettext("{n} user", "{n} users", r.plan.users_read).format(n=number(r.plan.users_read)),
         groups=ngettext("{n} group", "{n} groups", r.plan.groups_read).format(n=number(r.plan.groups_read))))
     if options.dry_run:
-        _detail(_("would {summary}").format(summary=_summary(r)))
+        _detail(_summary(r, dry_run=True))
         _print_plan(r.plan)
     else:
         _detail(_summary(r))
