@@ -29,6 +29,25 @@ class _TopLevelSnapshots(pytest_textual_snapshot.SVGImageExtension):
 pytest_textual_snapshot.SVGImageExtension = _TopLevelSnapshots
 
 
+# The suite runs on two pytest-xdist workers (pyproject's addopts: -n 2 --dist loadgroup), since
+# most tests wait on servers and subprocesses rather than compute. What cannot be doubled stays on
+# one worker: the Samba DC (one per machine: its ports are fixed), and the snapshot modules that
+# share a fixed home folder (its path is drawn on screen, so it cannot be made unique per worker).
+_SHARED_HOME_MODULES = frozenset({
+    "test_console_dialogs", "test_console_home", "test_console_portuguese", "test_console_shell",
+    "test_console_wizard",
+})
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "samba_dc" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("samba-dc"))
+        elif item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in _SHARED_HOME_MODULES:
+            item.add_marker(pytest.mark.xdist_group("snapshot-homes"))
+
+
 @pytest.fixture(autouse=True)
 def _restore_smartsync_logging():
     """Tests that set up the agent's logging in-process (the console, the CLI's
