@@ -38,11 +38,9 @@ from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
 from smartsync_tui.ui.screens.wizard import SetupWizard
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
-from smartsync_tui.ui.widgets.home_tab import (
-    HomeTab,
-    IdentityEditScreen,
-    ProxyEditScreen,
-)
+from smartsync_tui.ui.screens.identity_edit import IdentityEditScreen
+from smartsync_tui.ui.screens.proxy_edit import ProxyEditScreen
+from smartsync_tui.ui.widgets.home_tab import HomeTab
 from tests.support.forms import activate, choose, opened
 from tests.support.logs import close_file_logging
 

@@ -32,13 +32,10 @@ from smartsync_tui.core.state_store import (
 )
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.i18n import set_language
-from smartsync_tui.ui.widgets.home_tab import (
-    HomeTab,
-    IdentityEditScreen,
-    ProxyEditScreen,
-    ReplaceFileScreen,
-    next_runs,
-)
+from smartsync_tui.ui.screens.identity_edit import IdentityEditScreen
+from smartsync_tui.ui.screens.proxy_edit import ProxyEditScreen
+from smartsync_tui.ui.screens.replace_file import ReplaceFileScreen
+from smartsync_tui.ui.widgets.home_tab import HomeTab, next_runs
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
 from tests.support.forms import activate, choose
 from tests.support.logs import close_file_logging, emit_at
@@ -535,7 +532,7 @@ def test_replace_file_dialog_snapshot(monkeypatch, snap_compare):
 async def test_in_portuguese_the_home_dialogs_keys_are_portuguese(console_home):
     """Their BINDINGS are built at import, before the language is set: the palette over them must
     still say Cancelar."""
-    from smartsync_tui.ui.widgets.home_tab import IdentityEditScreen
+    from smartsync_tui.ui.screens.identity_edit import IdentityEditScreen
 
     set_language("pt_BR")
     try:

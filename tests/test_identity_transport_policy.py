@@ -24,7 +24,7 @@ from smartsync_tui.core.settings import (
 )
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
-from smartsync_tui.ui.widgets.home_tab import IdentityEditScreen
+from smartsync_tui.ui.screens.identity_edit import IdentityEditScreen
 from tests.support import hostile_http
 from tests.support.cli import run_main
 from tests.support.forms import activate, choose

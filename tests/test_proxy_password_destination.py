@@ -87,7 +87,7 @@ def clean_env(monkeypatch):
 
 async def test_the_console_proxy_dialog_never_sends_the_stored_password_to_another_proxy(tmp_path, clean_env):
     from smartsync_tui.ui.app import SmartSyncApp
-    from smartsync_tui.ui.widgets.home_tab import ProxyEditScreen
+    from smartsync_tui.ui.screens.proxy_edit import ProxyEditScreen
 
     home = _home(tmp_path)
     before = home.settings_file.read_bytes()
