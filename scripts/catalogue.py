@@ -25,11 +25,11 @@ from pathlib import Path
 from smartsync_tui.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "smartsync_tui"
-#: Where admin-facing words are written. The emulator and the testbed are dev tools whose
-#: messages answer the test suite, not an admin.
-# The demo's change and login trickles write log lines an admin reads on first start: translated too
-# (the rest of testbed/ and the emulator are development tools, English only).
+#: Where admin-facing words are written. The emulator and the rest of the testbed are dev
+#: tools whose messages answer the test suite, not an admin; the demo's change and login
+#: trickles write log lines an admin reads on first start, so they are translated too.
 SOURCE_DIRS: tuple[Path, ...] = (PACKAGE_DIR / "i18n.py", PACKAGE_DIR / "ui", PACKAGE_DIR / "cli", PACKAGE_DIR / "core",
+                                 PACKAGE_DIR / "targets",
                                  PACKAGE_DIR / "testbed" / "trickle.py", PACKAGE_DIR / "testbed" / "login_trickle.py")
 SOURCE_LANGUAGE = "en"
 

@@ -356,33 +356,39 @@ class StateStore:
                 [(dn, directory_id, guid) for guid, dn in moved],
             )
 
-    def get_objects(self, directory_id: str, guids: Iterable[str]) -> dict[str, SyncedObject]:
-        found: dict[str, SyncedObject] = {}
-        keys = list(guids)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
+    def _rows_where_in(self, select: str, column: str, directory_id: str, keys: Iterable[str]) -> Iterator[tuple]:
+        """The rows of ``select ... WHERE directory_id = ? AND {column} IN (keys)``, asked 500
+        keys at a time (SQLite caps the variables of one statement)."""
+        values = list(keys)
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for guid, k, dn, identity_id, content_hash, payload, active in self._db.execute(
-                "SELECT guid, kind, dn, identity_id, content_hash, payload, active FROM object"
-                f" WHERE directory_id = ? AND guid IN ({marks})",
-                (directory_id, *chunk),
-            ):
-                found[guid] = SyncedObject(guid, k, dn, identity_id, content_hash, json.loads(payload), bool(active))
-        return found
+            yield from self._db.execute(f"{select} WHERE directory_id = ? AND {column} IN ({marks})",
+                                        (directory_id, *chunk))
+
+    def get_objects(self, directory_id: str, guids: Iterable[str]) -> dict[str, SyncedObject]:
+        return {
+            guid: SyncedObject(guid, k, dn, identity_id, content_hash, json.loads(payload), bool(active))
+            for guid, k, dn, identity_id, content_hash, payload, active in self._rows_where_in(
+                "SELECT guid, kind, dn, identity_id, content_hash, payload, active FROM object", "guid",
+                directory_id, guids)
+        }
+
+    def remote_ids(self, directory_id: str, guids: Iterable[str]) -> dict[str, str]:
+        """guid -> the target's own id, for the objects the target gave one (the column keeps
+        its first target's name, identity_id, so that homes written before stay readable)."""
+        return {
+            guid: remote_id
+            for guid, remote_id in self._rows_where_in("SELECT guid, identity_id FROM object", "guid", directory_id, guids)
+            if remote_id is not None
+        }
 
     def guids_for_dns(self, directory_id: str, dns: Iterable[str]) -> dict[str, str]:
         """Lower-cased DN -> guid for the DNs of objects already synced."""
-        found: dict[str, str] = {}
-        keys = list(dns)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for dn, guid in self._db.execute(
-                f"SELECT dn, guid FROM object WHERE directory_id = ? AND dn COLLATE NOCASE IN ({marks})",
-                (directory_id, *chunk),
-            ):
-                found[dn.lower()] = guid
-        return found
+        return {
+            dn.lower(): guid
+            for dn, guid in self._rows_where_in("SELECT dn, guid FROM object", "dn COLLATE NOCASE", directory_id, dns)
+        }
 
     def record_applied(self, directory_id: str, applied: Iterable[SyncedObject]) -> None:
         """Objects Identity confirmed: remember them and drop their pending operation, atomically."""

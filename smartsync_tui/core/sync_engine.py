@@ -21,46 +21,24 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Protocol
-
 from pydantic import SecretStr
 
 from smartsync_tui.core import ad_sync_reader
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.identity_client import (
-    AgentKeyRejected,
-    IdentityCredentialsMissing,
-    IdentityError,
-    IdentityRequestStopped,
-    IdentityUnreachable,
-    TokenRejected,
-)
 from smartsync_tui.core.ldap_reader import SearchCancelled, close, connect
 from smartsync_tui.core.remedy import SecretMissing
-from smartsync_tui.core.secret_store import (
-    SecretStore,
-    directory_agent_key,
-    directory_password_key,
-    directory_token_key,
-)
+from smartsync_tui.core.secret_store import SecretStore, directory_password_key
 from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, AppSettings, DirectorySettings
 from smartsync_tui.core.state_store import StateStore, SyncedObject, Watermark
 from smartsync_tui.core.sync_mapping import content_hash
 from smartsync_tui.core.sync_plan import PlannedOp, Planner, SyncPlan, mode_name
 from smartsync_tui.i18n import N_, _, ngettext, number
+from smartsync_tui.targets.base import ItemResult, Target, TargetError, TargetStopped, TargetUnavailable
+from smartsync_tui.targets.registry import DEFAULT_TARGET, TargetContext, TargetFactory, factory
 
 log = logging.getLogger("smartsync.sync")
 
 PHASES = ("connecting", "reading users", "reading groups", "planning", "applying", "done")
-
-
-class SyncTarget(Protocol):
-    """Where synced objects go (the Identity agent API today; SCIM could be another)."""
-
-    def upsert_users(self, users: list[dict]) -> list[dict]: ...
-
-    def upsert_groups(self, groups: list[dict]) -> list[dict]: ...
 
 
 @dataclass(frozen=True)
@@ -127,7 +105,7 @@ class SyncEngine:
         secrets: SecretStore,
         state: StateStore,
         *,
-        target_factory: Callable[[DirectorySettings], SyncTarget] | None = None,
+        target_factory: TargetFactory | None = None,
     ) -> None:
         self.settings = settings
         self.secrets = secrets
@@ -166,7 +144,7 @@ class SyncEngine:
             result.outcome = "failed"
             result.error = str(exc)
             result.error_kind = exc.kind
-            if isinstance(exc, IdentityError) and not isinstance(exc, IdentityCredentialsMissing):
+            if isinstance(exc, TargetError):
                 result.target_connected = False
         except Exception as exc:  # a bug must not kill the scheduler or the console
             log.exception(_("sync of {id} failed unexpectedly").format(id=directory_id))
@@ -197,13 +175,10 @@ class SyncEngine:
             raise SecretMissing(what, directory.id, flag)  # type: ignore[arg-type]
         return value
 
-    def _target(self, directory: DirectorySettings):  # type: ignore[no-untyped-def]
-        if self._target_factory is not None:
-            return self._target_factory(directory)
-        self._secret(directory_token_key(directory.id), "token", directory, flag="token")
-        # The agent key comes with the token: entering the token again registers the agent again.
-        self._secret(directory_agent_key(directory.id), "agent key", directory, flag="token")
-        return identity_client(self.settings, self.secrets, directory_id=directory.id)
+    def _target(self, directory: DirectorySettings) -> Target:
+        """The directory's target, open for this run (a UserError says what is missing first)."""
+        open_target = self._target_factory or factory(DEFAULT_TARGET)
+        return open_target(TargetContext(self.settings, self.secrets, directory))
 
     def _run(
         self,
@@ -228,7 +203,7 @@ class SyncEngine:
                     id=did, mode=mode_name(mode), reason=reason, dc=dc.dns_host_name,
                     user_filter=user_filter, group_filter=group_filter,
                 ))
-                planner = Planner(did, self.state, mode, reason)
+                planner = Planner(did, self.state, mode, reason, refusal=target.refusal)
                 counts = self.state.counts(did)
                 expected = counts["users"] + counts["disabled_users"]
                 report(SyncProgress(did, "reading users", 0, expected))
@@ -294,8 +269,7 @@ class SyncEngine:
             )
             failures = self._apply(did, plan, target, options, report, cancel)
         finally:
-            if hasattr(target, "close"):
-                target.close()
+            target.close()
         result.failures = failures
         result.counts["failed"] = len(failures)
         # Per kind of operation too ("failed_create"...): the plan's counts are what was planned,
@@ -314,14 +288,15 @@ class SyncEngine:
         else:
             result.outcome = "ok"
 
-    def _filters(self, directory: DirectorySettings, target: object, result: SyncResult) -> tuple[str, str]:
-        """Local override, else the directory record in Identity, else the defaults."""
+    def _filters(self, directory: DirectorySettings, target: Target, result: SyncResult) -> tuple[str, str]:
+        """Local override, else the target's scope (Identity's directory record), else the defaults."""
         user_filter, group_filter = directory.user_filter, directory.group_filter
-        if (user_filter is None or group_filter is None) and hasattr(target, "get_directory"):
-            record = target.get_directory()  # type: ignore[attr-defined]
-            result.target_connected = True  # it answered the directory's record
-            user_filter = user_filter or record.user_filter
-            group_filter = group_filter or record.group_filter
+        if user_filter is None or group_filter is None:
+            scope = target.scope()
+            if scope is not None:
+                result.target_connected = True  # it answered
+                user_filter = user_filter or scope.user_filter
+                group_filter = group_filter or scope.group_filter
         return user_filter or DEFAULT_USER_FILTER, group_filter or DEFAULT_GROUP_FILTER
 
     def _mode(self, did: str, dc, options: SyncOptions, fhash: str) -> tuple[str, str, int | None]:  # type: ignore[no-untyped-def]
@@ -353,7 +328,7 @@ class SyncEngine:
         self,
         did: str,
         plan: SyncPlan,
-        target: SyncTarget,
+        target: Target,
         options: SyncOptions,
         report: Callable[[SyncProgress], None],
         cancel: threading.Event,
@@ -365,7 +340,14 @@ class SyncEngine:
         failures: list[tuple[str, str, str]] = []
         report(SyncProgress(did, "applying", 0, total))
         # Users first so that group links land on existing users.
-        for kind, ops, send in (("user", users, target.upsert_users), ("group", groups, target.upsert_groups)):
+        def send_groups(payloads: list[dict]) -> list[ItemResult]:
+            if not target.needs_member_ids:
+                return target.apply_groups(payloads, {})
+            # Read after the users' batches landed: a member created in this run has its id by now.
+            members = {m for p in payloads for m in p.get("members", ())}
+            return target.apply_groups(payloads, self.state.remote_ids(did, members))
+
+        for kind, ops, send in (("user", users, target.apply_users), ("group", groups, send_groups)):
             batches = [ops[i : i + options.batch_size] for i in range(0, len(ops), options.batch_size)]
             with ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix=f"sync-{did}") as pool:
                 running: dict[Future, list[PlannedOp]] = {}
@@ -390,25 +372,26 @@ class SyncEngine:
     def _record(self, did: str, kind: str, batch: list[PlannedOp], future: Future) -> list[tuple[str, str, str]]:
         """Commit one batch's outcome to the state store (its own transaction)."""
         try:
-            results = future.result()
-        except IdentityRequestStopped:
+            results: list[ItemResult] = future.result()
+        except TargetStopped:
             raise _Cancelled() from None  # a stop cut the wait for its answer: the batch stays pending
-        except (TokenRejected, AgentKeyRejected, IdentityUnreachable):
+        except TargetUnavailable:
             raise  # every later batch would fail the same way; what is left stays pending
-        except UserError as exc:
+        except UserError as exc:  # BatchRefused, or a target's own refusal of the batch
             self.state.mark_failed(did, {op.guid: str(exc) for op in batch})
             return [(op.guid, op.dn, str(exc)) for op in batch]
-        by_id = {r.get("external_id"): r for r in results}
+        by_id = {r.external_id: r for r in results}
         applied: list[SyncedObject] = []
         failed: dict[str, str] = {}
         for op in batch:
             answer = by_id.get(op.guid)
-            if answer is None or answer.get("status") == "failed":
-                failed[op.guid] = (answer or {}).get("detail") or _("Identity returned no result for it")
+            if answer is None or not answer.ok:
+                failed[op.guid] = (answer.error if answer is not None else None) or _(
+                    "the target returned no result for it")
                 continue
             applied.append(
                 SyncedObject(
-                    op.guid, kind, op.dn, answer.get("id"), content_hash(op.payload), op.payload,
+                    op.guid, kind, op.dn, answer.remote_id, content_hash(op.payload), op.payload,
                     bool(op.payload.get("active", True)),
                 )
             )

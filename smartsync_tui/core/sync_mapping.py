@@ -1,9 +1,10 @@
 """AD objects -> what Identity receives (agent API v1 fields).
 
 Decisions (docs/sync.md): the login is the userPrincipalName when the user has
-one (unique in the forest, what users type), else the sAMAccountName; users
-without givenName, sn or mail are skipped with the reason (Identity requires
-them); ``active`` is the opposite of userAccountControl's ACCOUNTDISABLE bit.
+one (unique in the forest, what users type), else the sAMAccountName; a user the
+target cannot take is skipped with the target's reason (Identity: one without
+givenName, sn or mail; Target.refusal in targets/identity.py); ``active`` is the
+opposite of userAccountControl's ACCOUNTDISABLE bit.
 """
 
 from __future__ import annotations
@@ -21,15 +22,8 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def user_payload(user: AdUser) -> tuple[dict | None, str | None]:
-    """(payload, None) or (None, why the user is skipped)."""
-    missing = [
-        name
-        for name, value in (("givenName", user.given_name), ("sn", user.sn), ("mail", user.mail))
-        if not _clean(value)
-    ]
-    if missing:
-        return None, f"missing {', '.join(missing)} (Identity requires first name, last name and e-mail)"
+def user_payload(user: AdUser) -> dict:
+    """What the engine sends for ``user`` (a target may still refuse it: Target.refusal)."""
     return {
         "external_id": user.guid,
         "login": _clean(user.user_principal_name) or user.sam_account_name,
@@ -40,7 +34,7 @@ def user_payload(user: AdUser) -> tuple[dict | None, str | None]:
         "job_title": _clean(user.title),
         "department": _clean(user.department),
         "active": not user.disabled,
-    }, None
+    }
 
 
 def group_payload(group: AdGroup, member_guids: list[str]) -> dict:

@@ -119,8 +119,11 @@ def _member_changes(old: list[str], new: list[str], names: Callable[[str], str])
 class Planner:
     """Streams AD objects in, keeps only what a plan needs (not the LDAP entries)."""
 
-    def __init__(self, directory_id: str, state: StateStore, mode: str, mode_reason: str) -> None:
+    def __init__(self, directory_id: str, state: StateStore, mode: str, mode_reason: str,
+                 *, refusal: Callable[[str, dict], str | None] = lambda kind, payload: None) -> None:
         self.directory_id = directory_id
+        # Why the target would refuse an object (Target.refusal): such an object is skipped, not sent.
+        self._refusal = refusal
         self.state = state
         self.full = mode == "full"
         self.plan = SyncPlan(directory_id, mode, mode_reason)
@@ -153,7 +156,10 @@ class Planner:
         stored = None if self.full else self.state.get_objects(self.directory_id, [u.guid for u in users])
         for user in users:
             self._seen.add(user.guid)
-            payload, reason = user_payload(user)
+            payload: dict | None = user_payload(user)
+            reason = self._refusal("user", payload)
+            if reason is not None:
+                payload = None
             known = self._known_users.get(user.guid) if self.full else _as_known(stored.get(user.guid))  # type: ignore[union-attr]
             if payload is None:
                 self.plan.skipped.append((user.guid, user.dn, reason or "skipped"))

@@ -1,0 +1,144 @@
+"""The contract between the sync engine and a target (TOTVS Identity today, SCIM next).
+
+A target receives the engine's planned objects in batches and answers one
+:class:`ItemResult` per object. Its trouble reaches the engine only as the
+errors below, never as the target's own exception classes, so the engine's
+rules hold for every target:
+
+- :class:`TargetUnavailable` (and :class:`TargetCredentialsRejected`): every
+  later batch would fail the same way. The run stops; what was not applied
+  stays pending in the state store for the next run.
+- :class:`TargetStopped`: a stop (SIGTERM, a closed console) cut the wait for
+  an answer. The run ends as cancelled; the batch stays pending.
+- :class:`BatchRefused`: the target refused this batch as a whole (a 4xx on
+  the batch, a protocol error). Each of its objects is marked failed and
+  retried on the next run; the run goes on with the next batch.
+
+Everything a target raises derives from :class:`TargetError`, a
+:class:`~smartsync_tui.core.errors.UserError`: its message is complete and
+safe to show (no token, no password), and ``kind`` keeps the target's own
+machine-readable kind (``token-rejected``...) for ``--json`` and exit codes.
+
+Payloads are the engine's (``sync_mapping.user_payload`` / ``group_payload``):
+``external_id`` is the object's AD objectGUID and the key of every answer.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from smartsync_tui.core.errors import UserError
+
+
+class TargetError(UserError):
+    """The target's trouble, in words an admin reads; ``kind`` is the target's own."""
+
+    kind = "target"
+
+
+class TargetUnavailable(TargetError):
+    """The target cannot take anything now (unreachable, down, throttling past the retries)."""
+
+    kind = "target-unavailable"
+
+
+class TargetCredentialsRejected(TargetUnavailable):
+    """The target refused this agent's credentials: nothing will pass until an admin fixes them."""
+
+    kind = "target-credentials-rejected"
+
+
+class TargetStopped(TargetUnavailable):
+    """A stop cut the wait for the target's answer (the batch may or may not have landed)."""
+
+    kind = "target-stopped"
+
+
+class BatchRefused(TargetError):
+    """The target refused one batch as a whole; the next batch may pass."""
+
+    kind = "target-batch-refused"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """The target's answer for one object of a batch."""
+
+    external_id: str
+    #: The target's own id for the object (kept in the state store), when it gives one.
+    remote_id: str | None = None
+    #: Why the target refused this object; None when it was applied.
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetScope:
+    """What a target dictates about the read (Identity keeps each directory's filters);
+    None for a value the target leaves to the directory's settings and the defaults."""
+
+    user_filter: str | None = None
+    group_filter: str | None = None
+
+
+class Target(ABC):
+    """One destination of one directory's sync, opened for one run and closed after it.
+
+    Implementations must be safe to call from several threads at once
+    (``apply_users``/``apply_groups`` run in the engine's worker pool) and must
+    translate their own errors into this module's at the boundary.
+    """
+
+    #: The name a directory's settings and the registry know the target by.
+    name: ClassVar[str]
+    #: Whether apply_groups needs the members' remote ids (looked up in the state store
+    #: for each batch); a target that resolves members by external id leaves it False.
+    needs_member_ids: ClassVar[bool] = False
+
+    @abstractmethod
+    def apply_users(self, users: Sequence[dict]) -> list[ItemResult]:
+        """Create or update each user (``active`` False disables it); one result per user.
+
+        Idempotent: applying the same payload again changes nothing. An object
+        missing from the answer counts as refused.
+
+        Raises: TargetUnavailable, TargetStopped, BatchRefused.
+        """
+
+    @abstractmethod
+    def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str]) -> list[ItemResult]:
+        """Create or update each group and replace its member list; one result per group.
+
+        ``members`` in a payload are the members' external ids (AD GUIDs). With
+        ``needs_member_ids``, ``remote_ids`` maps those the target applied before
+        to the target's own ids (a SCIM group's members need them); else it is
+        empty. Users are always applied before groups in a run.
+
+        Raises: TargetUnavailable, TargetStopped, BatchRefused.
+        """
+
+    def scope(self) -> TargetScope | None:
+        """The filters the target holds for this directory (asked once per run, before
+        the read), or None when it holds none. Raises TargetError like the apply methods."""
+        return None
+
+    def refusal(self, kind: str, payload: dict) -> str | None:
+        """Why the target would refuse this object before it is sent (a required field
+        it lacks), or None. The planner skips a refused object and says why."""
+        return None
+
+    def close(self) -> None:
+        """Release what the target holds (connections); called once, after the run."""
+        return None
+
+    def __enter__(self) -> "Target":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

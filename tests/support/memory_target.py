@@ -1,0 +1,82 @@
+"""An in-memory sync target for the tests: it keeps what it is sent, by external id, and can
+refuse an item, lose its connection or reject its credentials on request. It needs the
+members' remote ids (as a SCIM target does), so the engine's lookup of them is exercised."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Mapping, Sequence
+
+from smartsync_tui.targets.base import (
+    BatchRefused,
+    ItemResult,
+    Target,
+    TargetCredentialsRejected,
+    TargetScope,
+    TargetUnavailable,
+)
+
+
+class MemoryTarget(Target):
+    name = "memory"
+    needs_member_ids = True
+
+    def __init__(self, *, scope: TargetScope | None = None) -> None:
+        self.users: dict[str, dict] = {}
+        self.groups: dict[str, dict] = {}
+        self.remote: dict[str, str] = {}  # external id -> remote id
+        self.refused: dict[str, str] = {}  # external id -> why
+        self.unavailable = False
+        self.credentials_rejected = False
+        self.refuse_batches = False
+        self.closed = 0
+        self.member_ids_seen: list[dict[str, str]] = []
+        self.members_without_id: set[str] = set()  # named by a group but given no remote id
+        self._scope = scope
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def _check(self, *, batch: bool = True) -> None:
+        if self.credentials_rejected:
+            raise TargetCredentialsRejected("The memory target refused the agent's credentials.")
+        if self.unavailable:
+            raise TargetUnavailable("The memory target cannot be reached.")
+        if batch and self.refuse_batches:
+            raise BatchRefused("The memory target refused the batch.")
+
+    def _apply(self, items: Sequence[dict], into: dict[str, dict]) -> list[ItemResult]:
+        self._check()
+        results = []
+        with self._lock:
+            for item in items:
+                key = item["external_id"]
+                if key in self.refused:
+                    results.append(ItemResult(key, None, self.refused[key]))
+                    continue
+                into[key] = dict(item)
+                remote = self.remote.setdefault(key, f"m-{next(self._ids)}")
+                results.append(ItemResult(key, remote))
+        return results
+
+    def apply_users(self, users: Sequence[dict]) -> list[ItemResult]:
+        return self._apply(users, self.users)
+
+    def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str]) -> list[ItemResult]:
+        self._check()
+        with self._lock:
+            self.member_ids_seen.append(dict(remote_ids))
+            for group in groups:
+                # What a SCIM target could not send: checked by the tests.
+                self.members_without_id.update(m for m in group.get("members", ()) if m not in remote_ids)
+        return self._apply(groups, self.groups)
+
+    def scope(self) -> TargetScope | None:
+        self._check(batch=False)
+        return self._scope
+
+    def refusal(self, kind: str, payload: dict) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self.closed += 1

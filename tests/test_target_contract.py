@@ -1,0 +1,233 @@
+"""The target contract (smartsync_tui/targets/base.py), one suite that every target passes:
+the Identity target against the real emulator over loopback, and the in-memory target the
+engine's own tests use. A new target (SCIM) joins by adding its case here.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from pydantic import SecretStr
+
+from smartsync_tui.core.identity_client import IdentityClient, ProxyChoice
+from smartsync_tui.core.secret_store import SecretStore, directory_agent_key, directory_token_key
+from smartsync_tui.core.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings
+from smartsync_tui.targets.base import (
+    BatchRefused,
+    ItemResult,
+    Target,
+    TargetCredentialsRejected,
+    TargetError,
+    TargetScope,
+    TargetUnavailable,
+)
+from smartsync_tui.targets.identity import IdentityTarget
+from smartsync_tui.targets.registry import TargetContext, factory, open_target
+from tests.support.memory_target import MemoryTarget
+
+CORP = DirectorySettings(id="corp", display_name="Corp", server="dc1.corp.example", bind_user="svc@corp.example",
+                         base_dn="DC=corp,DC=example")
+USER_FILTER = "(&(objectClass=user)(department=TI))"
+GROUP_FILTER = "(&(objectCategory=group)(cn=TI*))"
+
+
+def a_user(name: str, **fields: Any) -> dict:
+    return {"external_id": str(uuid.uuid4()), "login": f"{name}@corp.example", "first_name": name.title(),
+            "last_name": "Silva", "email": f"{name}@corp.example", "display_name": None, "job_title": None,
+            "department": None, "active": True, **fields}
+
+
+def a_group(name: str, members: list[str]) -> dict:
+    return {"external_id": str(uuid.uuid4()), "name": name, "description": None, "members": sorted(members)}
+
+
+class IdentityCase:
+    """The Identity target of a new emulator directory, and how to look inside it."""
+
+    def __init__(self, emulator: Any, tmp_path: Path) -> None:
+        self.emulator = emulator
+        self.directory, token = emulator.create_directory(f"contract {uuid.uuid4().hex[:8]}", user_filter=USER_FILTER,
+                                                            group_filter=GROUP_FILTER)
+        self.settings = AppSettings(identity=IdentitySettings(protocol="http", environment=urlparse(emulator.url).netloc),
+                                    proxy=ProxySettings(mode="none"), directories=[CORP])
+        self.secrets = SecretStore(tmp_path / "secrets.json")
+        with IdentityClient(emulator.url, token=SecretStr(token), proxy=ProxyChoice("none")) as client:
+            _agent, key = client.register_agent(socket.gethostname())
+        self.secrets.set_many({directory_token_key("corp"): token, directory_agent_key("corp"): key})
+        self.target: Target = open_target(TargetContext(self.settings, self.secrets, CORP))
+        self.expected_scope = TargetScope(USER_FILTER, GROUP_FILTER)
+
+    def users(self) -> dict[str, dict]:
+        return {u["external_id"]: u for u in self.emulator.users(self.directory)}
+
+    def groups(self) -> dict[str, dict]:
+        return {g["external_id"]: g for g in self.emulator.groups(self.directory)}
+
+    def refuse(self, external_id: str, detail: str) -> None:
+        self.emulator.refuse(self.directory, external_id, detail)
+
+    def unreachable(self) -> Target:
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        settings = self.settings.model_copy(update={"identity": IdentitySettings(
+            protocol="http", environment=f"127.0.0.1:{port}")})
+        return open_target(TargetContext(settings, self.secrets, CORP))
+
+    def reject_credentials(self) -> None:
+        self.emulator.revoke_token(self.directory)
+
+    def close(self) -> None:
+        self.emulator.clear_refusals(self.directory)
+        self.target.close()
+
+
+class MemoryCase:
+    def __init__(self) -> None:
+        self.expected_scope = TargetScope(USER_FILTER, GROUP_FILTER)
+        self.target = self.memory = MemoryTarget(scope=self.expected_scope)
+
+    def users(self) -> dict[str, dict]:
+        return self.memory.users
+
+    def groups(self) -> dict[str, dict]:
+        return self.memory.groups
+
+    def refuse(self, external_id: str, detail: str) -> None:
+        self.memory.refused[external_id] = detail
+
+    def unreachable(self) -> Target:
+        other = MemoryTarget()
+        other.unavailable = True
+        return other
+
+    def reject_credentials(self) -> None:
+        self.memory.credentials_rejected = True
+
+    def close(self) -> None:
+        self.target.close()
+
+
+@pytest.fixture(params=["identity", "memory"])
+def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    made = IdentityCase(request.getfixturevalue("emulator"), tmp_path) if request.param == "identity" else MemoryCase()
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def test_users_are_applied_once_each_and_applying_again_changes_nothing(case):
+    ana, bia = a_user("ana"), a_user("bia")
+    first = case.target.apply_users([ana, bia])
+    assert [r.external_id for r in first] == [ana["external_id"], bia["external_id"]]
+    assert all(isinstance(r, ItemResult) and r.ok for r in first)
+    again = case.target.apply_users([ana, bia])
+    assert [(r.external_id, r.remote_id, r.ok) for r in again] == [(r.external_id, r.remote_id, True) for r in first]
+    held = case.users()
+    assert set(held) == {ana["external_id"], bia["external_id"]}
+    assert held[ana["external_id"]]["login"] == "ana@corp.example"
+
+
+def test_an_update_and_a_disable_reach_the_target(case):
+    ana = a_user("ana")
+    case.target.apply_users([ana])
+    case.target.apply_users([{**ana, "last_name": "Lima", "active": False}])
+    held = case.users()[ana["external_id"]]
+    assert (held["last_name"], held["active"]) == ("Lima", False)
+
+
+def test_a_group_holds_the_members_it_is_sent(case, tmp_path):
+    ana, bia = a_user("ana"), a_user("bia")
+    users = case.target.apply_users([ana, bia])
+    ids = {r.external_id: r.remote_id for r in users if r.remote_id}
+    group = a_group("TI", [ana["external_id"], bia["external_id"]])
+    [result] = case.target.apply_groups([group], ids if case.target.needs_member_ids else {})
+    assert result.ok and result.external_id == group["external_id"]
+    held = case.groups()[group["external_id"]]
+    assert sorted(held["members"]) == sorted([ana["external_id"], bia["external_id"]])
+    [emptied] = case.target.apply_groups([{**group, "members": []}], {})
+    assert emptied.ok and case.groups()[group["external_id"]]["members"] == []
+
+
+def test_a_refused_item_is_an_answer_for_that_item_only(case):
+    ana, bia = a_user("ana"), a_user("bia")
+    case.refuse(bia["external_id"], "login already taken")
+    results = {r.external_id: r for r in case.target.apply_users([ana, bia])}
+    assert results[ana["external_id"]].ok
+    assert not results[bia["external_id"]].ok and "login already taken" in results[bia["external_id"]].error
+    assert set(case.users()) == {ana["external_id"]}
+
+
+def test_an_unreachable_target_raises_unavailable_with_a_readable_message(case):
+    target = case.unreachable()
+    try:
+        with pytest.raises(TargetUnavailable) as caught:
+            target.apply_users([a_user("ana")])
+    finally:
+        target.close()
+    assert isinstance(caught.value, TargetError) and str(caught.value).endswith(".")
+    assert "Traceback" not in str(caught.value)
+
+
+def test_rejected_credentials_are_their_own_error_and_never_show_the_token(case):
+    case.reject_credentials()
+    with pytest.raises(TargetCredentialsRejected) as caught:
+        case.target.apply_users([a_user("ana")])
+    assert isinstance(caught.value, TargetUnavailable)  # the run stops: every batch would fail so
+    secrets = getattr(case, "secrets", None)
+    if secrets is not None:
+        assert secrets.get(directory_token_key("corp")).get_secret_value() not in str(caught.value)
+
+
+def test_the_scope_is_what_the_target_holds_for_the_directory(case):
+    assert case.target.scope() == case.expected_scope
+
+
+def test_close_can_be_called_after_use_and_the_context_manager_closes(case):
+    with case.unreachable() as target:
+        assert isinstance(target, Target)
+
+
+# -- the Identity boundary
+
+
+def test_identity_errors_are_translated_with_their_kind_kept():
+    from smartsync_tui.core.identity_client import IdentityProtocolError, IdentityRequestStopped, TokenRejected
+    from smartsync_tui.targets.base import TargetStopped
+    from smartsync_tui.targets.identity import translated
+
+    for raised, expected, kind in ((TokenRejected("t."), TargetCredentialsRejected, "token-rejected"),
+                                   (IdentityRequestStopped("s."), TargetStopped, "identity-stopped"),
+                                   (IdentityProtocolError("p."), BatchRefused, "identity-protocol")):
+        with pytest.raises(expected) as caught, translated():
+            raise raised
+        assert (caught.value.kind, str(caught.value)) == (kind, str(raised))
+
+
+def test_identity_refuses_a_user_without_a_name_or_e_mail_and_says_which_attribute():
+    target = IdentityTarget.__new__(IdentityTarget)  # the rule needs no client
+    assert target.refusal("user", a_user("ana")) is None
+    assert target.refusal("user", a_user("ana", email=None, last_name="")) == (
+        "missing sn, mail (Identity requires first name, last name and e-mail)")
+    assert target.refusal("group", a_group("TI", [])) is None
+
+
+def test_the_registry_names_the_known_targets_for_an_unknown_one():
+    assert factory("identity").__module__ == "smartsync_tui.targets.identity"
+    with pytest.raises(Exception, match=r"There is no sync target 'scim' \(known: identity\)"):
+        factory("scim")
+
+
+def test_a_missing_token_is_said_before_anything_is_sent(tmp_path):
+    from smartsync_tui.core.remedy import SecretMissing
+
+    context = TargetContext(AppSettings(directories=[CORP]), SecretStore(tmp_path / "s.json"), CORP)
+    with pytest.raises(SecretMissing, match="token"):
+        open_target(context)
