@@ -144,7 +144,7 @@ def test_a_target_lost_while_applying_stops_the_run_and_the_plan_waits_for_the_n
 
 
 def test_a_refused_batch_marks_its_items_failed_and_the_run_goes_on(env):
-    env.target.refuse_batches = True
+    env.target.refuse_batches = 1_000  # every batch of the run
     result = env.sync()
     assert result.outcome == "partial"
     assert {why for _g, _dn, why in result.failures} == {"The memory target refused the batch."}
@@ -159,3 +159,21 @@ def test_a_stop_while_the_target_answers_is_a_cancel_that_loses_nothing(env, mon
     result = env.sync()
     assert result.outcome == "cancelled" and result.error_kind == "cancelled"
     assert len(env.state.pending("m")) > 0
+
+
+def test_an_object_missing_from_the_targets_answer_is_refused_by_name(env, monkeypatch):
+    real = env.target.apply_users
+    dropped: list[str] = []
+
+    def answers_all_but_one(users):  # type: ignore[no-untyped-def]
+        results = real(users)
+        if not dropped:
+            dropped.append(results[0].external_id)
+            return results[1:]
+        return results
+
+    monkeypatch.setattr(env.target, "apply_users", answers_all_but_one)
+    result = env.sync()
+    assert result.outcome == "partial"
+    assert [(g, why) for g, _dn, why in result.failures] == [(dropped[0], "the memory target returned no result for it")]
+    assert [op.guid for op in env.state.pending("m")] == dropped

@@ -83,7 +83,11 @@ class IdentityCase:
     def reject_credentials(self) -> None:
         self.emulator.revoke_token(self.directory)
 
+    def refuse_next_batch(self) -> None:
+        self.emulator.faults(fail_next=1, status=400)  # a 4xx is not retried: the batch is refused
+
     def close(self) -> None:
+        self.emulator.clear_faults()
         self.emulator.clear_refusals(self.directory)
         self.target.close()
 
@@ -109,6 +113,9 @@ class MemoryCase:
 
     def reject_credentials(self) -> None:
         self.memory.credentials_rejected = True
+
+    def refuse_next_batch(self) -> None:
+        self.memory.refuse_batches = 1
 
     def close(self) -> None:
         self.target.close()
@@ -184,6 +191,17 @@ def test_rejected_credentials_are_their_own_error_and_never_show_the_token(case)
     secrets = getattr(case, "secrets", None)
     if secrets is not None:
         assert secrets.get(directory_token_key("corp")).get_secret_value() not in str(caught.value)
+
+
+def test_a_batch_refused_as_a_whole_raises_batch_refused_and_the_next_batch_passes(case):
+    case.refuse_next_batch()
+    with pytest.raises(BatchRefused) as caught:
+        case.target.apply_users([a_user("ana")])
+    assert not isinstance(caught.value, TargetUnavailable)  # the run goes on with the next batch
+    assert str(caught.value) and "Traceback" not in str(caught.value)
+    bia = a_user("bia")
+    assert [r.ok for r in case.target.apply_users([bia])] == [True]
+    assert set(case.users()) == {bia["external_id"]}
 
 
 def test_the_scope_is_what_the_target_holds_for_the_directory(case):

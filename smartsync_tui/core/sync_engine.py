@@ -364,12 +364,13 @@ class SyncEngine:
                     finished, _pending = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
                         batch = running.pop(future)
-                        failures += self._record(did, kind, batch, future)
+                        failures += self._record(did, kind, batch, future, target.display_name)
                         done += len(batch)
                         report(SyncProgress(did, "applying", done, total))
         return failures
 
-    def _record(self, did: str, kind: str, batch: list[PlannedOp], future: Future) -> list[tuple[str, str, str]]:
+    def _record(self, did: str, kind: str, batch: list[PlannedOp], future: Future,
+                target_name: str) -> list[tuple[str, str, str]]:
         """Commit one batch's outcome to the state store (its own transaction)."""
         try:
             results: list[ItemResult] = future.result()
@@ -387,7 +388,7 @@ class SyncEngine:
             answer = by_id.get(op.guid)
             if answer is None or not answer.ok:
                 failed[op.guid] = (answer.error if answer is not None else None) or _(
-                    "the target returned no result for it")
+                    "{target} returned no result for it").format(target=target_name)
                 continue
             applied.append(
                 SyncedObject(

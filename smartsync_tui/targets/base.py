@@ -97,6 +97,8 @@ class Target(ABC):
 
     #: The name a directory's settings and the registry know the target by.
     name: ClassVar[str]
+    #: How an admin calls it in a message ("Identity returned no result for it").
+    display_name: ClassVar[str]
     #: Whether apply_groups needs the members' remote ids (looked up in the state store
     #: for each batch); a target that resolves members by external id leaves it False.
     needs_member_ids: ClassVar[bool] = False
@@ -106,7 +108,8 @@ class Target(ABC):
         """Create or update each user (``active`` False disables it); one result per user.
 
         Idempotent: applying the same payload again changes nothing. An object
-        missing from the answer counts as refused.
+        missing from the answer counts as refused ("<display_name> returned no
+        result for it").
 
         Raises: TargetUnavailable, TargetStopped, BatchRefused.
         """

@@ -29,7 +29,6 @@ from smartsync_tui.targets.base import (
     ItemResult,
     Target,
     TargetCredentialsRejected,
-    TargetError,
     TargetScope,
     TargetStopped,
     TargetUnavailable,
@@ -78,6 +77,7 @@ def _results(answers: list[dict]) -> list[ItemResult]:
 
 class IdentityTarget(Target):
     name = "identity"
+    display_name = "Identity"  # the product's name, in every language
 
     def __init__(self, client: IdentityClient) -> None:
         self.client = client
@@ -115,4 +115,4 @@ def open_target(context: TargetContext, *, token: SecretStr | None = None) -> Id
     return IdentityTarget(identity_client(context.settings, secrets, directory_id=directory.id, token=token))
 
 
-__all__ = ["IdentityTarget", "TargetError", "open_target", "refusal", "translated"]
+__all__ = ["IdentityTarget", "open_target", "refusal", "translated"]

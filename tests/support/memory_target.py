@@ -20,6 +20,7 @@ from smartsync_tui.targets.base import (
 
 class MemoryTarget(Target):
     name = "memory"
+    display_name = "the memory target"
     needs_member_ids = True
 
     def __init__(self, *, scope: TargetScope | None = None) -> None:
@@ -29,7 +30,7 @@ class MemoryTarget(Target):
         self.refused: dict[str, str] = {}  # external id -> why
         self.unavailable = False
         self.credentials_rejected = False
-        self.refuse_batches = False
+        self.refuse_batches = 0  # how many of the next batches to refuse as a whole
         self.closed = 0
         self.member_ids_seen: list[dict[str, str]] = []
         self.members_without_id: set[str] = set()  # named by a group but given no remote id
@@ -42,7 +43,8 @@ class MemoryTarget(Target):
             raise TargetCredentialsRejected("The memory target refused the agent's credentials.")
         if self.unavailable:
             raise TargetUnavailable("The memory target cannot be reached.")
-        if batch and self.refuse_batches:
+        if batch and self.refuse_batches > 0:
+            self.refuse_batches -= 1
             raise BatchRefused("The memory target refused the batch.")
 
     def _apply(self, items: Sequence[dict], into: dict[str, dict]) -> list[ItemResult]:
@@ -74,9 +76,6 @@ class MemoryTarget(Target):
     def scope(self) -> TargetScope | None:
         self._check(batch=False)
         return self._scope
-
-    def refusal(self, kind: str, payload: dict) -> str | None:
-        return None
 
     def close(self) -> None:
         self.closed += 1
