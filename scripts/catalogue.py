@@ -28,9 +28,13 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "smartsync_tui"
 #: Where admin-facing words are written. The emulator and the rest of the testbed are dev
 #: tools whose messages answer the test suite, not an admin; the demo's change and login
 #: trickles write log lines an admin reads on first start, so they are translated too.
-SOURCE_DIRS: tuple[Path, ...] = (PACKAGE_DIR / "i18n.py", PACKAGE_DIR / "ui", PACKAGE_DIR / "cli", PACKAGE_DIR / "core",
-                                 PACKAGE_DIR / "targets",
-                                 PACKAGE_DIR / "testbed" / "trickle.py", PACKAGE_DIR / "testbed" / "login_trickle.py")
+#: Every package of the product is read, so a package added later is not missed.
+_DEV_TOOLS = frozenset({"emulator", "testbed", "locale", "__pycache__"})
+SOURCE_DIRS: tuple[Path, ...] = (
+    PACKAGE_DIR / "i18n.py",
+    *sorted(p for p in PACKAGE_DIR.iterdir() if p.is_dir() and p.name not in _DEV_TOOLS),
+    PACKAGE_DIR / "testbed" / "trickle.py", PACKAGE_DIR / "testbed" / "login_trickle.py",
+)
 SOURCE_LANGUAGE = "en"
 
 _PLURAL_FORMS = {

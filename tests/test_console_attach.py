@@ -21,7 +21,7 @@ from smartsync_tui.core.settings import load_settings
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from tests.support.tables import directory_row
-from tests.support.waiting import wait_until_async
+from tests.support.waiting import wait_until_async, settle
 from tests.test_sync_engine import seed_basic
 
 pytestmark = pytest.mark.samba
@@ -180,7 +180,7 @@ async def test_an_engine_that_went_away_is_a_notification(sync_env, tmp_path):
     app = attached_console(sync_env, 999999)  # nobody serves this home
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.press("d", "s")
-        await app.workers.wait_for_complete()
+        await settle(app)
         await pilot.pause()
         (message,) = toasts(app)
         assert message.startswith("the engine (pid 999999) has no control channel at ")

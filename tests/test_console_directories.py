@@ -13,6 +13,7 @@ from smartsync_tui.ui.screens.details import DirectoryDetails
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.threshold import ThresholdDialog
 from tests.support.tables import directory_row, row_cells
+from tests.support.waiting import settle
 from tests.test_sync_engine import seed_basic
 
 pytestmark = pytest.mark.samba
@@ -31,7 +32,7 @@ async def test_sync_now_turns_the_row_synced_with_the_counts(sync_env):
     app = console(sync_env)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("d", "s")
-        await app.workers.wait_for_complete()
+        await settle(app)
         await pilot.pause()
         cells = row(app)
         assert (cells["identity"], cells["sync"], cells["users"], cells["groups"]) == ("Connected", "Synced", "3", "2")
@@ -56,7 +57,7 @@ async def test_preview_shows_a_pending_change_and_changes_nothing(sync_env):
     app = console(sync_env)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("d", "p")
-        await app.workers.wait_for_complete()
+        await settle(app)
         await pilot.pause()
         assert isinstance(app.screen, PreviewScreen)
         table = app.screen.query_one("#plan-table", DataTable)
@@ -76,7 +77,7 @@ async def test_threshold_dialog_allows_the_held_disables(sync_env):
     async with app.run_test(size=(120, 40)) as pilot:
         app.change_settings(nobody)
         await pilot.press("d", "s")
-        await app.workers.wait_for_complete()
+        await settle(app)
         await pilot.pause()
         assert isinstance(app.screen, ThresholdDialog)
         held = app.screen.query_one("#held-table", DataTable)
@@ -85,7 +86,7 @@ async def test_threshold_dialog_allows_the_held_disables(sync_env):
         assert all(u["active"] for u in sync_env.identity_users().values())
         await pilot.click("#allow")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await settle(app)
         await pilot.pause()
         assert row(app)["sync"] == "Synced"
     assert not any(u["active"] for u in sync_env.identity_users().values())
@@ -108,7 +109,7 @@ async def test_delete_needs_the_checkbox_ticked(sync_env):
         await pilot.click("#delete")
         await pilot.pause()
         assert load_settings(sync_env.home.settings_file).directories == []
-        await app.workers.wait_for_complete()  # its secrets and rows go once no batch is in flight
+        await settle(app)  # its secrets and rows go once no batch is in flight
         assert "directory/corp/" not in sync_env.home.secrets_file.read_text()
         assert sync_env.state.runs("corp") == []
         assert app.query_one("#directory-table", DataTable).row_count == 0
@@ -124,7 +125,7 @@ async def test_the_log_pane_shows_the_engine_lines_live(sync_env):
     app = console(sync_env)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("l", "d", "s")
-        await app.workers.wait_for_complete()
+        await settle(app)
         await pilot.pause(0.3)  # the pane drains its buffer every 100 ms
         shown = "\n".join(app.query_one(LogPane).shown)
         assert "sync corp: full (first sync of this directory)" in shown

@@ -43,6 +43,7 @@ from smartsync_tui.ui.screens.proxy_edit import ProxyEditScreen
 from smartsync_tui.ui.widgets.home_tab import HomeTab
 from tests.support.forms import activate, choose, opened
 from tests.support.logs import close_file_logging
+from tests.support.waiting import settle as engine_settled
 
 SIZES = [(80, 24), (120, 40)]
 CORP = DirectorySettings(id="corp", display_name="Corp", server="dc1.corp.example", bind_user="svc@corp.example",
@@ -78,7 +79,7 @@ def row(screen, field_id: str) -> FieldRow:  # type: ignore[no-untyped-def]
 
 
 async def settle(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await engine_settled(pilot.app)
     await pilot.pause()
     await pilot.pause()
 

@@ -39,6 +39,7 @@ from smartsync_tui.ui.widgets.home_tab import HomeTab, next_runs
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
 from tests.support.forms import activate, choose
 from tests.support.logs import close_file_logging, emit_at
+from tests.support.waiting import settle
 
 SIZES = [(80, 24), (120, 40)]
 PROXY_SECRET = "Pr0xy-S3cret-home-tab"
@@ -89,7 +90,7 @@ def _text(app, selector: str) -> str:  # type: ignore[no-untyped-def]
 
 
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.app.workers.wait_for_complete()
+    await settle(pilot.app)
     await pilot.pause()
 
 

@@ -41,6 +41,7 @@ from tests.support.hostile import (
     screen_problems,
 )
 from tests.support.logs import close_file_logging
+from tests.support.waiting import settle
 
 
 def _check(app, watch: MarkupWatch, where: str) -> None:  # type: ignore[no-untyped-def]
@@ -55,7 +56,7 @@ def _cells(table: DataTable) -> list[str]:
 async def _preview_and_details(app: SmartSyncApp, pilot, watch: MarkupWatch, names: list[str]) -> None:  # type: ignore[no-untyped-def]
     """Preview (a dry run of what AD holds now), its row view, then a real sync and the details."""
     await pilot.press("d", "p")
-    await app.workers.wait_for_complete()
+    await settle(app)
     await pilot.pause()
     assert isinstance(app.screen, PreviewScreen), "the preview did not open"
     _check(app, watch, "preview")
@@ -72,7 +73,7 @@ async def _preview_and_details(app: SmartSyncApp, pilot, watch: MarkupWatch, nam
     await pilot.pause()
 
     await pilot.press("s")
-    await app.workers.wait_for_complete()
+    await settle(app)
     await pilot.pause()
     _check(app, watch, "table after the sync")
     await pilot.press("enter")

@@ -28,6 +28,7 @@ from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.row_view import FULL_LIMIT, RowView
 from tests.support.hostile import plain, screen_lines
 from tests.support.tables import directory_row, row_cells
+from tests.support.waiting import settle
 
 
 def _closed_port() -> int:
@@ -43,7 +44,7 @@ def _console(env) -> SmartSyncApp:  # type: ignore[no-untyped-def]
 async def _sync_now(app: SmartSyncApp, pilot) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Press s on the Active Directory tab and read the row once the run ended."""
     await pilot.press("d", "s")
-    await app.workers.wait_for_complete()
+    await settle(app)
     await pilot.pause()
     return directory_row(app)
 

@@ -30,6 +30,7 @@ from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
 from smartsync_tui.ui.screens.wizard import DiscardDialog, SetupWizard
 from smartsync_tui.ui.widgets.directory_fields import FieldRow
 from tests.support.forms import choose
+from tests.support.waiting import settle as engine_settled
 
 # -- set-up
 
@@ -109,7 +110,7 @@ def directory_values(samba_dc, token: str, **changes: str) -> dict[str, str]:
 
 
 async def settle(app: SmartSyncApp, pilot: Pilot) -> None:
-    await app.workers.wait_for_complete()
+    await engine_settled(app)
     await pilot.pause()
     await pilot.pause()
 

@@ -20,16 +20,14 @@ from typing import Any
 import pytest
 
 from smartsync_tui.core import control_channel
+from smartsync_tui.core.command_loop import CommandLoop
 from smartsync_tui.core.control_channel import (
     ChannelError,
     ControlServer,
-    SchedulerHandler,
     request,
 )
-from smartsync_tui.core.command_loop import CommandLoop
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.scheduler import RunFinished, RunStarted, Scheduler
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import (
     AppSettings,
@@ -39,6 +37,8 @@ from smartsync_tui.core.settings import (
 )
 from smartsync_tui.core.state_store import PendingOp, StateStore
 from smartsync_tui.core.sync_engine import SyncResult
+from smartsync_tui.engine.scheduler import RunFinished, RunStarted
+from smartsync_tui.engine.service import EngineService, forget_when_idle
 
 pytestmark = pytest.mark.skipif(not control_channel.available(), reason="no Unix sockets on this system")
 
@@ -257,22 +257,22 @@ def test_a_path_too_long_says_so(tmp_path):
         ControlServer(home, FakeEngine()).start()
 
 
-# -- the Scheduler's handler (no directory ever runs: the scheduler is not started)
+# -- the engine service's handler (no directory ever runs: the service is not started)
 
 
-def _scheduler_home(root: str) -> tuple[Any, Scheduler, SecretStore]:
+def _scheduler_home(root: str) -> tuple[Any, EngineService, SecretStore]:
     home = resolve_home(root).ensure()
     directory = DirectorySettings(id="corp", server="dc1.corp.example", tls="plain", port=389,
                                   bind_user="svc@corp.example", base_dn="DC=corp,DC=example")
     save_settings(home.settings_file, AppSettings(directories=[directory]))
     secrets = SecretStore(home.secrets_file)
     secrets.set_many({"directory/corp/password": "pw", "directory/corp/token": "tk", "identity/other": "keep"})
-    return home, Scheduler(home, secrets=secrets), secrets
+    return home, EngineService(home, secrets=secrets, forget_timeout=10), secrets
 
 
 def test_scheduler_handler_forget_waits_for_the_run_in_flight(home):
-    home, scheduler, secrets = _scheduler_home(str(home.data_dir.parent))
-    handler = SchedulerHandler(scheduler, secrets, forget_timeout=5, poll=0.02)
+    home, service, secrets = _scheduler_home(str(home.data_dir.parent))
+    handler = service.handler
     with StateStore(home.state_db) as state:
         state.hold("corp", [PendingOp("g1", "user", "disable", "CN=a,DC=corp", {"login": "a"})])
         state.finish_run(state.start_run("corp", "full", dry_run=False), outcome="held", counts={})
@@ -298,8 +298,8 @@ def test_scheduler_handler_forget_waits_for_the_run_in_flight(home):
 
 
 def test_scheduler_handler_status_and_sync(home):
-    home, scheduler, secrets = _scheduler_home(str(home.data_dir.parent))
-    with ControlServer(home, SchedulerHandler(scheduler, secrets)) as server:
+    home, service, secrets = _scheduler_home(str(home.data_dir.parent))
+    with ControlServer(home, service.handler) as server:
         server.start()
         request(home, {"op": "sync", "directory": "corp", "full": True})
         status = request(home, {"op": "status"})["directories"]
@@ -316,14 +316,14 @@ def test_forget_when_idle_has_a_deadline_and_then_deletes_nothing(home):
     started = time.monotonic()
     with pytest.raises(UserError, match="still finishing a sync batch or its login checks after 0.3 s: its state "
                                         "and secrets were not deleted"):
-        control_channel.forget_when_idle(home, secrets, "corp", lambda: True, timeout=0.3, poll=0.02)
+        forget_when_idle(home, secrets, "corp", lambda: True, timeout=0.3, poll=0.02)
     assert 0.3 <= time.monotonic() - started < 2
     assert secrets.get("directory/corp/token") is not None
     with StateStore(home.state_db) as state:
         assert state.runs("corp")
 
     busy = iter([True, True, False])
-    control_channel.forget_when_idle(home, secrets, "corp", lambda: next(busy), timeout=5, poll=0.01)
+    forget_when_idle(home, secrets, "corp", lambda: next(busy), timeout=5, poll=0.01)
     assert secrets.get("directory/corp/token") is None
     with StateStore(home.state_db) as state:
         assert state.runs("corp") == []
@@ -351,13 +351,14 @@ class _LongPollClient:
 
 
 def test_scheduler_handler_forget_waits_for_the_login_check_loop(home, monkeypatch):
-    home, scheduler, secrets = _scheduler_home(str(home.data_dir.parent))
+    home, service, secrets = _scheduler_home(str(home.data_dir.parent))
+    scheduler = service.scheduler
     release = threading.Event()
     client = _LongPollClient(release)
     monkeypatch.setattr(CommandLoop, "_connect", lambda self, settings: client)
     monkeypatch.setattr(CommandLoop, "_checker", lambda self, directory, client: type(
         "Checker", (), {"close": lambda self: None})())
-    handler = SchedulerHandler(scheduler, secrets, forget_timeout=10, poll=0.02)
+    handler = service.handler
     assert scheduler.login_checks is not None
     scheduler.login_checks.reconcile()  # what the running scheduler does every second
     try:
@@ -383,45 +384,3 @@ def test_scheduler_handler_forget_waits_for_the_login_check_loop(home, monkeypat
     finally:
         release.set()
         scheduler.login_checks.stop()
-
-
-def test_the_console_engine_refuses_a_sync_as_the_run_scheduler_does(home):
-    """One check (AppSettings.enabled_directory) behind both engines: the same sentences, in English."""
-    from smartsync_tui.ui.engine_channel import ConsoleChannelHandler
-
-    home, scheduler, _secrets = _scheduler_home(str(home.data_dir.parent))
-    editable = load_settings(home.settings_file, environment=False)
-    editable.put_directory(editable.directories[0].model_copy(update={"id": "off", "enabled": False}))
-    save_settings(home.settings_file, editable)
-
-    class ConsoleApp:  # what the handler uses of the App, on the App's thread
-        settings = load_settings(home.settings_file)
-        started: list[str] = []
-
-        def reload_settings(self) -> bool:
-            return False
-
-        def is_syncing(self, directory_id: str) -> bool:
-            return False
-
-        def start_sync(self, directory_id: str, **options: bool) -> None:
-            self.started.append(directory_id)
-
-        def notify(self, text: str) -> None:
-            pass
-
-    console = ConsoleChannelHandler(ConsoleApp())  # type: ignore[arg-type]
-    said = {}
-    for directory_id in ("nope", "off"):
-        with pytest.raises(InputError) as by_scheduler:
-            scheduler.trigger(directory_id)
-        with pytest.raises(InputError) as by_console:
-            console._sync(directory_id, False, False)
-        assert str(by_console.value) == str(by_scheduler.value)
-        said[directory_id] = str(by_console.value)
-    assert said == {
-        "nope": "there is no directory 'nope' (known: corp, off)",
-        "off": "directory 'off' is disabled: enable it first (smartsync-tui directory edit off --enable)",
-    }
-    console._sync("corp", False, False)
-    assert ConsoleApp.started == ["corp"]

@@ -32,6 +32,7 @@ from smartsync_tui.core.settings import (
 )
 from tests.support.forms import choose
 from tests.support.listener import RecordingListener
+from tests.support.waiting import settle
 
 ROOT = Path(__file__).resolve().parents[1]
 STORED = "Stored-Service-Passw0rd"
@@ -157,7 +158,7 @@ async def test_the_console_edit_asks_for_the_password_when_the_server_changes(tm
             await pilot.pause()
             assert password.placeholder == "required: Server, Port, TLS changed"
             await pilot.press("ctrl+s")
-            await app.workers.wait_for_complete()
+            await settle(app)
             await pilot.pause()
             error = dialog.query_one("#row-password", FieldRow).error
             assert error.startswith("Type the password: the stored one is never sent over plain LDAP"), error
@@ -167,7 +168,7 @@ async def test_the_console_edit_asks_for_the_password_when_the_server_changes(tm
             # Back to LDAPS on the new server: still another destination, still asked for.
             await choose(pilot, dialog.query_one("#tls", Select), "ldaps")
             await pilot.press("ctrl+s")
-            await app.workers.wait_for_complete()
+            await settle(app)
             await pilot.pause()
             error = dialog.query_one("#row-password", FieldRow).error
             assert error.startswith("Type the password again: Server, Port changed"), error

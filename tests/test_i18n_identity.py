@@ -26,7 +26,7 @@ from smartsync_tui.core.identity_client import (
     TokenRejected,
 )
 from smartsync_tui.core.paths import Home
-from smartsync_tui.core.scheduler import Scheduler
+from smartsync_tui.engine.scheduler import Scheduler
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.core.state_store import PendingOp, StateStore

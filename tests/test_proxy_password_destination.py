@@ -30,6 +30,7 @@ from smartsync_tui.core.settings import (
 )
 from tests.support.forms import activate
 from tests.support.listener import RecordingListener
+from tests.support.waiting import settle
 
 STORED = "Pr0xy-Stored-S3cret"
 HERE = ProxySettings(mode="manual", host="proxy.corp.example", port=3128, user="svc")
@@ -101,7 +102,7 @@ async def test_the_console_proxy_dialog_never_sends_the_stored_password_to_anoth
             dialog.query_one("#proxy-port", Input).value = str(listener.port)
             for button in ("#proxy-dialog-test", "#proxy-save"):
                 await activate(pilot, button)
-                await app.workers.wait_for_complete()
+                await settle(app)
                 await pilot.pause()
                 assert app.screen is dialog, button
                 error = str(dialog.query_one("#proxy-error").render())
@@ -131,7 +132,7 @@ async def test_the_wizard_never_sends_the_stored_proxy_password_to_another_proxy
             wizard.query_one("#proxy-host", Input).value = "127.0.0.1"
             wizard.query_one("#proxy-port", Input).value = str(listener.port)
             await pilot.press("ctrl+t")  # Test through the proxy as typed
-            await app.workers.wait_for_complete()
+            await settle(app)
             await pilot.pause()
             await pilot.press("ctrl+n")  # Next: refused under the password
             await pilot.pause()

@@ -20,7 +20,7 @@ import pytest
 
 from smartsync_tui.core import engine_lock
 from smartsync_tui.core.paths import Home, resolve_home
-from smartsync_tui.core.scheduler import (
+from smartsync_tui.engine.scheduler import (
     RunFinished,
     RunStarted,
     Scheduler,

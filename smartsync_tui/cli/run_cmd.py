@@ -16,7 +16,8 @@ keeps running and waits for one.
 `--once` runs each enabled directory once, in parallel, and exits with the
 codes of `sync` (for cron and tests).
 
-While it runs (not with `--once`) it serves the control channel
+It runs the engine service (engine/service.py), the same one a console that
+holds the lock runs. While it runs (not with `--once`) it serves the control channel
 (core/control_channel.py) on `<data dir>/engine.sock`, so an attached console
 can ask for a sync, allow held disables or forget a deleted directory. A
 channel that cannot be served is a warning, not a reason to stop syncing.
@@ -41,11 +42,11 @@ from smartsync_tui import __version__
 from smartsync_tui.cli.context import CliContext
 from smartsync_tui.cli.exit_codes import INTERRUPTED, OK
 from smartsync_tui.cli.output import say
-from smartsync_tui.core import control_channel, engine_lock, identity_client
+from smartsync_tui.core import engine_lock, identity_client
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.logs import LOG_DATE_FORMAT, LOG_FORMAT
 from smartsync_tui.core.redaction import install_log_redaction
-from smartsync_tui.core.scheduler import Scheduler
+from smartsync_tui.engine.service import EngineService
 from smartsync_tui.i18n import _
 
 log = logging.getLogger("smartsync.engine")
@@ -76,14 +77,14 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
 def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.EngineLock) -> int:
     stop = threading.Event()
     # Loads appsettings.json: a broken file refuses the start (exit 2) rather than guessing.
-    scheduler = Scheduler(ctx.home, secrets=ctx.secrets, stop_event=stop)
-    settings = scheduler.settings
-    directories = scheduler.directory_ids
+    service = EngineService(ctx.home, secrets=ctx.secrets, stop_event=stop, serve_channel=not args.once,
+                            say=_say)
+    settings = service.scheduler.settings
+    directories = service.scheduler.directory_ids
     if args.once and not directories:
         raise InputError("directory", _("no enabled directory to sync: add one with `smartsync-tui directory add`"))
     signals: list[int] = []
     previous = _install_signal_handlers(stop, signals)
-    channel: control_channel.ControlServer | None = None
     finished = threading.Event()
     threading.Thread(target=_cut_reads_after_stop, args=(stop, finished), name="stop-cuts-reads",
                      daemon=True).start()
@@ -105,21 +106,13 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
                 say(_("no enabled directory yet: waiting for one (smartsync-tui directory add, or the console)"),
                     flush=True)
         if args.once:
-            results = scheduler.run_once()
+            results = service.run_once()
             code = max((r.exit_code for r in results), default=OK)
         else:
-            # Served only while the lock is ours (taken in run()): the lock says who the engine is.
-            handler = control_channel.SchedulerHandler(scheduler, scheduler.secrets)
-            scheduler.on_event = handler.on_event
-            channel = control_channel.serve(ctx.home, handler)
-            if channel is not None:
-                _say(_("control channel listening on {path}").format(path=channel.path))
-            scheduler.run_forever()
+            service.run_forever()
             code = OK
     finally:
         finished.set()
-        if channel is not None:
-            channel.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if signals:

@@ -52,23 +52,13 @@ import socket
 import stat
 import struct
 import threading
-import time
-from dataclasses import asdict
 from pathlib import Path
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from smartsync_tui import __version__
-from smartsync_tui.core.errors import InputError, UserError
+from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.paths import Home
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.state_store import StateStore
 from smartsync_tui.i18n import _, number
-
-if TYPE_CHECKING:
-    # Only SchedulerHandler (`smartsync-tui run`) needs the scheduler, which pulls in the
-    # engine, the LDAP and HTTP clients: the console serves this channel without them.
-    from smartsync_tui.core.scheduler import DirectoryState, Scheduler, SchedulerEvent
 
 log = logging.getLogger("smartsync.channel")
 
@@ -275,11 +265,6 @@ def _asked(full: bool, allow_deletes: bool) -> str:
             else _("control channel: sync of {id} asked"))
 
 
-def _seconds(value: float) -> str:
-    """A number of seconds as the language writes it: 5, 0.5 / 0,5."""
-    return number(value) if value == int(value) else number(value, 1)
-
-
 class _ProtocolError(UserError):
     kind = "input"
 
@@ -416,7 +401,7 @@ def request(home: Home, message: dict[str, Any], *, engine_pid: int | None = Non
         except TimeoutError:
             raise ChannelError(
                 _("{who} does not answer on {path} (no reply in {seconds} s): is it still running? "
-                  "Look at its application log, or restart it").format(who=who, path=path, seconds=_seconds(timeout))
+                  "Look at its application log, or restart it").format(who=who, path=path, seconds=number(timeout, None))
             ) from None
         except OSError as exc:
             raise ChannelError(
@@ -442,109 +427,6 @@ def request(home: Home, message: dict[str, Any], *, engine_pid: int | None = Non
         raise ChannelError(_("{who} could not do it: {reason}").format(who=who, reason=reply.get("error") or _("no reason given")),
                            kind=str(reply.get("kind") or "channel"))
     return reply
-
-
-# -- the handler of `smartsync-tui run`
-
-
-class SchedulerHandler:
-    """The channel's requests done by a :class:`Scheduler` (``smartsync-tui run``).
-
-    Pass :meth:`on_event` to the Scheduler (as ``on_event``, or from a
-    listener of its own): it tells which directories have a run in flight,
-    which :meth:`forget` waits for (with the directory's login-check loop).
-    """
-
-    def __init__(self, scheduler: Scheduler, secrets: SecretStore, *,
-                 forget_timeout: float = FORGET_TIMEOUT - 10, poll: float = 0.1) -> None:
-        self.scheduler = scheduler
-        self.secrets = secrets
-        self.forget_timeout = forget_timeout
-        self.poll = poll
-        self._in_flight: set[str] = set()
-        self._cond = threading.Condition()
-
-    def on_event(self, event: SchedulerEvent) -> None:
-        # Imported here (see the TYPE_CHECKING import): loaded already by whoever runs the Scheduler.
-        from smartsync_tui.core.scheduler import RunFinished, RunStarted
-
-        if isinstance(event, RunStarted | RunFinished):
-            with self._cond:
-                if isinstance(event, RunStarted):
-                    self._in_flight.add(event.directory_id)
-                else:
-                    self._in_flight.discard(event.directory_id)
-                self._cond.notify_all()
-
-    def status(self) -> dict[str, dict[str, Any]]:
-        return {directory_id: state_json(state) for directory_id, state in self.scheduler.status().items()}
-
-    def sync(self, directory: str, *, full: bool, allow_deletes: bool) -> None:
-        self.scheduler.trigger(directory, full=full, allow_deletes=allow_deletes)
-
-    def reload(self) -> bool:
-        return self.scheduler.reload_settings_if_changed()
-
-    def forget(self, directory: str) -> None:
-        self.scheduler.reload_settings_if_changed()
-        if self.scheduler.settings.directory(directory) is not None:
-            raise InputError(
-                "directory", _("directory '{id}' is still in appsettings.json: remove it first "
-                               "(smartsync-tui directory remove {id}, or delete it in the console)").format(id=directory),
-            )
-        # The scheduler retires the worker and stops the login-check loop on its next
-        # settings poll (it polls: nobody is told); the run in flight stops after its batch.
-        login_checks = self.scheduler.login_checks
-
-        def busy() -> bool:
-            with self._cond:
-                in_flight = directory in self._in_flight
-            return (in_flight or directory in self.scheduler.status()
-                    or (login_checks is not None and login_checks.busy(directory)))
-
-        forget_when_idle(self.scheduler.home, self.secrets, directory, busy,
-                         timeout=self.forget_timeout, poll=self.poll)
-
-
-def forget_when_idle(home: Home, secrets: SecretStore, directory_id: str, busy: Callable[[], bool], *,
-                     timeout: float, poll: float = 0.1) -> None:
-    """Forget a deleted directory once nothing of it runs any more; :class:`UserError` after ``timeout`` s.
-
-    ``busy``: whether something of the directory still runs (its sync's batch
-    in flight, its login-check loop finishing its checks). Its rows and secrets
-    go only after: a batch would write its rows back, a check its result, a
-    loop reconnecting would read (or create) its key. On the deadline nothing
-    is deleted and the error says so.
-    """
-    deadline = time.monotonic() + timeout
-    while busy():
-        if time.monotonic() >= deadline:
-            log.warning(_("directory {id} not forgotten: its sync or login checks still ran after {seconds} s; "
-                          "its state and secrets are kept").format(id=directory_id, seconds=_seconds(timeout)))
-            raise UserError(
-                _("directory '{id}' is still finishing a sync batch or its login checks after "
-                  "{seconds} s: its state and secrets were not deleted (see the application log)").format(
-                    id=directory_id, seconds=_seconds(timeout))
-            )
-        time.sleep(poll)
-    forget_directory(home, secrets, directory_id)
-
-
-def forget_directory(home: Home, secrets: SecretStore, directory: str) -> None:
-    """What an engine keeps of a deleted directory goes: state-store rows and secrets.
-
-    Call it only when nothing of the directory runs any more: see :func:`forget_when_idle`.
-    """
-    with StateStore(home.state_db) as state:
-        state.forget_directory(directory)
-    secrets.delete_prefix(f"directory/{directory}/")
-    log.info(_("directory {id} forgotten: its state and its secrets were deleted").format(id=directory))
-
-
-def state_json(state: DirectoryState) -> dict[str, Any]:
-    out = asdict(state)
-    out.pop("directory_id", None)
-    return out
 
 
 def serve(home: Home, handler: ChannelHandler) -> ControlServer | None:

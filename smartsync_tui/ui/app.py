@@ -1,12 +1,13 @@
 """The console: Home and Active Directory tabs over the core.
 
-The App owns the settings, the secret store and the sync workers (one named
-group per directory, started on the App so they outlive any screen). Worker
-threads talk to widgets only through messages.
-
-A console that holds the engine lock serves the control channel
-(ui/engine_channel.py); a console attached to another engine sends its
-actions (sync, full sync, allow held disables, directory changes) there.
+The console reaches the engine only through its client (engine/client.py).
+A console that holds the engine lock is the engine: the engine service runs
+in this process (scheduler, login checks, control channel: the same as
+``smartsync-tui run``), and its jobs run as the App's thread workers (one
+named group per directory, started on the App so they outlive any screen;
+ui/engine_link.py). A console attached to another engine sends its requests
+(sync, full sync, allow held disables, directory changes) over the channel.
+Threads talk to widgets only through messages.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import gc
 import logging
 import os
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any
 
 from platformdirs import user_downloads_path
 from textual import events, on
@@ -32,21 +32,18 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from smartsync_tui.core import control_channel, engine_lock, identity_client
+from smartsync_tui.core import engine_lock, identity_client
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import audit
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
 from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
+from smartsync_tui.core.sync_engine import SyncOptions, SyncResult
+from smartsync_tui.engine.client import EngineClient, LocalEngine, RemoteEngine, run_preview
 from smartsync_tui.ui import commands, exit_watchdog, log_bridge, textual_text
-from smartsync_tui.ui.console_state import DirectoryStatus
-from smartsync_tui.ui.engine_channel import (
-    ConsoleChannelHandler,
-    ask_engine,
-    forget_timed_out,
-)
+from smartsync_tui.ui.console_state import DirectoryStatus, row_state
+from smartsync_tui.ui.engine_link import ConsoleHost, JobReady, ask_engine, bridge, start_hosted
 from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.literal import clean
 from smartsync_tui.ui.i18n import (
@@ -56,7 +53,7 @@ from smartsync_tui.ui.i18n import (
     set_language,
     translate_bindings,
 )
-from smartsync_tui.ui.messages import SyncFinished, SyncProgressed
+from smartsync_tui.ui.messages import EngineAsked, SyncFinished, SyncProgressed, SyncStarted
 from smartsync_tui.ui.resources import stylesheets
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens.confirm_quit import ConfirmQuitDialog
@@ -67,9 +64,6 @@ from smartsync_tui.ui.screens.threshold import ThresholdDialog, held_result
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
 from smartsync_tui.ui.widgets.home_tab import HomeTab
 from smartsync_tui.ui.widgets.log_pane import LogPane
-
-if TYPE_CHECKING:
-    from smartsync_tui.core.command_loop import LoginCheckService
 
 log = logging.getLogger("smartsync.console")
 
@@ -133,6 +127,7 @@ class SmartSyncApp(App[None]):
         serve_channel: bool = False,
         initial_tab: str = "home",
         show_log: bool = False,
+        engine_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         translate_bindings(self)
@@ -149,13 +144,20 @@ class SmartSyncApp(App[None]):
         self._scheduler = scheduler and attached_pid is None
         # Only the engine lock's holder serves the channel: run_console says when that is us.
         self._serve_channel = serve_channel and self._scheduler
-        self._channel: control_channel.ControlServer | None = None
-        self._login_checks: LoginCheckService | None = None
+        # Scheduler options for the engine this console runs (the tests' backoff, target...).
+        self._engine_options = dict(engine_options or {})
+        # The engine, through its client: this process's (not paused: scheduled, with login checks;
+        # paused: only what is asked here), or another process's over the channel.
+        self.engine: EngineClient
+        if attached_pid is not None:
+            self.engine = RemoteEngine(home, attached_pid)
+        else:
+            self.engine = LocalEngine(home, lambda: self.settings, self.secrets, paused=not self._scheduler,
+                                      serve_channel=self._serve_channel, host=ConsoleHost(self),
+                                      listener=self._engine_event, options=self._engine_options)
+        self._bridge: Callable[[Any], None] | None = None
         self._initial_tab = initial_tab
         self._show_log = show_log
-        # Sync threads per directory: a cancelled worker's thread runs on to the end of its batch.
-        self._sync_threads: Counter[str] = Counter()
-        self._sync_threads_lock = threading.Lock()
         # Attached: the engine's last run seen per directory, to notice a new one that held disables.
         self._seen_runs: dict[str, int | None] = {}
         # Set by run_console: a closed console exits within this, whatever thread is left.
@@ -249,16 +251,10 @@ class SmartSyncApp(App[None]):
         if self.attached_pid is not None:
             self._new_held_runs()  # what was held before this console opened is not news
             self.set_interval(5, self._follow_engine)
-        if self._serve_channel:
-            self._channel = control_channel.serve(self.home, ConsoleChannelHandler(self))
-            if self._channel is not None:
-                log.info("control channel listening on %s", self._channel.path)
-        if self._scheduler:
-            self.set_interval(self.settings.sync.delta_interval_seconds, self._scheduled_syncs)
-            self.call_after_refresh(self._scheduled_syncs)
-            # Pass-through authentication beside the syncs, in threads of its own (they log each check);
-            # started after the first refresh, as the syncs: its imports are not needed to paint.
-            self.call_after_refresh(self._start_login_checks)
+        elif self._scheduler:
+            # Started after the first refresh: the engine's imports are not needed to paint. (A paused
+            # console starts it on its first request.)
+            self.call_after_refresh(self._start_engine)
         # Long-lived objects (widgets, styles, caches) out of the collector's way:
         # full collections of them were the console's worst key latencies.
         self.call_after_refresh(gc.freeze)
@@ -269,15 +265,15 @@ class SmartSyncApp(App[None]):
         if not self.settings.directories and not self.home.settings_file.exists():
             self.action_setup_wizard()  # first run
 
-    def _start_login_checks(self) -> None:
-        # Imported here: the command loop (agent keys and cryptography, LDAP binds) is not needed
-        # to paint the first screen.
-        from smartsync_tui.core.command_loop import LoginCheckService
+    def _start_engine(self) -> None:
+        if isinstance(self.engine, LocalEngine):
+            self.engine.start()
 
-        self._login_checks = LoginCheckService(lambda: self.settings, self.secrets, self.home.state_db)
-        self._login_checks.reconcile()
-        # Also starts again a loop that died of an unexpected error (as the `run` scheduler does).
-        self.set_interval(30, self._login_checks.reconcile)
+    def _engine_event(self, event: Any) -> None:
+        """From the engine's threads: its events as messages (ui/engine_link.py)."""
+        if self._bridge is None:  # made on the first event: it imports the engine's event types
+            self._bridge = bridge(self)
+        self._bridge(event)
 
     def _follow_engine(self) -> None:
         """Attached: the engine's results reach this console through the state store."""
@@ -311,8 +307,7 @@ class SmartSyncApp(App[None]):
             runs = [r for r in self.state.runs(d.id, limit=20) if r.ended_at and not r.dry_run]
             if runs:
                 status.last_attempt = runs[0].ended_at
-                status.state = {"ok": "synced", "held": "held", "partial": "partial",
-                                "cancelled": "cancelled"}.get(runs[0].outcome or "", "failed")
+                status.state = row_state(runs[0].outcome)
                 completed = next((r for r in runs if r.outcome in ("ok", "held", "partial")), None)
                 status.last_sync = completed.ended_at if completed else None
 
@@ -342,7 +337,6 @@ class SmartSyncApp(App[None]):
 
     def _settings_changed(self) -> None:
         self._update_sub_title()
-        self.reconcile_login_checks()  # directories added, edited, enabled or removed
         for d in self.settings.directories:
             self.statuses.setdefault(d.id, DirectoryStatus(d.id))
         self.refresh_directories()
@@ -520,77 +514,53 @@ class SmartSyncApp(App[None]):
         return directory_id
 
     def is_syncing(self, directory_id: str) -> bool:
-        return any(w.group == f"sync-{directory_id}" and w.is_running for w in self.workers)
-
-    def directory_busy(self, directory_id: str) -> bool:
-        """Whether a sync thread or the login-check loop of this directory still runs (any thread)."""
-        login_checks = self._login_checks
-        return self.sync_threads_running(directory_id) or (login_checks is not None and login_checks.busy(directory_id))
-
-    def reconcile_login_checks(self) -> None:
-        """Login-check loops in step with the settings (a deleted directory's loop stopped)."""
-        if self._login_checks is not None:
-            self._login_checks.reconcile()
-
-    def sync_threads_running(self, directory_id: str) -> bool:
-        """Whether a sync thread of this directory still runs (callable from any thread)."""
-        with self._sync_threads_lock:
-            return self._sync_threads[directory_id] > 0
+        """Whether this console runs a job of the directory (a sync its engine hosts here, or a preview)."""
+        return any(w.group in (f"sync-{directory_id}", f"preview-{directory_id}") and w.is_running
+                   for w in self.workers)
 
     def start_sync(self, directory_id: str, *, full: bool = False, allow_deletes: bool = False, dry_run: bool = False) -> bool:
-        if self.attached_pid is not None and not dry_run:  # a preview changes nothing: it runs here
-            return self._ask_engine_to_sync(directory_id, full=full, allow_deletes=allow_deletes)
+        """Ask the engine for a run (it starts now, or right after the one in flight); a preview runs here."""
+        if dry_run:  # a preview changes nothing: it runs in this console, whoever the engine is
+            return self._start_preview(directory_id)
+        # Attached, another sync of a held directory would only hold the same disables again: offer them.
+        if self.attached_pid is not None and not (full or allow_deletes) and self.show_held(directory_id):
+            return False
+        ask_engine(self, partial(self.engine.sync, directory_id, full=full, allow_deletes=allow_deletes),
+                   partial(self._sync_asked_text, directory_id, full, allow_deletes))
+        return True
+
+    def _sync_asked_text(self, directory_id: str, full: bool, allow_deletes: bool, queued: bool) -> str | None:
+        if self.attached_pid is not None:
+            if allow_deletes:
+                done = _("The held disables of {id} are allowed: the engine (pid {pid}) applies them now.")
+            elif full:
+                done = _("Full sync of {id} asked of the engine (pid {pid}).")
+            else:
+                done = _("Sync of {id} asked of the engine (pid {pid}).")
+            return done.format(id=directory_id, pid=self.attached_pid)
+        if queued:  # this console's engine: the row shows the run; only a wait is news
+            return _("{id} is syncing: the run asked for starts right after this one.").format(id=directory_id)
+        return None
+
+    def _start_preview(self, directory_id: str) -> bool:
         if self.is_syncing(directory_id):
             self.notify(_("{id} is syncing already.").format(id=directory_id))
             return False
-        options = SyncOptions(
-            full=full, dry_run=dry_run, allow_deletes=allow_deletes,
-            batch_size=self.settings.sync.batch_size, concurrency=self.settings.sync.concurrency,
-        )
-        if dry_run:
-            self._previewing.add(directory_id)  # a preview changes nothing: the row keeps its state
-        else:
-            self.statuses.setdefault(directory_id, DirectoryStatus(directory_id)).started()
-            self._update_row(directory_id)
+        options = SyncOptions(dry_run=True, batch_size=self.settings.sync.batch_size,
+                              concurrency=self.settings.sync.concurrency)
+        self._previewing.add(directory_id)  # a preview changes nothing: the row keeps its state
         self.run_worker(
-            partial(self._sync_in_thread, directory_id, options),
-            name=f"sync {directory_id}", group=f"sync-{directory_id}", thread=True, exit_on_error=False,
+            partial(self._preview_in_thread, directory_id, options),
+            name=f"preview {directory_id}", group=f"preview-{directory_id}", thread=True, exit_on_error=False,
         )
         return True
 
-    def _sync_in_thread(self, directory_id: str, options: SyncOptions) -> None:
+    def _preview_in_thread(self, directory_id: str, options: SyncOptions) -> None:
         worker = get_current_worker()
-        with self._sync_threads_lock:
-            self._sync_threads[directory_id] += 1
-        try:
-            # A connection of its own: SQLite connections are not shared between threads.
-            with StateStore(self.home.state_db) as state:
-                engine = SyncEngine(self.settings, self.secrets, state)
-                result = engine.run(
-                    directory_id, options,
-                    progress=lambda p: self.post_message(SyncProgressed(p)),
-                    cancel=worker.cancelled_event,
-                )
-        finally:
-            with self._sync_threads_lock:
-                self._sync_threads[directory_id] -= 1
+        result = run_preview(self.home, self.settings, self.secrets, directory_id, options,
+                             cancel=worker.cancelled_event,
+                             target_factory=self._engine_options.get("target_factory"))
         self.post_message(SyncFinished(result))
-
-    # -- attached: the engine of another process does the work
-
-    def _ask_engine_to_sync(self, directory_id: str, *, full: bool, allow_deletes: bool) -> bool:
-        # Another sync of a held directory would only hold the same disables again: offer them.
-        if not (full or allow_deletes) and self.show_held(directory_id):
-            return False
-        if allow_deletes:
-            done = _("The held disables of {id} are allowed: the engine (pid {pid}) applies them now.")
-        elif full:
-            done = _("Full sync of {id} asked of the engine (pid {pid}).")
-        else:
-            done = _("Sync of {id} asked of the engine (pid {pid}).")
-        ask_engine(self, {"op": "sync", "directory": directory_id, "full": full, "allow_deletes": allow_deletes},
-                   done.format(id=directory_id, pid=self.attached_pid))
-        return True
 
     def show_held(self, directory_id: str) -> bool:
         """Attached: the threshold dialog for the disables the engine holds; False when it holds none."""
@@ -602,20 +572,35 @@ class SmartSyncApp(App[None]):
         self.show_threshold(held_result(directory_id, held, self.attached_pid))
         return True
 
-    def _scheduled_syncs(self) -> None:
-        for d in self.settings.directories:
-            if d.enabled and not self.is_syncing(d.id):
-                self.start_sync(d.id)
-
     def _update_row(self, directory_id: str) -> None:
         directory = self.settings.directory(directory_id)
         if directory is not None:
             self.query_one(DirectoryTable).update_status(directory, self.statuses[directory_id])
 
+    @on(JobReady)
+    def _start_job(self, message: JobReady) -> None:
+        start_hosted(self, message)  # a run of this console's engine, as a worker of the App
+
+    @on(SyncStarted)
+    def _on_started(self, message: SyncStarted) -> None:
+        self.statuses.setdefault(message.directory_id, DirectoryStatus(message.directory_id)).started()
+        self._update_row(message.directory_id)
+
+    @on(EngineAsked)
+    def _on_engine_asked(self, message: EngineAsked) -> None:
+        if message.op == "sync":
+            self.notify(_("Another console asked for a sync of {id}.").format(id=message.directory_id))
+        elif message.op == "forget":
+            try:
+                self.reload_settings()  # the other console removed it from appsettings.json
+            except UserError:
+                pass  # a broken file: the engine keeps its settings too, and says so in its log
+            self.statuses.pop(message.directory_id, None)
+            self.refresh_directories()
+            self.notify(_("Another console deleted directory {id}.").format(id=message.directory_id))
+
     @on(SyncProgressed)
     def _on_progress(self, message: SyncProgressed) -> None:
-        if message.progress.directory_id in self._previewing:
-            return
         status = self.statuses.setdefault(message.progress.directory_id, DirectoryStatus(message.progress.directory_id))
         status.progressed(message.progress)
         self._update_row(message.progress.directory_id)
@@ -727,10 +712,14 @@ class SmartSyncApp(App[None]):
             self.push_screen(DirectoryFormDialog(directory), self._directory_edited)  # it saves through change_settings
 
     def _directory_edited(self, directory_id: str | None) -> None:
-        if directory_id and self.attached_pid is not None:
-            # The engine re-reads the file within a second or two anyway; asking makes it now.
-            ask_engine(self, {"op": "reload"}, _("Settings of {id} saved; the engine (pid {pid}) uses them from its "
-                                                 "next run.").format(id=directory_id, pid=self.attached_pid))
+        if not directory_id:
+            return
+        # The engine re-reads the file within a second or two anyway; asking makes it now.
+        if self.attached_pid is not None:
+            ask_engine(self, self.engine.reload, _("Settings of {id} saved; the engine (pid {pid}) uses them from its "
+                                                   "next run.").format(id=directory_id, pid=self.attached_pid))
+        elif isinstance(self.engine, LocalEngine) and self.engine.started:
+            ask_engine(self, self.engine.reload, None)
 
     def action_delete_directory(self) -> None:
         directory_id = self.selected_directory()
@@ -753,27 +742,15 @@ class SmartSyncApp(App[None]):
             audit("directory.removed", f"Directory {directory.id} deleted in the console; its secrets were deleted",
                   directory=directory.id)
             self.refresh_directories()
+            # The engine's run in flight must end before the rows and secrets go: the engine does it.
             if self.attached_pid is not None:
-                # The engine's run in flight must end before the rows and secrets go: the engine does it.
-                ask_engine(self, {"op": "forget", "directory": directory.id},
-                           _("Directory {id} deleted; the engine (pid {pid}) forgot its state and secrets.").format(
-                               id=directory.id, pid=self.attached_pid))
-                return
-            # A cancelled sync finishes its batch first: its rows and secrets go after it, or it would write them back.
-            self.run_worker(partial(self._forget_after_batch, directory.id), name=f"forget {directory.id}",
-                            group="forget", thread=True, exit_on_error=False)
+                done = _("Directory {id} deleted; the engine (pid {pid}) forgot its state and secrets.").format(
+                    id=directory.id, pid=self.attached_pid)
+            else:
+                done = _("Directory {id} deleted.").format(id=directory.id)
+            ask_engine(self, partial(self.engine.forget, directory.id), done)
 
         self.push_screen(ConfirmDeleteDialog(directory), decided)
-
-    def _forget_after_batch(self, directory_id: str, timeout: float = control_channel.FORGET_TIMEOUT) -> None:
-        # Its login-check loop was stopped when the settings changed; it finishes its checks in flight.
-        try:
-            control_channel.forget_when_idle(self.home, self.secrets, directory_id,
-                                             lambda: self.directory_busy(directory_id), timeout=timeout)
-        except UserError:
-            self.call_from_thread(self.notify, forget_timed_out(directory_id, timeout), severity="error", timeout=10)
-            return
-        self.call_from_thread(self.notify, _("Directory {id} deleted.").format(id=directory_id))
 
     def action_sync_now(self) -> None:
         directory_id = self.selected_directory()
@@ -826,10 +803,10 @@ class SmartSyncApp(App[None]):
             # Every request of the process is cut, so only where the process is ending.
             threading.Thread(target=identity_client.cut_open_requests, args=(threading.Event(),),
                              name="identity-cut-on-quit", daemon=True).start()
-        if self._channel is not None:
-            self._channel.close()
-        if self._login_checks is not None:
-            self._login_checks.stop(timeout=2)  # the checks in flight post their answer
+        if isinstance(self.engine, LocalEngine):
+            # Its runs stop after their batch (their workers end with the process, bounded by the
+            # watchdog above), its login checks after the checks in flight; the channel closes.
+            self.engine.stop()
         # Absent when the console closed before it was mounted (its browser tab went at once).
         handler = getattr(self, "_log_handler", None)
         if handler is not None:

@@ -8,6 +8,15 @@ from dataclasses import dataclass, field, replace
 from smartsync_tui.core.sync_engine import SyncProgress, SyncResult
 
 
+# A run's outcome (core/sync_engine.py) as the table's state; anything else could not run.
+_ROW_STATES = {"ok": "synced", "held": "held", "partial": "partial", "cancelled": "cancelled"}
+
+
+def row_state(outcome: str | None) -> str:
+    """The table's state after a run that ended with ``outcome``: a stopped run is not a failure."""
+    return _ROW_STATES.get(outcome or "", "failed")
+
+
 @dataclass
 class DirectoryStatus:
     directory_id: str
@@ -40,9 +49,7 @@ class DirectoryStatus:
         result = replace(result, plan=None)
         self.last_result = result
         self.history = [result, *self.history][:20]
-        self.state = {"ok": "synced", "held": "held", "partial": "partial", "cancelled": "cancelled"}.get(
-            result.outcome, "failed"
-        )
+        self.state = row_state(result.outcome)
         self.percent = None
         self.phase = ""
         self.last_attempt = time.time()

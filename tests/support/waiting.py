@@ -32,3 +32,23 @@ async def wait_until_async(condition: Callable[[], Any], timeout: float, what: s
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(every)
+
+
+async def settle(app: Any, timeout: float = 120) -> None:
+    """Until the console has nothing left to do: no worker running, and its engine (when it is the
+    engine) nothing running or queued. A sync asked with a key reaches the engine from a worker and
+    runs as another worker started by the engine's thread, so waiting for the workers once is not enough."""
+    from smartsync_tui.engine.client import LocalEngine
+
+    deadline = time.monotonic() + timeout
+    while True:
+        await app.workers.wait_for_complete()
+        await asyncio.sleep(0.02)  # the messages posted meanwhile (a job handed over, a result) are handled
+        engine = app.engine
+        busy = isinstance(engine, LocalEngine) and not engine.idle()
+        if not busy and not any(w.is_running for w in app.workers):
+            await asyncio.sleep(0.02)
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for the console's syncs to finish")
+        await asyncio.sleep(0.05)

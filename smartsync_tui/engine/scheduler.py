@@ -1,7 +1,9 @@
 """The engine's scheduler: every enabled directory synced on its interval.
 
 One thread per directory, so directories sync in parallel and a directory
-never has two runs at once. Each thread runs a pass every
+never has two runs at once. The thread decides when; its job runs where the
+scheduler's host says (engine/jobs.py): in that thread for ``smartsync-tui run``,
+as a Textual worker for a console that is the engine. Each thread runs a pass every
 ``sync.delta_interval_seconds`` after the previous one finished (the first
 one at once); the engine itself decides between delta and full, including
 the scheduled full reconcile, from the state store. A run that could not be
@@ -19,6 +21,10 @@ disables); while one runs it is queued and runs right after. :meth:`stop`
 (or setting ``stop_event``) makes :meth:`run_forever` return once the runs in
 flight have finished their batch: the engine checks its cancel event between
 pages and batches, so the state store is left consistent.
+
+A paused scheduler (``paused=True``: a console opened to set things up, the
+tests) runs only what it is asked for, never on the interval, and answers no
+login checks.
 
 Beside the syncs, :class:`~smartsync_tui.core.command_loop.LoginCheckService`
 answers Identity's login checks for every enabled directory (pass-through
@@ -43,14 +49,10 @@ from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.paths import Home
 from smartsync_tui.core.secret_store import SecretStore
 from smartsync_tui.core.settings import AppSettings, load_settings
-from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import (
-    SyncEngine,
-    SyncOptions,
-    SyncProgress,
-    SyncResult,
-)
+from smartsync_tui.core.sync_engine import SyncOptions, SyncProgress, SyncResult
+from smartsync_tui.engine.jobs import CancelSignal, JobHost, ThreadHost, run_sync_job
 from smartsync_tui.i18n import _, ngettext, number
+from smartsync_tui.targets.registry import TargetFactory
 
 log = logging.getLogger("smartsync.scheduler")
 
@@ -132,10 +134,11 @@ def backoff_delay(failures_in_a_row: int, base: float = BACKOFF_BASE_SECONDS, ca
 class _DirectoryWorker:
     """The thread of one directory: at most one run at a time."""
 
-    def __init__(self, scheduler: "Scheduler", directory_id: str, *, scheduled: bool) -> None:
+    def __init__(self, scheduler: "Scheduler", directory_id: str, *, scheduled: bool, once: bool = False) -> None:
         self.scheduler = scheduler
         self.directory_id = directory_id
-        self.scheduled = scheduled  # False: manual runs only (run_once)
+        self.scheduled = scheduled  # False: manual runs only (paused, run_once)
+        self.once = once  # run_once: the thread ends after its manual run
         self.cond = threading.Condition()
         self.cancel = threading.Event()  # stops the run in flight after its batch
         self.retired = False
@@ -177,16 +180,20 @@ class _DirectoryWorker:
             while True:
                 if self.retired or self.scheduler.stop_event.is_set():
                     return None
+                # Running from the moment the request is taken: a status never shows a run
+                # that is neither queued nor running.
                 if self.request is not None:
                     request, self.request = self.request, None
+                    self.running = True
                     return request, True
                 now = time.monotonic()
                 if self.scheduled and now >= self.next_due:
+                    self.running = True
                     return _Request(), False
-                if not self.scheduled:
+                if self.once:
                     return None  # run_once: the manual run was done
                 # Wake up at least once a second: stop_event may be set without a notify.
-                self.cond.wait(min(self.next_due - now, 1.0))
+                self.cond.wait(min(self.next_due - now, 1.0) if self.scheduled else 1.0)
 
     def _loop(self) -> None:
         while True:
@@ -194,19 +201,18 @@ class _DirectoryWorker:
             if job is None:
                 return
             request, manual = job
-            with self.cond:
-                self.running = True
             try:
                 result = self.scheduler._run_one(self.directory_id, request, manual, self.cancel)
-            finally:
+            except BaseException:
                 with self.cond:
                     self.running = False
+                raise
             self._finished(result, manual)
 
     def _finished(self, result: SyncResult, manual: bool) -> None:
         scheduler = self.scheduler
         with self.cond:
-            if not self.scheduled:
+            if self.once:
                 self.results.append(result)
             recovered = self.failures > 0 and result.outcome not in ("failed", "cancelled")
             self.last_outcome = result.outcome
@@ -217,17 +223,21 @@ class _DirectoryWorker:
             interval = float(scheduler.settings.sync.delta_interval_seconds)
             wait = max(interval, backoff_delay(self.failures, scheduler.backoff_base, scheduler.backoff_cap))
             self.next_due = time.monotonic() + wait
-            stopping = self.retired or scheduler.stop_event.is_set() or not self.scheduled
+            stopping = self.retired or scheduler.stop_event.is_set() or self.once
+            scheduled = self.scheduled and not stopping
             failures = self.failures
-        if result.outcome == "failed" and not stopping:
+        if result.outcome == "failed" and scheduled:
             log.warning(ngettext(
                 "sync {id} could not run ({n} time in a row); next try in {seconds} s",
                 "sync {id} could not run ({n} times in a row); next try in {seconds} s", failures,
             ).format(id=self.directory_id, n=number(failures), seconds=number(round(wait))))
-        elif recovered:
+        elif recovered and scheduled:
             log.info(_("sync {id} runs again after failures; back to every {seconds} s").format(  # not a count
                 id=self.directory_id, seconds=number(round(wait))))
-        scheduler._emit(RunFinished(result, manual, failures, None if stopping else time.time() + wait))
+        scheduler._emit(RunFinished(result, manual, failures, time.time() + wait if scheduled else None))
+        # Not running only once its result is told: a status never shows it idle and untold.
+        with self.cond:
+            self.running = False
 
 
 class Scheduler:
@@ -249,6 +259,9 @@ class Scheduler:
         backoff_cap: float = BACKOFF_CAP_SECONDS,
         settings_poll: float = SETTINGS_POLL_SECONDS,
         login_checks: bool = True,
+        paused: bool = False,
+        host: JobHost | None = None,
+        target_factory: TargetFactory | None = None,
     ) -> None:
         self.home = home
         self.secrets = secrets or SecretStore(home.secrets_file)
@@ -257,6 +270,9 @@ class Scheduler:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.settings_poll = settings_poll
+        self.paused = paused
+        self.host: JobHost = host or ThreadHost()
+        self.target_factory = target_factory
         self._settings_signature = _signature(home.settings_file)
         self.settings: AppSettings = settings if settings is not None else load_settings(home.settings_file)
         self._lock = threading.Lock()
@@ -268,7 +284,7 @@ class Scheduler:
         # Pass-through authentication beside the syncs, on the same settings (run_forever only).
         self.login_checks = (
             LoginCheckService(lambda: self.settings, self.secrets, home.state_db, on_event=self._emit)
-            if login_checks else None
+            if login_checks and not paused else None
         )
 
     # -- public API
@@ -301,7 +317,7 @@ class Scheduler:
 
     def run_once(self) -> list[SyncResult]:
         """One run of every enabled directory, in parallel; their results (``stop`` cancels them)."""
-        workers = [_DirectoryWorker(self, directory_id, scheduled=False) for directory_id in self.directory_ids]
+        workers = [_DirectoryWorker(self, directory_id, scheduled=False, once=True) for directory_id in self.directory_ids]
         for worker in workers:
             worker.ask(_Request())
             worker.thread.start()
@@ -347,6 +363,15 @@ class Scheduler:
                 # Just enabled, or before run_forever started: schedule it now.
                 worker = self._new_worker(directory_id)
         worker.ask(_Request(full=full, allow_deletes=allow_deletes))
+
+    def reconcile(self) -> None:
+        """Threads and login-check loops in step with the settings now, not at the next poll."""
+        self._reconcile_workers()
+
+    def finishing(self, directory_id: str) -> bool:
+        """Whether a thread of this directory, retired (removed, disabled), still ends its batch."""
+        with self._lock:
+            return any(w.directory_id == directory_id and w.thread.is_alive() for w in self._retired)
 
     def status(self) -> dict[str, DirectoryState]:
         with self._lock:
@@ -395,7 +420,7 @@ class Scheduler:
 
     def _new_worker(self, directory_id: str) -> _DirectoryWorker:
         """Create and (when scheduling) start a worker. Caller holds self._lock."""
-        worker = _DirectoryWorker(self, directory_id, scheduled=True)
+        worker = _DirectoryWorker(self, directory_id, scheduled=not self.paused)
         self._workers[directory_id] = worker
         if self._running:
             worker.thread.start()
@@ -450,17 +475,15 @@ class Scheduler:
             batch_size=settings.sync.batch_size, concurrency=settings.sync.concurrency,
         )
         self._emit(RunStarted(directory_id, request.full, request.allow_deletes, manual))
+
+        def job(signal: CancelSignal) -> SyncResult:
+            return run_sync_job(self.home, settings, self.secrets, directory_id, options,
+                                progress=lambda p: self._emit(RunProgress(p)), cancel=signal,
+                                target_factory=self.target_factory)
+
         try:
-            # A connection of its own: SQLite connections are not shared between threads.
-            with StateStore(self.home.state_db) as state:
-                engine = SyncEngine(settings, self.secrets, state)
-                return engine.run(
-                    directory_id, options, progress=lambda p: self._emit(RunProgress(p)), cancel=cancel
-                )
-        except UserError as exc:  # the state store cannot be opened
-            log.error(_("sync {id} could not run: {error}").format(id=directory_id, error=exc))
-            return SyncResult(directory_id, outcome="failed", error=str(exc), error_kind=exc.kind)
-        except Exception as exc:  # never kill the directory's thread
+            return self.host.run(directory_id, job, cancel)
+        except Exception as exc:  # a host that could not run it: never kill the directory's thread
             log.exception(_("sync {id} failed unexpectedly").format(id=directory_id))
             return SyncResult(directory_id, outcome="failed", error=_("unexpected {error}").format(error=type(exc).__name__),
                               error_kind="unexpected")

@@ -1,0 +1,254 @@
+"""The engine: the scheduler, the login checks and the control channel, composed once.
+
+``smartsync-tui run`` runs an :class:`EngineService` in its main thread; a
+console that holds the engine lock runs the same service in a thread of its
+own, hosting the jobs as Textual workers (ui/engine_link.py). Either way the
+backoff, the queued triggers, the status and the channel's answers come from
+the one scheduler (engine/scheduler.py).
+
+Events fan out to every listener (:meth:`EngineService.listen`): the channel's
+handler (which runs are in flight, for a forget), and a console's bridge that
+turns them into Textual messages. A request that came over the channel is told
+to the listeners too (:class:`ChannelRequest`), so the console that is the
+engine can say that another console asked for it.
+
+Nothing here imports textual.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from smartsync_tui.core import control_channel
+from smartsync_tui.core.errors import InputError, UserError
+from smartsync_tui.core.paths import Home
+from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.core.state_store import StateStore
+from smartsync_tui.core.sync_engine import SyncResult
+from smartsync_tui.engine.scheduler import (
+    DirectoryState,
+    RunFinished,
+    RunStarted,
+    Scheduler,
+    SchedulerEvent,
+)
+from smartsync_tui.i18n import _, number
+
+log = logging.getLogger("smartsync.engine")
+
+# A forget waits for the batch in flight; it answers before the channel's client gives up.
+FORGET_TIMEOUT = control_channel.FORGET_TIMEOUT - 10
+
+
+@dataclass(frozen=True)
+class ChannelRequest:
+    """Another console asked this engine for something over the channel (done already)."""
+
+    op: str  # "sync" | "forget"
+    directory_id: str
+    full: bool = False
+    allow_deletes: bool = False
+
+
+EngineEvent = SchedulerEvent | ChannelRequest
+
+
+class EngineService:
+    """The one engine of a home. The caller holds the home's engine lock.
+
+    ``scheduler_options`` go to :class:`Scheduler` (``paused``, ``host``,
+    ``target_factory``, ``backoff_base``...). ``serve_channel``: serve the
+    control channel while :meth:`run_forever` runs. ``say``: where its lifecycle lines go
+    (``run`` prints them as well as logging them); the application log by default.
+    """
+
+    def __init__(self, home: Home, *, secrets: SecretStore | None = None, serve_channel: bool = True,
+                 stop_event: threading.Event | None = None, forget_timeout: float = FORGET_TIMEOUT,
+                 say: Callable[[str], None] | None = None, **scheduler_options: Any) -> None:
+        self.home = home
+        self._say = say or (lambda line: log.info("%s", line))
+        self._listeners: list[Callable[[EngineEvent], None]] = []
+        # Loads appsettings.json: a broken file refuses the start rather than guessing.
+        self.scheduler = Scheduler(home, secrets=secrets, stop_event=stop_event, on_event=self.emit,
+                                   **scheduler_options)
+        self.secrets = self.scheduler.secrets
+        self.handler = ChannelHandler(self, forget_timeout=forget_timeout)
+        self.serve_channel = serve_channel
+        self.channel: control_channel.ControlServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- composition
+
+    def listen(self, listener: Callable[[EngineEvent], None]) -> None:
+        """Call ``listener`` with every event, from the engine's threads (quick, must not block)."""
+        self._listeners.append(listener)
+
+    def run_forever(self) -> None:
+        """Schedule (and serve the channel) until :meth:`stop`; returns once the runs in flight finished their batch."""
+        if self.serve_channel:
+            # Served only while the lock is ours (the caller took it): the lock says who the engine is.
+            self.channel = control_channel.serve(self.home, self.handler)
+            if self.channel is not None:
+                self._say(_("control channel listening on {path}").format(path=self.channel.path))
+        try:
+            self.scheduler.run_forever()
+        finally:
+            if self.channel is not None:
+                self.channel.close()
+
+    def run_once(self) -> list[SyncResult]:
+        """One run of every enabled directory, in parallel, with no channel (``run --once``)."""
+        return self.scheduler.run_once()
+
+    def start(self) -> None:
+        """:meth:`run_forever` in a thread of its own (a console that is the engine)."""
+        self._thread = threading.Thread(target=self.run_forever, name="engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Every run in flight stops after its batch; :meth:`run_forever` returns then."""
+        self.scheduler.stop()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread of :meth:`start`; whether it ended."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    # -- what a client asks (the channel's handler, or a console in the same process)
+
+    @property
+    def channel_path(self) -> str | None:
+        return str(self.channel.path) if self.channel is not None else None
+
+    def status(self) -> dict[str, DirectoryState]:
+        return self.scheduler.status()
+
+    def sync(self, directory_id: str, *, full: bool = False, allow_deletes: bool = False) -> bool:
+        """A run now, or right after the one in flight; True when it is queued behind that one."""
+        queued = bool((state := self.scheduler.status().get(directory_id)) and state.running)
+        self.scheduler.trigger(directory_id, full=full, allow_deletes=allow_deletes)
+        return queued
+
+    def reload(self) -> bool:
+        changed = self.scheduler.reload_settings_if_changed()
+        if changed:
+            self.scheduler.reconcile()
+        return changed
+
+    def forget(self, directory_id: str) -> None:
+        """A directory gone from appsettings.json: its run stops after its batch, then its rows and secrets go."""
+        scheduler = self.scheduler
+        scheduler.reload_settings_if_changed()
+        if scheduler.settings.directory(directory_id) is not None:
+            raise InputError(
+                "directory", _("directory '{id}' is still in appsettings.json: remove it first "
+                               "(smartsync-tui directory remove {id}, or delete it in the console)").format(id=directory_id),
+            )
+        scheduler.reconcile()  # retires its thread and stops its login-check loop now
+        login_checks = scheduler.login_checks
+
+        def busy() -> bool:
+            return (self.handler.in_flight(directory_id) or directory_id in scheduler.status()
+                    or scheduler.finishing(directory_id)
+                    or (login_checks is not None and login_checks.busy(directory_id)))
+
+        forget_when_idle(self.home, self.secrets, directory_id, busy,
+                         timeout=self.handler.forget_timeout, poll=self.handler.poll)
+
+    def emit(self, event: EngineEvent) -> None:
+        """Tell every listener (the scheduler's events, and the channel's requests)."""
+        self.handler.on_event(event)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception(_("the engine's event listener failed on {event}").format(event=type(event).__name__))
+
+
+class ChannelHandler:
+    """The control channel's requests (core/control_channel.py), done by the service."""
+
+    def __init__(self, service: EngineService, *, forget_timeout: float = FORGET_TIMEOUT, poll: float = 0.1) -> None:
+        self.service = service
+        self.forget_timeout = forget_timeout
+        self.poll = poll
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+
+    def on_event(self, event: EngineEvent) -> None:
+        if isinstance(event, RunStarted | RunFinished):
+            with self._lock:
+                if isinstance(event, RunStarted):
+                    self._in_flight.add(event.directory_id)
+                else:
+                    self._in_flight.discard(event.directory_id)
+
+    def in_flight(self, directory_id: str) -> bool:
+        with self._lock:
+            return directory_id in self._in_flight
+
+    # called from the channel's threads
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {directory_id: state_json(state) for directory_id, state in self.service.status().items()}
+
+    def sync(self, directory: str, *, full: bool, allow_deletes: bool) -> None:
+        self.service.sync(directory, full=full, allow_deletes=allow_deletes)
+        self.service.emit(ChannelRequest("sync", directory, full, allow_deletes))
+
+    def reload(self) -> bool:
+        return self.service.reload()
+
+    def forget(self, directory: str) -> None:
+        self.service.forget(directory)
+        self.service.emit(ChannelRequest("forget", directory))
+
+
+def forget_when_idle(home: Home, secrets: SecretStore, directory_id: str, busy: Callable[[], bool], *,
+                     timeout: float, poll: float = 0.1) -> None:
+    """Forget a deleted directory once nothing of it runs any more; :class:`UserError` after ``timeout`` s.
+
+    ``busy``: whether something of the directory still runs (its sync's batch
+    in flight, its login-check loop finishing its checks). Its rows and secrets
+    go only after: a batch would write its rows back, a check its result, a
+    loop reconnecting would read (or create) its key. On the deadline nothing
+    is deleted and the error says so.
+    """
+    deadline = time.monotonic() + timeout
+    while busy():
+        if time.monotonic() >= deadline:
+            log.warning(_("directory {id} not forgotten: its sync or login checks still ran after {seconds} s; "
+                          "its state and secrets are kept").format(id=directory_id, seconds=number(timeout, None)))
+            raise UserError(forget_timed_out(directory_id, timeout))
+        time.sleep(poll)
+    forget_directory(home, secrets, directory_id)
+
+
+def forget_timed_out(directory_id: str, timeout: float) -> str:
+    return _("directory '{id}' is still finishing a sync batch or its login checks after "
+             "{seconds} s: its state and secrets were not deleted (see the application log)").format(
+        id=directory_id, seconds=number(timeout, None))
+
+
+def forget_directory(home: Home, secrets: SecretStore, directory: str) -> None:
+    """What an engine keeps of a deleted directory goes: state-store rows and secrets.
+
+    Call it only when nothing of the directory runs any more: see :func:`forget_when_idle`.
+    """
+    with StateStore(home.state_db) as state:
+        state.forget_directory(directory)
+    secrets.delete_prefix(f"directory/{directory}/")
+    log.info(_("directory {id} forgotten: its state and its secrets were deleted").format(id=directory))
+
+
+def state_json(state: DirectoryState) -> dict[str, Any]:
+    out = asdict(state)
+    out.pop("directory_id", None)
+    return out
