@@ -193,7 +193,7 @@ def child_console(args: argparse.Namespace) -> int:
 
     ctx = CliContext.open(args.home)  # the log file, as the CLI does
     stats["imported_cli"] = time.monotonic()
-    from smartsync_tui.core.settings import load_settings
+    from smartsync_tui.config.settings import load_settings
     from smartsync_tui.ui import app as app_module
     from smartsync_tui.ui.i18n import detect_language, set_language
     from smartsync_tui.ui.widgets.log_pane import LogPane
@@ -536,8 +536,8 @@ def import_breakdown(cache_dir: str | None) -> list[tuple[str, float]]:
 
 
 def write_settings_language(home: Path) -> None:
-    from smartsync_tui.core.paths import resolve_home
-    from smartsync_tui.core.settings import load_settings, save_settings
+    from smartsync_tui.config.paths import resolve_home
+    from smartsync_tui.config.settings import load_settings, save_settings
 
     h = resolve_home(home)
     settings = load_settings(h.settings_file, environment=False)
@@ -547,8 +547,8 @@ def write_settings_language(home: Path) -> None:
 
 def bare_home(path: Path) -> Path:
     """appsettings.json, no directory: the main screen, not the wizard. Identity on a closed loopback port."""
-    from smartsync_tui.core.paths import resolve_home
-    from smartsync_tui.core.settings import (
+    from smartsync_tui.config.paths import resolve_home
+    from smartsync_tui.config.settings import (
         AppSettings,
         IdentitySettings,
         ProxySettings,

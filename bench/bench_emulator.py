@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from smartsync_tui.core.identity_client import IdentityClient, ProxyChoice  # noqa: E402
+from smartsync_tui.targets.identity.client import IdentityClient, ProxyChoice  # noqa: E402
 
 
 def make_users(count: int, generation: int = 0) -> list[dict]:

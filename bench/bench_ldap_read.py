@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: read every user of a 10,000-user Samba AD DC.
 
-Compares ``smartsync_tui.core.ldap_reader.paged_search`` (what the sync
+Compares ``smartsync_tui.ad.ldap_reader.paged_search`` (what the sync
 engine uses) with a bare ldap3 paged search of the same data (the floor:
 ``conn.extend.standard.paged_search(..., generator=True)``), both over LDAPS
 with the certificate validated, pages of 1000 (AD's MaxPageSize) and the sync
@@ -77,8 +77,8 @@ def child_ours(facts: dict, page_size: int = PAGE_SIZE) -> dict:
     sys.path.insert(0, str(ROOT))
     from pydantic import SecretStr
 
-    from smartsync_tui.core import ldap_reader
-    from smartsync_tui.core.settings import DirectorySettings
+    from smartsync_tui.ad import ldap_reader
+    from smartsync_tui.config.settings import DirectorySettings
 
     directory = DirectorySettings(
         id="bench", server=facts["host"], tls="ldaps", ca_file=facts["ca_file"],

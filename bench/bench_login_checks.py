@@ -134,10 +134,10 @@ def agent_burst(emulator: Emulator, identity_directory: str, users: list[tuple[s
 def make_home(root: Path, dc, emulator: Emulator, token: str) -> Path:  # type: ignore[no-untyped-def]
     from pydantic import SecretStr
 
-    from smartsync_tui.core.directory_check import check_directory, store_directory_secrets
-    from smartsync_tui.core.paths import resolve_home
-    from smartsync_tui.core.secret_store import SecretStore
-    from smartsync_tui.core.settings import AppSettings, IdentitySettings, ProxySettings, save_settings
+    from smartsync_tui.checks.directory import check_directory, store_directory_secrets
+    from smartsync_tui.config.paths import resolve_home
+    from smartsync_tui.config.secret_store import SecretStore
+    from smartsync_tui.config.settings import AppSettings, IdentitySettings, ProxySettings, save_settings
     from smartsync_tui.testbed.directory import dc_directory
 
     home = resolve_home(root / "home").ensure()

@@ -142,11 +142,11 @@ def child_sync(job: dict) -> dict:
     """One SyncEngine.run in this fresh process: timings, phases, counts, peak RSS, CPU."""
     t_start = time.perf_counter()
     os.environ["SMARTSYNC_HOME"] = job["home"]
-    from smartsync_tui.core.paths import resolve_home
-    from smartsync_tui.core.secret_store import SecretStore
-    from smartsync_tui.core.settings import load_settings
-    from smartsync_tui.core.state_store import StateStore
-    from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+    from smartsync_tui.config.paths import resolve_home
+    from smartsync_tui.config.secret_store import SecretStore
+    from smartsync_tui.config.settings import load_settings
+    from smartsync_tui.store.state_store import StateStore
+    from smartsync_tui.engine.sync import SyncEngine, SyncOptions
 
     imported = time.perf_counter()
     home = resolve_home(job["home"])
@@ -274,15 +274,15 @@ def make_home(root: Path, facts: dict, emulator: Emulator, name: str) -> tuple[P
 
     from pydantic import SecretStr
 
-    from smartsync_tui.core.identity_client import IdentityClient, ProxyChoice
-    from smartsync_tui.core.paths import resolve_home
-    from smartsync_tui.core.secret_store import (
+    from smartsync_tui.targets.identity.client import IdentityClient, ProxyChoice
+    from smartsync_tui.config.paths import resolve_home
+    from smartsync_tui.config.secret_store import (
         SecretStore,
         directory_agent_key,
         directory_password_key,
         directory_token_key,
     )
-    from smartsync_tui.core.settings import (
+    from smartsync_tui.config.settings import (
         AppSettings,
         DirectorySettings,
         IdentitySettings,

@@ -1,4 +1,4 @@
-"""smartsync_tui.core.ad_sync_reader: unit tests with a fake reader, then the real Samba AD DC.
+"""smartsync_tui.ad.reader: unit tests with a fake reader, then the real Samba AD DC.
 
 The Samba tests work in OUs of their own (``samba_dc.make_ou()``): the DC is
 shared by the whole session. One test stops and restarts the DC (a DC that
@@ -18,8 +18,9 @@ from ldap3 import MODIFY_ADD, MODIFY_REPLACE
 from ldap3.protocol.formatters.formatters import format_uuid_le
 from pydantic import SecretStr
 
-from smartsync_tui.core import ad_sync_reader, ldap_reader
-from smartsync_tui.core.ad_sync_reader import (
+from smartsync_tui.ad import reader as ad_sync_reader
+from smartsync_tui.ad import ldap_reader
+from smartsync_tui.ad.reader import (
     GROUP_ATTRIBUTES,
     USER_ATTRIBUTES,
     delta_filter,
@@ -30,9 +31,9 @@ from smartsync_tui.core.ad_sync_reader import (
     nested_user_guids,
     read_dc_identity,
 )
-from smartsync_tui.core.ldap_reader import DirectoryError, SearchCancelled, guid_to_str
-from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER
-from smartsync_tui.core.sync_model import AdGroup, AdUser
+from smartsync_tui.ad.ldap_reader import DirectoryError, SearchCancelled, guid_to_str
+from smartsync_tui.config.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER
+from smartsync_tui.ad.records import AdGroup, AdUser
 from tests.support.samba import samba_dc_script
 
 BIG = 2000  # members of the big group (beyond AD's MaxValRange of 1500)

@@ -21,10 +21,10 @@ import pytest
 
 from smartsync_tui.cli import exit_codes, main as cli_main
 from smartsync_tui.cli.exit_codes import COULD_NOT_RUN, FAILED, INTERRUPTED, KINDS, OK
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings, save_settings
-from smartsync_tui.core.sync_engine import SyncResult
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.secret_store import SecretStore, directory_password_key, directory_token_key
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings, save_settings
+from smartsync_tui.engine.sync import SyncResult
 from tests.support.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,7 +199,7 @@ def test_ctrl_c_is_130_with_and_without_json(capsys, home, monkeypatch):
 
 
 def test_a_demo_that_cannot_start_exits_2(capsys, monkeypatch):
-    from smartsync_tui.cli import demo_cmd
+    from smartsync_tui.demo import command as demo_cmd
     from smartsync_tui.core.errors import UserError
 
     def cannot_start(**_kwargs):

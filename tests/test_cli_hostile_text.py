@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from ldap3.utils.dn import escape_rdn
 
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.secret_store import SecretStore, directory_password_key, directory_token_key
 from tests.support.cli import run_main
 from tests.support.hostile import hostile_piece, hostile_text, markup_safe_name
 

@@ -10,18 +10,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import SecretStr
 
-from smartsync_tui.core import agent_keys, command_loop
-from smartsync_tui.core.command_loop import CommandLoop, LoginChecked
-from smartsync_tui.core.identity_client import IdentityUnreachable
-from smartsync_tui.core.login_check import LoginCheckResult
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.secret_store import (
+from smartsync_tui.targets.identity import agent_keys
+from smartsync_tui.targets.identity import pass_through as command_loop
+from smartsync_tui.targets.identity.pass_through import CommandLoop, LoginChecked
+from smartsync_tui.targets.identity.client import IdentityUnreachable
+from smartsync_tui.ad.login_check import LoginCheckResult
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.secret_store import (
     SecretStore,
     directory_agent_key,
     directory_password_key,
     directory_token_key,
 )
-from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from smartsync_tui.config.settings import AppSettings, DirectorySettings
 from tests.support.waiting import wait_until
 
 PAIR = agent_keys.new_key_pair()

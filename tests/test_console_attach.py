@@ -1,6 +1,6 @@
 """A console opened while `smartsync-tui run` holds the home shows the engine's
 state and starts no syncs of its own; its actions reach the engine through the
-control channel (core/control_channel.py)."""
+control channel (channel/control_channel.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Checkbox, DataTable
 
-from smartsync_tui.core import control_channel, engine_lock
-from smartsync_tui.core.settings import load_settings
+from smartsync_tui.channel import control_channel
+from smartsync_tui.engine import lock as engine_lock
+from smartsync_tui.config.settings import load_settings
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from tests.support.tables import directory_row
@@ -207,7 +208,7 @@ class RecordingEngine:
 
 
 async def test_an_attached_console_offers_the_disables_the_engine_holds(sync_env):
-    from smartsync_tui.core.state_store import PendingOp
+    from smartsync_tui.store.state_store import PendingOp
     from smartsync_tui.ui.screens.threshold import ThresholdDialog
 
     engine = RecordingEngine()

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
-from smartsync_tui.core.state_store import LoginCheckRecord, PendingOp, StateStore
-from smartsync_tui.core.sync_engine import SyncResult
-from smartsync_tui.core.sync_plan import GONE_FROM_SCOPE, PlannedOp, SyncPlan
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, save_settings
+from smartsync_tui.store.state_store import LoginCheckRecord, PendingOp, StateStore
+from smartsync_tui.engine.sync import SyncResult
+from smartsync_tui.engine.plan import GONE_FROM_SCOPE, PlannedOp, SyncPlan
 from smartsync_tui.i18n import _
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Button, Checkbox, DataTable
 
-from smartsync_tui.core.settings import load_settings
+from smartsync_tui.config.settings import load_settings
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
 from smartsync_tui.ui.screens.confirm_quit import ConfirmQuitDialog

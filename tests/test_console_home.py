@@ -14,9 +14,9 @@ import pytest
 from textual.widgets import Input, RadioSet, Select, Static
 
 from smartsync_tui.core.logs import setup_logging
-from smartsync_tui.core.paths import Home, resolve_home
-from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.paths import Home, resolve_home
+from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY, SecretStore
+from smartsync_tui.config.settings import (
     AppSettings,
     DirectorySettings,
     IdentitySettings,
@@ -24,7 +24,7 @@ from smartsync_tui.core.settings import (
     load_settings,
     save_settings,
 )
-from smartsync_tui.core.state_store import (
+from smartsync_tui.store.state_store import (
     RunRecord,
     StateStore,
     SyncedObject,

@@ -21,11 +21,11 @@ from ldap3 import MODIFY_REPLACE
 from hypothesis import HealthCheck, given, settings
 from textual.widgets import DataTable
 
-from smartsync_tui.cli import demo_cmd
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import load_settings
-from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+from smartsync_tui.demo import command as demo_cmd
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import load_settings
+from smartsync_tui.store.state_store import StateStore
+from smartsync_tui.engine.sync import SyncEngine, SyncOptions
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.literal import clean
 from smartsync_tui.ui.screens.details import DirectoryDetails

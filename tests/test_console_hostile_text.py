@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual.widgets import DataTable
 
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, ProxySettings, save_settings
-from smartsync_tui.core.state_store import LoginCheckRecord, PendingOp, StateStore
-from smartsync_tui.core.sync_engine import SyncResult
-from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, ProxySettings, save_settings
+from smartsync_tui.store.state_store import LoginCheckRecord, PendingOp, StateStore
+from smartsync_tui.engine.sync import SyncResult
+from smartsync_tui.engine.plan import PlannedOp, SyncPlan
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.literal import clean
 from smartsync_tui.ui.screens.details import DirectoryDetails

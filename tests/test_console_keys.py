@@ -14,8 +14,8 @@ import pytest
 from textual.command import CommandPalette
 from textual.widgets import Input, Static
 
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.ui import app as app_module
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.confirm_quit import ConfirmQuitDialog

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, TabbedContent
 
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.widgets.home_tab import HomeTab
 from tests.support.tables import directory_row

@@ -14,15 +14,15 @@ import socket
 import pytest
 from textual.widgets import DataTable, Static
 
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.settings import (
     AppSettings,
     DirectorySettings,
     load_settings,
     save_settings,
 )
-from smartsync_tui.core.sync_engine import SyncResult
-from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
+from smartsync_tui.engine.sync import SyncResult
+from smartsync_tui.engine.plan import PlannedOp, SyncPlan
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.preview import PreviewScreen
 from smartsync_tui.ui.screens.row_view import FULL_LIMIT, RowView

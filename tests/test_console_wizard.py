@@ -17,8 +17,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
 from smartsync_tui.core.logs import setup_logging
-from smartsync_tui.core.paths import Home, resolve_home
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.paths import Home, resolve_home
+from smartsync_tui.config.settings import (
     AppSettings,
     DirectorySettings,
     IdentitySettings,
@@ -409,14 +409,14 @@ async def test_edit_with_a_wrong_new_password_changes_nothing(samba_dc, emulator
     assert (home.settings_file.read_bytes(), home.secrets_file.read_bytes()) == before
 
 
-# -- the save rule shared with the CLI (core/directory_setup.py)
+# -- the save rule shared with the CLI (checks/directory_setup.py)
 
 
 def test_settings_and_secrets_change_together_or_not_at_all(home):
     from pydantic import SecretStr
 
-    from smartsync_tui.core.directory_setup import PendingSecrets, save_checked_directory, unique_directory_id
-    from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
+    from smartsync_tui.checks.directory_setup import PendingSecrets, save_checked_directory, unique_directory_id
+    from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY, SecretStore
 
     secrets = SecretStore(home.secrets_file)
     secrets.set_many({"directory/corp/bind_password": "Old-Passw0rd", PROXY_PASSWORD_KEY: "Old-Proxy-Pw"})

@@ -19,24 +19,24 @@ from typing import Any
 
 import pytest
 
-from smartsync_tui.core import control_channel
-from smartsync_tui.core.command_loop import CommandLoop
-from smartsync_tui.core.control_channel import (
+from smartsync_tui.channel import control_channel
+from smartsync_tui.targets.identity.pass_through import CommandLoop
+from smartsync_tui.channel.control_channel import (
     ChannelError,
     ControlServer,
     request,
 )
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import (
     AppSettings,
     DirectorySettings,
     load_settings,
     save_settings,
 )
-from smartsync_tui.core.state_store import PendingOp, StateStore
-from smartsync_tui.core.sync_engine import SyncResult
+from smartsync_tui.store.state_store import PendingOp, StateStore
+from smartsync_tui.engine.sync import SyncResult
 from smartsync_tui.engine.scheduler import RunFinished, RunStarted
 from smartsync_tui.engine.service import EngineService, forget_when_idle
 

@@ -18,17 +18,18 @@ import pytest
 from ldap3 import MODIFY_REPLACE
 from pydantic import SecretStr
 
-from smartsync_tui.cli import demo_cmd
-from smartsync_tui.core import ad_sync_reader, ldap_reader
-from smartsync_tui.core.ldap_reader import DirectoryError
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import (
+from smartsync_tui.demo import command as demo_cmd
+from smartsync_tui.ad import reader as ad_sync_reader
+from smartsync_tui.ad import ldap_reader
+from smartsync_tui.ad.ldap_reader import DirectoryError
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import (
     DEFAULT_USER_FILTER,
     DirectorySettings,
     load_settings,
 )
-from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+from smartsync_tui.store.state_store import StateStore
+from smartsync_tui.engine.sync import SyncEngine, SyncOptions
 from smartsync_tui.testbed.memory_dc import DEMO_HOST, MemoryDC
 from smartsync_tui.testbed.trickle import (
     ChangeTrickle,
@@ -118,7 +119,7 @@ def test_trickled_changes_arrive_with_the_next_delta(demo):
 
 def test_the_demo_asks_for_login_checks_and_the_agent_answers_them(demo):
     """Pass-through authentication in the demo: the in-memory directory checks the passwords."""
-    from smartsync_tui.core.command_loop import LoginChecked, LoginCheckService
+    from smartsync_tui.targets.identity.pass_through import LoginChecked, LoginCheckService
 
     settings = load_settings(demo.home.settings_file)
     events: list = []

@@ -19,9 +19,9 @@ import pytest
 from textual.widgets import Input, Select
 
 from smartsync_tui.cli.exit_codes import COULD_NOT_RUN
-from smartsync_tui.core.paths import Home, resolve_home
-from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.paths import Home, resolve_home
+from smartsync_tui.config.secret_store import SecretStore, directory_password_key, directory_token_key
+from smartsync_tui.config.settings import (
     AppSettings,
     DirectorySettings,
     IdentitySettings,

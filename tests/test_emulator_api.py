@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smartsync_tui.core import agent_keys
+from smartsync_tui.targets.identity import agent_keys
 from tests.support.emulator import EmulatorProcess, start_emulator
 
 API = "/api/agent/v1"

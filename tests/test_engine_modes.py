@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from smartsync_tui.core import control_channel
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.secret_store import SecretStore, directory_password_key
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, load_settings, save_settings
-from smartsync_tui.core.state_store import StateStore
+from smartsync_tui.channel import control_channel
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.secret_store import SecretStore, directory_password_key
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, load_settings, save_settings
+from smartsync_tui.store.state_store import StateStore
 from smartsync_tui.engine.service import EngineService
 from smartsync_tui.testbed.memory_dc import MemoryDC
 from smartsync_tui.ui.app import SmartSyncApp

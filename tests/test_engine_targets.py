@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_REPLACE
 
-from smartsync_tui.core.secret_store import SecretStore, directory_password_key
-from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, AppSettings, DirectorySettings
-from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+from smartsync_tui.config.secret_store import SecretStore, directory_password_key
+from smartsync_tui.config.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, AppSettings, DirectorySettings
+from smartsync_tui.store.state_store import StateStore
+from smartsync_tui.engine.sync import SyncEngine, SyncOptions
 from smartsync_tui.targets.base import TargetStopped
 from smartsync_tui.testbed.memory_dc import MemoryDC
 from tests.support.memory_target import MemoryTarget
@@ -110,8 +110,9 @@ def test_a_refused_item_is_a_partial_run_and_is_sent_again_next_time(env):
 def _read_users(env):  # type: ignore[no-untyped-def]
     from pydantic import SecretStr
 
-    from smartsync_tui.core import ad_sync_reader, ldap_reader
-    from smartsync_tui.core.settings import DEFAULT_USER_FILTER
+    from smartsync_tui.ad import reader as ad_sync_reader
+    from smartsync_tui.ad import ldap_reader
+    from smartsync_tui.config.settings import DEFAULT_USER_FILTER
 
     conn = ldap_reader.connect(env.settings.directories[0], SecretStr(env.dc.admin_password))
     try:

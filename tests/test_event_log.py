@@ -28,10 +28,10 @@ from smartsync_tui.core.event_log import (
     parse_when,
 )
 from smartsync_tui.core.logs import AUDIT_LOGGER, setup_logging
-from smartsync_tui.core.paths import Home, resolve_home
+from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.core.redaction import register_secret
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, LogSettings, save_settings
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings, LogSettings, save_settings
 from tests.support.logs import close_file_logging, emit_at
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -516,14 +516,14 @@ def _export_everything(home: Home, out_dir: Path) -> dict[str, str]:
 
 
 def test_logs_of_syncs_with_the_in_memory_directory_hold_no_password_or_token(tmp_path):
-    from smartsync_tui.cli import demo_cmd
-    from smartsync_tui.core.secret_store import (
+    from smartsync_tui.demo import command as demo_cmd
+    from smartsync_tui.config.secret_store import (
         directory_password_key,
         directory_token_key,
     )
-    from smartsync_tui.core.settings import load_settings
-    from smartsync_tui.core.state_store import StateStore
-    from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+    from smartsync_tui.config.settings import load_settings
+    from smartsync_tui.store.state_store import StateStore
+    from smartsync_tui.engine.sync import SyncEngine, SyncOptions
 
     demo = demo_cmd.prepare(use_samba=False, workdir=tmp_path / "demo")
     try:
@@ -547,7 +547,7 @@ def test_logs_of_syncs_with_the_in_memory_directory_hold_no_password_or_token(tm
 
 @pytest.mark.samba
 def test_logs_of_syncs_with_samba_hold_no_password_or_token(sync_env, tmp_path):
-    from smartsync_tui.core.secret_store import (
+    from smartsync_tui.config.secret_store import (
         directory_password_key,
         directory_token_key,
     )

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smartsync_tui.core import engine_lock
+from smartsync_tui.engine import lock as engine_lock
 from smartsync_tui.core.file_protection import UnsafeHomeError
 from smartsync_tui.core.logs import CONSOLE_LOG, RetainingFileHandler
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.settings import LogSettings
-from smartsync_tui.core.state_store import StateStore
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.settings import LogSettings
+from smartsync_tui.store.state_store import StateStore
 
 OTHER_UID = 65534
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")

@@ -13,14 +13,15 @@ import threading
 import pytest
 from pydantic import SecretStr
 
-from smartsync_tui.core import ad_sync_reader, ldap_reader
-from smartsync_tui.core.ad_errors import AdBindReason, describe_bind_failure
-from smartsync_tui.core.connection_check import save_proxy
-from smartsync_tui.core.directory_check import DirectoryCheck
+from smartsync_tui.ad import reader as ad_sync_reader
+from smartsync_tui.ad import ldap_reader
+from smartsync_tui.ad.errors import AdBindReason, describe_bind_failure
+from smartsync_tui.checks.connection import save_proxy
+from smartsync_tui.checks.directory import DirectoryCheck
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.login_check import LoginChecker, LoginCheckResult, describe, masked_login
+from smartsync_tui.ad.login_check import LoginChecker, LoginCheckResult, describe, masked_login
 from smartsync_tui.core.remedy import SecretMissing, remedies
-from smartsync_tui.core.settings import DirectorySettings, ProxySettings
+from smartsync_tui.config.settings import DirectorySettings, ProxySettings
 from smartsync_tui.i18n import set_language
 from smartsync_tui.testbed.memory_dc import MemoryDC
 from smartsync_tui.ui.advice import in_console

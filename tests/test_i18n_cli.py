@@ -20,8 +20,8 @@ from smartsync_tui.cli.main import choose_language
 from smartsync_tui.cli.web_auth import check_token_text, login_needed_page
 from smartsync_tui.cli.web_sessions import SessionLimits
 from smartsync_tui.core.logs import setup_logging
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.i18n import current_language, set_language
 from tests.support.cli import run_main
 from tests.support.logs import close_file_logging, emit_at
@@ -103,7 +103,7 @@ def test_a_refused_server_is_reported_in_the_cli_s_portuguese_frame(capsys, home
     code, out, err = run_main(capsys, "directory", "add", "--server", "LDAP://dc1.corp.example",
                               "--user", "svc@corp.example", "--base-dn", "DC=corp,DC=example")
     assert code == 2 and out == ""
-    # The sentence itself is the core's (core/validation.py); the frame and the option are the CLI's.
+    # The sentence itself is the core's (config/validation.py); the frame and the option are the CLI's.
     assert err.startswith("erro: --server: ")
 
 

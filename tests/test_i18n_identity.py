@@ -15,9 +15,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from smartsync_tui.core.agent_keys import PrivateKey
+from smartsync_tui.targets.identity.agent_keys import PrivateKey
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.identity_client import (
+from smartsync_tui.targets.identity.client import (
     IdentityClient,
     IdentityProtocolError,
     IdentityThrottled,
@@ -25,13 +25,13 @@ from smartsync_tui.core.identity_client import (
     ProxyChoice,
     TokenRejected,
 )
-from smartsync_tui.core.paths import Home
+from smartsync_tui.config.paths import Home
 from smartsync_tui.engine.scheduler import Scheduler
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, save_settings
-from smartsync_tui.core.state_store import PendingOp, StateStore
-from smartsync_tui.core.sync_engine import SyncEngine, count_text
-from smartsync_tui.core.sync_plan import Planner, describe_change
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, save_settings
+from smartsync_tui.store.state_store import PendingOp, StateStore
+from smartsync_tui.engine.sync import SyncEngine, count_text
+from smartsync_tui.engine.plan import Planner, describe_change
 from tests.support.plans import engine_reason, held_note
 
 BASE = "https://identity.example.com"

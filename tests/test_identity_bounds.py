@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 from pydantic import SecretStr
 
-from smartsync_tui.core.identity_client import (
+from smartsync_tui.targets.identity.client import (
     MAX_ANSWER_BYTES,
     IdentityClient,
     IdentityProtocolError,
@@ -36,7 +36,7 @@ from smartsync_tui.core.identity_client import (
     IdentityUnreachable,
     ProxyChoice,
 )
-from smartsync_tui.core.settings import AppSettings
+from smartsync_tui.config.settings import AppSettings
 from tests.support import hostile_http
 from tests.test_run_engine import Engine, _edit_settings, _root
 

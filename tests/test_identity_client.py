@@ -22,9 +22,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from smartsync_tui.core import agent_keys
+from smartsync_tui.targets.identity import agent_keys
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.identity_client import (
+from smartsync_tui.targets.identity.client import (
     AgentKeyRejected,
     CommandGone,
     DirectoryRecord,

@@ -1,4 +1,4 @@
-"""smartsync_tui.core.ldap_reader and ad_errors: unit tests, then the real Samba AD DC."""
+"""smartsync_tui.ad.ldap_reader and ad_errors: unit tests, then the real Samba AD DC."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
-from smartsync_tui.core import ldap_reader
-from smartsync_tui.core.ad_errors import (
+from smartsync_tui.ad import ldap_reader
+from smartsync_tui.ad.errors import (
     AdBindReason,
     bind_data_code,
     describe_bind_failure,
     parse_bind_reason,
 )
-from smartsync_tui.core.ldap_reader import (
+from smartsync_tui.ad.ldap_reader import (
     DirectoryError,
     SearchCancelled,
     escape_filter_value,
@@ -96,7 +96,7 @@ def test_escape_filter_value():
 
 
 def test_empty_password_is_refused_before_any_network(monkeypatch):
-    from smartsync_tui.core.settings import DirectorySettings
+    from smartsync_tui.config.settings import DirectorySettings
 
     directory = DirectorySettings(id="x", server="no-such-host.invalid", bind_user="a@b.c", base_dn="DC=b,DC=c")
     with pytest.raises(DirectoryError) as caught:

@@ -34,9 +34,9 @@ from hypothesis import strategies as st
 
 from smartsync_tui.core.event_log import audit, export_log
 from smartsync_tui.core.logs import AUDIT_LOGGER, LOG_DATE_FORMAT, LOG_FORMAT, setup_logging
-from smartsync_tui.core.paths import Home, resolve_home
+from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.core.redaction import RedactingFilter, install_log_redaction, register_secret
-from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.core.text import CONTINUATION_PREFIX, CONTROL, escaped
 from smartsync_tui.ui import log_bridge
 from tests.support.hostile import hostile_piece
@@ -543,10 +543,10 @@ def test_a_detail_from_identity_cannot_forge_a_record_with_samba(sync_env, tmp_p
 
 
 def test_a_detail_from_identity_cannot_forge_a_record_with_the_in_memory_directory(tmp_path):
-    from smartsync_tui.cli import demo_cmd
-    from smartsync_tui.core.settings import load_settings
-    from smartsync_tui.core.state_store import StateStore
-    from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
+    from smartsync_tui.demo import command as demo_cmd
+    from smartsync_tui.config.settings import load_settings
+    from smartsync_tui.store.state_store import StateStore
+    from smartsync_tui.engine.sync import SyncEngine, SyncOptions
 
     demo = demo_cmd.prepare(use_samba=False, workdir=tmp_path / "demo")
     state = StateStore(demo.home.state_db)

@@ -14,11 +14,12 @@ import pytest
 from ldap3 import MODIFY_REPLACE
 from pydantic import SecretStr
 
-from smartsync_tui.core import command_loop, login_check
-from smartsync_tui.core.ad_errors import AdBindReason
-from smartsync_tui.core.ldap_reader import DirectoryError, _bind_failure
-from smartsync_tui.core.login_check import MAX_IDLE_SECONDS, LoginChecker, parse_login, shown_login
-from smartsync_tui.core.settings import DEFAULT_USER_FILTER, DirectorySettings
+from smartsync_tui.targets.identity import pass_through as command_loop
+from smartsync_tui.ad import login_check
+from smartsync_tui.ad.errors import AdBindReason
+from smartsync_tui.ad.ldap_reader import DirectoryError, _bind_failure
+from smartsync_tui.ad.login_check import MAX_IDLE_SECONDS, LoginChecker, parse_login, shown_login
+from smartsync_tui.config.settings import DEFAULT_USER_FILTER, DirectorySettings
 from smartsync_tui.ui.screens import details
 
 # -- the login forms (no DC needed)

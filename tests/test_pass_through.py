@@ -9,8 +9,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from smartsync_tui.core import agent_keys
-from smartsync_tui.core.command_loop import (
+from smartsync_tui.targets.identity import agent_keys
+from smartsync_tui.targets.identity.pass_through import (
     CommandLoopState,
     LoginChecked,
     LoginCheckService,
@@ -163,7 +163,7 @@ def test_a_check_that_waited_past_the_deadline_is_answered_expired_without_a_bin
 def test_registering_again_rotates_the_key_pair(samba_dc, staff_env):
     from pydantic import SecretStr
 
-    from smartsync_tui.core.directory_check import store_directory_secrets
+    from smartsync_tui.checks.directory import store_directory_secrets
 
     with Running(staff_env) as running:
         first = running.wait_for_key()
@@ -220,7 +220,7 @@ def test_an_unreachable_dc_is_an_error_not_a_denial(samba_dc, emulator, tmp_path
 def test_a_revoked_token_stops_the_checks_until_a_new_one_is_entered(samba_dc, staff_env):
     from pydantic import SecretStr
 
-    from smartsync_tui.core.directory_check import store_directory_secrets
+    from smartsync_tui.checks.directory import store_directory_secrets
 
     staff_env.settings.login_checks.poll_wait_seconds = 1
     with Running(staff_env) as running:

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smartsync_tui.core.state_store import StateStore, SyncedObject
-from smartsync_tui.core.sync_mapping import content_hash
-from smartsync_tui.core.sync_model import UAC_ACCOUNT_DISABLED, AdGroup, AdUser, DeletedObject
-from smartsync_tui.core.sync_plan import GONE_FROM_SCOPE, Planner, SyncPlan
-from smartsync_tui.targets.identity import refusal
+from smartsync_tui.store.state_store import StateStore, SyncedObject
+from smartsync_tui.engine.mapping import content_hash
+from smartsync_tui.ad.records import UAC_ACCOUNT_DISABLED, AdGroup, AdUser, DeletedObject
+from smartsync_tui.engine.plan import GONE_FROM_SCOPE, Planner, SyncPlan
+from smartsync_tui.targets.identity.target import refusal
 
 BASE = "OU=Staff,DC=corp,DC=example"
 GROUPS = "OU=Groups,DC=corp,DC=example"

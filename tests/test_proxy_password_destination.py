@@ -16,11 +16,11 @@ import pytest
 from pydantic import SecretStr
 from textual.widgets import Input
 
-from smartsync_tui.core.connection_check import save_proxy
+from smartsync_tui.checks.connection import save_proxy
 from smartsync_tui.core.errors import InputError
-from smartsync_tui.core.paths import Home, resolve_home
-from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.paths import Home, resolve_home
+from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY, SecretStore
+from smartsync_tui.config.settings import (
     AppSettings,
     IdentitySettings,
     ProxySettings,

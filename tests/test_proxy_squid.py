@@ -25,14 +25,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.secret_store import (
+from smartsync_tui.targets.identity.access import identity_client
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.secret_store import (
     PROXY_PASSWORD_KEY,
     SecretStore,
     directory_token_key,
 )
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.settings import (
     AppSettings,
     IdentitySettings,
     ProxySettings,

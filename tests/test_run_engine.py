@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from smartsync_tui.core import engine_lock
-from smartsync_tui.core.paths import Home, resolve_home
+from smartsync_tui.engine import lock as engine_lock
+from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.engine.scheduler import (
     RunFinished,
     RunStarted,
     Scheduler,
     backoff_delay,
 )
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.settings import (
     AppSettings,
     DirectorySettings,
     load_settings,
@@ -305,8 +305,8 @@ def test_a_dead_engines_lock_file_does_not_block(tmp_path):
     home = resolve_home(tmp_path / "home").ensure()
     code = (
         "import os, sys, time\n"
-        "from smartsync_tui.core import engine_lock\n"
-        "from smartsync_tui.core.paths import resolve_home\n"
+        "from smartsync_tui.engine import lock as engine_lock\n"
+        "from smartsync_tui.config.paths import resolve_home\n"
         f"lock = engine_lock.acquire(resolve_home({str(tmp_path / 'home')!r}), 'run')\n"
         "print('locked', flush=True)\n"
         "time.sleep(60)\n"

@@ -7,9 +7,9 @@ import stat
 import pytest
 
 from smartsync_tui.core.logs import setup_logging
-from smartsync_tui.core.paths import resolve_home
+from smartsync_tui.config.paths import resolve_home
 from smartsync_tui.core.redaction import redact, register_secret
-from smartsync_tui.core.secret_store import SecretStore, SecretStoreError
+from smartsync_tui.config.secret_store import SecretStore, SecretStoreError
 
 
 def test_store_is_private_and_values_come_back_masked_in_repr(tmp_path):

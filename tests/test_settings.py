@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from smartsync_tui.core.errors import SettingsError
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.settings import (
     AppSettings,
     DirectorySettings,
     load_settings,

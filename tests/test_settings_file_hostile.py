@@ -19,7 +19,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from smartsync_tui.cli.exit_codes import COULD_NOT_RUN, OK
-from smartsync_tui.core.paths import resolve_home
+from smartsync_tui.config.paths import resolve_home
 from tests.support.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]

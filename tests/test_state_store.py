@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from smartsync_tui.core import state_store
-from smartsync_tui.core.state_store import (
+from smartsync_tui.store import state_store
+from smartsync_tui.store.state_store import (
     SCHEMA_VERSION,
     LoginCheckRecord,
     PendingOp,

@@ -15,9 +15,9 @@ from urllib.parse import urlparse
 import pytest
 from pydantic import SecretStr
 
-from smartsync_tui.core.identity_client import IdentityClient, ProxyChoice
-from smartsync_tui.core.secret_store import SecretStore, directory_agent_key, directory_token_key
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings
+from smartsync_tui.targets.identity.client import IdentityClient, ProxyChoice
+from smartsync_tui.config.secret_store import SecretStore, directory_agent_key, directory_token_key
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings
 from smartsync_tui.targets.base import (
     BatchRefused,
     ItemResult,
@@ -27,7 +27,7 @@ from smartsync_tui.targets.base import (
     TargetScope,
     TargetUnavailable,
 )
-from smartsync_tui.targets.identity import IdentityTarget
+from smartsync_tui.targets.identity.target import IdentityTarget
 from smartsync_tui.targets.registry import TargetContext, factory, open_target
 from tests.support.memory_target import MemoryTarget
 
@@ -217,9 +217,9 @@ def test_close_can_be_called_after_use_and_the_context_manager_closes(case):
 
 
 def test_identity_errors_are_translated_with_their_kind_kept():
-    from smartsync_tui.core.identity_client import IdentityProtocolError, IdentityRequestStopped, TokenRejected
+    from smartsync_tui.targets.identity.client import IdentityProtocolError, IdentityRequestStopped, TokenRejected
     from smartsync_tui.targets.base import TargetStopped
-    from smartsync_tui.targets.identity import translated
+    from smartsync_tui.targets.identity.target import translated
 
     for raised, expected, kind in ((TokenRejected("t."), TargetCredentialsRejected, "token-rejected"),
                                    (IdentityRequestStopped("s."), TargetStopped, "identity-stopped"),
@@ -238,7 +238,7 @@ def test_identity_refuses_a_user_without_a_name_or_e_mail_and_says_which_attribu
 
 
 def test_the_registry_names_the_known_targets_for_an_unknown_one():
-    assert factory("identity").__module__ == "smartsync_tui.targets.identity"
+    assert factory("identity").__module__ == "smartsync_tui.targets.identity.target"
     with pytest.raises(Exception, match=r"There is no sync target 'scim' \(known: identity\)"):
         factory("scim")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from smartsync_tui.core import validation
+from smartsync_tui.config import validation
 
 
 @pytest.mark.parametrize("server", ["10.0.0.5", "dc1", "dc1.corp.example.com", "DC1.CORP.EXAMPLE", "fe80::1"])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.settings import AppSettings, save_settings
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.settings import AppSettings, save_settings
 from tests.test_web_mode import SCREEN_TIMEOUT, base_of, browser, log_in, read_until, web
 
 

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartsync_tui.cli import web_auth
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.secret_store import SecretStore
 from tests.test_web_mode import (
     WebProcess,
     base_of,

@@ -28,8 +28,8 @@ import aiohttp
 import pytest
 
 from smartsync_tui.cli import web_cmd
-from smartsync_tui.core.paths import resolve_home
-from smartsync_tui.core.settings import AppSettings, save_settings
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.settings import AppSettings, save_settings
 
 START_TIMEOUT = 30.0
 SCREEN_TIMEOUT = 45.0

@@ -14,9 +14,9 @@ from smartsync_tui.cli.output import safe
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.logs import setup_logging
 from smartsync_tui.core.redaction import register_secret
-from smartsync_tui.core.paths import Home, resolve_home
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
+from smartsync_tui.config.paths import Home, resolve_home
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings, load_settings, save_settings
 from smartsync_tui.i18n import _, detect_language
 
 

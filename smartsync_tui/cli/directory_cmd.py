@@ -17,13 +17,13 @@ from pydantic import SecretStr
 from smartsync_tui.cli.context import CliContext, SecretInput, flag_of, validated
 from smartsync_tui.cli.exit_codes import FAILED, OK
 from smartsync_tui.cli.output import CliError, ask, print_json, say
-from smartsync_tui.core import validation
-from smartsync_tui.core.directory_check import DirectoryCheck, check_directory
-from smartsync_tui.core.directory_setup import save_checked_directory
+from smartsync_tui.config import validation
+from smartsync_tui.checks.directory import DirectoryCheck, check_directory
+from smartsync_tui.checks.directory_setup import save_checked_directory
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.event_log import audit
-from smartsync_tui.core.secret_store import SecretStore, directory_password_key, directory_token_key
-from smartsync_tui.core.settings import AppSettings, DirectorySettings, password_destination_changes
+from smartsync_tui.config.secret_store import SecretStore, directory_password_key, directory_token_key
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, password_destination_changes
 from smartsync_tui.i18n import _, ngettext
 
 log = logging.getLogger("smartsync.cli")

@@ -8,7 +8,7 @@ are a small fixed set; each has exactly one exit code, so ``--json`` never
 changes the code. The README's *Exit codes* table lists the same.
 
 ``sync`` (and ``run --once``) exit with the worst outcome of its directories,
-:attr:`~smartsync_tui.core.sync_engine.SyncResult.exit_code`: ok 0; partial,
+:attr:`~smartsync_tui.engine.sync.SyncResult.exit_code`: ok 0; partial,
 held or cancelled 1; failed 2 (tests/test_cli_exit_codes.py checks it stays
 within these codes).
 """

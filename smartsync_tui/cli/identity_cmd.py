@@ -7,12 +7,12 @@ import argparse
 from smartsync_tui.cli.context import CliContext, validated
 from smartsync_tui.cli.exit_codes import FAILED, OK
 from smartsync_tui.cli.output import print_json, say
-from smartsync_tui.core import validation
+from smartsync_tui.config import validation
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.connection_check import check_identity
+from smartsync_tui.checks.connection import check_identity
 from smartsync_tui.core.event_log import audit
-from smartsync_tui.core.identity_environment import forget_credentials, is_plain_http_elsewhere
-from smartsync_tui.core.settings import IdentitySettings
+from smartsync_tui.targets.identity.environment import forget_credentials, is_plain_http_elsewhere
+from smartsync_tui.config.settings import IdentitySettings
 from smartsync_tui.i18n import _
 
 

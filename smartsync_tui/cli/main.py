@@ -338,7 +338,7 @@ def _run(args: argparse.Namespace) -> int:
         return serve_forever_cli(args.host, args.port, args.data, allow_public=args.allow_public)
 
     if args.command == "demo":
-        from smartsync_tui.cli import demo_cmd
+        from smartsync_tui.demo import command as demo_cmd
 
         return demo_cmd.run()
 
@@ -417,7 +417,7 @@ def choose_language(words: Sequence[str]) -> str:
     if "--json" in words:
         return "en"
     from smartsync_tui.cli.context import home_language
-    from smartsync_tui.core.paths import resolve_home
+    from smartsync_tui.config.paths import resolve_home
 
     try:
         home = resolve_home(_home_word(words))

@@ -18,7 +18,7 @@ codes of `sync` (for cron and tests).
 
 It runs the engine service (engine/service.py), the same one a console that
 holds the lock runs. While it runs (not with `--once`) it serves the control channel
-(core/control_channel.py) on `<data dir>/engine.sock`, so an attached console
+(channel/control_channel.py) on `<data dir>/engine.sock`, so an attached console
 can ask for a sync, allow held disables or forget a deleted directory. A
 channel that cannot be served is a warning, not a reason to stop syncing.
 
@@ -42,7 +42,8 @@ from smartsync_tui import __version__
 from smartsync_tui.cli.context import CliContext
 from smartsync_tui.cli.exit_codes import INTERRUPTED, OK
 from smartsync_tui.cli.output import say
-from smartsync_tui.core import engine_lock, identity_client
+from smartsync_tui.engine import lock as engine_lock
+from smartsync_tui.targets.identity import client as identity_client
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.core.logs import LOG_DATE_FORMAT, LOG_FORMAT
 from smartsync_tui.core.redaction import install_log_redaction

@@ -33,10 +33,10 @@ from urllib.parse import urlencode
 
 from smartsync_tui.cli.output import CliError
 from smartsync_tui.core.redaction import register_secret
-from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.i18n import _, current_language, ngettext
 
-# Beside the directory secrets in secrets.json (core/secret_store.py).
+# Beside the directory secrets in secrets.json (config/secret_store.py).
 WEB_TOKEN_KEY = "web/token"
 COOKIE_NAME = "smartsync_web"
 QUERY_NAME = "token"

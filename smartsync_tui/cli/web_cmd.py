@@ -51,8 +51,8 @@ from smartsync_tui.cli.web_auth import (
     login_needed_page,
     page,
 )
-from smartsync_tui.core.paths import HOME_ENV
-from smartsync_tui.core.validation import is_loopback_host as is_loopback
+from smartsync_tui.config.paths import HOME_ENV
+from smartsync_tui.config.validation import is_loopback_host as is_loopback
 from smartsync_tui.i18n import _, ngettext
 
 if TYPE_CHECKING:

@@ -29,9 +29,9 @@ from typing import Literal
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.file_protection import open_private
 from smartsync_tui.core.logs import APPLICATION_LOG, AUDIT_LOGGER, CONSOLE_LOG, LOG_DATE_FORMAT
-from smartsync_tui.core.paths import Home
+from smartsync_tui.config.paths import Home
 from smartsync_tui.core.redaction import safe_line
-from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.i18n import N_, _, ngettext
 
 LogName = Literal["application", "console"]

@@ -7,7 +7,7 @@ Beside it, ``console.log`` holds what admins did (the ``smartsync.audit``
 logger, see :mod:`smartsync_tui.core.event_log`); audit lines go only there.
 
 Both logs keep to the ``logs`` section of appsettings.json
-(:class:`~smartsync_tui.core.settings.LogSettings`): each rotates by size
+(:class:`~smartsync_tui.config.settings.LogSettings`): each rotates by size
 (``name.log.1`` is the newest rotated file), keeps at most ``max_files`` files
 and deletes rotated files older than ``max_age_days``, when logging is set up
 and at every rotation (an agent that runs for months rotates; one that is
@@ -29,9 +29,9 @@ from pathlib import Path
 
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.file_protection import open_private
-from smartsync_tui.core.paths import Home
+from smartsync_tui.config.paths import Home
 from smartsync_tui.core.redaction import install_log_redaction
-from smartsync_tui.core.settings import LogSettings, load_settings
+from smartsync_tui.config.settings import LogSettings, load_settings
 from smartsync_tui.i18n import _
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"

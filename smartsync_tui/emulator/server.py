@@ -50,7 +50,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from smartsync_tui import __version__
-from smartsync_tui.core import agent_keys
+from smartsync_tui.targets.identity import agent_keys
 from smartsync_tui.emulator.store import (
     DEFAULT_COMMAND_TTL,
     MAX_BATCH,

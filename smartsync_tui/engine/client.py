@@ -22,15 +22,15 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from smartsync_tui.core import control_channel
+from smartsync_tui.channel import control_channel
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.paths import Home
-from smartsync_tui.core.secret_store import SecretStore
+from smartsync_tui.config.paths import Home
+from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.i18n import _
 
 if TYPE_CHECKING:
-    from smartsync_tui.core.settings import AppSettings
-    from smartsync_tui.core.sync_engine import SyncOptions, SyncProgress, SyncResult
+    from smartsync_tui.config.settings import AppSettings
+    from smartsync_tui.engine.sync import SyncOptions, SyncProgress, SyncResult
     from smartsync_tui.engine.jobs import CancelSignal, JobHost
     from smartsync_tui.engine.service import EngineEvent, EngineService
 
@@ -134,7 +134,7 @@ class LocalEngine:
 
 
 class RemoteEngine:
-    """The engine of another process, over its control channel (core/control_channel.py)."""
+    """The engine of another process, over its control channel (channel/control_channel.py)."""
 
     def __init__(self, home: Home, pid: int | None) -> None:
         self.home = home

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.paths import Home
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings
-from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncProgress, SyncResult
+from smartsync_tui.config.paths import Home
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings
+from smartsync_tui.store.state_store import StateStore
+from smartsync_tui.engine.sync import SyncEngine, SyncOptions, SyncProgress, SyncResult
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.registry import TargetFactory
 

@@ -26,7 +26,7 @@ A paused scheduler (``paused=True``: a console opened to set things up, the
 tests) runs only what it is asked for, never on the interval, and answers no
 login checks.
 
-Beside the syncs, :class:`~smartsync_tui.core.command_loop.LoginCheckService`
+Beside the syncs, :class:`~smartsync_tui.targets.identity.pass_through.LoginCheckService`
 answers Identity's login checks for every enabled directory (pass-through
 authentication) while :meth:`run_forever` runs, on the same settings.
 
@@ -44,12 +44,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from smartsync_tui.core.command_loop import CommandLoopEvent, LoginCheckService
+from smartsync_tui.targets.identity.pass_through import CommandLoopEvent, LoginCheckService
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.paths import Home
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, load_settings
-from smartsync_tui.core.sync_engine import SyncOptions, SyncProgress, SyncResult
+from smartsync_tui.config.paths import Home
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings, load_settings
+from smartsync_tui.engine.sync import SyncOptions, SyncProgress, SyncResult
 from smartsync_tui.engine.jobs import CancelSignal, JobHost, ThreadHost, run_sync_job
 from smartsync_tui.i18n import _, ngettext, number
 from smartsync_tui.targets.registry import TargetFactory

@@ -24,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from smartsync_tui.core import control_channel
+from smartsync_tui.channel import control_channel
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.paths import Home
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import SyncResult
+from smartsync_tui.config.paths import Home
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.store.state_store import StateStore
+from smartsync_tui.engine.sync import SyncResult
 from smartsync_tui.engine.scheduler import (
     DirectoryState,
     RunFinished,
@@ -173,7 +173,7 @@ class EngineService:
 
 
 class ChannelHandler:
-    """The control channel's requests (core/control_channel.py), done by the service."""
+    """The control channel's requests (channel/control_channel.py), done by the service."""
 
     def __init__(self, service: EngineService, *, forget_timeout: float = FORGET_TIMEOUT, poll: float = 0.1) -> None:
         self.service = service

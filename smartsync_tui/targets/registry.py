@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings, DirectorySettings
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.base import Target
 
@@ -22,7 +22,7 @@ DEFAULT_TARGET = "identity"
 
 #: name -> "module:function" of its factory.
 TARGETS: dict[str, str] = {
-    "identity": "smartsync_tui.targets.identity:open_target",
+    "identity": "smartsync_tui.targets.identity.target:open_target",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smartsync_tui.core.settings import DirectorySettings
+from smartsync_tui.config.settings import DirectorySettings
 
 
 def dc_directory(dc: Any, **overrides: Any) -> DirectorySettings:

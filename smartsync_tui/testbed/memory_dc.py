@@ -1,7 +1,7 @@
 """An in-memory stand-in for an AD DC: the demo's directory where no Samba can run.
 
 It is ldap3's MOCK_SYNC strategy over a DIT held in this process, registered
-with :func:`smartsync_tui.core.ldap_reader.register_in_memory` under a name in
+with :func:`smartsync_tui.ad.ldap_reader.register_in_memory` under a name in
 the reserved ``.invalid`` TLD, so the sync engine reads it through exactly the
 code it uses against a DC: bind, base-DN check, rootDSE and NTDS Settings,
 paged searches, ``uSNChanged>=`` deltas, show-deleted tombstones.
@@ -41,9 +41,9 @@ from ldap3.operation.modify import modify_request_to_dict
 from ldap3.operation.search import MATCH_EXTENSIBLE
 from ldap3.utils.dn import safe_dn
 
-from smartsync_tui.core import ldap_reader
-from smartsync_tui.core.ad_sync_reader import IN_CHAIN_OID
-from smartsync_tui.core.ldap_reader import SHOW_DELETED_OID
+from smartsync_tui.ad import ldap_reader
+from smartsync_tui.ad.reader import IN_CHAIN_OID
+from smartsync_tui.ad.ldap_reader import SHOW_DELETED_OID
 from smartsync_tui.testbed.samba_dc import (
     GROUPS,
     GROUPS_OU,

@@ -19,7 +19,7 @@ from typing import Any
 
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, NONE, Connection, Server, Tls
 
-from smartsync_tui.core.login_check import dns_name_of
+from smartsync_tui.ad.login_check import dns_name_of
 from smartsync_tui.i18n import _
 from smartsync_tui.testbed.samba_dc import (
     FIRST_NAMES,

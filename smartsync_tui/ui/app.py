@@ -32,14 +32,15 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from smartsync_tui.core import engine_lock, identity_client
+from smartsync_tui.engine import lock as engine_lock
+from smartsync_tui.targets.identity import client as identity_client
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import audit
-from smartsync_tui.core.paths import Home
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, load_settings, save_settings
-from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import SyncOptions, SyncResult
+from smartsync_tui.config.paths import Home
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings, load_settings, save_settings
+from smartsync_tui.store.state_store import StateStore
+from smartsync_tui.engine.sync import SyncOptions, SyncResult
 from smartsync_tui.engine.client import EngineClient, LocalEngine, RemoteEngine, run_preview
 from smartsync_tui.ui import commands, exit_watchdog, log_bridge, textual_text
 from smartsync_tui.ui.console_state import DirectoryStatus, row_state

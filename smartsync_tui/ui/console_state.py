@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from smartsync_tui.core.sync_engine import SyncProgress, SyncResult
+from smartsync_tui.engine.sync import SyncProgress, SyncResult
 
 
-# A run's outcome (core/sync_engine.py) as the table's state; anything else could not run.
+# A run's outcome (engine/sync.py) as the table's state; anything else could not run.
 _ROW_STATES = {"ok": "synced", "held": "held", "partial": "partial", "cancelled": "cancelled"}
 
 

@@ -27,7 +27,7 @@ from smartsync_tui.ui.messages import EngineAsked, SyncFinished, SyncProgressed,
 if TYPE_CHECKING:
     from textual.app import App
 
-    from smartsync_tui.core.sync_engine import SyncResult
+    from smartsync_tui.engine.sync import SyncResult
     from smartsync_tui.engine.jobs import CancelSignal, SyncJob
     from smartsync_tui.engine.service import EngineEvent
 
@@ -105,7 +105,7 @@ def start_hosted(app: App[Any], message: JobReady) -> None:
 
 
 def _not_started(directory_id: str) -> SyncResult:
-    from smartsync_tui.core.sync_engine import SyncResult
+    from smartsync_tui.engine.sync import SyncResult
 
     return SyncResult(directory_id, outcome="cancelled", error_kind="cancelled",
                       error=_("cancelled; nothing is lost: the next run goes on from here"))

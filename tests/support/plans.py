@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import AppSettings, DirectorySettings
-from smartsync_tui.core.state_store import StateStore, Watermark
-from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions
-from smartsync_tui.core.sync_model import DcIdentity
-from smartsync_tui.core.sync_plan import PlannedOp, Planner
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings, DirectorySettings
+from smartsync_tui.store.state_store import StateStore, Watermark
+from smartsync_tui.engine.sync import SyncEngine, SyncOptions
+from smartsync_tui.ad.records import DcIdentity
+from smartsync_tui.engine.plan import PlannedOp, Planner
 
 CORP = DirectorySettings(id="corp", display_name="Corp", server="dc1.corp.example", bind_user="svc@corp.example",
                          base_dn="DC=corp,DC=example")

@@ -16,17 +16,17 @@ import pytest
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE
 from pydantic import SecretStr
 
-from smartsync_tui.core.identity_client import IdentityClient
-from smartsync_tui.core.paths import Home, resolve_home
-from smartsync_tui.core.secret_store import (
+from smartsync_tui.targets.identity.client import IdentityClient
+from smartsync_tui.config.paths import Home, resolve_home
+from smartsync_tui.config.secret_store import (
     SecretStore,
     directory_agent_key,
     directory_password_key,
     directory_token_key,
 )
-from smartsync_tui.core.settings import AppSettings, IdentitySettings, ProxySettings, save_settings
-from smartsync_tui.core.state_store import StateStore
-from smartsync_tui.core.sync_engine import SyncEngine, SyncOptions, SyncResult
+from smartsync_tui.config.settings import AppSettings, IdentitySettings, ProxySettings, save_settings
+from smartsync_tui.store.state_store import StateStore
+from smartsync_tui.engine.sync import SyncEngine, SyncOptions, SyncResult
 from smartsync_tui.testbed.samba_dc import rdn_escape
 
 
@@ -163,7 +163,7 @@ def make_sync_env(samba_dc: Any, emulator: Any, root: Path, *, ou: str | None = 
 
 
 def _no_proxy():  # type: ignore[no-untyped-def]
-    from smartsync_tui.core.identity_client import ProxyChoice
+    from smartsync_tui.targets.identity.client import ProxyChoice
 
     return ProxyChoice("none")
 

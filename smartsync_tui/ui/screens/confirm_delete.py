@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Static
 
-from smartsync_tui.core.settings import DirectorySettings
+from smartsync_tui.config.settings import DirectorySettings
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import filled
 

@@ -16,9 +16,9 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from smartsync_tui.core.dn import object_name
-from smartsync_tui.core.settings import DirectorySettings, tls_name
-from smartsync_tui.core.login_check import OUTCOMES
-from smartsync_tui.core.state_store import LoginCheckRecord, StateStore
+from smartsync_tui.config.settings import DirectorySettings, tls_name
+from smartsync_tui.ad.login_check import OUTCOMES
+from smartsync_tui.store.state_store import LoginCheckRecord, StateStore
 from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _, ngettext, number, translate_bindings
 from smartsync_tui.ui.literal import literal, filled

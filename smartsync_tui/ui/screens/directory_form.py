@@ -18,10 +18,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
-from smartsync_tui.core.directory_setup import unique_directory_id
+from smartsync_tui.checks.directory_setup import unique_directory_id
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.secret_store import directory_password_key, directory_token_key
-from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from smartsync_tui.config.secret_store import directory_password_key, directory_token_key
+from smartsync_tui.config.settings import AppSettings, DirectorySettings
 from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import literal, filled

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input
 
-from smartsync_tui.core.settings import IdentitySettings
+from smartsync_tui.config.settings import IdentitySettings
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.widgets.identity_fields import IdentityFields
 

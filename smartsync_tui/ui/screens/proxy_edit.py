@@ -14,8 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from smartsync_tui.core import validation
-from smartsync_tui.core.settings import AppSettings, ProxySettings, proxy_password_moves
+from smartsync_tui.config import validation
+from smartsync_tui.config.settings import AppSettings, ProxySettings, proxy_password_moves
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import literal
 from smartsync_tui.ui.widgets.choices import Choices

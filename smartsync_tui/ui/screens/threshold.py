@@ -14,9 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
-from smartsync_tui.core.state_store import PendingOp
-from smartsync_tui.core.sync_engine import SyncResult
-from smartsync_tui.core.sync_plan import PlannedOp, SyncPlan
+from smartsync_tui.store.state_store import PendingOp
+from smartsync_tui.engine.sync import SyncResult
+from smartsync_tui.engine.plan import PlannedOp, SyncPlan
 from smartsync_tui.ui.i18n import N_, _, ngettext, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView

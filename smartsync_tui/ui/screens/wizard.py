@@ -32,14 +32,14 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
-from smartsync_tui.core import validation
-from smartsync_tui.core.directory_setup import KEEP, unique_directory_id
+from smartsync_tui.config import validation
+from smartsync_tui.checks.directory_setup import KEEP, unique_directory_id
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import audit
-from smartsync_tui.core.identity_environment import forget_credentials
+from smartsync_tui.targets.identity.environment import forget_credentials
 from smartsync_tui.core.redaction import register_secret
-from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY
+from smartsync_tui.config.settings import (
     AppSettings,
     DirectorySettings,
     IdentitySettings,

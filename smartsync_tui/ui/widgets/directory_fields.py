@@ -2,7 +2,7 @@
 
 One widget for both, so a directory is typed, refused and checked the same
 way wherever it is entered. Each field is refused inline with the core's own
-rule (``smartsync_tui.core.validation``, the rules of the CLI and of the
+rule (``smartsync_tui.config.validation``, the rules of the CLI and of the
 settings file); :func:`check_and_save` is the real check (bind and token) and
 the save, run in a thread worker by the screens.
 """
@@ -23,19 +23,19 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from smartsync_tui.core import validation
-from smartsync_tui.core.directory_check import DirectoryCheck, check_directory
-from smartsync_tui.core.directory_setup import (
+from smartsync_tui.config import validation
+from smartsync_tui.checks.directory import DirectoryCheck, check_directory
+from smartsync_tui.checks.directory_setup import (
     KEEP,
     PendingSecrets,
     save_checked_directory,
 )
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.event_log import audit
-from smartsync_tui.core.identity_client import TokenRejected
+from smartsync_tui.targets.identity.client import TokenRejected
 from smartsync_tui.core.redaction import register_secret
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import (
     DEFAULT_PORTS,
     TLS_NAMES,
     AppSettings,
@@ -210,7 +210,7 @@ SETTING_FIELDS = {
     "bind_user": "bind-user", "password": "password", "base_dn": "base-dn",
 }
 
-#: The settings of core.settings.PASSWORD_DESTINATION by the label of their field.
+#: The settings of config.settings.PASSWORD_DESTINATION by the label of their field.
 DESTINATION_LABELS = {
     "server": N_("Server"), "port": N_("Port"), "tls": N_("TLS"), "ca_file": N_("CA file"),
     "tls_server_name": N_("TLS server name"), "bind_user": N_("Admin user"),

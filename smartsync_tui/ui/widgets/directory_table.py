@@ -7,7 +7,7 @@ import time
 from rich.text import Text
 from textual.widgets import DataTable
 
-from smartsync_tui.core.settings import DirectorySettings
+from smartsync_tui.config.settings import DirectorySettings
 from smartsync_tui.ui.console_state import DirectoryStatus
 from smartsync_tui.ui.i18n import N_, _
 from smartsync_tui.ui.literal import literal

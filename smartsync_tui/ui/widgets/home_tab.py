@@ -25,7 +25,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from textual.worker import get_current_worker
 
 from smartsync_tui import __version__
-from smartsync_tui.core.connection_check import (
+from smartsync_tui.checks.connection import (
     IdentityCheck,
     check_identity,
     environments,
@@ -42,9 +42,9 @@ from smartsync_tui.core.event_log import (
     export_log,
     parse_when,
 )
-from smartsync_tui.core.identity_environment import forget_credentials
-from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY
-from smartsync_tui.core.settings import (
+from smartsync_tui.targets.identity.environment import forget_credentials
+from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY
+from smartsync_tui.config.settings import (
     PRODUCTION_ENVIRONMENT,
     AppSettings,
     IdentitySettings,

@@ -18,11 +18,11 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
-from smartsync_tui.core import validation
-from smartsync_tui.core.connection_check import IdentityCheck, check_identity
-from smartsync_tui.core.identity_environment import is_plain_http_elsewhere, same_destination
-from smartsync_tui.core.secret_store import SecretStore
-from smartsync_tui.core.settings import (
+from smartsync_tui.config import validation
+from smartsync_tui.checks.connection import IdentityCheck, check_identity
+from smartsync_tui.targets.identity.environment import is_plain_http_elsewhere, same_destination
+from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import (
     PRODUCTION_ENVIRONMENT,
     AppSettings,
     IdentitySettings,

@@ -7,14 +7,14 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from smartsync_tui.core.identity_client import IdentityClient, ProxyChoice
-from smartsync_tui.core.secret_store import (
+from smartsync_tui.targets.identity.client import IdentityClient, ProxyChoice
+from smartsync_tui.config.secret_store import (
     PROXY_PASSWORD_KEY,
     SecretStore,
     directory_agent_key,
     directory_token_key,
 )
-from smartsync_tui.core.settings import AppSettings
+from smartsync_tui.config.settings import AppSettings
 
 
 def proxy_choice(settings: AppSettings, secrets: SecretStore) -> ProxyChoice:

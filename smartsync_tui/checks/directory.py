@@ -9,18 +9,18 @@ from dataclasses import asdict, dataclass
 
 from pydantic import SecretStr
 
-from smartsync_tui.core import agent_keys
+from smartsync_tui.targets.identity import agent_keys
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.identity_client import DirectoryRecord
-from smartsync_tui.core.ldap_reader import DirectoryTestReport, test_directory
-from smartsync_tui.core.secret_store import (
+from smartsync_tui.targets.identity.access import identity_client
+from smartsync_tui.targets.identity.client import DirectoryRecord
+from smartsync_tui.ad.ldap_reader import DirectoryTestReport, test_directory
+from smartsync_tui.config.secret_store import (
     SecretStore,
     directory_agent_key,
     directory_password_key,
     directory_token_key,
 )
-from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from smartsync_tui.config.settings import AppSettings, DirectorySettings
 from smartsync_tui.i18n import _
 
 #: Seconds each step of the AD side may wait (connect, TLS, bind): a DC that accepts and

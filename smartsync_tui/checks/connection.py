@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.secret_store import PROXY_PASSWORD_KEY, SecretStore
-from smartsync_tui.core.settings import AppSettings, IdentitySettings, ProxySettings, proxy_password_moves
+from smartsync_tui.targets.identity.access import identity_client
+from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY, SecretStore
+from smartsync_tui.config.settings import AppSettings, IdentitySettings, ProxySettings, proxy_password_moves
 from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.connection")

@@ -11,14 +11,14 @@
 
 An appsettings.json that already says http to another host keeps working (a
 running agent is not stopped by an upgrade): the Identity client warns in the
-log once per process (core/identity_client.py).
+log once per process (targets/identity/client.py).
 """
 
 from __future__ import annotations
 
-from smartsync_tui.core.secret_store import SecretStore, directory_agent_key, directory_token_key
-from smartsync_tui.core.settings import AppSettings, IdentitySettings
-from smartsync_tui.core.validation import is_loopback_host
+from smartsync_tui.config.secret_store import SecretStore, directory_agent_key, directory_token_key
+from smartsync_tui.config.settings import AppSettings, IdentitySettings
+from smartsync_tui.config.validation import is_loopback_host
 
 
 def environment_host(identity: IdentitySettings) -> str:

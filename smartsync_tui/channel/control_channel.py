@@ -57,7 +57,7 @@ from typing import Any, Protocol
 
 from smartsync_tui import __version__
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.paths import Home
+from smartsync_tui.config.paths import Home
 from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.channel")

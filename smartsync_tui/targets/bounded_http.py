@@ -4,7 +4,7 @@ httpx's timeouts are per socket operation, not per request: a server (or a
 proxy) that sends one byte every few seconds keeps a request open forever, and
 a stop cannot cut a read blocked in the socket. httpx also reads, and
 decompresses, a whole body into memory. This module gives the Identity client
-(core/identity_client.py) what it needs instead:
+(targets/identity/client.py) what it needs instead:
 
 - :func:`budget` sets, for the requests the current thread makes, a deadline
   and a stop event. :func:`bound_client` puts a network layer under an

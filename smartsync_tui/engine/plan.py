@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from smartsync_tui.core.state_store import PendingOp, StateStore, SyncedObject
-from smartsync_tui.core.sync_mapping import content_hash, field_changes, group_payload, user_payload
-from smartsync_tui.core.sync_model import AdGroup, AdUser, DeletedObject
+from smartsync_tui.store.state_store import PendingOp, StateStore, SyncedObject
+from smartsync_tui.engine.mapping import content_hash, field_changes, group_payload, user_payload
+from smartsync_tui.ad.records import AdGroup, AdUser, DeletedObject
 from smartsync_tui.i18n import N_, _, ngettext, number
 
 USER_OPS = ("create", "update", "disable", "enable")

@@ -1,7 +1,7 @@
 """One login check of pass-through authentication: is this AD user's password right?
 
 Identity sends the login as the user typed it and the password encrypted to
-the agent's key (:mod:`smartsync_tui.core.agent_keys`). The check:
+the agent's key (:mod:`smartsync_tui.targets.identity.agent_keys`). The check:
 
 1. refuses at once when the directory talks plain LDAP (the password would
    cross the network in the clear) unless the directory allows it explicitly;
@@ -42,16 +42,16 @@ from ldap3 import SUBTREE, Connection
 from ldap3.core.exceptions import LDAPException
 from pydantic import SecretStr
 
-from smartsync_tui.core.ad_errors import NO_SUCH_USER, AdBindReason, reason_of_data_code
-from smartsync_tui.core.ad_sync_reader import domain_dn_of
-from smartsync_tui.core.ldap_reader import (
+from smartsync_tui.ad.errors import NO_SUCH_USER, AdBindReason, reason_of_data_code
+from smartsync_tui.ad.reader import domain_dn_of
+from smartsync_tui.ad.ldap_reader import (
     DirectoryError,
     close,
     connect,
     escape_filter_value,
     read_root_dse,
 )
-from smartsync_tui.core.settings import DirectorySettings
+from smartsync_tui.config.settings import DirectorySettings
 from smartsync_tui.core.text import CONTROL, printable
 from smartsync_tui.i18n import N_, _, ngettext, number
 

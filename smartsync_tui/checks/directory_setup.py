@@ -13,16 +13,16 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from smartsync_tui.core import agent_keys
-from smartsync_tui.core.directory_check import store_directory_secrets
+from smartsync_tui.targets.identity import agent_keys
+from smartsync_tui.checks.directory import store_directory_secrets
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.secret_store import (
+from smartsync_tui.targets.identity.access import identity_client
+from smartsync_tui.config.secret_store import (
     PROXY_PASSWORD_KEY,
     SecretStore,
     directory_agent_key,
 )
-from smartsync_tui.core.settings import AppSettings, DirectorySettings
+from smartsync_tui.config.settings import AppSettings, DirectorySettings
 from smartsync_tui.i18n import _
 
 log = logging.getLogger("smartsync.directory")

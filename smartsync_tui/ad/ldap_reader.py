@@ -39,11 +39,11 @@ from ldap3.protocol.rfc2696 import paged_search_control
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from pydantic import SecretStr
 
-from smartsync_tui.core.ad_errors import AdBindReason, bind_data_code, describe_bind_failure, parse_bind_reason
+from smartsync_tui.ad.errors import AdBindReason, bind_data_code, describe_bind_failure, parse_bind_reason
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.remedy import option
-from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, DirectorySettings
-from smartsync_tui.core.validation import is_ip_address
+from smartsync_tui.config.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, DirectorySettings
+from smartsync_tui.config.validation import is_ip_address
 from smartsync_tui.i18n import N_, _, ngettext, number
 
 __all__ = [

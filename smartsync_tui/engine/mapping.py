@@ -3,7 +3,7 @@
 Decisions (docs/sync.md): the login is the userPrincipalName when the user has
 one (unique in the forest, what users type), else the sAMAccountName; a user the
 target cannot take is skipped with the target's reason (Identity: one without
-givenName, sn or mail; Target.refusal in targets/identity.py); ``active`` is the
+givenName, sn or mail; Target.refusal in targets/identity/target.py); ``active`` is the
 opposite of userAccountControl's ACCOUNTDISABLE bit.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from smartsync_tui.core.sync_model import AdGroup, AdUser
+from smartsync_tui.ad.records import AdGroup, AdUser
 
 
 def _clean(value: str | None) -> str | None:

@@ -23,15 +23,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pydantic import SecretStr
 
-from smartsync_tui.core import ad_sync_reader
+from smartsync_tui.ad import reader as ad_sync_reader
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.ldap_reader import SearchCancelled, close, connect
+from smartsync_tui.ad.ldap_reader import SearchCancelled, close, connect
 from smartsync_tui.core.remedy import SecretMissing
-from smartsync_tui.core.secret_store import SecretStore, directory_password_key
-from smartsync_tui.core.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, AppSettings, DirectorySettings
-from smartsync_tui.core.state_store import StateStore, SyncedObject, Watermark
-from smartsync_tui.core.sync_mapping import content_hash
-from smartsync_tui.core.sync_plan import PlannedOp, Planner, SyncPlan, mode_name
+from smartsync_tui.config.secret_store import SecretStore, directory_password_key
+from smartsync_tui.config.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, AppSettings, DirectorySettings
+from smartsync_tui.store.state_store import StateStore, SyncedObject, Watermark
+from smartsync_tui.engine.mapping import content_hash
+from smartsync_tui.engine.plan import PlannedOp, Planner, SyncPlan, mode_name
 from smartsync_tui.i18n import N_, _, ngettext, number
 from smartsync_tui.targets.base import ItemResult, Target, TargetError, TargetStopped, TargetUnavailable
 from smartsync_tui.targets.registry import DEFAULT_TARGET, TargetContext, TargetFactory, factory

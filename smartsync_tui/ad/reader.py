@@ -1,9 +1,9 @@
 """What the sync engine reads from Active Directory: users, groups, tombstones, the DC.
 
-Built on :mod:`smartsync_tui.core.ldap_reader` (the one module that talks
-ldap3): every read here is a :func:`~smartsync_tui.core.ldap_reader.paged_search`,
+Built on :mod:`smartsync_tui.ad.ldap_reader` (the one module that talks
+ldap3): every read here is a :func:`~smartsync_tui.ad.ldap_reader.paged_search`,
 streamed page by page, and every value is decoded into the plain dataclasses of
-:mod:`smartsync_tui.core.sync_model` (no ldap3 types leave this module).
+:mod:`smartsync_tui.ad.records` (no ldap3 types leave this module).
 
 Guarantees the engine relies on:
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from ldap3 import Connection
 
-from smartsync_tui.core.ldap_reader import (
+from smartsync_tui.ad.ldap_reader import (
     SHOW_DELETED_OID,
     DirectoryError,
     SearchCancelled,
@@ -41,7 +41,7 @@ from smartsync_tui.core.ldap_reader import (
     paged_search,
     read_root_dse,
 )
-from smartsync_tui.core.sync_model import AdGroup, AdUser, DcIdentity, DeletedObject
+from smartsync_tui.ad.records import AdGroup, AdUser, DcIdentity, DeletedObject
 from smartsync_tui.i18n import N_, _, ngettext
 
 __all__ = [

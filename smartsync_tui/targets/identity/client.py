@@ -10,7 +10,7 @@ What it does for its callers:
 - keeps the directory token, the agent key and the proxy credentials out of
   every message, ``repr`` and log line (the log carries method, path, status
   and milliseconds, nothing else);
-- bounds every answer (core/bounded_http.py): an overall deadline per
+- bounds every answer (targets/bounded_http.py): an overall deadline per
   request, a cap on its size as sent and as decoded, and a stop that cuts a
   blocked read (:meth:`IdentityClient.abort`, :func:`abort_open_requests`);
 - checks the shape of each batch result, so one answer it does not understand
@@ -440,7 +440,7 @@ class IdentityClient:
         if transport is not None:
             options["transport"] = transport
         self._http = httpx.Client(**options)
-        from smartsync_tui.core import bounded_http  # lazy, like httpx
+        from smartsync_tui.targets import bounded_http  # lazy, like httpx
 
         bounded_http.bound_client(self._http)
         # One stop event per request in flight, by the thread making it (abort() sets them).
@@ -469,7 +469,7 @@ class IdentityClient:
     def _warn_if_plain_http(self) -> None:
         """Plain http to a host that is not loopback keeps working (a running agent must not stop),
         but says once what it exposes (docs/security.md)."""
-        from smartsync_tui.core.validation import is_loopback_host
+        from smartsync_tui.config.validation import is_loopback_host
 
         parts = urlsplit(self.base_url)
         if parts.scheme != "http" or is_loopback_host(parts.hostname or ""):
@@ -688,7 +688,7 @@ class IdentityClient:
 
         import httpx  # lazy: see the TYPE_CHECKING import
 
-        from smartsync_tui.core import bounded_http
+        from smartsync_tui.targets import bounded_http
 
         what = f"{method} {log_path}"
         stop = threading.Event()

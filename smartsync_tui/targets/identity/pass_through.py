@@ -3,7 +3,7 @@
 One :class:`CommandLoop` per directory (with ``login_checks`` on) long-polls
 ``GET /commands`` and hands each ``login_check`` to a bounded pool of threads
 (``login_checks.concurrency``) that decrypt the password, check it against AD
-(:mod:`smartsync_tui.core.login_check`) and post the result. The loop never
+(:mod:`smartsync_tui.ad.login_check`) and post the result. The loop never
 waits for a check, so a slow DC delays only the checks, never the next poll;
 and it runs in threads of its own, beside the sync scheduler, so neither
 stalls the other.
@@ -42,21 +42,21 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from smartsync_tui.core import agent_keys
-from smartsync_tui.core.agent_keys import (
+from smartsync_tui.targets.identity import agent_keys
+from smartsync_tui.targets.identity.agent_keys import (
     DecryptionFailed,
     PrivateKey,
     directory_private_key,
 )
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.identity_client import (
+from smartsync_tui.targets.identity.access import identity_client
+from smartsync_tui.targets.identity.client import (
     AgentKeyRejected,
     CommandGone,
     IdentityClient,
     TokenRejected,
 )
-from smartsync_tui.core.login_check import (
+from smartsync_tui.ad.login_check import (
     BAD_COMMAND,
     EXPIRED,
     UNDECRYPTABLE,
@@ -66,19 +66,19 @@ from smartsync_tui.core.login_check import (
     shown_login,
 )
 from smartsync_tui.core.remedy import secret_command, set_secret
-from smartsync_tui.core.secret_store import (
+from smartsync_tui.config.secret_store import (
     PROXY_PASSWORD_KEY,
     SecretStore,
     directory_agent_key,
     directory_password_key,
     directory_token_key,
 )
-from smartsync_tui.core.settings import (
+from smartsync_tui.config.settings import (
     DEFAULT_USER_FILTER,
     AppSettings,
     DirectorySettings,
 )
-from smartsync_tui.core.state_store import LoginCheckRecord, StateStore
+from smartsync_tui.store.state_store import LoginCheckRecord, StateStore
 from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.login")

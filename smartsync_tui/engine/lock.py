@@ -35,7 +35,7 @@ from typing import Any, Literal
 from smartsync_tui import __version__
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.file_protection import open_private
-from smartsync_tui.core.paths import Home
+from smartsync_tui.config.paths import Home
 from smartsync_tui.i18n import _
 
 try:

@@ -26,7 +26,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from smartsync_tui.core.atomic import atomic_write_text, file_lock
 from smartsync_tui.core.bounded_read import FileTooLarge, NotARegularFile, read_regular_file
 from smartsync_tui.core.errors import InputError, SettingsError
-from smartsync_tui.core import strict_json, validation
+from smartsync_tui.core import strict_json
+from smartsync_tui.config import validation
 from smartsync_tui.i18n import N_, _
 
 DEFAULT_USER_FILTER = "(&(objectClass=user)(objectCategory=person))"

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 from pydantic import SecretStr
 
-from smartsync_tui.core.identity_access import identity_client
-from smartsync_tui.core.identity_client import (
+from smartsync_tui.targets.identity.access import identity_client
+from smartsync_tui.targets.identity.client import (
     AgentKeyRejected,
     IdentityClient,
     IdentityError,
@@ -22,7 +22,7 @@ from smartsync_tui.core.identity_client import (
     TokenRejected,
 )
 from smartsync_tui.core.remedy import SecretMissing
-from smartsync_tui.core.secret_store import directory_agent_key, directory_token_key
+from smartsync_tui.config.secret_store import directory_agent_key, directory_token_key
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.base import (
     BatchRefused,

@@ -1,0 +1,1 @@
+"""The control channel: how an attached console drives the engine of another process."""

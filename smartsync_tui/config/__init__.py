@@ -1,0 +1,1 @@
+"""The home (where files live), appsettings.json, the secret store and input validation."""

@@ -1,0 +1,1 @@
+"""The state store: what the engine knows of each directory between runs (SQLite)."""
