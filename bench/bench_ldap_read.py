@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: read every user of a 10,000-user Samba AD DC.
 
-Compares ``smartsync_tui.ad.ldap_reader.paged_search`` (what the sync
+Compares ``smartsync_tui.ad.ad_search.paged_search`` (what the sync
 engine uses) with a bare ldap3 paged search of the same data (the floor:
 ``conn.extend.standard.paged_search(..., generator=True)``), both over LDAPS
 with the certificate validated, pages of 1000 (AD's MaxPageSize) and the sync
@@ -77,27 +77,29 @@ def child_ours(facts: dict, page_size: int = PAGE_SIZE) -> dict:
     sys.path.insert(0, str(ROOT))
     from pydantic import SecretStr
 
-    from smartsync_tui.ad import ldap_reader
+    from smartsync_tui.ad import connect as ad_connect
+
+    from smartsync_tui.ad import search as ad_search
     from smartsync_tui.config.settings import DirectorySettings
 
     directory = DirectorySettings(
         id="bench", server=facts["host"], tls="ldaps", ca_file=facts["ca_file"],
         tls_server_name=facts["tls_server_name"], bind_user=facts["admin_user"], base_dn=facts["base_dn"],
     )
-    conn = ldap_reader.connect(directory, SecretStr(facts["admin_password"]))
+    conn = ad_connect.connect(directory, SecretStr(facts["admin_password"]))
     started = time.perf_counter()
     count = 0
-    for entry in ldap_reader.paged_search(conn, facts["base_dn"], USER_FILTER, SYNC_ATTRIBUTES, page_size=page_size):
+    for entry in ad_search.paged_search(conn, facts["base_dn"], USER_FILTER, SYNC_ATTRIBUTES, page_size=page_size):
         count += 1
     seconds = time.perf_counter() - started
-    ldap_reader.close(conn)
+    ad_connect.close(conn)
     return {"seconds": seconds, "count": count}
 
 
 VARIANTS = {
     "bare ldap3 paged_search (floor)": ("floor", {}),
-    f"ldap_reader.paged_search, pages of {PAGE_SIZE}": ("ours", {"page_size": PAGE_SIZE}),
-    "ldap_reader.paged_search, pages of 500 (default)": ("ours", {"page_size": 500}),
+    f"ad_search.paged_search, pages of {PAGE_SIZE}": ("ours", {"page_size": PAGE_SIZE}),
+    "ad_search.paged_search, pages of 500 (default)": ("ours", {"page_size": 500}),
 }
 
 

@@ -146,7 +146,8 @@ def child_sync(job: dict) -> dict:
     from smartsync_tui.config.secret_store import SecretStore
     from smartsync_tui.config.settings import load_settings
     from smartsync_tui.store.state_store import StateStore
-    from smartsync_tui.engine.sync import SyncEngine, SyncOptions
+    from smartsync_tui.engine.results import SyncOptions
+    from smartsync_tui.engine.sync import SyncEngine
 
     imported = time.perf_counter()
     home = resolve_home(job["home"])

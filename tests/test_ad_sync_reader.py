@@ -19,7 +19,8 @@ from ldap3.protocol.formatters.formatters import format_uuid_le
 from pydantic import SecretStr
 
 from smartsync_tui.ad import reader as ad_sync_reader
-from smartsync_tui.ad import ldap_reader
+from smartsync_tui.ad import connect as ad_connect
+from smartsync_tui.ad import search as ad_search
 from smartsync_tui.ad.reader import (
     GROUP_ATTRIBUTES,
     USER_ATTRIBUTES,
@@ -31,7 +32,8 @@ from smartsync_tui.ad.reader import (
     nested_user_guids,
     read_dc_identity,
 )
-from smartsync_tui.ad.ldap_reader import DirectoryError, SearchCancelled, guid_to_str
+from smartsync_tui.ad.errors import DirectoryError, SearchCancelled
+from smartsync_tui.ad.search import guid_to_str
 from smartsync_tui.config.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER
 from smartsync_tui.ad.records import AdGroup, AdUser
 from tests.support.samba import samba_dc_script
@@ -48,7 +50,7 @@ def guid_bytes(n: int) -> bytes:
 
 
 class FakeAd:
-    """Stands in for ldap_reader.paged_search: groups whose ``member`` real AD would cut."""
+    """Stands in for ad_search.paged_search: groups whose ``member`` real AD would cut."""
 
     def __init__(self, groups: dict[str, list[str]], max_val_range: int = 1500) -> None:
         self.groups = groups
@@ -197,14 +199,14 @@ def test_an_entry_that_cannot_be_read_stops_the_read(monkeypatch, entry, words):
 
 
 def new_connection(samba_dc):
-    return ldap_reader.connect(samba_dc.directory_settings(), SecretStr(samba_dc.admin_password), timeout=5)
+    return ad_connect.connect(samba_dc.directory_settings(), SecretStr(samba_dc.admin_password), timeout=5)
 
 
 @pytest.fixture
 def conn(samba_dc):
     connection = new_connection(samba_dc)
     yield connection
-    ldap_reader.close(connection)
+    ad_connect.close(connection)
 
 
 class Searches:
@@ -484,7 +486,7 @@ def test_big_group_complete_by_default(world, conn):
 def test_big_group_like_real_ad_cuts_member_at_1500(world, conn, monkeypatch):
     # Real AD answers a plain `member` beyond MaxValRange with `member;range=0-1499`;
     # Samba never does, so ask it for exactly that and let the default path follow up.
-    real = ldap_reader.paged_search
+    real = ad_search.paged_search
 
     def like_ad(c, base, flt, attributes, **kwargs):
         attributes = ["member;range=0-1499" if a == "member" else a for a in attributes]
@@ -609,13 +611,13 @@ def test_dc_stopped_mid_read_raises_not_a_short_result(samba_dc, world):
         assert caught.value.stage == "search"
         assert "after 500 entries" in str(caught.value) and "incomplete" in str(caught.value)
     finally:
-        ldap_reader.close(conn)
+        ad_connect.close(conn)
     # the DC is back and whole
     again = new_connection(samba_dc)
     try:
         assert len(list(iter_users(again, world["big_ou"], "(objectClass=user)"))) == BIG
     finally:
-        ldap_reader.close(again)
+        ad_connect.close(again)
 
 
 def test_deleted_objects_unreadable_is_an_error(samba_dc, conn):

@@ -24,7 +24,7 @@ from smartsync_tui.cli.exit_codes import COULD_NOT_RUN, FAILED, INTERRUPTED, KIN
 from smartsync_tui.config.paths import resolve_home
 from smartsync_tui.config.secret_store import SecretStore, directory_password_key, directory_token_key
 from smartsync_tui.config.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings, save_settings
-from smartsync_tui.engine.sync import SyncResult
+from smartsync_tui.engine.results import SyncResult
 from tests.support.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static, TabbedContent
 from smartsync_tui.config.paths import resolve_home
 from smartsync_tui.config.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.store.state_store import LoginCheckRecord, PendingOp, StateStore
-from smartsync_tui.engine.sync import SyncResult
+from smartsync_tui.engine.results import SyncResult
 from smartsync_tui.engine.plan import GONE_FROM_SCOPE, PlannedOp, SyncPlan
 from smartsync_tui.i18n import _
 from smartsync_tui.ui.app import SmartSyncApp

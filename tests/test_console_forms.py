@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, RadioSet, Select, Static
 from textual.widgets._footer import FooterKey
 
 from smartsync_tui.checks import directory as directory_check
-from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.logs.setup import setup_logging
 from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.core.remedy import SecretMissing, remedies, secret_command
 from smartsync_tui.config.settings import (

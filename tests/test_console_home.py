@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, RadioSet, Select, Static
 
-from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.logs.setup import setup_logging
 from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY, SecretStore
 from smartsync_tui.config.settings import (

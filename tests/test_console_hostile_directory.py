@@ -25,7 +25,8 @@ from smartsync_tui.demo import command as demo_cmd
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import load_settings
 from smartsync_tui.store.state_store import StateStore
-from smartsync_tui.engine.sync import SyncEngine, SyncOptions
+from smartsync_tui.engine.results import SyncOptions
+from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.literal import clean
 from smartsync_tui.ui.screens.details import DirectoryDetails

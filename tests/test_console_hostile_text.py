@@ -25,7 +25,7 @@ from smartsync_tui.config.paths import resolve_home
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import AppSettings, DirectorySettings, ProxySettings, save_settings
 from smartsync_tui.store.state_store import LoginCheckRecord, PendingOp, StateStore
-from smartsync_tui.engine.sync import SyncResult
+from smartsync_tui.engine.results import SyncResult
 from smartsync_tui.engine.plan import PlannedOp, SyncPlan
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.literal import clean

@@ -21,7 +21,7 @@ from smartsync_tui.config.settings import (
     load_settings,
     save_settings,
 )
-from smartsync_tui.engine.sync import SyncResult
+from smartsync_tui.engine.results import SyncResult
 from smartsync_tui.engine.plan import PlannedOp, SyncPlan
 from smartsync_tui.ui.app import SmartSyncApp
 from smartsync_tui.ui.screens.preview import PreviewScreen

@@ -16,7 +16,7 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
-from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.logs.setup import setup_logging
 from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.config.settings import (
     AppSettings,

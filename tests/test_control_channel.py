@@ -36,8 +36,8 @@ from smartsync_tui.config.settings import (
     save_settings,
 )
 from smartsync_tui.store.state_store import PendingOp, StateStore
-from smartsync_tui.engine.sync import SyncResult
-from smartsync_tui.engine.scheduler import RunFinished, RunStarted
+from smartsync_tui.engine.results import SyncResult
+from smartsync_tui.engine.events import RunFinished, RunStarted
 from smartsync_tui.engine.service import EngineService, forget_when_idle
 
 pytestmark = pytest.mark.skipif(not control_channel.available(), reason="no Unix sockets on this system")
@@ -359,8 +359,8 @@ def test_scheduler_handler_forget_waits_for_the_login_check_loop(home, monkeypat
     monkeypatch.setattr(CommandLoop, "_checker", lambda self, directory, client: type(
         "Checker", (), {"close": lambda self: None})())
     handler = service.handler
-    assert scheduler.login_checks is not None
-    scheduler.login_checks.reconcile()  # what the running scheduler does every second
+    (login_checks,) = scheduler.companions  # Identity's, the one registered target
+    login_checks.reconcile()  # what the running scheduler does every second
     try:
         deadline = time.monotonic() + 10
         while not client.published and time.monotonic() < deadline:
@@ -378,9 +378,9 @@ def test_scheduler_handler_forget_waits_for_the_login_check_loop(home, monkeypat
         assert secrets.get("directory/corp/private_key") is not None
         release.set()
         thread.join(10)
-        assert forgotten.is_set() and not scheduler.login_checks.busy("corp")
+        assert forgotten.is_set() and not scheduler.companion_busy("corp")
         assert not [key for key in secrets.keys() if key.startswith("directory/corp/")]
         assert secrets.get("identity/other") is not None
     finally:
         release.set()
-        scheduler.login_checks.stop()
+        login_checks.stop()

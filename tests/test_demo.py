@@ -1,5 +1,5 @@
 """`smartsync-tui demo` without Samba: the in-memory directory, read by the real
-engine through ldap_reader's in-memory hook, synced into the emulator; the
+engine through ad/connect.py's in-memory hook, synced into the emulator; the
 trickle of changes; the command itself started and quit in a pty."""
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from pydantic import SecretStr
 
 from smartsync_tui.demo import command as demo_cmd
 from smartsync_tui.ad import reader as ad_sync_reader
-from smartsync_tui.ad import ldap_reader
-from smartsync_tui.ad.ldap_reader import DirectoryError
+from smartsync_tui.ad import connect as ad_connect
+from smartsync_tui.ad import search as ad_search
+from smartsync_tui.ad.errors import DirectoryError
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import (
     DEFAULT_USER_FILTER,
@@ -29,7 +30,8 @@ from smartsync_tui.config.settings import (
     load_settings,
 )
 from smartsync_tui.store.state_store import StateStore
-from smartsync_tui.engine.sync import SyncEngine, SyncOptions
+from smartsync_tui.engine.results import SyncOptions
+from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.testbed.memory_dc import DEMO_HOST, MemoryDC
 from smartsync_tui.testbed.trickle import (
     ChangeTrickle,
@@ -173,7 +175,7 @@ def test_the_in_memory_directory_answers_what_the_reader_asks():
     try:
         directory = DirectorySettings(id="m", server=memory.host, tls="plain", bind_user=memory.admin_user,
                                       base_dn=memory.base_dn)
-        conn = ldap_reader.connect(directory, SecretStr(memory.admin_password))
+        conn = ad_connect.connect(directory, SecretStr(memory.admin_password))
         dc = ad_sync_reader.read_dc_identity(conn)
         assert dc.dns_host_name == memory.dns_host_name and dc.highest_committed_usn == memory.highest_committed_usn
         # Paged: 41 users in pages of 7.
@@ -196,12 +198,12 @@ def test_the_in_memory_directory_answers_what_the_reader_asks():
         deleted = list(ad_sync_reader.iter_deleted(conn, memory.base_dn, since_usn=dc.highest_committed_usn))
         assert len(deleted) == 1 and deleted[0].last_known_parent == memory.people_ou
         # A tombstone is seen only with the show-deleted control.
-        assert list(ldap_reader.paged_search(conn, memory.base_dn, "(isDeleted=TRUE)", ["objectGUID"])) == []
+        assert list(ad_search.paged_search(conn, memory.base_dn, "(isDeleted=TRUE)", ["objectGUID"])) == []
         assert not [u for u in ad_sync_reader.iter_users(conn, memory.base_dn, DEFAULT_USER_FILTER)
                     if u.sam_account_name == "thais.guimaraes"]
 
         with pytest.raises(DirectoryError) as wrong:
-            ldap_reader.connect(directory, SecretStr("not-the-password"))
+            ad_connect.connect(directory, SecretStr("not-the-password"))
         assert wrong.value.stage == "bind"
     finally:
         memory.unregister()
@@ -209,11 +211,11 @@ def test_the_in_memory_directory_answers_what_the_reader_asks():
 
 def test_only_reserved_names_can_be_in_memory():
     with pytest.raises(ValueError, match=".invalid"):
-        ldap_reader.register_in_memory("dc1.corp.example", lambda **options: None)  # type: ignore[arg-type,return-value]
+        ad_connect.register_in_memory("dc1.corp.example", lambda **options: None)  # type: ignore[arg-type,return-value]
     # Unregistered, the reserved name is an ordinary (unresolvable) server.
     directory = DirectorySettings(id="m", server=DEMO_HOST, tls="plain", bind_user="a@b", base_dn="DC=b")
     with pytest.raises(DirectoryError) as failure:
-        ldap_reader.connect(directory, SecretStr("x"), timeout=2)
+        ad_connect.connect(directory, SecretStr("x"), timeout=2)
     assert failure.value.stage == "dns"
 
 

@@ -15,7 +15,8 @@ from ldap3 import MODIFY_REPLACE
 from smartsync_tui.config.secret_store import SecretStore, directory_password_key
 from smartsync_tui.config.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, AppSettings, DirectorySettings
 from smartsync_tui.store.state_store import StateStore
-from smartsync_tui.engine.sync import SyncEngine, SyncOptions
+from smartsync_tui.engine.results import SyncOptions
+from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.targets.base import TargetStopped
 from smartsync_tui.testbed.memory_dc import MemoryDC
 from tests.support.memory_target import MemoryTarget
@@ -111,14 +112,14 @@ def _read_users(env):  # type: ignore[no-untyped-def]
     from pydantic import SecretStr
 
     from smartsync_tui.ad import reader as ad_sync_reader
-    from smartsync_tui.ad import ldap_reader
+    from smartsync_tui.ad import connect as ad_connect
     from smartsync_tui.config.settings import DEFAULT_USER_FILTER
 
-    conn = ldap_reader.connect(env.settings.directories[0], SecretStr(env.dc.admin_password))
+    conn = ad_connect.connect(env.settings.directories[0], SecretStr(env.dc.admin_password))
     try:
         return list(ad_sync_reader.iter_users(conn, env.dc.base_dn, DEFAULT_USER_FILTER))
     finally:
-        ldap_reader.close(conn)
+        ad_connect.close(conn)
 
 
 def test_an_unreachable_target_fails_the_run_before_the_read(env):

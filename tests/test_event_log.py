@@ -17,7 +17,7 @@ import pytest
 from hypothesis import strategies as st
 
 from smartsync_tui.core.errors import InputError
-from smartsync_tui.core.event_log import (
+from smartsync_tui.logs.event_log import (
     EventLogError,
     ExportExists,
     NothingToExport,
@@ -27,7 +27,7 @@ from smartsync_tui.core.event_log import (
     WhenError,
     parse_when,
 )
-from smartsync_tui.core.logs import AUDIT_LOGGER, setup_logging
+from smartsync_tui.logs.setup import AUDIT_LOGGER, setup_logging
 from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.config.secret_store import SecretStore
@@ -523,7 +523,8 @@ def test_logs_of_syncs_with_the_in_memory_directory_hold_no_password_or_token(tm
     )
     from smartsync_tui.config.settings import load_settings
     from smartsync_tui.store.state_store import StateStore
-    from smartsync_tui.engine.sync import SyncEngine, SyncOptions
+    from smartsync_tui.engine.results import SyncOptions
+    from smartsync_tui.engine.sync import SyncEngine
 
     demo = demo_cmd.prepare(use_samba=False, workdir=tmp_path / "demo")
     try:

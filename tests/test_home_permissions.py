@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from smartsync_tui.engine import lock as engine_lock
 from smartsync_tui.core.file_protection import UnsafeHomeError
-from smartsync_tui.core.logs import CONSOLE_LOG, RetainingFileHandler
+from smartsync_tui.logs.setup import CONSOLE_LOG, RetainingFileHandler
 from smartsync_tui.config.paths import resolve_home
 from smartsync_tui.config.settings import LogSettings
 from smartsync_tui.store.state_store import StateStore

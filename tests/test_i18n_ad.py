@@ -14,7 +14,9 @@ import pytest
 from pydantic import SecretStr
 
 from smartsync_tui.ad import reader as ad_sync_reader
-from smartsync_tui.ad import ldap_reader
+from smartsync_tui.ad import connect as ad_connect
+from smartsync_tui.ad import directory_test
+from smartsync_tui.ad import errors as ad_errors
 from smartsync_tui.ad.errors import AdBindReason, describe_bind_failure
 from smartsync_tui.checks.connection import save_proxy
 from smartsync_tui.checks.directory import DirectoryCheck
@@ -55,7 +57,7 @@ def _closed_port() -> int:
 
 
 def test_the_directory_test_reports_in_portuguese_with_plural_forms(portuguese, memory_dc):
-    one = ldap_reader.test_directory(_directory(memory_dc), SecretStr(memory_dc.admin_password))
+    one = directory_test.test_directory(_directory(memory_dc), SecretStr(memory_dc.admin_password))
     assert one.ok
     assert one.message.startswith(f"Conectado a {memory_dc.dns_host_name} como {memory_dc.admin_user}: 1 usuário e ")
     assert "grupos visíveis em DC=demo,DC=invalid. Algumas verificações precisam de atenção (veja os avisos)." in one.message
@@ -64,14 +66,14 @@ def test_the_directory_test_reports_in_portuguese_with_plural_forms(portuguese, 
     assert "ok    deleted_objects: Deleted Objects pode ser lido" in lines
     assert any(line.startswith("AVISO Na amostra de 1 usuário, nenhum mostra ") for line in lines)
 
-    everyone = ldap_reader.test_directory(_directory(memory_dc, user_filter="(objectClass=user)"),
+    everyone = directory_test.test_directory(_directory(memory_dc, user_filter="(objectClass=user)"),
                                           SecretStr(memory_dc.admin_password))
     assert " 4 usuários e " in everyone.message
     assert "ok    users: 4 usuários correspondem a (objectClass=user)" in everyone.lines()
 
 
 def test_the_directory_test_is_unchanged_in_english(english, memory_dc):
-    one = ldap_reader.test_directory(_directory(memory_dc), SecretStr(memory_dc.admin_password))
+    one = directory_test.test_directory(_directory(memory_dc), SecretStr(memory_dc.admin_password))
     assert one.message.startswith(f"Connected to {memory_dc.dns_host_name} as {memory_dc.admin_user}: 1 user and ")
     assert one.message.endswith(" groups visible under DC=demo,DC=invalid. Some checks need attention (see warnings).")
     assert f"ok   users: 1 user matches {ADMIN_ONLY}" in one.lines()
@@ -79,7 +81,7 @@ def test_the_directory_test_is_unchanged_in_english(english, memory_dc):
 
 
 def test_a_wrong_password_is_explained_in_portuguese(portuguese, memory_dc):
-    report = ldap_reader.test_directory(_directory(memory_dc), SecretStr("not-the-password"))
+    report = directory_test.test_directory(_directory(memory_dc), SecretStr("not-the-password"))
     assert not report.ok and report.failed_stage == "bind"
     assert report.message == (
         f"O AD recusou o login de '{memory_dc.admin_user}' em {memory_dc.host}:389: o nome de usuário ou a senha "
@@ -90,7 +92,7 @@ def test_a_wrong_password_is_explained_in_portuguese(portuguese, memory_dc):
 
 
 def test_a_base_dn_that_does_not_exist_names_the_domain_in_portuguese(portuguese, memory_dc):
-    report = ldap_reader.test_directory(_directory(memory_dc, base_dn=f"OU=Nope,{memory_dc.base_dn}"),
+    report = directory_test.test_directory(_directory(memory_dc, base_dn=f"OU=Nope,{memory_dc.base_dn}"),
                                         SecretStr(memory_dc.admin_password))
     assert report.failed_stage == "base_dn"
     assert report.message == (
@@ -107,7 +109,7 @@ def test_a_refused_connection_says_which_port_is_usual(language):
         port = _closed_port()
         directory = DirectorySettings(id="c", server="127.0.0.1", port=port, tls="ldaps",
                                       bind_user="svc@corp.test", base_dn="DC=corp,DC=test")
-        report = ldap_reader.test_directory(directory, SecretStr("pw"), timeout=2)
+        report = directory_test.test_directory(directory, SecretStr("pw"), timeout=2)
     finally:
         set_language("en")
     assert report.failed_stage == "tcp"
@@ -125,7 +127,7 @@ def test_a_refused_connection_says_which_port_is_usual(language):
 
 
 def test_the_whole_check_heads_its_report_in_portuguese(portuguese, memory_dc):
-    report = ldap_reader.test_directory(_directory(memory_dc), SecretStr("not-the-password"))
+    report = directory_test.test_directory(_directory(memory_dc), SecretStr("not-the-password"))
     check = DirectoryCheck(ldap=report, identity=None, identity_error=UserError("o token foi recusado"))
     assert check.report_lines()[0] == "Active Directory:"
     assert check.report_lines()[-1] == "Identity: o token foi recusado"
@@ -195,18 +197,18 @@ def test_a_login_check_over_plain_ldap_says_why_in_portuguese(portuguese):
 def test_a_cancelled_read_counts_its_entries_in_portuguese(portuguese, read, text):
     cancel = threading.Event()
     cancel.set()
-    with pytest.raises(ldap_reader.SearchCancelled) as caught:
+    with pytest.raises(ad_errors.SearchCancelled) as caught:
         ad_sync_reader._check_cancel(cancel, read)
     assert str(caught.value) == f"A leitura do diretório foi cancelada {text}"
 
 
 def test_a_missing_deleted_objects_container_is_explained_in_portuguese(portuguese, memory_dc):
-    conn = ldap_reader.connect(_directory(memory_dc), SecretStr(memory_dc.admin_password))
+    conn = ad_connect.connect(_directory(memory_dc), SecretStr(memory_dc.admin_password))
     try:
-        with pytest.raises(ldap_reader.DirectoryError) as caught:
+        with pytest.raises(ad_errors.DirectoryError) as caught:
             list(ad_sync_reader.iter_deleted(conn, f"OU=Nope,{memory_dc.base_dn}", since_usn=1))
     finally:
-        ldap_reader.close(conn)
+        ad_connect.close(conn)
     assert str(caught.value).startswith(
         f"O contêiner de objetos excluídos 'CN=Deleted Objects,OU=Nope,{memory_dc.base_dn}' não pode ser lido")
     assert str(caught.value).endswith("As exclusões passam então a ser detectadas pela reconciliação completa.")

@@ -19,7 +19,7 @@ from smartsync_tui.cli.directory_cmd import _stored_password_stays
 from smartsync_tui.cli.main import choose_language
 from smartsync_tui.cli.web_auth import check_token_text, login_needed_page
 from smartsync_tui.cli.web_sessions import SessionLimits
-from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.logs.setup import setup_logging
 from smartsync_tui.config.paths import resolve_home
 from smartsync_tui.config.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.i18n import current_language, set_language

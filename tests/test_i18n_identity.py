@@ -30,7 +30,8 @@ from smartsync_tui.engine.scheduler import Scheduler
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import AppSettings, DirectorySettings, save_settings
 from smartsync_tui.store.state_store import PendingOp, StateStore
-from smartsync_tui.engine.sync import SyncEngine, count_text
+from smartsync_tui.engine.results import count_text
+from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.engine.plan import Planner, describe_change
 from tests.support.plans import engine_reason, held_note
 

@@ -19,7 +19,7 @@ from smartsync_tui.core.bounded_read import FileTooLarge, read_regular_file
 from smartsync_tui.channel.control_channel import ControlServer
 from smartsync_tui.engine.lock import describe_running
 from smartsync_tui.core.errors import SettingsError
-from smartsync_tui.core.event_log import WhenError, describe_period, parse_when
+from smartsync_tui.logs.event_log import WhenError, describe_period, parse_when
 from smartsync_tui.core.file_protection import CHECKED, UnsafeHomeError, check_private_file
 from smartsync_tui.config.paths import resolve_home
 from smartsync_tui.config.settings import DirectorySettings, describe_validation_error, load_settings

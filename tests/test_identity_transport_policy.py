@@ -11,7 +11,7 @@ from hypothesis import given, settings as hypothesis_settings, strategies as st
 from textual.widgets import Input, Select, Static
 
 from smartsync_tui.targets.identity.environment import is_plain_http_elsewhere
-from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.logs.setup import setup_logging
 from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.config.secret_store import SecretStore, directory_agent_key, directory_token_key
 from smartsync_tui.config.settings import (

@@ -2,7 +2,7 @@
 
 Hostile values (line breaks of every kind, terminal escapes, bidi controls,
 markup, '%' formats, long values, secrets with controls in them) are logged
-through the real set-up (core.logs.setup_logging into a throw-away home) as the
+through the real set-up (setup_logging of logs/setup.py into a throw-away home) as the
 message and as arguments, at several levels and loggers, with and without a
 traceback. Then the log files, `export_log`, the `logs export` command, the
 live log pane's handler and its file follower are read: every line is one of
@@ -32,8 +32,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smartsync_tui.core.event_log import audit, export_log
-from smartsync_tui.core.logs import AUDIT_LOGGER, LOG_DATE_FORMAT, LOG_FORMAT, setup_logging
+from smartsync_tui.logs.event_log import audit, export_log
+from smartsync_tui.logs.setup import AUDIT_LOGGER, LOG_DATE_FORMAT, LOG_FORMAT, setup_logging
 from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.core.redaction import RedactingFilter, install_log_redaction, register_secret
 from smartsync_tui.config.secret_store import SecretStore
@@ -43,7 +43,7 @@ from tests.support.hostile import hostile_piece
 from tests.support.logs import close_file_logging
 
 ROOT = Path(__file__).resolve().parent.parent
-# A record's first line as core.logs writes it: time and zone, level, logger, message.
+# A record's first line as logs/setup.py writes it: time and zone, level, logger, message.
 RECORD = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}) (?P<level>[A-Z]+) (?P<logger>\S+) (?P<rest>.*)$")
 # The same in the log pane, which shows the time only.
 PANE_RECORD = re.compile(r"^(?P<stamp>\d{2}:\d{2}:\d{2}) (?P<level>[A-Z]+) (?P<logger>\S+) (?P<rest>.*)$")
@@ -546,7 +546,8 @@ def test_a_detail_from_identity_cannot_forge_a_record_with_the_in_memory_directo
     from smartsync_tui.demo import command as demo_cmd
     from smartsync_tui.config.settings import load_settings
     from smartsync_tui.store.state_store import StateStore
-    from smartsync_tui.engine.sync import SyncEngine, SyncOptions
+    from smartsync_tui.engine.results import SyncOptions
+    from smartsync_tui.engine.sync import SyncEngine
 
     demo = demo_cmd.prepare(use_samba=False, workdir=tmp_path / "demo")
     state = StateStore(demo.home.state_db)

@@ -17,7 +17,8 @@ from pydantic import SecretStr
 from smartsync_tui.targets.identity import pass_through as command_loop
 from smartsync_tui.ad import login_check
 from smartsync_tui.ad.errors import AdBindReason
-from smartsync_tui.ad.ldap_reader import DirectoryError, _bind_failure
+from smartsync_tui.ad.connect import _bind_failure
+from smartsync_tui.ad.errors import DirectoryError
 from smartsync_tui.ad.login_check import MAX_IDLE_SECONDS, LoginChecker, parse_login, shown_login
 from smartsync_tui.config.settings import DEFAULT_USER_FILTER, DirectorySettings
 from smartsync_tui.ui.screens import details
@@ -82,7 +83,7 @@ def test_letters_next_to_the_control_ranges_are_still_logins():
         assert "?" not in shown_login(login)
 
 
-# -- how a refused bind is answered (no DC: the refusal is made by ldap_reader's own _bind_failure)
+# -- how a refused bind is answered (no DC: the refusal is made by ad/connect.py's own _bind_failure)
 
 WINDOWS_MESSAGE = "80090308: LdapErr: DSID-0C09030B, comment: AcceptSecurityContext error, data {}, v893"
 USER_DN = "CN=Maria Silva,OU=Staff,DC=example,DC=com"

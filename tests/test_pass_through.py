@@ -15,8 +15,8 @@ from smartsync_tui.targets.identity.pass_through import (
     LoginChecked,
     LoginCheckService,
 )
-from smartsync_tui.core.event_log import export_log
-from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.logs.event_log import export_log
+from smartsync_tui.logs.setup import setup_logging
 from tests.support.emulator import start_emulator
 from tests.support.sync_env import make_sync_env
 from tests.support.waiting import wait_until

@@ -20,12 +20,8 @@ import pytest
 
 from smartsync_tui.engine import lock as engine_lock
 from smartsync_tui.config.paths import Home, resolve_home
-from smartsync_tui.engine.scheduler import (
-    RunFinished,
-    RunStarted,
-    Scheduler,
-    backoff_delay,
-)
+from smartsync_tui.engine.events import RunFinished, RunStarted
+from smartsync_tui.engine.scheduler import Scheduler, backoff_delay
 from smartsync_tui.config.settings import (
     AppSettings,
     DirectorySettings,

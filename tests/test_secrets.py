@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.logs.setup import setup_logging
 from smartsync_tui.config.paths import resolve_home
 from smartsync_tui.core.redaction import redact, register_secret
 from smartsync_tui.config.secret_store import SecretStore, SecretStoreError

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from smartsync_tui.engine.sync import SyncOptions, SyncProgress
+from smartsync_tui.engine.results import SyncOptions, SyncProgress
 from smartsync_tui.testbed import samba_dc as samba_dc_script
 
 pytestmark = pytest.mark.samba

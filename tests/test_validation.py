@@ -1,8 +1,11 @@
 """The input rules shared by the CLI, the console and the settings file."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
+from ldap3.utils.dn import escape_rdn, parse_dn
 
 from smartsync_tui.config import validation
+from smartsync_tui.core.dn import is_dn
 
 
 @pytest.mark.parametrize("server", ["10.0.0.5", "dc1", "dc1.corp.example.com", "DC1.CORP.EXAMPLE", "fe80::1"])
@@ -97,3 +100,39 @@ def test_ldap_filter_override():
     assert validation.check_ldap_filter("  ") is None
     with pytest.raises(ValueError, match="balance"):
         validation.check_ldap_filter("(&(objectClass=user)")
+
+
+# -- the DN syntax check (core/dn.py): RFC 4514, checked against ldap3's own parser and escaper
+
+
+
+def _ldap3_parses(text: str) -> bool:
+    try:
+        return bool(parse_dn(text, strip=True))
+    except Exception:
+        return False
+
+
+@pytest.mark.parametrize("dn, ok", [
+    ("CN=Souza\\, Paulo,OU=Staff,DC=corp", True), ("CN=a+OU=b,DC=c", True), (" CN = a , DC = b ", True),
+    ("CN=\\23hash,DC=c", True), ("1.3.6.1.4.1.1466.0=#04024869,DC=c", True), ("CN=é,DC=b", True),
+    ("CN=", False), ("=a", False), ("CN=a,,DC=b", False), ("CN=a;DC=b", False), ("CN=a\\", False),
+    ("CN=a\"b", False), ("CN=<a>", False), ("a b=c", False), ("CN= ,DC=a", False), ("CN=a\x00", False),
+])
+def test_is_dn_follows_rfc_4514(dn, ok):
+    assert is_dn(dn) is ok
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("CNOUD=,+\\ #\"<>;a1é")), max_size=14))
+def test_every_dn_ldap3_parses_is_accepted(text):
+    # The check refuses nothing the directory library would send (NUL is refused on purpose).
+    if _ldap3_parses(text):
+        assert is_dn(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=12).filter(lambda v: v.strip() and "\x00" not in v), min_size=1, max_size=4))
+def test_any_value_escaped_makes_a_dn(values):
+    dn = ",".join("OU=" + escape_rdn(value) for value in values) + ",DC=corp"
+    assert is_dn(dn) and validation.check_base_dn(dn) == dn

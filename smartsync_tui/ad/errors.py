@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from typing import Literal
 
-from smartsync_tui.i18n import N_, _
+from smartsync_tui.core.errors import UserError
+from smartsync_tui.i18n import N_, _, ngettext
 
 __all__ = [
     "NO_SUCH_USER",
@@ -139,3 +141,50 @@ def describe_bind_failure(message: str | None) -> str:
     if code is not None:
         return _("AD refused the credentials (reason code {code})").format(code=code)
     return AdBindReason.INVALID_CREDENTIALS.text
+
+
+Stage = Literal["dns", "tcp", "tls", "bind", "base_dn", "search"]
+
+
+class DirectoryError(UserError):
+    """Reaching or reading an AD directory failed; ``stage`` says where."""
+
+    kind = "directory"
+
+    def __init__(
+        self,
+        stage: Stage,
+        message: str,
+        *,
+        reason: AdBindReason | None = None,
+        result_code: int | None = None,
+        data_code: str | None = None,
+        setting: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.stage: Stage = stage
+        # The setting to fix when it is not the one the stage suggests (a DC that
+        # accepts the connection and never answers fails at TLS or the bind, but the
+        # port or the TLS mode is what is wrong): "port", "server", ...; None: the stage's.
+        self.setting = setting
+        self.reason = reason
+        self.result_code = result_code
+        # AD's raw ``data`` code of a refused bind (lower-case hex), known or
+        # not: ``reason`` falls back to INVALID_CREDENTIALS for an unknown one,
+        # and a login check must not report a refusal it does not understand
+        # (e.g. 80090346, channel binding) as a wrong password.
+        self.data_code = data_code
+
+    def __repr__(self) -> str:
+        return f"DirectoryError(stage={self.stage!r}, message={str(self)!r})"
+
+
+class SearchCancelled(UserError):
+    """A paged read was stopped because its cancel event was set."""
+
+    kind = "cancelled"
+
+    def __init__(self, entries_read: int = 0) -> None:
+        super().__init__(ngettext("The directory read was cancelled after {n} entry.",
+                                  "The directory read was cancelled after {n} entries.", entries_read).format(n=entries_read))
+        self.entries_read = entries_read

@@ -21,7 +21,7 @@ the agent's key (:mod:`smartsync_tui.targets.identity.agent_keys`). The check:
 4. when the caller gives a deadline, a lookup that ends past it is answered
    ``expired`` without a bind, and the bind waits at most the time left.
 
-The password is held only as a ``SecretStr`` for the bind (ldap_reader's
+The password is held only as a ``SecretStr`` for the bind (ad/connect.py's
 ``connect`` wipes it from the connection after the bind) and never logged,
 stored or returned. A login answered ``unknown_user`` or ``invalid_login`` may
 be a password typed into the login field: it is kept masked (its first two
@@ -44,13 +44,9 @@ from pydantic import SecretStr
 
 from smartsync_tui.ad.errors import NO_SUCH_USER, AdBindReason, reason_of_data_code
 from smartsync_tui.ad.reader import domain_dn_of
-from smartsync_tui.ad.ldap_reader import (
-    DirectoryError,
-    close,
-    connect,
-    escape_filter_value,
-    read_root_dse,
-)
+from smartsync_tui.ad.connect import close, connect, read_root_dse
+from smartsync_tui.ad.errors import DirectoryError
+from smartsync_tui.ad.search import escape_filter_value
 from smartsync_tui.config.settings import DirectorySettings
 from smartsync_tui.core.text import CONTROL, printable
 from smartsync_tui.i18n import N_, _, ngettext, number

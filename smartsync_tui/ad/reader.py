@@ -1,7 +1,7 @@
 """What the sync engine reads from Active Directory: users, groups, tombstones, the DC.
 
-Built on :mod:`smartsync_tui.ad.ldap_reader` (the one module that talks
-ldap3): every read here is a :func:`~smartsync_tui.ad.ldap_reader.paged_search`,
+Built on :mod:`smartsync_tui.ad.connect` and :mod:`smartsync_tui.ad.search` (this package
+is the only one that talks ldap3): every read here is a :func:`~smartsync_tui.ad.search.paged_search`,
 streamed page by page, and every value is decoded into the plain dataclasses of
 :mod:`smartsync_tui.ad.records` (no ldap3 types leave this module).
 
@@ -32,15 +32,11 @@ from typing import Any
 
 from ldap3 import Connection
 
-from smartsync_tui.ad.ldap_reader import (
-    SHOW_DELETED_OID,
-    DirectoryError,
-    SearchCancelled,
-    escape_filter_value,
-    guid_to_str,
-    paged_search,
-    read_root_dse,
-)
+from smartsync_tui.ad.connect import read_root_dse
+
+from smartsync_tui.ad.errors import DirectoryError, SearchCancelled
+
+from smartsync_tui.ad.search import SHOW_DELETED_OID, escape_filter_value, guid_to_str, paged_search
 from smartsync_tui.ad.records import AdGroup, AdUser, DcIdentity, DeletedObject
 from smartsync_tui.i18n import N_, _, ngettext
 

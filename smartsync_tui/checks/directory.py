@@ -13,7 +13,7 @@ from smartsync_tui.targets.identity import agent_keys
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.targets.identity.access import identity_client
 from smartsync_tui.targets.identity.client import DirectoryRecord
-from smartsync_tui.ad.ldap_reader import DirectoryTestReport, test_directory
+from smartsync_tui.ad.directory_test import DirectoryTestReport, test_directory
 from smartsync_tui.config.secret_store import (
     SecretStore,
     directory_agent_key,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from smartsync_tui.cli.output import safe
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.logs.setup import setup_logging
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.config.secret_store import SecretStore

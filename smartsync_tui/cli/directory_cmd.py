@@ -21,7 +21,7 @@ from smartsync_tui.config import validation
 from smartsync_tui.checks.directory import DirectoryCheck, check_directory
 from smartsync_tui.checks.directory_setup import save_checked_directory
 from smartsync_tui.core.errors import InputError
-from smartsync_tui.core.event_log import audit
+from smartsync_tui.logs.event_log import audit
 from smartsync_tui.config.secret_store import SecretStore, directory_password_key, directory_token_key
 from smartsync_tui.config.settings import AppSettings, DirectorySettings, password_destination_changes
 from smartsync_tui.i18n import _, ngettext

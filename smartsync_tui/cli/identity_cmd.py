@@ -10,7 +10,7 @@ from smartsync_tui.cli.output import print_json, say
 from smartsync_tui.config import validation
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.checks.connection import check_identity
-from smartsync_tui.core.event_log import audit
+from smartsync_tui.logs.event_log import audit
 from smartsync_tui.targets.identity.environment import forget_credentials, is_plain_http_elsewhere
 from smartsync_tui.config.settings import IdentitySettings
 from smartsync_tui.i18n import _

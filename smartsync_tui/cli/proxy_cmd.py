@@ -9,7 +9,7 @@ from smartsync_tui.cli.context import CliContext, SecretInput, validated
 from smartsync_tui.cli.exit_codes import OK
 from smartsync_tui.cli.output import print_json, say
 from smartsync_tui.checks.connection import save_proxy
-from smartsync_tui.core.event_log import audit
+from smartsync_tui.logs.event_log import audit
 from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY
 from smartsync_tui.config.settings import ProxySettings
 from smartsync_tui.i18n import _

@@ -45,7 +45,7 @@ from smartsync_tui.cli.output import say
 from smartsync_tui.engine import lock as engine_lock
 from smartsync_tui.targets.identity import client as identity_client
 from smartsync_tui.core.errors import InputError
-from smartsync_tui.core.logs import LOG_DATE_FORMAT, LOG_FORMAT
+from smartsync_tui.logs.setup import LOG_DATE_FORMAT, LOG_FORMAT
 from smartsync_tui.core.redaction import install_log_redaction
 from smartsync_tui.engine.service import EngineService
 from smartsync_tui.i18n import _

@@ -19,7 +19,8 @@ from smartsync_tui.cli.context import CliContext
 from smartsync_tui.cli.output import print_json, say
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.store.state_store import StateStore
-from smartsync_tui.engine.sync import SyncEngine, SyncOptions, SyncResult
+from smartsync_tui.engine.results import SyncOptions, SyncResult
+from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.engine.plan import SyncPlan, describe_change
 from smartsync_tui.i18n import N_, _, ngettext, number
 

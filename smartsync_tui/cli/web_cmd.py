@@ -404,7 +404,7 @@ async def serve(argv: list[str], host: str, port: int, *, public: bool, login: W
 
     actual_port = next((address[1] for address in runner.addresses if isinstance(address, tuple)), port)
     url = f"http://{_url_host(host)}:{actual_port}"
-    from smartsync_tui.core.event_log import audit
+    from smartsync_tui.logs.event_log import audit
 
     audit("web.started", _("console served in a browser on {url}").format(url=url), public=public)
     # The only place the token is shown: this terminal, once (never a log).

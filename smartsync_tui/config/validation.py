@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from smartsync_tui.core.bounded_read import FileTooLarge, NotARegularFile, read_regular_file
+from smartsync_tui.core.dn import is_dn
 from smartsync_tui.i18n import _, ngettext
 
 # A DNS name: labels of letters, digits and hyphens (underscores are tolerated
@@ -100,15 +101,7 @@ def check_base_dn(value: str) -> str:
             _("'{text}' is a domain name, not a DN: write it as {dn}").format(
                 text=text, dn=','.join('DC=' + label for label in labels))
         )
-    # Imported here: ldap3 (~35 ms) is needed by this check only, not by every import of the settings.
-    from ldap3.core.exceptions import LDAPInvalidDnError
-    from ldap3.utils.dn import parse_dn
-
-    try:
-        parts = parse_dn(text, strip=True)
-    except (LDAPInvalidDnError, ValueError, IndexError):
-        parts = None
-    if not parts:
+    if not is_dn(text):
         raise ValueError(
             _("'{text}' is not a valid DN: write it as attribute=value pairs separated by "
               "commas, for example DC=example,DC=com or OU=Staff,DC=example,DC=com").format(text=text)

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from smartsync_tui.cli.output import CliError, say
 from smartsync_tui.checks.directory import check_directory, store_directory_secrets
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.logs import setup_logging
+from smartsync_tui.logs.setup import setup_logging
 from smartsync_tui.config.paths import Home, resolve_home
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import (

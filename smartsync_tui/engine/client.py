@@ -12,8 +12,12 @@ the admin). They block: call them from a worker thread, never from the
 console's event loop. A console's preview runs here too (:func:`run_preview`):
 it changes nothing, so it runs in the console whichever process the engine is.
 
-This module imports only the channel: the engine, the AD reader and the
-targets load when the local engine starts (after the console's first paint).
+It is also the engine's public face for the console: the plain data the console shows (a
+run's options, progress and result, the plan, the engine's events) and the engine lock are
+re-exported here, so the console imports nothing else of the engine (the ``console-engine``
+contract in pyproject.toml). This module imports only the channel and that plain data: the
+engine, the AD source and the targets load when the local engine starts (after the
+console's first paint).
 """
 
 from __future__ import annotations
@@ -26,13 +30,24 @@ from smartsync_tui.channel import control_channel
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.config.paths import Home
 from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.engine.events import ChannelRequest, EngineEvent, RunFinished, RunProgress, RunStarted
+from smartsync_tui.engine.lock import EngineLock, EngineRunning
+from smartsync_tui.engine.lock import acquire as acquire_lock
+from smartsync_tui.engine.plan import PlannedOp, SyncPlan, describe_change
+from smartsync_tui.engine.results import SyncOptions, SyncProgress, SyncResult, count_text
 from smartsync_tui.i18n import _
 
 if TYPE_CHECKING:
     from smartsync_tui.config.settings import AppSettings
-    from smartsync_tui.engine.sync import SyncOptions, SyncProgress, SyncResult
-    from smartsync_tui.engine.jobs import CancelSignal, JobHost
-    from smartsync_tui.engine.service import EngineEvent, EngineService
+    from smartsync_tui.engine.jobs import CancelSignal, JobHost, SyncJob  # noqa: F401 (SyncJob: for the console's hints)
+    from smartsync_tui.engine.service import EngineService
+
+__all__ = [
+    "EngineClient", "LocalEngine", "RemoteEngine", "EitherSet", "run_preview",
+    "SyncOptions", "SyncProgress", "SyncResult", "count_text", "PlannedOp", "SyncPlan", "describe_change",
+    "ChannelRequest", "EngineEvent", "RunFinished", "RunProgress", "RunStarted",
+    "EngineLock", "EngineRunning", "acquire_lock",
+]
 
 
 class EngineClient(Protocol):

@@ -22,7 +22,8 @@ from smartsync_tui.config.paths import Home
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import AppSettings
 from smartsync_tui.store.state_store import StateStore
-from smartsync_tui.engine.sync import SyncEngine, SyncOptions, SyncProgress, SyncResult
+from smartsync_tui.engine.results import SyncOptions, SyncProgress, SyncResult
+from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.registry import TargetFactory
 

@@ -26,9 +26,9 @@ A paused scheduler (``paused=True``: a console opened to set things up, the
 tests) runs only what it is asked for, never on the interval, and answers no
 login checks.
 
-Beside the syncs, :class:`~smartsync_tui.targets.identity.pass_through.LoginCheckService`
-answers Identity's login checks for every enabled directory (pass-through
-authentication) while :meth:`run_forever` runs, on the same settings.
+Beside the syncs, each target's companion (targets/registry.py; Identity's answers its
+login checks, pass-through authentication) runs while :meth:`run_forever` runs, on the
+same settings. The scheduler knows companions only by the contract in targets/base.py.
 
 Progress and results go to ``on_event`` (called from the scheduler's
 threads; it must be quick and must not raise). The engine logs every result
@@ -44,15 +44,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from smartsync_tui.targets.identity.pass_through import CommandLoopEvent, LoginCheckService
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.config.paths import Home
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import AppSettings, load_settings
-from smartsync_tui.engine.sync import SyncOptions, SyncProgress, SyncResult
+from smartsync_tui.engine.events import DirectoryState, RunFinished, RunProgress, RunStarted, SchedulerEvent, SettingsReloaded
+from smartsync_tui.engine.results import SyncOptions, SyncResult
 from smartsync_tui.engine.jobs import CancelSignal, JobHost, ThreadHost, run_sync_job
 from smartsync_tui.i18n import _, ngettext, number
-from smartsync_tui.targets.registry import TargetFactory
+from smartsync_tui.targets.base import Companion
+from smartsync_tui.targets.registry import TargetFactory, open_companions
 
 log = logging.getLogger("smartsync.scheduler")
 
@@ -60,59 +61,6 @@ BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 600.0
 SETTINGS_POLL_SECONDS = 1.0
 _TICK_SECONDS = 0.1
-
-
-# -- what the scheduler reports
-
-
-@dataclass(frozen=True)
-class RunStarted:
-    directory_id: str
-    full: bool
-    allow_deletes: bool
-    manual: bool
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    progress: SyncProgress
-
-    @property
-    def directory_id(self) -> str:
-        return self.progress.directory_id
-
-
-@dataclass(frozen=True)
-class RunFinished:
-    result: SyncResult
-    manual: bool
-    failures_in_a_row: int
-    next_run_at: float | None  # time.time() of the next scheduled run; None: not scheduled (stopping, removed)
-
-    @property
-    def directory_id(self) -> str:
-        return self.result.directory_id
-
-
-@dataclass(frozen=True)
-class SettingsReloaded:
-    directories: tuple[str, ...]  # the enabled directories now scheduled
-    error: str | None = None  # the file did not load: the previous settings are kept
-
-
-SchedulerEvent = RunStarted | RunProgress | RunFinished | SettingsReloaded | CommandLoopEvent
-
-
-@dataclass(frozen=True)
-class DirectoryState:
-    """What the scheduler knows of one directory, for a status view."""
-
-    directory_id: str
-    running: bool
-    queued: bool  # a manual run waits for the one in flight
-    next_run_at: float | None  # time.time(); None while running or not scheduled
-    failures_in_a_row: int
-    last_outcome: str | None
 
 
 @dataclass(frozen=True)
@@ -281,13 +229,18 @@ class Scheduler:
         self._retired: list[_DirectoryWorker] = []
         self._running = False
         self._said_idle = False
-        # Pass-through authentication beside the syncs, on the same settings (run_forever only).
-        self.login_checks = (
-            LoginCheckService(lambda: self.settings, self.secrets, home.state_db, on_event=self._emit)
-            if login_checks and not paused else None
+        # The targets' companions beside the syncs (Identity's login checks), on the same
+        # settings; started by run_forever only.
+        self.companions: list[Companion] = (
+            open_companions(lambda: self.settings, self.secrets, home.state_db, self._emit)
+            if login_checks and not paused else []
         )
 
     # -- public API
+
+    def companion_busy(self, directory_id: str) -> bool:
+        """Whether a companion (a login check) still works for this directory."""
+        return any(companion.busy(directory_id) for companion in self.companions)
 
     @property
     def directory_ids(self) -> list[str]:
@@ -444,8 +397,9 @@ class Scheduler:
                 if not worker.thread.is_alive() and worker.thread.ident is None:
                     worker.thread.start()  # triggered before run_forever started
             idle = not self._workers
-        if self.login_checks is not None and self._running:
-            self.login_checks.reconcile()
+        if self._running:
+            for companion in self.companions:
+                companion.reconcile()
         if idle and not self._said_idle:
             log.info(_("no enabled directory to sync: waiting for one to be added ({command}, or the console)").format(
                 command="smartsync-tui directory add"))
@@ -453,8 +407,8 @@ class Scheduler:
 
     def _shutdown(self) -> None:
         self.stop()
-        if self.login_checks is not None:
-            self.login_checks.stop()
+        for companion in self.companions:
+            companion.stop()
         with self._lock:
             workers = list(self._workers.values()) + list(self._retired)
         busy = [w.directory_id for w in workers if w.running]

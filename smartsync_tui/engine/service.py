@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from smartsync_tui.channel import control_channel
@@ -29,33 +29,15 @@ from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.config.paths import Home
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.store.state_store import StateStore
-from smartsync_tui.engine.sync import SyncResult
-from smartsync_tui.engine.scheduler import (
-    DirectoryState,
-    RunFinished,
-    RunStarted,
-    Scheduler,
-    SchedulerEvent,
-)
+from smartsync_tui.engine.results import SyncResult
+from smartsync_tui.engine.events import ChannelRequest, DirectoryState, EngineEvent, RunFinished, RunStarted
+from smartsync_tui.engine.scheduler import Scheduler
 from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.engine")
 
 # A forget waits for the batch in flight; it answers before the channel's client gives up.
 FORGET_TIMEOUT = control_channel.FORGET_TIMEOUT - 10
-
-
-@dataclass(frozen=True)
-class ChannelRequest:
-    """Another console asked this engine for something over the channel (done already)."""
-
-    op: str  # "sync" | "forget"
-    directory_id: str
-    full: bool = False
-    allow_deletes: bool = False
-
-
-EngineEvent = SchedulerEvent | ChannelRequest
 
 
 class EngineService:
@@ -152,12 +134,11 @@ class EngineService:
                                "(smartsync-tui directory remove {id}, or delete it in the console)").format(id=directory_id),
             )
         scheduler.reconcile()  # retires its thread and stops its login-check loop now
-        login_checks = scheduler.login_checks
 
         def busy() -> bool:
             return (self.handler.in_flight(directory_id) or directory_id in scheduler.status()
                     or scheduler.finishing(directory_id)
-                    or (login_checks is not None and login_checks.busy(directory_id)))
+                    or scheduler.companion_busy(directory_id))
 
         forget_when_idle(self.home, self.secrets, directory_id, busy,
                          timeout=self.handler.forget_timeout, poll=self.handler.poll)

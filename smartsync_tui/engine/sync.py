@@ -20,75 +20,23 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pydantic import SecretStr
 
-from smartsync_tui.ad import reader as ad_sync_reader
+from smartsync_tui.ad.errors import SearchCancelled
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.ad.ldap_reader import SearchCancelled, close, connect
 from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.config.secret_store import SecretStore, directory_password_key
 from smartsync_tui.config.settings import DEFAULT_GROUP_FILTER, DEFAULT_USER_FILTER, AppSettings, DirectorySettings
 from smartsync_tui.store.state_store import StateStore, SyncedObject, Watermark
 from smartsync_tui.engine.mapping import content_hash
 from smartsync_tui.engine.plan import PlannedOp, Planner, SyncPlan, mode_name
-from smartsync_tui.i18n import N_, _, ngettext, number
+from smartsync_tui.ad.base import open_source
+from smartsync_tui.engine.results import OUTCOME_LINES, SyncOptions, SyncProgress, SyncResult, count_text
+from smartsync_tui.i18n import _, number
 from smartsync_tui.targets.base import ItemResult, Target, TargetError, TargetStopped, TargetUnavailable
 from smartsync_tui.targets.registry import DEFAULT_TARGET, TargetContext, TargetFactory, factory
 
 log = logging.getLogger("smartsync.sync")
-
-PHASES = ("connecting", "reading users", "reading groups", "planning", "applying", "done")
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    full: bool = False
-    dry_run: bool = False
-    allow_deletes: bool = False
-    batch_size: int = 500
-    concurrency: int = 4
-    page_size: int = 1000
-
-
-@dataclass(frozen=True)
-class SyncProgress:
-    directory_id: str
-    phase: str
-    done: int = 0
-    total: int = 0
-    message: str = ""
-
-    @property
-    def percent(self) -> float | None:
-        return None if not self.total else min(100.0, 100.0 * self.done / self.total)
-
-
-@dataclass
-class SyncResult:
-    directory_id: str
-    dry_run: bool = False
-    mode: str = ""
-    mode_reason: str = ""
-    # ok | partial (some objects failed) | held (disables held back) | cancelled | failed (could not run)
-    outcome: str = "failed"
-    counts: dict[str, int] = field(default_factory=dict)
-    failures: list[tuple[str, str, str]] = field(default_factory=list)  # guid, dn, error
-    plan: SyncPlan | None = None
-    error: str | None = None
-    # What kind of failure ``error`` words, for code to compare instead of the (translated) text:
-    # a UserError's kind ("identity-unreachable", "token-rejected", "secret-missing"...), "cancelled"
-    # or "unexpected"; None when the run did not fail.
-    error_kind: str | None = None
-    duration: float = 0.0
-    # Whether the target answered in this run: True once a call to it succeeded, False when it
-    # could not be reached or refused the credentials, None when the run never got to ask it.
-    target_connected: bool | None = None
-
-    @property
-    def exit_code(self) -> int:
-        return {"ok": 0, "partial": 1, "held": 1, "cancelled": 1}.get(self.outcome, 2)
-
 
 class _Cancelled(Exception):
     pass
@@ -194,9 +142,9 @@ class SyncEngine:
         target = self._target(directory)
         try:
             user_filter, group_filter = self._filters(directory, target, result)
-            conn = connect(directory, password)
+            source = open_source(directory, password)
             try:
-                dc = ad_sync_reader.read_dc_identity(conn)
+                dc = source.read_dc()
                 mode, reason, since = self._mode(did, dc, options, filters_hash(user_filter, group_filter))
                 result.mode, result.mode_reason = mode, reason
                 log.info(_("sync {id}: {mode} ({reason}) from {dc}, users {user_filter}, groups {group_filter}").format(
@@ -208,9 +156,7 @@ class SyncEngine:
                 expected = counts["users"] + counts["disabled_users"]
                 report(SyncProgress(did, "reading users", 0, expected))
                 planner.add_users(
-                    ad_sync_reader.iter_users(
-                        conn, directory.base_dn, user_filter, since_usn=since, page_size=options.page_size, cancel=cancel
-                    ),
+                    source.users(directory.base_dn, user_filter, since_usn=since, page_size=options.page_size, cancel=cancel),
                     # No estimate on a first run: no percent rather than a false 100%.
                     on_progress=lambda n: report(SyncProgress(did, "reading users", n, max(n, expected) if expected else 0)),
                 )
@@ -218,13 +164,11 @@ class SyncEngine:
                 flatten = None
                 if directory.flatten_nested_groups:
                     def flatten(group):  # type: ignore[no-untyped-def]
-                        return ad_sync_reader.nested_user_guids(
-                            conn, directory.base_dn, group.dn, user_filter, page_size=options.page_size, cancel=cancel
+                        return source.nested_user_guids(
+                            directory.base_dn, group.dn, user_filter, page_size=options.page_size, cancel=cancel
                         )
                 planner.add_groups(
-                    ad_sync_reader.iter_groups(
-                        conn, directory.base_dn, group_filter, since_usn=since, page_size=options.page_size, cancel=cancel
-                    ),
+                    source.groups(directory.base_dn, group_filter, since_usn=since, page_size=options.page_size, cancel=cancel),
                     flatten=flatten,
                 )
                 # Only now, after every read completed, may absence mean "gone".
@@ -232,10 +176,10 @@ class SyncEngine:
                     planner.add_gone_after_full_read()
                 else:
                     planner.add_tombstones(
-                        ad_sync_reader.iter_deleted(conn, ad_sync_reader.domain_dn_of(conn), since_usn=since, cancel=cancel)
+                        source.deleted(since_usn=since, cancel=cancel)
                     )
             finally:
-                close(conn)
+                source.close()
             report(SyncProgress(did, "planning"))
             planner.add_leftovers(self.state.pending(did))
             held_before = self.state.held(did)
@@ -408,7 +352,7 @@ class SyncEngine:
         mode = mode_name(result.mode) if result.mode else "-"
         if options.dry_run:
             mode = _("{mode} (dry run)").format(mode=mode)
-        said = _OUTCOME_LINES.get(result.outcome)
+        said = OUTCOME_LINES.get(result.outcome)
         line = (_(said) if said else _("sync {id} {mode}: {outcome} in {seconds} s{summary}")).format(
             id=result.directory_id, mode=mode, outcome=result.outcome, seconds=number(result.duration, 2),
             summary=f" ({summary})" if summary else "",
@@ -419,56 +363,3 @@ class SyncEngine:
         for guid, dn, error in result.failures[:50]:
             log.warning(_("sync {id}: {dn} ({guid}) failed: {error}").format(
                 id=result.directory_id, dn=dn, guid=guid, error=error))
-
-
-# A run's last log line, one message per outcome (the outcome's name is a code elsewhere: --json, the state store).
-_OUTCOME_LINES = {
-    "ok": N_("sync {id} {mode}: ok in {seconds} s{summary}"),
-    "partial": N_("sync {id} {mode}: partial in {seconds} s{summary}"),
-    "held": N_("sync {id} {mode}: held in {seconds} s{summary}"),
-    "cancelled": N_("sync {id} {mode}: cancelled in {seconds} s{summary}"),
-    "failed": N_("sync {id} {mode}: failed in {seconds} s{summary}"),
-}
-
-
-def count_text(key: str, n: int) -> str:
-    """One of a run's counts (``SyncResult.counts``) in words: ``create 3``, in pt_BR ``3 criações``."""
-    shown = number(n)
-    if key == "create":
-        return ngettext("create {n}", "create {n}", n).format(n=shown)
-    if key == "update":
-        return ngettext("update {n}", "update {n}", n).format(n=shown)
-    if key == "disable":
-        return ngettext("disable {n}", "disable {n}", n).format(n=shown)
-    if key == "enable":
-        return ngettext("enable {n}", "enable {n}", n).format(n=shown)
-    if key == "group_create":
-        return ngettext("group_create {n}", "group_create {n}", n).format(n=shown)
-    if key == "group_update":
-        return ngettext("group_update {n}", "group_update {n}", n).format(n=shown)
-    if key == "skipped":
-        return ngettext("skipped {n}", "skipped {n}", n).format(n=shown)
-    if key == "held":
-        return ngettext("held {n}", "held {n}", n).format(n=shown)
-    if key == "users_read":
-        return ngettext("users_read {n}", "users_read {n}", n).format(n=shown)
-    if key == "groups_read":
-        return ngettext("groups_read {n}", "groups_read {n}", n).format(n=shown)
-    if key == "failed":
-        return ngettext("failed {n}", "failed {n}", n).format(n=shown)
-    if key == "failed_create":
-        return ngettext("failed_create {n}", "failed_create {n}", n).format(n=shown)
-    if key == "failed_update":
-        return ngettext("failed_update {n}", "failed_update {n}", n).format(n=shown)
-    if key == "failed_disable":
-        return ngettext("failed_disable {n}", "failed_disable {n}", n).format(n=shown)
-    if key == "failed_enable":
-        return ngettext("failed_enable {n}", "failed_enable {n}", n).format(n=shown)
-    if key == "failed_group_create":
-        return ngettext("failed_group_create {n}", "failed_group_create {n}", n).format(n=shown)
-    if key == "failed_group_update":
-        return ngettext("failed_group_update {n}", "failed_group_update {n}", n).format(n=shown)
-    return f"{key} {shown}"
-
-
-

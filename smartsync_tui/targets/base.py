@@ -145,3 +145,25 @@ class Target(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Companion(ABC):
+    """What a target runs beside the syncs while the engine runs (Identity: its login checks).
+
+    Built by the registry (:func:`~smartsync_tui.targets.registry.open_companions`) with the
+    engine's live settings, its secrets, the state database and the engine's event fan-out; it
+    owns its threads. The engine calls :meth:`reconcile` when the settings change, asks
+    :meth:`busy` before it forgets a directory, and calls :meth:`stop` when it stops.
+    """
+
+    @abstractmethod
+    def reconcile(self) -> None:
+        """Follow the settings now: start what they ask for, stop what they no longer do."""
+
+    @abstractmethod
+    def busy(self, directory_id: str) -> bool:
+        """Whether work for this directory is still in flight (it must end before a forget)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop, letting what is in flight finish; called once, from the engine's thread."""

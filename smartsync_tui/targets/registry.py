@@ -11,18 +11,24 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import AppSettings, DirectorySettings
 from smartsync_tui.i18n import _
-from smartsync_tui.targets.base import Target
+from smartsync_tui.targets.base import Companion, Target
 
 DEFAULT_TARGET = "identity"
 
 #: name -> "module:function" of its factory.
 TARGETS: dict[str, str] = {
     "identity": "smartsync_tui.targets.identity.target:open_target",
+}
+
+#: name -> "module:class" of what that target runs beside the syncs (a :class:`Companion`).
+COMPANIONS: dict[str, str] = {
+    "identity": "smartsync_tui.targets.identity.pass_through:LoginCheckService",
 }
 
 
@@ -38,15 +44,27 @@ class TargetContext:
 TargetFactory = Callable[[TargetContext], Target]
 
 
+def _load(where: str) -> object:
+    module, name = where.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def factory(name: str) -> TargetFactory:
     """The factory registered as ``name``; a UserError naming the known ones otherwise."""
     where = TARGETS.get(name)
     if where is None:
         raise UserError(_("There is no sync target '{name}' (known: {known}).").format(
             name=name, known=", ".join(sorted(TARGETS))))
-    module, function = where.split(":")
-    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+    return _load(where)  # type: ignore[return-value]
 
 
 def open_target(context: TargetContext, name: str = DEFAULT_TARGET) -> Target:
     return factory(name)(context)
+
+
+def open_companions(
+    settings: Callable[[], AppSettings], secrets: SecretStore, state_db: Path, on_event: Callable[[object], None],
+) -> list[Companion]:
+    """Every registered target's companion, built and not yet reconciled."""
+    return [_load(where)(settings, secrets, state_db, on_event=on_event)  # type: ignore[operator]
+            for where in COMPANIONS.values()]

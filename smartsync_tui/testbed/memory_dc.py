@@ -1,7 +1,7 @@
 """An in-memory stand-in for an AD DC: the demo's directory where no Samba can run.
 
 It is ldap3's MOCK_SYNC strategy over a DIT held in this process, registered
-with :func:`smartsync_tui.ad.ldap_reader.register_in_memory` under a name in
+with :func:`smartsync_tui.ad.ad_connect.register_in_memory` under a name in
 the reserved ``.invalid`` TLD, so the sync engine reads it through exactly the
 code it uses against a DC: bind, base-DN check, rootDSE and NTDS Settings,
 paged searches, ``uSNChanged>=`` deltas, show-deleted tombstones.
@@ -41,9 +41,11 @@ from ldap3.operation.modify import modify_request_to_dict
 from ldap3.operation.search import MATCH_EXTENSIBLE
 from ldap3.utils.dn import safe_dn
 
-from smartsync_tui.ad import ldap_reader
+from smartsync_tui.ad import connect as ad_connect
+
+from smartsync_tui.ad import search as ad_search
 from smartsync_tui.ad.reader import IN_CHAIN_OID
-from smartsync_tui.ad.ldap_reader import SHOW_DELETED_OID
+from smartsync_tui.ad.search import SHOW_DELETED_OID
 from smartsync_tui.testbed.samba_dc import (
     GROUPS,
     GROUPS_OU,
@@ -127,7 +129,7 @@ class MemoryDC:
             "namingContexts": [self.base_dn.encode()],
             "highestCommittedUSN": [str(self._usn).encode()],
             "dsServiceName": [self._service_dn.encode()],
-            "supportedControl": [ldap_reader.PAGED_RESULTS_OID.encode(), SHOW_DELETED_OID.encode()],
+            "supportedControl": [ad_search.PAGED_RESULTS_OID.encode(), SHOW_DELETED_OID.encode()],
         }
 
     def _stamp(self, dn: str, *, created: bool = False) -> None:
@@ -233,7 +235,7 @@ class MemoryDC:
     # -- connections -----------------------------------------------------------
 
     def open(self, **options: Any) -> Connection:
-        """An unopened connection to this DIT with ``options`` (ldap_reader's Connection options).
+        """An unopened connection to this DIT with ``options`` (ad/connect.py's Connection options).
 
         A UPN bind name is turned into the account's DN first: AD accepts
         both, the mock only DNs.
@@ -382,11 +384,11 @@ class MemoryDC:
     # -- registration ----------------------------------------------------------
 
     def register(self) -> "MemoryDC":
-        ldap_reader.register_in_memory(self.host, self.open)
+        ad_connect.register_in_memory(self.host, self.open)
         return self
 
     def unregister(self) -> None:
-        ldap_reader.unregister_in_memory(self.host)
+        ad_connect.unregister_in_memory(self.host)
 
     def __enter__(self) -> "MemoryDC":
         return self.register()

@@ -32,16 +32,23 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from smartsync_tui.engine import lock as engine_lock
 from smartsync_tui.targets.identity import client as identity_client
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.event_log import audit
+from smartsync_tui.logs.event_log import audit
 from smartsync_tui.config.paths import Home
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import AppSettings, load_settings, save_settings
 from smartsync_tui.store.state_store import StateStore
-from smartsync_tui.engine.sync import SyncOptions, SyncResult
-from smartsync_tui.engine.client import EngineClient, LocalEngine, RemoteEngine, run_preview
+from smartsync_tui.engine.client import (
+    EngineClient,
+    EngineRunning,
+    LocalEngine,
+    RemoteEngine,
+    SyncOptions,
+    SyncResult,
+    acquire_lock,
+    run_preview,
+)
 from smartsync_tui.ui import commands, exit_watchdog, log_bridge, textual_text
 from smartsync_tui.ui.console_state import DirectoryStatus, row_state
 from smartsync_tui.ui.engine_link import ConsoleHost, JobReady, ask_engine, bridge, start_hosted
@@ -839,8 +846,8 @@ def run_console(home: Home, *, initial_tab: str = "home", show_log: bool = False
         return 2
     set_language(detect_language(settings.language))
     try:
-        lock = engine_lock.acquire(home, "console")
-    except engine_lock.EngineRunning as running:
+        lock = acquire_lock(home, "console")
+    except EngineRunning as running:
         mode = running.holder.get("mode")
         _run_app(SmartSyncApp(home, settings, attached_pid=running.pid,
                               attached_mode=mode if isinstance(mode, str) else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from smartsync_tui.engine.sync import SyncProgress, SyncResult
+from smartsync_tui.engine.client import SyncProgress, SyncResult
 
 
 # A run's outcome (engine/sync.py) as the table's state; anything else could not run.

@@ -20,16 +20,14 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.engine.client import EitherSet
+from smartsync_tui.engine.client import ChannelRequest, EitherSet, RunFinished, RunProgress, RunStarted, SyncResult
 from smartsync_tui.ui.i18n import _
 from smartsync_tui.ui.messages import EngineAsked, SyncFinished, SyncProgressed, SyncStarted
 
 if TYPE_CHECKING:
     from textual.app import App
 
-    from smartsync_tui.engine.sync import SyncResult
-    from smartsync_tui.engine.jobs import CancelSignal, SyncJob
-    from smartsync_tui.engine.service import EngineEvent
+    from smartsync_tui.engine.client import CancelSignal, EngineEvent, SyncJob, SyncResult
 
 # How often a scheduler thread whose job was never started looks whether it should give up.
 _POLL_SECONDS = 0.5
@@ -105,18 +103,12 @@ def start_hosted(app: App[Any], message: JobReady) -> None:
 
 
 def _not_started(directory_id: str) -> SyncResult:
-    from smartsync_tui.engine.sync import SyncResult
-
     return SyncResult(directory_id, outcome="cancelled", error_kind="cancelled",
                       error=_("cancelled; nothing is lost: the next run goes on from here"))
 
 
 def bridge(app: App[Any]) -> Callable[[EngineEvent], None]:
     """The engine's events (from its threads) posted to ``app`` as messages."""
-    # Imported here: loaded with the engine, after the first paint.
-    from smartsync_tui.engine.scheduler import RunFinished, RunProgress, RunStarted
-    from smartsync_tui.engine.service import ChannelRequest
-
     def on_event(event: EngineEvent) -> None:
         if isinstance(event, RunStarted):
             app.post_message(SyncStarted(event.directory_id, manual=event.manual))

@@ -29,7 +29,7 @@ from collections import deque
 from pathlib import Path
 from typing import Protocol
 
-from smartsync_tui.core.logs import LOG_FORMAT
+from smartsync_tui.logs.setup import LOG_FORMAT
 from smartsync_tui.core.redaction import install_log_redaction, safe_line
 
 LogLine = tuple[int, str]
@@ -104,7 +104,7 @@ def uninstall(handler: ConsoleLogHandler) -> None:
 
 
 _LEVELS = {name: number for number, name in logging._levelToName.items()}  # type: ignore[attr-defined]
-# "<date>T<time><zone> LEVEL logger message", as core.logs writes it.
+# "<date>T<time><zone> LEVEL logger message", as logs/setup.py writes it.
 _LEVEL_AFTER_TIME = re.compile(r"^\S+ (?P<level>[A-Z]+) ")
 
 

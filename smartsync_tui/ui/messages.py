@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from smartsync_tui.engine.sync import SyncProgress, SyncResult
+from smartsync_tui.engine.client import SyncProgress, SyncResult
 
 
 class SyncProgressed(Message):

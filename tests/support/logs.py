@@ -6,7 +6,7 @@ import logging
 import sys
 from datetime import datetime
 
-from smartsync_tui.core.logs import AUDIT_LOGGER
+from smartsync_tui.logs.setup import AUDIT_LOGGER
 
 
 def close_file_logging() -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import AppSettings, DirectorySettings
 from smartsync_tui.store.state_store import StateStore, Watermark
-from smartsync_tui.engine.sync import SyncEngine, SyncOptions
+from smartsync_tui.engine.results import SyncOptions
+from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.ad.records import DcIdentity
 from smartsync_tui.engine.plan import PlannedOp, Planner
 

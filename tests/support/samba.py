@@ -77,7 +77,7 @@ class SambaDC:
         """A new ldap3 connection bound as Administrator (raise_exceptions=True); unbind it when done.
 
         For test set-up only (adding, changing, deleting objects): the code
-        under test reaches the DC through smartsync_tui.ad.ldap_reader.
+        under test reaches the DC through smartsync_tui.ad (ad/connect.py).
         """
         import ssl
 

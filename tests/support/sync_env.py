@@ -26,7 +26,8 @@ from smartsync_tui.config.secret_store import (
 )
 from smartsync_tui.config.settings import AppSettings, IdentitySettings, ProxySettings, save_settings
 from smartsync_tui.store.state_store import StateStore
-from smartsync_tui.engine.sync import SyncEngine, SyncOptions, SyncResult
+from smartsync_tui.engine.results import SyncOptions, SyncResult
+from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.testbed.samba_dc import rdn_escape
 
 

@@ -79,6 +79,7 @@ from smartsync_tui.config.settings import (
     DirectorySettings,
 )
 from smartsync_tui.store.state_store import LoginCheckRecord, StateStore
+from smartsync_tui.targets.base import Companion
 from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.login")
@@ -537,7 +538,7 @@ class CommandLoop:
             log.exception(_("the login-check listener failed on {event}").format(event=type(event).__name__))
 
 
-class LoginCheckService:
+class LoginCheckService(Companion):
     """One :class:`CommandLoop` per enabled directory with login checks on, kept in step with the settings."""
 
     def __init__(

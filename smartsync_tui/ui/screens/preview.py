@@ -9,8 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
-from smartsync_tui.engine.sync import SyncResult
-from smartsync_tui.engine.plan import PlannedOp, describe_change
+from smartsync_tui.engine.client import PlannedOp, SyncResult, describe_change
 from smartsync_tui.ui.i18n import N_, _, number, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView

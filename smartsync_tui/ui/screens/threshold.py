@@ -15,8 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from smartsync_tui.store.state_store import PendingOp
-from smartsync_tui.engine.sync import SyncResult
-from smartsync_tui.engine.plan import PlannedOp, SyncPlan
+from smartsync_tui.engine.client import PlannedOp, SyncPlan, SyncResult
 from smartsync_tui.ui.i18n import N_, _, ngettext, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView

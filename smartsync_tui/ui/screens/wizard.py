@@ -35,7 +35,7 @@ from textual.worker import Worker, WorkerState
 from smartsync_tui.config import validation
 from smartsync_tui.checks.directory_setup import KEEP, unique_directory_id
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.event_log import audit
+from smartsync_tui.logs.event_log import audit
 from smartsync_tui.targets.identity.environment import forget_credentials
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY

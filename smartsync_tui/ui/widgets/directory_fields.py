@@ -31,7 +31,7 @@ from smartsync_tui.checks.directory_setup import (
     save_checked_directory,
 )
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.event_log import audit
+from smartsync_tui.logs.event_log import audit
 from smartsync_tui.targets.identity.client import TokenRejected
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.config.secret_store import SecretStore

@@ -32,7 +32,7 @@ from smartsync_tui.checks.connection import (
     save_proxy,
 )
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.core.event_log import (
+from smartsync_tui.logs.event_log import (
     EventLogError,
     ExportExists,
     WhenError,

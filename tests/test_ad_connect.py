@@ -1,4 +1,4 @@
-"""smartsync_tui.ad.ldap_reader and ad_errors: unit tests, then the real Samba AD DC."""
+"""The AD source (ad/connect.py, ad/directory_test.py, ad/errors.py): unit tests, then the real Samba AD DC."""
 
 from __future__ import annotations
 
@@ -10,21 +10,17 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
-from smartsync_tui.ad import ldap_reader
+from smartsync_tui.ad import connect as ad_connect
+
+from smartsync_tui.ad import directory_test
 from smartsync_tui.ad.errors import (
     AdBindReason,
     bind_data_code,
     describe_bind_failure,
     parse_bind_reason,
 )
-from smartsync_tui.ad.ldap_reader import (
-    DirectoryError,
-    SearchCancelled,
-    escape_filter_value,
-    guid_filter_value,
-    guid_to_str,
-    paged_search,
-)
+from smartsync_tui.ad.errors import DirectoryError, SearchCancelled
+from smartsync_tui.ad.search import escape_filter_value, guid_filter_value, guid_to_str, paged_search
 from tests.support.samba import samba_dc_script
 
 SAMBA_MESSAGE = "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data {}, v1db1"
@@ -100,12 +96,12 @@ def test_empty_password_is_refused_before_any_network(monkeypatch):
 
     directory = DirectorySettings(id="x", server="no-such-host.invalid", bind_user="a@b.c", base_dn="DC=b,DC=c")
     with pytest.raises(DirectoryError) as caught:
-        ldap_reader.connect(directory, SecretStr(""))
+        ad_connect.connect(directory, SecretStr(""))
     assert caught.value.stage == "bind" and "anonymous" in str(caught.value)
 
 
 def test_test_directory_is_not_collected_by_pytest():
-    assert ldap_reader.test_directory.__test__ is False
+    assert directory_test.test_directory.__test__ is False
 
 
 # ---------------------------------------------------------------------------
@@ -121,7 +117,7 @@ def assert_secret_absent(error: BaseException, secret: str) -> None:
 
 def connect(samba_dc, password: str | None = None, **overrides):
     directory = samba_dc.directory_settings(**overrides)
-    return ldap_reader.connect(directory, SecretStr(password or samba_dc.admin_password), timeout=5)
+    return ad_connect.connect(directory, SecretStr(password or samba_dc.admin_password), timeout=5)
 
 
 def free_port() -> int:
@@ -139,11 +135,11 @@ def test_connect_each_tls_mode(samba_dc, tls):
         assert bool(conn.tls_started or conn.server.ssl) == (tls != "plain")
         # ldap3 prints the password in repr(conn) and keeps it in conn.request: wiped.
         assert samba_dc.admin_password not in repr(conn) + str(conn.request)
-        dse = ldap_reader.read_root_dse(conn)
+        dse = ad_connect.read_root_dse(conn)
         assert dse["defaultNamingContext"] == [samba_dc.base_dn]
         assert dse["dnsHostName"] == [samba_dc.tls_server_name]
     finally:
-        ldap_reader.close(conn)
+        ad_connect.close(conn)
 
 
 def test_ldaps_without_the_ca_file_is_untrusted(samba_dc):
@@ -175,7 +171,7 @@ def test_der_ca_file_works_too(samba_dc, tmp_path):
 
     der = tmp_path / "ca.cer"
     der.write_bytes(ssl.PEM_cert_to_DER_cert(open(samba_dc.ca_file).read()))
-    ldap_reader.close(connect(samba_dc, ca_file=str(der)))
+    ad_connect.close(connect(samba_dc, ca_file=str(der)))
 
 
 def test_wrong_password_says_why_and_never_shows_it(samba_dc):
@@ -212,7 +208,7 @@ def test_account_state_reasons_with_the_right_password(samba_dc, sam, reason):
 def test_non_ascii_passwords_log_in(samba_dc, sam):
     # maria.silva's "Senha²-Forte!" fails if the password goes through SASLprep ("²" -> "2").
     conn = connect(samba_dc, password=samba_dc.passwords[sam], bind_user=samba_dc.upn(sam))
-    ldap_reader.close(conn)
+    ad_connect.close(conn)
 
 
 def test_plain_bind_refused_by_a_dc_that_requires_signing(samba_dc):
@@ -221,7 +217,7 @@ def test_plain_bind_refused_by_a_dc_that_requires_signing(samba_dc):
             connect(samba_dc, tls="plain")
         assert caught.value.stage == "bind" and caught.value.result_code == 8
         assert "LDAPS" in str(caught.value) and "StartTLS" in str(caught.value)
-        ldap_reader.close(connect(samba_dc, tls="starttls"))  # TLS satisfies the policy
+        ad_connect.close(connect(samba_dc, tls="starttls"))  # TLS satisfies the policy
 
 
 def test_wrong_base_dn(samba_dc):
@@ -274,7 +270,7 @@ class CountingSearches:
 def conn(samba_dc):
     connection = connect(samba_dc)
     yield connection
-    ldap_reader.close(connection)
+    ad_connect.close(connection)
 
 
 def test_paged_search_reads_every_user_exactly(samba_dc, conn):
@@ -392,7 +388,7 @@ def test_paged_search_by_guid(samba_dc, conn):
 
 
 def test_directory_report_for_a_good_directory(samba_dc):
-    report = ldap_reader.test_directory(samba_dc.directory_settings(), samba_dc.admin_secret())
+    report = directory_test.test_directory(samba_dc.directory_settings(), samba_dc.admin_secret())
     assert report.ok and report.failed_stage is None
     assert report.dns_host_name == samba_dc.tls_server_name
     assert report.default_naming_context == samba_dc.base_dn
@@ -410,30 +406,30 @@ def test_directory_report_for_a_good_directory(samba_dc):
 
 
 def test_directory_report_samples_do_not_read_everything(samba_dc):
-    report = ldap_reader.test_directory(samba_dc.directory_settings(), samba_dc.admin_secret(), sample_size=5)
+    report = directory_test.test_directory(samba_dc.directory_settings(), samba_dc.admin_secret(), sample_size=5)
     assert report.users_sampled == 5 and report.users_more
     assert "5+ users" in report.message
 
 
 def test_directory_report_least_privilege_account_in_an_ou(samba_dc):
     directory = samba_dc.directory_settings(bind_user=samba_dc.upn("alice.andrade"), base_dn=samba_dc.staff_ou)
-    report = ldap_reader.test_directory(directory, SecretStr(samba_dc.passwords["alice.andrade"]))
+    report = directory_test.test_directory(directory, SecretStr(samba_dc.passwords["alice.andrade"]))
     assert report.ok and report.users_sampled == 20
     assert report.can_read_groups is False and any("group" in w for w in report.warnings)
 
 
 def test_directory_report_stops_at_the_failed_stage(samba_dc):
-    report = ldap_reader.test_directory(samba_dc.directory_settings(), SecretStr("Not-The-Password-1"))
+    report = directory_test.test_directory(samba_dc.directory_settings(), SecretStr("Not-The-Password-1"))
     assert not report.ok and report.failed_stage == "bind"
     assert [(s.name, s.ok) for s in report.steps] == [
         ("dns", True), ("tcp", True), ("tls", True), ("bind", False)
     ]
     assert "Not-The-Password-1" not in report.message + repr(report)
 
-    report = ldap_reader.test_directory(samba_dc.directory_settings(tls_server_name=None), samba_dc.admin_secret())
+    report = directory_test.test_directory(samba_dc.directory_settings(tls_server_name=None), samba_dc.admin_secret())
     assert report.failed_stage == "tls" and "tls-server-name" in report.message
 
-    report = ldap_reader.test_directory(
+    report = directory_test.test_directory(
         samba_dc.directory_settings(base_dn="OU=Nowhere," + samba_dc.base_dn), samba_dc.admin_secret()
     )
     assert report.failed_stage == "base_dn" and report.base_dn_exists is False

@@ -4,7 +4,7 @@ the log dir, every record passed through the filter of
 masked, then each record one line plus its prefixed traceback, controls escaped).
 
 Beside it, ``console.log`` holds what admins did (the ``smartsync.audit``
-logger, see :mod:`smartsync_tui.core.event_log`); audit lines go only there.
+logger, see :mod:`smartsync_tui.logs.event_log`); audit lines go only there.
 
 Both logs keep to the ``logs`` section of appsettings.json
 (:class:`~smartsync_tui.config.settings.LogSettings`): each rotates by size

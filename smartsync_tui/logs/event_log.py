@@ -5,7 +5,7 @@ tests, errors): ``application.log``. ``console``: what admins did (settings
 changed, directories added, edited or deleted, exports): ``console.log``,
 written through :func:`audit`. Both sit in the log dir, rotate by size
 (``name.log.1`` is the newest backup) and start every record with its time and
-zone (:data:`~smartsync_tui.core.logs.LOG_DATE_FORMAT`); the lines after a
+zone (:data:`~smartsync_tui.logs.setup.LOG_DATE_FORMAT`); the lines after a
 record's first one (a traceback) belong to it.
 
 :func:`export_log` copies the records of a period, oldest first, to a plain
@@ -28,7 +28,7 @@ from typing import Literal
 
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.file_protection import open_private
-from smartsync_tui.core.logs import APPLICATION_LOG, AUDIT_LOGGER, CONSOLE_LOG, LOG_DATE_FORMAT
+from smartsync_tui.logs.setup import APPLICATION_LOG, AUDIT_LOGGER, CONSOLE_LOG, LOG_DATE_FORMAT
 from smartsync_tui.config.paths import Home
 from smartsync_tui.core.redaction import safe_line
 from smartsync_tui.config.secret_store import SecretStore
@@ -39,7 +39,7 @@ LOG_NAMES: tuple[LogName, ...] = ("application", "console")
 LOG_FILES: dict[str, str] = {"application": APPLICATION_LOG, "console": CONSOLE_LOG}
 
 _audit_log = logging.getLogger(AUDIT_LOGGER)
-# A record's first line: its timestamp, then a space (the format of core.logs).
+# A record's first line: its timestamp, then a space (the format of logs/setup.py).
 _RECORD_START = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{4}|Z)) ")
 # How the period is written in messages.
 _SHOWN = "%Y-%m-%d %H:%M:%S %z"
