@@ -275,7 +275,9 @@ def make_home(root: Path, facts: dict, emulator: Emulator, name: str) -> tuple[P
 
     from pydantic import SecretStr
 
-    from smartsync_tui.targets.identity.client import IdentityClient, ProxyChoice
+    from smartsync_tui.targets.identity.client import IdentityClient
+
+    from smartsync_tui.targets.identity.network import ProxyChoice
     from smartsync_tui.config.paths import resolve_home
     from smartsync_tui.config.secret_store import (
         SecretStore,

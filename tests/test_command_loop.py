@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from smartsync_tui.targets.identity import agent_keys
 from smartsync_tui.targets.identity import pass_through as command_loop
 from smartsync_tui.targets.identity.pass_through import CommandLoop, LoginChecked
-from smartsync_tui.targets.identity.client import IdentityUnreachable
+from smartsync_tui.targets.identity.errors import IdentityUnreachable
 from smartsync_tui.ad.login_check import LoginCheckResult
 from smartsync_tui.config.paths import resolve_home
 from smartsync_tui.config.secret_store import (

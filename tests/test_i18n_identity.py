@@ -17,14 +17,9 @@ from pydantic import SecretStr
 
 from smartsync_tui.targets.identity.agent_keys import PrivateKey
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.targets.identity.client import (
-    IdentityClient,
-    IdentityProtocolError,
-    IdentityThrottled,
-    IdentityUnreachable,
-    ProxyChoice,
-    TokenRejected,
-)
+from smartsync_tui.targets.identity.client import IdentityClient
+from smartsync_tui.targets.identity.errors import IdentityProtocolError, IdentityThrottled, IdentityUnreachable, TokenRejected
+from smartsync_tui.targets.identity.network import ProxyChoice
 from smartsync_tui.config.paths import Home
 from smartsync_tui.engine.scheduler import Scheduler
 from smartsync_tui.config.secret_store import SecretStore

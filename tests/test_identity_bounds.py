@@ -28,14 +28,11 @@ import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 from pydantic import SecretStr
 
-from smartsync_tui.targets.identity.client import (
-    MAX_ANSWER_BYTES,
-    IdentityClient,
-    IdentityProtocolError,
-    IdentityRequestStopped,
-    IdentityUnreachable,
-    ProxyChoice,
-)
+from smartsync_tui.targets.identity.client import IdentityClient
+
+from smartsync_tui.targets.identity.errors import IdentityProtocolError, IdentityRequestStopped, IdentityUnreachable
+
+from smartsync_tui.targets.identity.network import MAX_ANSWER_BYTES, ProxyChoice
 from smartsync_tui.config.settings import AppSettings
 from tests.support import hostile_http
 from tests.test_run_engine import Engine, _edit_settings, _root

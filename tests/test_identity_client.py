@@ -24,21 +24,9 @@ from pydantic import SecretStr
 
 from smartsync_tui.targets.identity import agent_keys
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.targets.identity.client import (
-    AgentKeyRejected,
-    CommandGone,
-    DirectoryRecord,
-    IdentityClient,
-    IdentityCredentialsMissing,
-    IdentityProtocolError,
-    IdentityServerError,
-    IdentityThrottled,
-    IdentityTlsError,
-    IdentityUnreachable,
-    ProxyChoice,
-    TokenRejected,
-    parse_retry_after,
-)
+from smartsync_tui.targets.identity.client import IdentityClient
+from smartsync_tui.targets.identity.errors import AgentKeyRejected, CommandGone, IdentityCredentialsMissing, IdentityProtocolError, IdentityServerError, IdentityThrottled, IdentityTlsError, IdentityUnreachable, TokenRejected
+from smartsync_tui.targets.identity.network import DirectoryRecord, ProxyChoice, parse_retry_after
 
 TOKEN = "idt_TOPSECRET-token-value-0123456789"
 AGENT_KEY = "iak_TOPSECRET-agent-key-9876543210"

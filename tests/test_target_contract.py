@@ -15,7 +15,9 @@ from urllib.parse import urlparse
 import pytest
 from pydantic import SecretStr
 
-from smartsync_tui.targets.identity.client import IdentityClient, ProxyChoice
+from smartsync_tui.targets.identity.client import IdentityClient
+
+from smartsync_tui.targets.identity.network import ProxyChoice
 from smartsync_tui.config.secret_store import SecretStore, directory_agent_key, directory_token_key
 from smartsync_tui.config.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings
 from smartsync_tui.targets.base import (
@@ -217,7 +219,7 @@ def test_close_can_be_called_after_use_and_the_context_manager_closes(case):
 
 
 def test_identity_errors_are_translated_with_their_kind_kept():
-    from smartsync_tui.targets.identity.client import IdentityProtocolError, IdentityRequestStopped, TokenRejected
+    from smartsync_tui.targets.identity.errors import IdentityProtocolError, IdentityRequestStopped, TokenRejected
     from smartsync_tui.targets.base import TargetStopped
     from smartsync_tui.targets.identity.target import translated
 

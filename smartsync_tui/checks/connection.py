@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from smartsync_tui.core.errors import InputError, UserError
-from smartsync_tui.targets.identity.access import identity_client
 from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY, SecretStore
 from smartsync_tui.config.settings import AppSettings, IdentitySettings, ProxySettings, proxy_password_moves
 from smartsync_tui.i18n import _, number
@@ -67,6 +66,10 @@ def check_identity(
     saved yet (the console's dialogs); by default the saved ones are used.
     The outcome goes to the application log (a connection test is one of its events).
     """
+    # Imported here: the Identity client (and httpx, cryptography) loads when a check runs,
+    # not with the console's first screen.
+    from smartsync_tui.targets.identity.access import identity_client
+
     effective = settings.model_copy(
         update={"identity": identity or settings.identity, "proxy": proxy or settings.proxy}
     )

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import socket
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from smartsync_tui.targets.identity import agent_keys
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.targets.identity.access import identity_client
-from smartsync_tui.targets.identity.client import DirectoryRecord
-from smartsync_tui.ad.directory_test import DirectoryTestReport, test_directory
 from smartsync_tui.config.secret_store import (
     SecretStore,
     directory_agent_key,
@@ -22,6 +19,10 @@ from smartsync_tui.config.secret_store import (
 )
 from smartsync_tui.config.settings import AppSettings, DirectorySettings
 from smartsync_tui.i18n import _
+
+if TYPE_CHECKING:
+    from smartsync_tui.ad.directory_test import DirectoryTestReport
+    from smartsync_tui.targets.identity.network import DirectoryRecord
 
 #: Seconds each step of the AD side may wait (connect, TLS, bind): a DC that accepts and
 #: never answers is reported after this long. Tests make it short.
@@ -85,6 +86,11 @@ def check_directory(
     Identity is asked first: its directory record carries the user and group
     filters, which the AD test then samples with (unless overridden locally).
     """
+    # Imported here: the Identity client, the AD source and the key code load when a check
+    # runs, not with the console's first screen.
+    from smartsync_tui.ad.directory_test import test_directory
+    from smartsync_tui.targets.identity.access import identity_client
+
     record: DirectoryRecord | None = None
     error: UserError | None = None
     try:
@@ -124,6 +130,9 @@ def store_directory_secrets(
     if password is not None:
         values[directory_password_key(directory.id)] = password
     if token is not None:
+        from smartsync_tui.targets.identity import agent_keys
+        from smartsync_tui.targets.identity.access import identity_client
+
         pair = agent_keys.new_key_pair()
         with identity_client(settings, secrets, token=token) as client:
             _agent_id, agent_key = client.register_agent(socket.gethostname())

@@ -13,10 +13,8 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from smartsync_tui.targets.identity import agent_keys
 from smartsync_tui.checks.directory import store_directory_secrets
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.targets.identity.access import identity_client
 from smartsync_tui.config.secret_store import (
     PROXY_PASSWORD_KEY,
     SecretStore,
@@ -100,6 +98,9 @@ def save_checked_directory(
 def _publish_restored_key(settings: AppSettings, secrets: SecretStore, directory_id: str) -> None:
     """Best effort, after a rollback: Identity encrypts login checks to the key published last,
     which may be the new one just thrown away; publish the restored one again."""
+    from smartsync_tui.targets.identity import agent_keys  # with the key code, only when needed
+    from smartsync_tui.targets.identity.access import identity_client
+
     stored = secrets.get(agent_keys.directory_private_key(directory_id))
     if stored is None or secrets.get(directory_agent_key(directory_id)) is None:
         return

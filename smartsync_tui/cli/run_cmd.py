@@ -43,7 +43,7 @@ from smartsync_tui.cli.context import CliContext
 from smartsync_tui.cli.exit_codes import INTERRUPTED, OK
 from smartsync_tui.cli.output import say
 from smartsync_tui.engine import lock as engine_lock
-from smartsync_tui.targets.identity import client as identity_client
+from smartsync_tui.targets.identity import network as identity_network
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.logs.setup import LOG_DATE_FORMAT, LOG_FORMAT
 from smartsync_tui.core.redaction import install_log_redaction
@@ -57,7 +57,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _SAME_STOP_SECONDS = 1.0
 # After a stop, answers from Identity still awaited this long are cut (systemd's
 # TimeoutStopSec is 90 s by default; an admin's Ctrl-C expects less).
-STOP_GRACE_SECONDS = identity_client.STOP_GRACE_SECONDS
+STOP_GRACE_SECONDS = identity_network.STOP_GRACE_SECONDS
 # ...and again this often, for a request started after the cut (a login check's result).
 
 
@@ -128,7 +128,7 @@ def _cut_reads_after_stop(stop: threading.Event, finished: threading.Event) -> N
     while not stop.wait(1.0):
         if finished.is_set():
             return
-    identity_client.cut_open_requests(finished, STOP_GRACE_SECONDS)
+    identity_network.cut_open_requests(finished, STOP_GRACE_SECONDS)
 
 
 def _home_text(ctx: CliContext) -> str:

@@ -186,7 +186,9 @@ class SyncedObject:
     guid: str
     kind: str
     dn: str
-    identity_id: str | None
+    # The target's id for the object (its column keeps the first target's name, identity_id,
+    # so that homes written before stay readable).
+    remote_id: str | None
     content_hash: str
     payload: dict
     active: bool
@@ -394,7 +396,7 @@ class StateStore:
         """Objects Identity confirmed: remember them and drop their pending operation, atomically."""
         now = time.time()
         rows = [
-            (directory_id, o.guid, o.kind, o.dn, o.identity_id, o.content_hash, _dumps(o.payload), int(o.active), now)
+            (directory_id, o.guid, o.kind, o.dn, o.remote_id, o.content_hash, _dumps(o.payload), int(o.active), now)
             for o in applied
         ]
         with self._tx():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -32,12 +33,11 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from smartsync_tui.targets.identity import client as identity_client
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.logs.event_log import audit
 from smartsync_tui.config.paths import Home
 from smartsync_tui.config.secret_store import SecretStore
-from smartsync_tui.config.settings import AppSettings, load_settings, save_settings
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, load_settings, save_settings
 from smartsync_tui.store.state_store import StateStore
 from smartsync_tui.engine.client import (
     EngineClient,
@@ -63,12 +63,8 @@ from smartsync_tui.ui.i18n import (
 )
 from smartsync_tui.ui.messages import EngineAsked, SyncFinished, SyncProgressed, SyncStarted
 from smartsync_tui.ui.resources import stylesheets
-from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
-from smartsync_tui.ui.screens.confirm_quit import ConfirmQuitDialog
-from smartsync_tui.ui.screens.details import DirectoryDetails
-from smartsync_tui.ui.screens.help import HelpScreen, key_groups
-from smartsync_tui.ui.screens.preview import PreviewScreen
-from smartsync_tui.ui.screens.threshold import ThresholdDialog, held_result
+# The dialogs and screens are imported where they open: none is needed for the first paint,
+# and loading them (and what they import) before it is what made the console slow to appear.
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
 from smartsync_tui.ui.widgets.home_tab import HomeTab
 from smartsync_tui.ui.widgets.log_pane import LogPane
@@ -429,12 +425,16 @@ class SmartSyncApp(App[None]):
     # -- help, quitting, screenshots
 
     def action_help(self) -> None:
+        from smartsync_tui.ui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)  # ? or F1 again: back to where it was opened
             return
         self._open_help(self.screen)
 
     def _open_help(self, screen: Screen) -> None:
+        from smartsync_tui.ui.screens.help import HelpScreen, key_groups
+
         if screen is self.screen_stack[0]:
             tab = self.query_one(TabbedContent).active
             where = _("Home tab") if tab == "home" else _("Active Directory tab")
@@ -458,6 +458,8 @@ class SmartSyncApp(App[None]):
         return reasons
 
     async def action_quit(self) -> None:
+        from smartsync_tui.ui.screens.confirm_quit import ConfirmQuitDialog
+
         if isinstance(self.screen, ConfirmQuitDialog):
             self.exit()  # asked already: ctrl+q or the palette's Quit on the question is a yes
             return
@@ -572,6 +574,8 @@ class SmartSyncApp(App[None]):
 
     def show_held(self, directory_id: str) -> bool:
         """Attached: the threshold dialog for the disables the engine holds; False when it holds none."""
+        from smartsync_tui.ui.screens.threshold import ThresholdDialog, held_result
+
         if any(isinstance(s, ThresholdDialog) and s.result.directory_id == directory_id for s in self.screen_stack):
             return True
         held = self.state.held(directory_id)
@@ -636,9 +640,13 @@ class SmartSyncApp(App[None]):
             self.show_threshold(result)
 
     def show_preview(self, result: SyncResult) -> None:
+        from smartsync_tui.ui.screens.preview import PreviewScreen
+
         self.push_screen(PreviewScreen(result))
 
     def show_threshold(self, result: SyncResult) -> None:
+        from smartsync_tui.ui.screens.threshold import ThresholdDialog
+
         def decided(allow: bool | None) -> None:
             if allow:
                 audit("sync.disables_allowed", f"Held disables of {result.directory_id} allowed in the console",
@@ -655,14 +663,19 @@ class SmartSyncApp(App[None]):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         directory = self.settings.directory(str(event.row_key.value))
         if directory is not None:
-            self.push_screen(DirectoryDetails(directory, self.state))
+            self.show_details(directory)
 
     def action_details(self) -> None:
         """The palette's Details: what Enter on the selected row opens."""
         directory_id = self.selected_directory()
         directory = self.settings.directory(directory_id) if directory_id else None
         if directory is not None:
-            self.push_screen(DirectoryDetails(directory, self.state))
+            self.show_details(directory)
+
+    def show_details(self, directory: DirectorySettings) -> None:
+        from smartsync_tui.ui.screens.details import DirectoryDetails
+
+        self.push_screen(DirectoryDetails(directory, self.state))
 
     def action_export_logs(self) -> None:
         """The palette's Export logs: the Home tab's export, its first field focused to set the period."""
@@ -758,6 +771,8 @@ class SmartSyncApp(App[None]):
                 done = _("Directory {id} deleted.").format(id=directory.id)
             ask_engine(self, partial(self.engine.forget, directory.id), done)
 
+        from smartsync_tui.ui.screens.confirm_delete import ConfirmDeleteDialog
+
         self.push_screen(ConfirmDeleteDialog(directory), decided)
 
     def action_sync_now(self) -> None:
@@ -809,8 +824,11 @@ class SmartSyncApp(App[None]):
             # A sync thread blocked on an answer that Identity (or a proxy) drips would hold the
             # exit until the request's deadline: as `run` does on SIGTERM, cut it after a grace.
             # Every request of the process is cut, so only where the process is ending.
-            threading.Thread(target=identity_client.cut_open_requests, args=(threading.Event(),),
-                             name="identity-cut-on-quit", daemon=True).start()
+            # Not loaded: this console never opened a request to Identity, there is nothing to cut.
+            identity_network = sys.modules.get("smartsync_tui.targets.identity.network")
+            if identity_network is not None:
+                threading.Thread(target=identity_network.cut_open_requests, args=(threading.Event(),),
+                                 name="identity-cut-on-quit", daemon=True).start()
         if isinstance(self.engine, LocalEngine):
             # Its runs stop after their batch (their workers end with the process, bounded by the
             # watchdog above), its login checks after the checks in flight; the channel closes.

@@ -164,7 +164,7 @@ def make_sync_env(samba_dc: Any, emulator: Any, root: Path, *, ou: str | None = 
 
 
 def _no_proxy():  # type: ignore[no-untyped-def]
-    from smartsync_tui.targets.identity.client import ProxyChoice
+    from smartsync_tui.targets.identity.network import ProxyChoice
 
     return ProxyChoice("none")
 

@@ -7,7 +7,9 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from smartsync_tui.targets.identity.client import IdentityClient, ProxyChoice
+from smartsync_tui.targets.identity.client import IdentityClient
+
+from smartsync_tui.targets.identity.network import ProxyChoice
 from smartsync_tui.config.secret_store import (
     PROXY_PASSWORD_KEY,
     SecretStore,

@@ -22,31 +22,59 @@ Mozilla bundle (certifi), or against the CA file or folder named by ``verify``.
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import json
 import logging
-import os
 import random
-import re
-import ssl
 import threading
 import time
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import SecretStr
 
 from smartsync_tui import __version__
-from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.text import printable
 from smartsync_tui.i18n import _, ngettext, number
+from smartsync_tui.targets.identity.diagnosis import Diagnosis
+from smartsync_tui.targets.identity.errors import (
+    CommandGone,
+    IdentityCredentialsMissing,
+    IdentityError,
+    IdentityProtocolError,
+    IdentityRequestStopped,
+    IdentityUnreachable,
+)
+from smartsync_tui.targets.identity.network import (
+    _MASK,
+    _RESULT_STATUSES,
+    _SAFE_RETRY_STATUSES,
+    _TOKEN_LIKE,
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    DEADLINE_MARGIN,
+    MAX_ANSWER_BYTES,
+    MAX_BATCH,
+    MAX_ERROR_ANSWER_BYTES,
+    MAX_RESULT_DETAIL_CHARS,
+    MAX_RESULT_ID_CHARS,
+    MAX_WAIT,
+    RETRY_AFTER_CAP,
+    RETRY_STATUSES,
+    DirectoryRecord,
+    ProxyChoice,
+    _Answer,
+    _clients,
+    _clients_lock,
+    _figure,
+    _normalise_base_url,
+    _ssl_context,
+    _warned_plain_http,
+    parse_retry_after,
+)
 
 if TYPE_CHECKING:
     # httpx (~50 ms to import, its CLI's click and pygments included) is imported by the
@@ -55,330 +83,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smartsync.identity")
 
-API_PATH = "/api/agent/v1"
-MAX_BATCH = 1000
-MAX_WAIT = 30.0
-RETRY_AFTER_CAP = 60.0
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 30.0
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Statuses that mean the request was not processed, so even a request that is
-# not idempotent (agent registration) may be sent again.
-_SAFE_RETRY_STATUSES = frozenset({429, 503})
-_MASK = "***"
-
-# The largest answer the agent API gives is a batch of 1000 results. The emulator's
-# largest (tests/test_identity_bounds.py measures it): 1000 `failed` items whose detail
-# quotes a 256-character login of 4-byte characters, 3,225,013 bytes. 16 MiB keeps a
-# margin of about 5x for a real Identity's longer ids and details, and still bounds
-# what a misbehaving server or proxy can make the agent hold (as sent and decoded).
-MAX_ANSWER_BYTES = 16 * 1024 * 1024
-# An error answer is read only for its problem details; a longer one is read no further.
-MAX_ERROR_ANSWER_BYTES = 64 * 1024
-# Every request ends within its read timeout plus this (the long poll: plus its wait),
-# however slowly the answer drips; past it the request is given up, not retried.
-DEADLINE_MARGIN = 10.0
-# What a batch result may hold: an Identity id (a UUID in practice) and a sentence.
-MAX_RESULT_ID_CHARS = 200
-MAX_RESULT_DETAIL_CHARS = 4000
-_RESULT_STATUSES = frozenset({"created", "updated", "unchanged", "failed"})
-
-# --------------------------------------------------------------------------- errors
-
-
-class IdentityError(UserError):
-    """Base of every error about talking to Identity."""
-
-    kind = "identity"
-
-    def __init__(self, message: str, *, status: int | None = None, problem_type: str | None = None) -> None:
-        super().__init__(message)
-        #: HTTP status of the answer that caused it, when there was one.
-        self.status = status
-        #: RFC 9457 ``type`` of the problem details, when the server sent one.
-        self.problem_type = problem_type
-
-
-class IdentityUnreachable(IdentityError):
-    kind = "identity-unreachable"
-
-
-class IdentityRequestStopped(IdentityUnreachable):
-    """A stop (SIGTERM, Ctrl-C, the console quitting) cut a request while its answer was awaited."""
-
-    kind = "identity-stopped"
-
-
-class IdentityTlsError(IdentityError):
-    kind = "identity-tls"
-
-
-class TokenRejected(IdentityError):
-    kind = "token-rejected"
-
-
-class AgentKeyRejected(IdentityError):
-    kind = "agent-key-rejected"
-
-
-class IdentityCredentialsMissing(IdentityError):
-    """The call needs a token or an agent key that this client was not given."""
-
-    kind = "identity-credentials-missing"
-
-
-class IdentityThrottled(IdentityError):
-    kind = "identity-throttled"
-
-
-class IdentityServerError(IdentityError):
-    kind = "identity-server-error"
-
-
-class IdentityProtocolError(IdentityError):
-    """Identity answered something this client does not understand (or refused a malformed request)."""
-
-    kind = "identity-protocol"
-
-
-class CommandGone(IdentityError):
-    """The command is unknown to Identity or expired before its result arrived."""
-
-    kind = "command-gone"
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-@dataclass(frozen=True, repr=False)
-class ProxyChoice:
-    """How to reach Identity: the system's proxy settings, a given proxy, or directly.
-
-    ``url`` (manual only) may carry credentials, ``http://user:pass@host:port``;
-    they never show in ``repr`` or ``str``.
-    """
-
-    mode: Literal["system", "manual", "none"]
-    url: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("system", "manual", "none"):
-            raise InputError("proxy", _("proxy mode must be system, manual or none, not {mode}").format(mode=repr(self.mode)))
-        if self.mode != "manual":
-            if self.url is not None:
-                raise InputError("proxy", _("a proxy address is only used with the manual proxy mode"))
-            return
-        if not self.url:
-            raise InputError("proxy", _("the manual proxy mode needs the proxy address (host and port)"))
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https"):
-            raise InputError("proxy", _("the proxy address must start with http:// or https://, not {url}").format(
-                url=self.redacted_url))
-        try:
-            port = parts.port
-        except ValueError:
-            raise InputError("proxy", _("the proxy port is not a number in {url}").format(url=self.redacted_url)) from None
-        if not parts.hostname or port is None:
-            raise InputError("proxy", _("the proxy address needs a host and a port: {url}").format(url=self.redacted_url))
-
-    @property
-    def redacted_url(self) -> str | None:
-        """The proxy URL with any credentials replaced by ``***``."""
-        if self.url is None:
-            return None
-        scheme, sep, rest = self.url.partition("://")
-        if not sep:
-            return _MASK if "@" in self.url else self.url
-        authority, slash, path = rest.partition("/")
-        if "@" in authority:
-            authority = _MASK + "@" + authority.rpartition("@")[2]
-        return f"{scheme}://{authority}{slash}{path}"
-
-    def secret_values(self) -> list[str]:
-        """The credentials in ``url`` (as written and decoded), to scrub from any text."""
-        if not self.url or "@" not in self.url:
-            return []
-        userinfo = self.url.partition("://")[2].partition("/")[0].rpartition("@")[0]
-        _user, _sep, password = userinfo.partition(":")
-        values = {userinfo, unquote(userinfo)}
-        if password:
-            values |= {password, unquote(password), quote(unquote(password), safe="")}
-        return [v for v in values if v]
-
-    def __repr__(self) -> str:
-        if self.url is None:
-            return f"ProxyChoice(mode={self.mode!r})"
-        return f"ProxyChoice(mode={self.mode!r}, url={self.redacted_url!r})"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class DirectoryRecord:
-    """A directory as Identity keeps it: what the agent syncs, with which LDAP filters."""
-
-    id: str
-    name: str
-    user_filter: str
-    group_filter: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """An HTTP answer read within the bounds (status, headers and the decoded body)."""
-
-    status_code: int
-    headers: httpx.Headers
-    content: bytes
-
-
-# Every client alive in this process, for abort_open_requests (a stop cuts what they wait for).
-_clients: "weakref.WeakSet[IdentityClient]" = weakref.WeakSet()
-_clients_lock = threading.Lock()
-# Base URLs already warned about (plain http to a host that is not loopback): once per process.
-_warned_plain_http: set[str] = set()
-
-
-def abort_open_requests() -> None:
-    """Cut the request every client of this process is waiting on (a stop: `run`'s SIGTERM after its grace).
-
-    Each ends within a fraction of a second with IdentityRequestStopped;
-    requests started afterwards are not affected.
-    """
-    with _clients_lock:
-        clients = list(_clients)
-    for client in clients:
-        client.abort()
-
-
-# After a stop (SIGTERM, Ctrl-C, a console closed), how long the answers awaited from
-# Identity get before they are cut, and how often the cut is repeated for requests that
-# were starting at that moment.
-STOP_GRACE_SECONDS = 3.0
-CUT_AGAIN_SECONDS = 0.5
-
-
-def cut_open_requests(finished: threading.Event, grace: float = STOP_GRACE_SECONDS) -> None:
-    """Once stopped: give the answers awaited ``grace`` seconds, then cut them until ``finished``.
-
-    A read blocked on a server that drips its answer would otherwise hold the
-    stop until the request's deadline; a batch cut this way is sent again by
-    the next run (upserts are idempotent).
-    """
-    if finished.wait(grace):
-        return
-    log.info(_("stopping: cutting the answers still awaited from Identity after {seconds} s").format(seconds=_figure(grace)))
-    while not finished.is_set():
-        abort_open_requests()
-        finished.wait(CUT_AGAIN_SECONDS)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _figure(value: float) -> str:
-    """``value`` as ``%g`` writes it (3, 0.25, 12.5), with the language's decimal mark."""
-    text = f"{value:g}"
-    digits = 0 if "e" in text else len(text.partition(".")[2])
-    return number(value, digits)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    current = time.time() if now is None else now
-    return max(0.0, moment.timestamp() - current)
-
-
-@functools.lru_cache(maxsize=1)
-def _default_ssl_context() -> ssl.SSLContext:
-    """The system's trust store (honours SSL_CERT_FILE / SSL_CERT_DIR) plus the Mozilla bundle."""
-    context = ssl.create_default_context()
-    try:
-        import certifi
-
-        context.load_verify_locations(cafile=certifi.where())
-    except (ImportError, OSError, ssl.SSLError):  # the system store alone is still a verifying store
-        pass
-    return context
-
-
-def _ssl_context(verify: bool | str) -> ssl.SSLContext:
-    if verify is True:
-        return _default_ssl_context()
-    if verify is False:
-        raise InputError(
-            "verify",
-            _("TLS certificate verification cannot be turned off; give the CA file that issued Identity's "
-              "(or the TLS-inspecting proxy's) certificate instead."),
-        )
-    path = os.path.expanduser(verify)
-    try:
-        if os.path.isdir(path):
-            return ssl.create_default_context(capath=path)
-        if os.path.isfile(path):
-            return ssl.create_default_context(cafile=path)
-    except (OSError, ssl.SSLError) as exc:
-        raise IdentityTlsError(
-            _("The CA file {path} cannot be used to check Identity's certificate ({error}). "
-              "Give a PEM file with the CA certificate.").format(path=verify, error=type(exc).__name__)
-        ) from None
-    raise IdentityTlsError(
-        _("The CA file {path} does not exist. Give the PEM file of the CA that issued the certificate.").format(path=verify))
-
-
-def _normalise_base_url(base_url: str) -> tuple[str, str]:
-    """(root of the agent API, ``host[:port]`` for messages)."""
-    text = (base_url or "").strip().rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise InputError("identity", _("the Identity address must look like https://host, not {address}").format(
-            address=repr(text[:100])))
-    if parts.username or parts.password:
-        raise InputError("identity", _("the Identity address must not contain a user name or password"))
-    if parts.query or parts.fragment:
-        raise InputError("identity", _("the Identity address must not have a query (?...) or a fragment (#...)"))
-    try:
-        port = parts.port
-    except ValueError:
-        raise InputError("identity", _("the port in the Identity address is not a number")) from None
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    shown = f"{host}:{port}" if port else host
-    path = parts.path
-    if not path.endswith(API_PATH):
-        path = path + API_PATH
-    return f"{parts.scheme}://{parts.netloc}{path}", shown
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-_TOKEN_LIKE = re.compile(r"[A-Za-z0-9._~+/-]+")
-
 
 # --------------------------------------------------------------------------- the client
 
 
-class IdentityClient:
+class IdentityClient(Diagnosis):
     """The agent's connection to Identity; one per environment (and per directory when authenticated).
 
     ``token`` is the directory token the admin copied from Identity;
@@ -765,250 +474,6 @@ class IdentityClient:
                 text = text.replace(value, _MASK)
         # Whitespace runs (new lines included) read as one space; other controls as '?'.
         return printable(" ".join(text.split()), limit)
-
-    def _transport_error(self, exc: httpx.TransportError, retry: str) -> tuple[IdentityError, bool]:
-        """The admin-facing error for a failure below HTTP, and whether another attempt may help."""
-        import httpx  # lazy: see the TYPE_CHECKING import
-
-        chain = _chain(exc)
-        for link in chain:
-            if isinstance(link, ssl.SSLCertVerificationError):
-                reason = self._scrub(
-                    getattr(link, "verify_message", None) or getattr(link, "reason", None) or _("verification failed")
-                ).rstrip(".")
-                return (
-                    IdentityTlsError(
-                        _("The TLS certificate of Identity at {host} is not trusted: {reason}. Check the address; "
-                          "if a proxy or firewall inspects TLS, give the CA file of its certificate.").format(
-                            host=self.host, reason=reason)
-                    ),
-                    False,
-                )
-            if isinstance(link, ssl.SSLError):
-                reason = self._scrub(str(getattr(link, "reason", None) or link))
-                return (
-                    IdentityTlsError(
-                        _("The TLS connection to Identity at {host} failed ({reason}). Check that the address "
-                          "uses the right protocol (https) and port, and the proxy settings.").format(
-                            host=self.host, reason=reason)
-                    ),
-                    False,
-                )
-        proxy = self._proxy_address()
-        scheme = urlsplit(self.base_url).scheme
-        # Where the admin fixes a proxy problem, for the mode in use.
-        variable = f"{scheme.upper()}_PROXY"
-        settings_hint = (
-            _("the {variable} and NO_PROXY environment variables").format(variable=variable)
-            if self.proxy.mode == "system"
-            else _("the proxy settings ({command}, or Proxy on the console's Home tab)").format(
-                command="`smartsync-tui proxy show`")
-        )
-
-        def via_proxy(reason: str, fix: str) -> str:
-            # ``fix`` is a sentence of its own (it starts with a capital).
-            return _("Cannot reach Identity at {host}: {reason}. {fix}.").format(host=self.host, reason=reason, fix=fix)
-
-        if isinstance(exc, httpx.ProxyError):
-            # httpcore's text when the proxy answers CONNECT with an error: "<status> <reason phrase>"
-            # (the phrase is the proxy's own: scrubbed, and only the status is relied on).
-            said = self._scrub(str(exc), 100)
-            status = int(said[:3]) if re.match(r"\d{3}\b", said) else None
-            at = _("the proxy at {address}").format(address=proxy) if proxy else _("the proxy")
-            if status == 407 and self.proxy.mode == "system":
-                reason = _("{proxy} refused the credentials").format(proxy=at)
-                fix = _("Check the user and password in the {variable} environment variable").format(variable=variable)
-            elif status == 407:
-                parts = urlsplit(self.proxy.url or "")
-                has_user = parts.username is not None
-                command = (f"`smartsync-tui proxy set manual --host {parts.hostname} --port {parts.port} "
-                           "--user USER --password-stdin`")
-                if has_user:
-                    reason = _("{proxy} refused the credentials").format(proxy=at)
-                    fix = _("Check the proxy user and password ({command}, or Proxy > Edit on the console's "
-                            "Home tab)").format(command=command)
-                else:
-                    reason = _("{proxy} asks for a user and password").format(proxy=at)  # not a count
-                    fix = _("Give the proxy user and password ({command}, or Proxy > Edit on the console's "
-                            "Home tab)").format(command=command)
-            elif status == 403:
-                reason = _("{proxy} refused to open a tunnel (CONNECT) to {host} (HTTP 403)").format(proxy=at, host=self.host)
-                fix = _("Ask the proxy's admin to allow HTTPS to that host and port, or check {settings}").format(
-                    settings=settings_hint)
-            elif status in (502, 503, 504):
-                reason = _("{proxy} could not connect to {host} (HTTP {status})").format(
-                    proxy=at, host=self.host, status=status)
-                fix = _("Check the Identity address, and that the proxy may reach it")
-            else:
-                reason = _("{proxy} refused the tunnel to {host} ({reason})").format(
-                    proxy=at, host=self.host, reason=said or _("no reason given"))
-                fix = _("Check {settings}").format(settings=settings_hint)
-            # 502-504: the proxy could not open the tunnel, so nothing reached Identity: worth another try.
-            return IdentityUnreachable(via_proxy(reason, fix), status=status), status in (502, 503, 504)
-        if isinstance(exc, httpx.TimeoutException):
-            not_sent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
-            if not_sent:
-                reason = _("timed out after {seconds} s connecting").format(seconds=_figure(self.timeout))
-            else:
-                reason = _("timed out after {seconds} s waiting for an answer").format(seconds=_figure(self.timeout))
-            if isinstance(exc, httpx.ConnectTimeout) and proxy:
-                # Through a proxy the connection that httpx opens is the one to the proxy.
-                reason = _("cannot reach the proxy at {address}: {reason}").format(address=proxy, reason=reason)
-                fix = _("Check that the proxy is up, and {settings}").format(settings=settings_hint)
-                return IdentityUnreachable(via_proxy(reason, fix)), True
-            return IdentityUnreachable(self._unreachable(reason)), retry == "all" or not_sent
-        if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
-            not_sent = isinstance(exc, httpx.ConnectError)
-            # Through a proxy, a connection that fails to open is the one to the proxy.
-            if not_sent and proxy:
-                reason = self._network_reason(exc, chain, via_proxy=True)
-                fix = _("Check that the proxy is up, and {settings}").format(settings=settings_hint)
-                return IdentityUnreachable(via_proxy(reason, fix)), True
-            reason = self._network_reason(exc, chain, via_proxy=False)
-            return IdentityUnreachable(self._unreachable(reason)), retry == "all" or not_sent
-        reason = self._scrub(str(exc)) or type(exc).__name__
-        return IdentityUnreachable(self._unreachable(reason)), False
-
-    def _proxy_address(self) -> str | None:
-        """``host:port`` of the proxy requests to Identity go through (never its credentials); None: direct."""
-        if self.proxy.mode == "manual":
-            parts = urlsplit(self.proxy.url or "")
-            return f"{parts.hostname}:{parts.port}"
-        if self.proxy.mode == "none":
-            return None
-        import urllib.request  # only for a message: no cost where there is no failure
-
-        # httpx reads the environment through urllib's getproxies() too; NO_PROXY as curl does,
-        # which urllib's bypass check follows for host names and addresses.
-        target = urlsplit(self.base_url)
-        proxies = urllib.request.getproxies()
-        chosen = proxies.get(target.scheme) or proxies.get("all")
-        if not chosen or urllib.request.proxy_bypass_environment(target.hostname or "", proxies):
-            return None
-        parts = urlsplit(chosen if "://" in chosen else f"http://{chosen}")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            return printable(parts.hostname or "?", 100)
-        return f"{printable(parts.hostname or '?', 100)}:{port}"
-
-    def _network_reason(self, exc: httpx.TransportError, chain: list[BaseException], *, via_proxy: bool) -> str:
-        import httpx  # lazy: see the TYPE_CHECKING import
-
-        text = " ".join(str(link) for link in chain).lower()
-        if any(s in text for s in ("name or service not known", "nodename nor servname", "getaddrinfo failed",
-                                   "no address associated", "temporary failure in name resolution", "name resolution")):
-            why = _("the host name does not resolve (DNS)")
-        elif "refused" in text:
-            why = _("the connection was refused (nothing accepts connections on that address and port)")
-        elif "network is unreachable" in text or "no route to host" in text:
-            why = _("there is no network route to it")
-        elif isinstance(exc, httpx.RemoteProtocolError) or "disconnected" in text or "reset" in text:
-            why = _("the connection was closed before an answer arrived")
-        else:
-            why = self._scrub(str(exc)) or type(exc).__name__
-        if via_proxy:
-            return _("cannot reach the proxy at {address}: {reason}").format(address=self._proxy_address(), reason=why)
-        return why
-
-    def _unreachable(self, reason: str) -> str:
-        return _("Cannot reach Identity at {host}: {reason}. Check the address, DNS, the firewall and the proxy "
-                 "settings.").format(host=self.host, reason=reason)
-
-    def _problem(self, response: _Answer) -> tuple[str | None, str | None]:
-        """(type, detail) of an RFC 9457 body, scrubbed; (None, None) when there is none."""
-        try:
-            body = json.loads(response.content) if response.content else None
-        except (ValueError, UnicodeDecodeError):
-            return None, None
-        if not isinstance(body, dict):
-            return None, None
-        problem_type = body.get("type") if isinstance(body.get("type"), str) else None
-        detail = body.get("detail") if isinstance(body.get("detail"), str) else None
-        if detail is None and isinstance(body.get("title"), str):
-            detail = body["title"]
-        return (
-            self._scrub(problem_type, 200) if problem_type else None,
-            self._scrub(detail).rstrip(".") if detail else None,
-        )
-
-    def _status_error(
-        self, method: str, path: str, response: _Answer, *, attempts: int, gone: type[IdentityError] | None
-    ) -> IdentityError:
-        status = response.status_code
-        problem_type, detail = self._problem(response)
-        slug = (problem_type or "").rstrip("/").rsplit("/", 1)[-1]
-        # What the server said, after the status: punctuation and its (scrubbed) words, no English of ours.
-        said = f": {detail}" if detail else ""
-        extra = {"status": status, "problem_type": problem_type}
-        host = self.host
-        if status == 401 and slug == "token-rejected":
-            return TokenRejected(
-                _("Identity at {host} rejected the directory token (unknown or revoked): generate a new token in "
-                  "Identity and copy it into this directory's settings.").format(host=host),
-                **extra,
-            )
-        if status == 401 and slug == "agent-key-rejected":
-            return AgentKeyRejected(
-                _("Identity at {host} rejected this agent's key (the registration was removed or the key is "
-                  "wrong): enter the directory token again so the agent registers anew.").format(host=host),
-                **extra,
-            )
-        if status == 401 and slug in ("token-missing", "agent-key-missing"):
-            header = "Authorization" if slug == "token-missing" else "X-Agent-Key"
-            return IdentityProtocolError(
-                _("Identity at {host} did not receive the {header} header (HTTP 401). A proxy between this "
-                  "server and Identity may be removing it.").format(host=host, header=header),
-                **extra,
-            )
-        if status == 407:
-            return IdentityUnreachable(
-                self._unreachable(_("the proxy asks for credentials (HTTP 407); check the proxy user and password")),
-                **extra,
-            )
-        if status == 429:
-            if attempts > 1:
-                text = ngettext(
-                    "Identity at {host} is throttling this agent (HTTP 429) after {n} attempt. Nothing was lost; "
-                    "try again in a few minutes.",
-                    "Identity at {host} is throttling this agent (HTTP 429) after {n} attempts. Nothing was lost; "
-                    "try again in a few minutes.", attempts)
-            else:
-                text = _("Identity at {host} is throttling this agent (HTTP 429). Nothing was lost; "
-                         "try again in a few minutes.")
-            return IdentityThrottled(text.format(host=host, n=attempts), **extra)
-        if status >= 500:
-            if attempts > 1:
-                text = ngettext(
-                    "Identity at {host} failed with HTTP {status}{detail} after {n} attempt. This is on the Identity "
-                    "side; try again later (nothing was lost).",
-                    "Identity at {host} failed with HTTP {status}{detail} after {n} attempts. This is on the Identity "
-                    "side; try again later (nothing was lost).", attempts)
-            else:
-                text = _("Identity at {host} failed with HTTP {status}{detail}. This is on the Identity side; "
-                         "try again later (nothing was lost).")
-            return IdentityServerError(text.format(host=host, status=status, detail=said, n=attempts), **extra)
-        if gone is not None and status in (404, 410):
-            return gone(_("Identity at {host} no longer waits for this command (HTTP {status}{detail}).").format(
-                host=host, status=status, detail=said), **extra)
-        if 300 <= status < 400:
-            return IdentityProtocolError(
-                _("Identity at {host} answered with a redirect (HTTP {status}). Check the protocol (https) and "
-                  "the address of the Identity environment.").format(host=host, status=status),
-                **extra,
-            )
-        if status == 404:
-            return IdentityProtocolError(
-                _("{host} has no Identity agent API at {path} (HTTP 404). Check the address of the Identity "
-                  "environment.").format(host=host, path=path),
-                **extra,
-            )
-        return IdentityProtocolError(
-            _("Identity at {host} refused {request} (HTTP {status}){detail}. "
-              "This agent and Identity may disagree about the API; please report it.").format(
-                host=host, request=f"{method} {path}", status=status, detail=said),
-            **extra,
-        )
 
     def _json(self, response: _Answer, path: str) -> Any:
         try:

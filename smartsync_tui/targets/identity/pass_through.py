@@ -50,12 +50,8 @@ from smartsync_tui.targets.identity.agent_keys import (
 )
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.targets.identity.access import identity_client
-from smartsync_tui.targets.identity.client import (
-    AgentKeyRejected,
-    CommandGone,
-    IdentityClient,
-    TokenRejected,
-)
+from smartsync_tui.targets.identity.client import IdentityClient
+from smartsync_tui.targets.identity.errors import AgentKeyRejected, CommandGone, TokenRejected
 from smartsync_tui.ad.login_check import (
     BAD_COMMAND,
     EXPIRED,

@@ -13,14 +13,8 @@ from contextlib import contextmanager
 from pydantic import SecretStr
 
 from smartsync_tui.targets.identity.access import identity_client
-from smartsync_tui.targets.identity.client import (
-    AgentKeyRejected,
-    IdentityClient,
-    IdentityError,
-    IdentityRequestStopped,
-    IdentityUnreachable,
-    TokenRejected,
-)
+from smartsync_tui.targets.identity.client import IdentityClient
+from smartsync_tui.targets.identity.errors import AgentKeyRejected, IdentityError, IdentityRequestStopped, IdentityUnreachable, TokenRejected
 from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.config.secret_store import directory_agent_key, directory_token_key
 from smartsync_tui.i18n import _

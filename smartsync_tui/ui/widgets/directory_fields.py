@@ -32,7 +32,6 @@ from smartsync_tui.checks.directory_setup import (
 )
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.logs.event_log import audit
-from smartsync_tui.targets.identity.client import TokenRejected
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import (
@@ -502,7 +501,8 @@ class DirectoryFields(Vertical):
                 field_id = "tls-server-name" if validation.is_ip_address(self.server) else "ca-file"
             self.row(field_id).show_error(sentence(in_console(check.ldap.message)))
             first = field_id
-        if isinstance(check.identity_error, TokenRejected):
+        # By its kind (TokenRejected's): the Identity client is not loaded before a check runs.
+        if check.identity_error is not None and check.identity_error.kind == "token-rejected":
             self.row("token").show_error(in_console(str(check.identity_error)))
             first = first or "token"
         return first
