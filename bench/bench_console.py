@@ -51,6 +51,9 @@ folder is kept (it is shared with bench_sync.py); ``--remove-dc`` removes it.
 
 A benchmark, not a test: it prints figures and exits 0 unless something could
 not run.
+
+Why one script (~1,260 lines): a benchmark runs as one file, its child processes
+included (--child-console, --child-minimal), so that it can be copied and run alone.
 """
 
 from __future__ import annotations
@@ -750,7 +753,8 @@ def read_profile(path: Path, seconds: float, rate: int = 100) -> dict:
         count = int(count_text)
         frames = stack.split(";")
         name = frames[0].split(": ", 1)[1] if ": " in frames[0] else frames[0]
-        if "SmartSyncApp._sync_in_thread" in stack:
+        # A sync hosted as a console worker (ui/engine_link.py) or a preview (ui/app.py).
+        if "HostedJob.run" in stack or "SmartSyncApp._preview_in_thread" in stack:
             name += " (sync worker)"
         elif name.startswith(f"sync-{DIRECTORY_ID}_"):
             name = f"sync-{DIRECTORY_ID}_* (engine's request pool)"

@@ -33,6 +33,8 @@ functions are printed; the .pstats files are kept under ``--profile-dir``.
 
 A benchmark, not a test: it prints figures and exits 0 unless something could
 not run or the final state in Identity is wrong (exit 1).
+
+Why one script (~800 lines): a benchmark runs as one file, its child process included.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ the environment (prefix ``SMARTSYNC_``, nested with ``__``, for example
 :func:`save_settings` (temp file, fsync, rename): a crash never leaves a half
 file. A file that is not JSON or does not validate raises
 :class:`SettingsError` naming the line or field and is never overwritten.
+
+Why one module (~560 lines): the settings file's whole schema (docs/configuration.md),
+its load and its atomic save; the input rules it shares with the CLI and the console are
+in config/validation.py.
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ connects and sends nothing, or drips a byte at a time, is hung up on), and at
 most :data:`MAX_CONNECTIONS` connections are served at once (the next ones are
 answered 503). Requests are not logged (speed, and a log line must never carry
 a token).
+
+Why one module (~1,130 lines, a development tool): the emulator's HTTP routes mirror the
+agent API (docs/identity-agent-api.md) one for one, so the whole surface reads in one place;
+its data is emulator/store.py.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ key is shown once, when it is issued, and only its hash is written.
 
 One connection, shared by the server's threads behind a lock. Every write
 (a whole batch upsert included) is one transaction.
+
+Why one module (~770 lines, a development tool): the emulator's one SQLite schema and
+its queries, like the agent's state store.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ threshold, skipped objects with their reason, and the run history.
 
 One connection per store, used from one thread at a time (the engine's);
 the console and other processes open their own and only read.
+
+Why one module (~590 lines): one SQLite schema and the queries on it; split by table, the
+transactions that span tables (a plan written before it is sent) would cross modules.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ named group per directory, started on the App so they outlive any screen;
 ui/engine_link.py). A console attached to another engine sends its requests
 (sync, full sync, allow held disables, directory changes) over the channel.
 Threads talk to widgets only through messages.
+
+Why one module (~870 lines): it is the console's composition and the handlers of the
+App's own bindings and messages; the screens, dialogs and widgets it opens are modules of
+their own, imported where they open (nothing but the first screen before the first paint).
 """
 
 from __future__ import annotations

@@ -24,6 +24,10 @@ kept in the state store for the console's directory details.
 :class:`LoginCheckService` keeps one loop per directory in step with the
 settings; the `run` scheduler and a console that is the engine both use it.
 Nothing here imports textual.
+
+Why one module (~620 lines): the command loop, the decryption of a check and its answer
+are one protocol (docs/pass-through.md) whose steps share the loop's state; split, each
+part would reach into the others' private state.
 """
 
 from __future__ import annotations

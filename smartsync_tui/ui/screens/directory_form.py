@@ -7,7 +7,6 @@ directory's id, or None when cancelled.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from textual import events, on, work
@@ -35,9 +34,7 @@ from smartsync_tui.ui.widgets.directory_fields import (
     space_rows,
     sentence,
 )
-
-if TYPE_CHECKING:
-    from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.console_context import console
 
 
 class DirectoryFormDialog(ModalScreen[str | None]):
@@ -52,7 +49,6 @@ class DirectoryFormDialog(ModalScreen[str | None]):
                 tooltip=N_("Check the directory for real and save")),
     ]
 
-    app: SmartSyncApp
 
     def __init__(self, existing: DirectorySettings | None = None) -> None:
         super().__init__()
@@ -132,7 +128,7 @@ class DirectoryFormDialog(ModalScreen[str | None]):
             message.update(_("Fix the fields marked in red, then save again."))
             fields.focus_field(bad[0])
             return
-        settings = self.app.settings
+        settings = console(self.app).settings
         directory_id = self.existing.id if self.existing else unique_directory_id(settings, fields.base_dn)
         same = settings.directory_reading(fields.server, fields.base_dn)
         if same is not None and same.id != directory_id:
@@ -156,8 +152,8 @@ class DirectoryFormDialog(ModalScreen[str | None]):
             message.update(_("Nothing was saved."))
             return
         try:
-            password = typed_password or self.app.secrets.get(directory_password_key(directory_id))
-            token = typed_token or self.app.secrets.get(directory_token_key(directory_id))
+            password = typed_password or console(self.app).secrets.get(directory_password_key(directory_id))
+            token = typed_token or console(self.app).secrets.get(directory_token_key(directory_id))
         except UserError as exc:  # the secret store cannot be read: it says why and what to do
             message.update(literal(in_console(str(exc)), multiline=True))
             return
@@ -187,7 +183,7 @@ class DirectoryFormDialog(ModalScreen[str | None]):
     def _check_and_save(self, settings: AppSettings, directory: DirectorySettings, password: SecretStr,
                         token: SecretStr, new_password: bool, new_token: bool, change) -> CheckOutcome:  # type: ignore[no-untyped-def]
         return check_and_save(
-            self.app, settings, self.app.secrets, directory,
+            self.app, settings, console(self.app).secrets, directory,
             password=password, token=token, new_password=new_password, new_token=new_token,
             change=change, on_saving=self._guard.start_saving,
         )

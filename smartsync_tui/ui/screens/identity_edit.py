@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -14,9 +13,7 @@ from textual.widgets import Button, Input
 from smartsync_tui.config.settings import IdentitySettings
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.widgets.identity_fields import IdentityFields
-
-if TYPE_CHECKING:
-    from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.console_context import console
 
 
 class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
@@ -26,7 +23,6 @@ class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
 
     BINDINGS = [Binding("escape", "cancel", N_("Cancel"), id="dialog-cancel", tooltip=N_("Close without saving"))]
 
-    app: "SmartSyncApp"
 
     def __init__(self, current: IdentitySettings) -> None:
         super().__init__()
@@ -48,8 +44,8 @@ class IdentityEditScreen(ModalScreen[IdentitySettings | None]):
     def _test(self) -> None:
         fields = self.query_one(IdentityFields)
         if fields.check():
-            settings = self.app.settings.model_copy(update={"identity": fields.identity(self._current.ca_file)})
-            fields.test_line.start(settings, self.app.secrets)
+            settings = console(self.app).settings.model_copy(update={"identity": fields.identity(self._current.ca_file)})
+            fields.test_line.start(settings, console(self.app).secrets)
 
     @on(Button.Pressed, "#identity-save")
     @on(Input.Submitted, "#identity-host")

@@ -4,7 +4,6 @@ before it is saved; the password goes back to the caller, never into the setting
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 
 from pydantic import SecretStr
 from textual import on
@@ -22,9 +21,7 @@ from smartsync_tui.ui.widgets.choices import Choices
 from smartsync_tui.ui.widgets.directory_fields import sentence
 from smartsync_tui.ui.widgets.identity_fields import TestLine
 from smartsync_tui.ui.widgets.text_input import TextInput
-
-if TYPE_CHECKING:
-    from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.console_context import console
 
 
 @dataclass(frozen=True)
@@ -146,7 +143,7 @@ class ProxyEditScreen(ModalScreen[ProxyEdit | None]):
             return
         self._message("", "")
         settings = self._settings.model_copy(update={"proxy": edit.proxy})
-        self.query_one(TestLine).start(settings, cast("SmartSyncApp", self.app).secrets, proxy_password=edit.password)
+        self.query_one(TestLine).start(settings, console(self.app).secrets, proxy_password=edit.password)
 
     @on(Input.Changed)
     @on(RadioSet.Changed)

@@ -4,11 +4,13 @@ One Screen with a ContentSwitcher of three steps; Back and Next keep what
 was typed. Finish checks the directory for real (AD bind and the token with
 Identity) in a thread worker and saves only when both pass, settings and
 secrets together. Dismisses True once saved, False when the admin leaves.
+
+Why one module (~510 lines): the wizard's steps share its pending values and its
+focus rules; the fields themselves are ui/widgets/identity_fields.py and directory_fields.py.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from rich.text import Text
@@ -64,9 +66,7 @@ from smartsync_tui.ui.widgets.directory_fields import (
     shown,
     validate_input,
 )
-
-if TYPE_CHECKING:
-    from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.console_context import console
 
 STEPS = ("step-identity", "step-proxy", "step-directory")
 
@@ -114,7 +114,6 @@ class SetupWizard(Screen[bool]):
                 tooltip=N_("The previous step; what was typed is kept")),
     ]
 
-    app: SmartSyncApp
 
     def __init__(self) -> None:
         super().__init__()
@@ -138,7 +137,7 @@ class SetupWizard(Screen[bool]):
         return True
 
     def compose(self) -> ComposeResult:
-        settings = self.app.settings
+        settings = console(self.app).settings
         identity, proxy = settings.identity, settings.proxy
         yield Header()
         yield Static(id="wizard-steps")
@@ -201,7 +200,7 @@ class SetupWizard(Screen[bool]):
 
     def _proxy_password_stored(self) -> bool:
         try:
-            return self.app.secrets.get(PROXY_PASSWORD_KEY) is not None
+            return console(self.app).secrets.get(PROXY_PASSWORD_KEY) is not None
         except UserError:
             return False  # a damaged store says so when Finish saves
 
@@ -297,7 +296,7 @@ class SetupWizard(Screen[bool]):
         return self.query_one(IdentityFields).check()
 
     def _identity(self) -> IdentitySettings:
-        return self.query_one(IdentityFields).identity(self.app.settings.identity.ca_file)
+        return self.query_one(IdentityFields).identity(console(self.app).settings.identity.ca_file)
 
     # -- step 2: proxy
 
@@ -335,7 +334,7 @@ class SetupWizard(Screen[bool]):
         ]
         if not bad and self._proxy_password_stored() and not self.query_one("#proxy-password", Input).value:
             proxy = self._proxy()
-            if proxy.user and proxy_password_moves(self.app.settings.proxy, proxy):
+            if proxy.user and proxy_password_moves(console(self.app).settings.proxy, proxy):
                 row = self.query_one("#row-proxy-password", FieldRow)
                 row.show_error(_("Type the password of {user} again: the proxy's host, port or user changed, "
                                  "and the stored one only goes to the proxy and user it was given for.")
@@ -359,7 +358,7 @@ class SetupWizard(Screen[bool]):
         """(what to store: a SecretStr, None to delete, or KEEP; what checks see before it is stored)."""
         typed = self.query_one("#proxy-password", Input).value
         if proxy.mode == "manual" and proxy.user:
-            if not typed and proxy_password_moves(self.app.settings.proxy, proxy):
+            if not typed and proxy_password_moves(console(self.app).settings.proxy, proxy):
                 # The stored one is for another proxy or user: neither a test nor a save may send it there.
                 return None, {PROXY_PASSWORD_KEY: None}
             if not typed:
@@ -372,7 +371,7 @@ class SetupWizard(Screen[bool]):
         """The settings as they will be (for checks), the proxy password to store, the pending secrets."""
         proxy = self._proxy()
         proxy_password, pending = self._proxy_password(proxy)
-        settings = self.app.settings.model_copy(update={"identity": self._identity(), "proxy": proxy})
+        settings = console(self.app).settings.model_copy(update={"identity": self._identity(), "proxy": proxy})
         return settings, proxy_password, pending
 
     # -- Test (steps 1 and 2)
@@ -398,7 +397,7 @@ class SetupWizard(Screen[bool]):
         except ValueError as exc:  # a rule across fields (pydantic's ValidationError is a ValueError)
             line.show(sentence(str(exc)), "failed")
             return
-        line.start(settings, self.app.secrets, proxy_password=pending.get(PROXY_PASSWORD_KEY))
+        line.start(settings, console(self.app).secrets, proxy_password=pending.get(PROXY_PASSWORD_KEY))
 
     # -- step 3 and Finish
 
@@ -411,7 +410,7 @@ class SetupWizard(Screen[bool]):
             status.update(_("Fix the fields marked in red, then press Finish again."))
             fields.focus_field(bad[0])
             return
-        settings = self.app.settings
+        settings = console(self.app).settings
         same = settings.directory_reading(fields.server, fields.base_dn)
         if same is not None:
             fields.row("base-dn").show_error(
@@ -434,7 +433,7 @@ class SetupWizard(Screen[bool]):
         def change(editable: AppSettings, saved: DirectorySettings) -> None:
             # Directories set up before keep no token for another environment (docs/security.md);
             # the one added here is not in ``editable`` yet, so its new token stays.
-            dropped = forget_credentials(editable, self.app.secrets, identity)
+            dropped = forget_credentials(editable, console(self.app).secrets, identity)
             if dropped:
                 audit("identity.credentials_removed", "The wizard changed the Identity environment: the tokens of "
                       "the directories set up before were removed", directories=",".join(dropped))
@@ -448,7 +447,7 @@ class SetupWizard(Screen[bool]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="setup-wizard-finish", name="finish")
     def _check_and_save(self, settings, directory, password, token, change, pending, proxy_password) -> CheckOutcome:  # type: ignore[no-untyped-def]
         return check_and_save(
-            self.app, settings, self.app.secrets, directory,
+            self.app, settings, console(self.app).secrets, directory,
             password=password, token=token, new_password=True, new_token=True,
             change=change, pending=pending, proxy_password=proxy_password, on_saving=self._guard.start_saving,
         )

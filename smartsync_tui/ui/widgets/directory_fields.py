@@ -5,6 +5,10 @@ way wherever it is entered. Each field is refused inline with the core's own
 rule (``smartsync_tui.config.validation``, the rules of the CLI and of the
 settings file); :func:`check_and_save` is the real check (bind and token) and
 the save, run in a thread worker by the screens.
+
+Why one module (~610 lines): the directory form's fields, their inline checks and the
+check-and-save run are used together by the wizard and the directory form, and a field's
+error after a check is placed by the same code that built the field.
 """
 
 from __future__ import annotations

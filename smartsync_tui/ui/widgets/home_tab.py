@@ -6,6 +6,9 @@ It reads what it shows from the App (``settings``, ``secrets``, ``state``,
 ``statuses``, ``home``) and changes settings only through
 ``app.change_settings``. Connection tests and exports run in short thread
 workers on this widget; their results come back as messages.
+
+Why one module (~570 lines): the Home tab's four sections and their workers; its
+dialogs are modules of their own (ui/screens/identity_edit.py, proxy_edit.py, replace_file.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -59,9 +62,7 @@ from smartsync_tui.ui.screens.proxy_edit import ProxyEdit, ProxyEditScreen
 from smartsync_tui.ui.screens.replace_file import ReplaceFileScreen
 from smartsync_tui.ui.widgets.choices import Choices
 from smartsync_tui.ui.widgets.text_input import TextInput
-
-if TYPE_CHECKING:
-    from smartsync_tui.ui.app import SmartSyncApp
+from smartsync_tui.ui.console_context import Console, console
 
 log = logging.getLogger("smartsync.console")
 
@@ -234,8 +235,8 @@ class HomeTab(VerticalScroll):
         self._tested: dict[str, tuple[object, ...]] = {}
 
     @property
-    def console(self) -> "SmartSyncApp":
-        return cast("SmartSyncApp", self.app)
+    def console(self) -> Console:
+        return console(self.app)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock()).astimezone()
@@ -375,7 +376,7 @@ class HomeTab(VerticalScroll):
 
             def change(settings: AppSettings) -> None:
                 # Before the save: the stored tokens never reach the new environment (docs/security.md).
-                dropped.extend(forget_credentials(settings, self.app.secrets, chosen))
+                dropped.extend(forget_credentials(settings, self.console.secrets, chosen))
                 settings.identity = chosen
 
             try:

@@ -16,6 +16,10 @@ columns most engine lines are longer than the pane. Each line's row count at
 the view's width is kept beside it (counted when it arrives, or all at once
 when the width changes), and where each row starts is worked out only for the
 lines drawn, and cached for that width.
+
+Why one module (~620 lines): the pane, its line store and the filter bar share the
+wrapping cache and the drain timing described above; they are tested together in a small
+host app (tests/test_log_pane.py).
 """
 
 from __future__ import annotations

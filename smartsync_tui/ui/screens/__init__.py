@@ -1,0 +1,1 @@
+"""The console's screens and dialogs, each imported where it opens (ui/app.py)."""
