@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: read every user of a 10,000-user Samba AD DC.
 
-Compares ``smartsync_tui.ad.ad_search.paged_search`` (what the sync
+Compares ``smartsync_tui.ad.search.paged_search`` (what the sync
 engine uses) with a bare ldap3 paged search of the same data (the floor:
 ``conn.extend.standard.paged_search(..., generator=True)``), both over LDAPS
 with the certificate validated, pages of 1000 (AD's MaxPageSize) and the sync

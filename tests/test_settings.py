@@ -177,3 +177,33 @@ def test_the_logs_section_has_sensible_defaults_and_bounds(settings_file, monkey
         settings_file.write_text(json.dumps({"logs": bad}))
         with pytest.raises(SettingsError, match=re.escape(field)):
             load_settings(settings_file)
+
+
+def test_a_directory_syncs_to_identity_unless_its_target_says_otherwise(settings_file):
+    settings_file.parent.mkdir(parents=True)
+    directory = {"id": "corp", "server": "dc1.corp.example", "bind_user": "a", "base_dn": "DC=corp"}
+    settings_file.write_text(json.dumps({"directories": [directory]}))
+    assert load_settings(settings_file).directories[0].target == "identity"  # a file from before the setting
+    settings_file.write_text(json.dumps({"directories": [directory | {"target": "Not A Name!"}]}))
+    with pytest.raises(SettingsError, match=r"directories\[0\]\.target.*for example identity"):
+        load_settings(settings_file)
+
+
+def test_a_run_to_an_unknown_target_says_which_targets_exist(tmp_path):
+    # The name is well formed, so the file loads; the run says what is wrong before reading AD.
+    from smartsync_tui.config.paths import resolve_home
+    from smartsync_tui.config.secret_store import SecretStore, directory_password_key
+    from smartsync_tui.config.settings import AppSettings, DirectorySettings
+    from smartsync_tui.engine.results import SyncOptions
+    from smartsync_tui.engine.sync import SyncEngine
+    from smartsync_tui.store.state_store import StateStore
+
+    home = resolve_home(tmp_path / "home").ensure()
+    secrets = SecretStore(home.secrets_file)
+    secrets.set(directory_password_key("corp"), "not-used")
+    settings = AppSettings(directories=[DirectorySettings(id="corp", server="dc1.corp.example", bind_user="a",
+                                                          base_dn="DC=corp", target="scim")])
+    with StateStore(home.state_db) as state:
+        result = SyncEngine(settings, secrets, state).run("corp", SyncOptions(full=True))
+    assert result.outcome == "failed"
+    assert result.error == "There is no sync target 'scim' (known: identity)."

@@ -155,8 +155,12 @@ class DirectorySettings(_Section):
     # A user's password over plain LDAP would cross the network in the clear:
     # login checks on a `plain` directory are refused unless this says otherwise.
     allow_plain_login_checks: bool = False
+    # Where this directory syncs to: a name in targets/registry.py (docs/architecture.md). Files
+    # written before it existed hold none and sync to Identity, as they did.
+    target: str = "identity"
 
     _check_id = field_validator("id")(lambda cls, v: validation.check_directory_id(v))
+    _check_target = field_validator("target")(lambda cls, v: validation.check_target_name(v))
     _check_server = field_validator("server")(lambda cls, v: validation.check_server(v))
     _check_base_dn = field_validator("base_dn")(lambda cls, v: validation.check_base_dn(v))
     _check_filters = field_validator("user_filter", "group_filter")(

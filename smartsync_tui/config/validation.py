@@ -221,6 +221,14 @@ def check_directory_id(value: str) -> str:
     return text
 
 
+def check_target_name(value: str) -> str:
+    """A sync target's name; whether such a target exists is said when a run opens it."""
+    text = (value or "").strip()
+    if not _DIRECTORY_ID.match(text):
+        raise ValueError(_("a sync target is a name of lower-case letters, digits, '-' or '_', for example identity"))
+    return text
+
+
 def check_ldap_filter(value: str | None) -> str | None:
     """An LDAP filter override: balanced parentheses, starting with '('."""
     if value is None or not value.strip():

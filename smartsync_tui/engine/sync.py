@@ -34,7 +34,7 @@ from smartsync_tui.ad.base import open_source
 from smartsync_tui.engine.results import OUTCOME_LINES, SyncOptions, SyncProgress, SyncResult, count_text
 from smartsync_tui.i18n import _, number
 from smartsync_tui.targets.base import ItemResult, Target, TargetError, TargetStopped, TargetUnavailable
-from smartsync_tui.targets.registry import DEFAULT_TARGET, TargetContext, TargetFactory, factory
+from smartsync_tui.targets.registry import TargetContext, TargetFactory, factory
 
 log = logging.getLogger("smartsync.sync")
 
@@ -125,7 +125,7 @@ class SyncEngine:
 
     def _target(self, directory: DirectorySettings) -> Target:
         """The directory's target, open for this run (a UserError says what is missing first)."""
-        open_target = self._target_factory or factory(DEFAULT_TARGET)
+        open_target = self._target_factory or factory(directory.target)
         return open_target(TargetContext(self.settings, self.secrets, directory))
 
     def _run(

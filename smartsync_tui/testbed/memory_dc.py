@@ -1,7 +1,7 @@
 """An in-memory stand-in for an AD DC: the demo's directory where no Samba can run.
 
 It is ldap3's MOCK_SYNC strategy over a DIT held in this process, registered
-with :func:`smartsync_tui.ad.ad_connect.register_in_memory` under a name in
+with :func:`smartsync_tui.ad.connect.register_in_memory` under a name in
 the reserved ``.invalid`` TLD, so the sync engine reads it through exactly the
 code it uses against a DC: bind, base-DN check, rootDSE and NTDS Settings,
 paged searches, ``uSNChanged>=`` deltas, show-deleted tombstones.
@@ -188,14 +188,19 @@ class MemoryDC:
             if n % 10 == 0 and department in plan:
                 plan[department].append(sam)
         for name, members in plan.items():
-            self.add_group(name, [self.group_dn(m[6:]) if m.startswith("group:") else dn_by_sam[m] for m in members])
+            # Deterministic GUIDs, as the people's: the same seed is the same directory.
+            self.add_group(name, [self.group_dn(m[6:]) if m.startswith("group:") else dn_by_sam[m] for m in members],
+                           guid=uuid.uuid5(uuid.NAMESPACE_DNS, f"group:{name}.{self.realm}"))
 
-    def add_group(self, name: str, member_dns: list[str], *, sam: str | None = None) -> str:
-        """A group in the Groups OU with these members (DNs of people or groups)."""
+    def add_group(self, name: str, member_dns: list[str], *, sam: str | None = None, guid: uuid.UUID | None = None) -> str:
+        """A group in the Groups OU with these members (DNs of people or groups); a new GUID
+        unless ``guid`` is given (AD never gives a new object an old one's)."""
         attributes: dict[str, Any] = {
             "objectClass": ["top", "group"], "objectCategory": "group",
             "cn": name, "sAMAccountName": sam or name[:20], "description": f"Grupo {name}",
         }
+        if guid is not None:
+            attributes["objectGUID"] = guid.bytes_le
         if member_dns:
             attributes["member"] = member_dns
         with self._lock:

@@ -569,7 +569,7 @@ class LoginCheckService(Companion):
         would make the old one drop what its long poll leased, delaying logins.
         """
         settings = self._settings()
-        wanted = {d.id: d for d in settings.directories if d.enabled and d.login_checks}
+        wanted = {d.id: d for d in settings.directories if d.enabled and d.login_checks and d.target == "identity"}
         with self._lock:
             if self._stopped:
                 return
