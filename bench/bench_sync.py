@@ -151,6 +151,12 @@ def child_sync(job: dict) -> dict:
     from smartsync_tui.engine.results import SyncOptions
     from smartsync_tui.engine.sync import SyncEngine
 
+    # The AD source and the target are loaded by name when a run opens them (ad/base.py,
+    # targets/registry.py): imported here, so the run's figure is the run's and the imports
+    # stay in import_seconds, as when the engine imported them itself.
+    import smartsync_tui.ad.source  # noqa: F401
+    import smartsync_tui.targets.identity.target  # noqa: F401
+
     imported = time.perf_counter()
     home = resolve_home(job["home"])
     settings = load_settings(home.settings_file)

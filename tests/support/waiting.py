@@ -44,7 +44,7 @@ async def settle(app: Any, timeout: float = 120) -> None:
     while True:
         await app.workers.wait_for_complete()
         await asyncio.sleep(0.02)  # the messages posted meanwhile (a job handed over, a result) are handled
-        engine = app.engine
+        engine = getattr(app, "engine", None)  # a host app in a screen test has none
         busy = isinstance(engine, LocalEngine) and not engine.idle()
         if not busy and not any(w.is_running for w in app.workers):
             await asyncio.sleep(0.02)
