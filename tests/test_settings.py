@@ -183,7 +183,10 @@ def test_a_directory_syncs_to_identity_unless_its_target_says_otherwise(settings
     settings_file.parent.mkdir(parents=True)
     directory = {"id": "corp", "server": "dc1.corp.example", "bind_user": "a", "base_dn": "DC=corp"}
     settings_file.write_text(json.dumps({"directories": [directory]}))
-    assert load_settings(settings_file).directories[0].target == "identity"  # a file from before the setting
+    settings = load_settings(settings_file)
+    assert settings.directories[0].target == "identity"  # a file from before the setting
+    save_settings(settings_file, settings)
+    assert "target" not in settings_file.read_text()  # the default is not written: older releases read it
     settings_file.write_text(json.dumps({"directories": [directory | {"target": "Not A Name!"}]}))
     with pytest.raises(SettingsError, match=r"directories\[0\]\.target.*for example identity"):
         load_settings(settings_file)

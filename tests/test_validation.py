@@ -118,6 +118,12 @@ def _ldap3_parses(text: str) -> bool:
     ("CN=\\23hash,DC=c", True), ("1.3.6.1.4.1.1466.0=#04024869,DC=c", True), ("CN=é,DC=b", True),
     ("CN=", False), ("=a", False), ("CN=a,,DC=b", False), ("CN=a;DC=b", False), ("CN=a\\", False),
     ("CN=a\"b", False), ("CN=<a>", False), ("a b=c", False), ("CN= ,DC=a", False), ("CN=a\x00", False),
+    # AD wants "=" and a leading "#" escaped: a missing comma is caught, a BER value is hex.
+    ("OU=Staff DC=corp", False), ("OU=a,DC=c DC=d", False), ("OU==a", False), ("OU=#1 Team", False),
+    ("OU=#", False), ("OU=\\#1 Team,DC=c", True), ("OU=a\\=b,DC=c", True), ("OU=R&D #1,DC=c", True),
+    ("CN=a\\ ,DC=c", True), ("CN=a\\zz,DC=c", False), ("CN=a\\2,DC=c", False),
+    # A long run of spaces is read in one pass (a backtracking pattern took minutes on it).
+    ("OU=" + " " * 20_000 + "x" + " " * 20_000 + "<", False), ("OU=" + " " * 20_000 + "x,DC=c", True),
 ])
 def test_is_dn_follows_rfc_4514(dn, ok):
     assert is_dn(dn) is ok

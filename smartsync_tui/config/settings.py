@@ -130,6 +130,10 @@ class DirectoryDisabled(InputError):
         self.directory_id = directory_id
 
 
+#: The target a directory syncs to when its settings name none (targets/registry.py).
+DEFAULT_TARGET_NAME = "identity"
+
+
 class DirectorySettings(_Section):
     """One Active Directory domain to sync. Its password and token are secrets, kept apart."""
 
@@ -157,7 +161,7 @@ class DirectorySettings(_Section):
     allow_plain_login_checks: bool = False
     # Where this directory syncs to: a name in targets/registry.py (docs/architecture.md). Files
     # written before it existed hold none and sync to Identity, as they did.
-    target: str = "identity"
+    target: str = DEFAULT_TARGET_NAME
 
     _check_id = field_validator("id")(lambda cls, v: validation.check_directory_id(v))
     _check_target = field_validator("target")(lambda cls, v: validation.check_target_name(v))
@@ -532,6 +536,11 @@ def load_settings(path: Path, *, environment: bool = True) -> AppSettings:
 
 def settings_to_json(settings: AppSettings) -> str:
     data = settings.model_dump(mode="json")
+    # The default target is not written: a file stays as the releases before the setting wrote
+    # it (they refuse keys they do not know), so going back to one loses nothing.
+    for directory in data.get("directories", []):
+        if directory.get("target") == DEFAULT_TARGET_NAME:
+            del directory["target"]
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 

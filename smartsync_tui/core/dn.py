@@ -41,39 +41,80 @@ def object_name(dn: str) -> str:
     return out.decode("utf-8", "replace").strip()
 
 
-# RFC 4514's grammar, as the settings check needs it: an attribute type (a name such as
-# ``OU`` or a dotted OID), ``=``, and a value in which the specials are escaped or hex-coded
-# (``#04...``, a BER value). Spaces around the separators are allowed, as AD writes them.
-_TYPE = r"(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)"
-_ESCAPE = r"\\(?:[0-9A-Fa-f]{2}|[ \"#+,;<=>\\])"
-_STRING = rf"(?:[^\"+,;<>\\\x00]|{_ESCAPE})+"
-_HEXSTRING = r"#(?:[0-9A-Fa-f]{2})+"
-_ATV = rf"\s*{_TYPE}\s*=\s*(?:{_HEXSTRING}|{_STRING})\s*"
-_DN = re.compile(rf"{_ATV}(?:\+{_ATV})*(?:,{_ATV}(?:\+{_ATV})*)*")
+# RFC 4514's grammar as Active Directory applies it: an attribute type (a name such as ``OU`` or
+# a dotted OID), ``=``, and a value in which the specials are escaped (AD also wants ``=``
+# escaped, so a missing comma, ``OU=Staff DC=corp``, is caught) or hex-coded (``#04...``, a BER
+# value; a leading ``#`` that is not one must be escaped). Spaces around the separators are
+# allowed, as AD writes them. Parsed by hand, in one pass: a regular expression over the spaces
+# that may surround a value backtracks without end on a long run of them.
+_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*")
+_HEX_VALUE = re.compile(r"#(?:[0-9A-Fa-f]{2})+")
+_SPECIALS = frozenset('"+,;<>=\\\x00')
+_ESCAPABLE = frozenset(' "#+,;<=>\\')
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def is_dn(text: str) -> bool:
     """Whether ``text`` is a distinguished name (RFC 4514): ``OU=Staff,DC=corp,DC=example``.
 
     A syntax check only (whether the object exists is the directory test's to say); an
-    empty value, an unescaped special (``" + , ; < > \\``) or an empty RDN is refused.
+    empty value, an unescaped special (``" + , ; < = > \\``), a bad escape or an empty
+    RDN is refused.
     """
-    if not _DN.fullmatch(text):
+    if "\x00" in text:
         return False
-    # A value's trailing space must be escaped; one that is only spaces is empty.
-    return all(part.partition("=")[2].strip() for part in _rdns(text))
+    parts = _split_unescaped(text, ",+")
+    return parts is not None and all(_is_attribute_value(part) for part in parts)
 
 
-def _rdns(text: str) -> list[str]:
-    """The attribute-value pairs of a DN already matched by ``_DN`` (escapes kept)."""
+def _split_unescaped(text: str, separators: str) -> list[str] | None:
+    """``text`` cut at its unescaped separators; None when an escape is broken."""
     parts, start, i = [], 0, 0
     while i < len(text):
-        if text[i] == "\\":
-            i += 2
+        char = text[i]
+        if char == "\\":
+            following = text[i + 1:i + 2]
+            if following in _HEX and text[i + 2:i + 3] in _HEX and text[i + 2:i + 3]:
+                i += 3
+            elif following and following in _ESCAPABLE:
+                i += 2
+            else:
+                return None
             continue
-        if text[i] in ",+":
+        if char in separators:
             parts.append(text[start:i])
             start = i + 1
         i += 1
     parts.append(text[start:])
     return parts
+
+
+def _is_attribute_value(part: str) -> bool:
+    kind, equals, value = part.partition("=")
+    if not equals or not _TYPE.fullmatch(kind.strip()):
+        return False
+    value = value.lstrip(" ")
+    # Trailing spaces are the separator's, unless the last one is escaped (``a\\ ``).
+    while value.endswith(" ") and not _escaped_at(value, len(value) - 1):
+        value = value[:-1]
+    if not value:
+        return False
+    if value.startswith("#"):
+        return _HEX_VALUE.fullmatch(value) is not None
+    i = 0
+    while i < len(value):
+        if value[i] == "\\":
+            i += 3 if value[i + 1:i + 2] in _HEX and value[i + 1:i + 2] else 2
+            continue
+        if value[i] in _SPECIALS:
+            return False
+        i += 1
+    return True
+
+
+def _escaped_at(text: str, index: int) -> bool:
+    """Whether the character at ``index`` follows an odd run of backslashes."""
+    backslashes = 0
+    while index - backslashes - 1 >= 0 and text[index - backslashes - 1] == "\\":
+        backslashes += 1
+    return backslashes % 2 == 1

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.config.secret_store import SecretStore
-from smartsync_tui.config.settings import AppSettings, DirectorySettings
+from smartsync_tui.config.settings import DEFAULT_TARGET_NAME, AppSettings, DirectorySettings
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.base import Companion, Target
 
-DEFAULT_TARGET = "identity"
+DEFAULT_TARGET = DEFAULT_TARGET_NAME
 
 #: name -> "module:function" of its factory.
 TARGETS: dict[str, str] = {

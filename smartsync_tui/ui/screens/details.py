@@ -180,7 +180,7 @@ class DirectoryDetails(ModalScreen[None]):
                         len(self.state.pending(d.id)))))
         self._fill("runs-table", self._run_rows())
         checks = self.state.login_checks(d.id, limit=1000)
-        self.query_one("#login-check-summary", Static).update(literal(login_check_summary(checks, time.time(), d.login_checks)))
+        self.query_one("#login-check-summary", Static).update(literal(login_check_summary(checks, time.time(), d.login_checks and d.target == "identity")))
         self._fill("login-checks-table", self._login_check_rows(checks[:50]))
         self._fill("skipped-table", [(guid, (object_name(dn), skipped_reason(reason), dn))
                                      for guid, dn, reason in self.state.skipped(d.id)])
