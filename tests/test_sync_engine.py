@@ -4,6 +4,7 @@ admin checks in Identity after each change in AD."""
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -233,3 +234,27 @@ def test_nested_groups_can_be_flattened_to_their_users(samba_dc, emulator, tmp_p
     finally:
         env.ad.close()
         env.state.close()
+
+
+def test_a_run_cancelled_while_reading_ad_stops_and_sends_nothing(sync_env):
+    # The cancel reaches the AD read through the engine's source (ad/source.py): the paged search
+    # stops between pages, and a full run that did not finish its read plans no disable.
+    dns = seed_basic(sync_env)
+    assert sync_env.sync().outcome == "ok"
+    sync_env.ad.delete(dns["ana"])
+    cancel = threading.Event()
+
+    def cancel_while_reading_users(progress: SyncProgress) -> None:
+        if progress.phase == "reading users":
+            cancel.set()
+
+    stopped = sync_env.engine().run("corp", SyncOptions(full=True, page_size=1),
+                                    progress=cancel_while_reading_users, cancel=cancel)
+    assert (stopped.outcome, stopped.error_kind) == ("cancelled", "cancelled")
+    assert stopped.error == "cancelled; nothing is lost: the next run goes on from here"
+    assert all(u["active"] for u in sync_env.identity_users().values())
+    assert sync_env.state.pending("corp") == []
+    again = sync_env.sync(full=True)  # the connection was closed: the next run reads afresh
+    assert again.outcome == "ok", again.error
+    assert [u["login"] for u in sync_env.identity_users().values() if not u["active"]] == [
+        sync_env.ad.login("ana.goncalves")]

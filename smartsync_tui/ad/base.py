@@ -13,7 +13,6 @@ like a complete one: the engine plans disables from what a *complete* full read 
 
 from __future__ import annotations
 
-import importlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from pydantic import SecretStr
 
 from smartsync_tui.ad.records import AdGroup, AdUser, DcIdentity, DeletedObject
 from smartsync_tui.config.settings import DirectorySettings
+from smartsync_tui.core.by_name import load
 
 #: "module:function" of the factory that opens a directory's source.
 SOURCE = "smartsync_tui.ad.source:open_source"
@@ -63,6 +63,5 @@ SourceFactory = Callable[[DirectorySettings, SecretStr], DirectorySource]
 
 def open_source(directory: DirectorySettings, password: SecretStr) -> DirectorySource:
     """The directory's source, connected and bound (raises what the source raises)."""
-    module, function = SOURCE.split(":")
-    factory: SourceFactory = getattr(importlib.import_module(module), function)
+    factory: SourceFactory = load(SOURCE)
     return factory(directory, password)

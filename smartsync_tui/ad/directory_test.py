@@ -18,11 +18,9 @@ from smartsync_tui.ad.errors import DirectoryError, Stage
 from smartsync_tui.ad.connect import _INSUFFICIENT_ACCESS, _SUCCESS, _result, close, connect, read_root_dse
 from smartsync_tui.ad.search import (
     _DELETED_OBJECTS_WKGUID,
-    PAGED_RESULTS_OID,
     SHOW_DELETED_OID,
     _abandon_paged,
-    _search_exception,
-    _search_failed,
+    search_page,
 )
 from smartsync_tui.ad.transport import _sentences
 
@@ -36,24 +34,8 @@ def _sample(
     controls: Sequence[tuple[str, bool, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """The first page only (``limit`` entries) and whether there are more."""
-    try:
-        conn.search(
-            base_dn, ldap_filter, search_scope=SUBTREE, attributes=list(attributes),
-            paged_size=limit, controls=list(controls) if controls else None,
-        )
-    except LDAPException as exc:
-        failure = _search_exception(conn, base_dn, ldap_filter, 0, exc)
-    else:
-        failure = None
-    if failure is not None:
-        raise failure
-    code, description, _message = _result(conn)
-    if code != _SUCCESS:
-        raise _search_failed(conn, base_dn, ldap_filter, 0, code, description)
-    try:
-        cookie = (conn.result or {})["controls"][PAGED_RESULTS_OID]["value"]["cookie"]
-    except (KeyError, TypeError):
-        cookie = None
+    cookie = search_page(conn, base_dn, ldap_filter, 0, search_scope=SUBTREE, attributes=list(attributes),
+                         paged_size=limit, controls=list(controls) if controls else None)
     entries = [
         {"dn": e["dn"], **e["raw_attributes"]}
         for e in (conn.response or [])

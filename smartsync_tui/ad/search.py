@@ -152,32 +152,11 @@ def paged_search(
         if cancel is not None and cancel.is_set():
             _abandon_paged(conn, base_dn, ldap_filter, cookie)
             raise SearchCancelled(read)
-        try:
-            with _raw_entries(conn):
-                conn.search(
-                    base_dn,
-                    ldap_filter,
-                    search_scope=search_scope,
-                    attributes=list(attributes),
-                    paged_size=page_size,
-                    paged_cookie=cookie,
-                    controls=extra or None,
-                )
-        except LDAPException as exc:
-            failure = _search_exception(conn, base_dn, ldap_filter, read, exc)
-        else:
-            failure = None
-        if failure is not None:
-            raise failure
-        code, description, _message = _result(conn)
-        if code != _SUCCESS:
-            raise _search_failed(conn, base_dn, ldap_filter, read, code, description)
+        with _raw_entries(conn):
+            cookie = search_page(conn, base_dn, ldap_filter, read, search_scope=search_scope,
+                                 attributes=list(attributes), paged_size=page_size, paged_cookie=cookie,
+                                 controls=extra or None)
         response = conn.response or []
-        result = conn.result or {}
-        try:
-            cookie = result["controls"][PAGED_RESULTS_OID]["value"]["cookie"]
-        except (KeyError, TypeError):
-            cookie = None
         conn.response = None  # only this generator holds the page now
         for entry in response:
             if entry.get("type") != "searchResEntry":
@@ -189,6 +168,30 @@ def paged_search(
             yield item
         if not cookie:
             return
+
+
+def search_page(conn: Connection, base_dn: str, ldap_filter: str, read: int, **search: Any) -> bytes | None:
+    """One page of a paged search (``search`` are ldap3's ``Connection.search`` options), its
+    entries left in ``conn.response``; the cookie of the next page, None after the last.
+
+    Any LDAP failure raises :class:`DirectoryError` in our words (``read``: the entries read
+    before it, for the message), raised outside the ``except`` that caught ldap3's exception.
+    """
+    try:
+        conn.search(base_dn, ldap_filter, **search)
+    except LDAPException as exc:
+        failure = _search_exception(conn, base_dn, ldap_filter, read, exc)
+    else:
+        failure = None
+    if failure is not None:
+        raise failure
+    code, description, _message = _result(conn)
+    if code != _SUCCESS:
+        raise _search_failed(conn, base_dn, ldap_filter, read, code, description)
+    try:
+        return (conn.result or {})["controls"][PAGED_RESULTS_OID]["value"]["cookie"] or None
+    except (KeyError, TypeError):
+        return None
 
 
 def _search_exception(

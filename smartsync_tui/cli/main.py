@@ -11,7 +11,6 @@ and reported in one line.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
@@ -342,8 +341,9 @@ _DEV_TOOLS = {
 
 
 def _dev_tool(command: str) -> Callable[..., int]:
-    module, function = _DEV_TOOLS[command].split(":")
-    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+    from smartsync_tui.core.by_name import load
+
+    return load(_DEV_TOOLS[command])  # type: ignore[no-any-return]
 
 
 def _run(args: argparse.Namespace) -> int:

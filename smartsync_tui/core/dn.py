@@ -49,7 +49,7 @@ def object_name(dn: str) -> str:
 # that may surround a value backtracks without end on a long run of them.
 _TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*")
 _HEX_VALUE = re.compile(r"#(?:[0-9A-Fa-f]{2})+")
-_SPECIALS = frozenset('"+,;<>=\\\x00')
+_SPECIALS = '"+,;<>='  # "," and "+" separate RDNs and values; NUL is refused whole
 _ESCAPABLE = frozenset(' "#+,;<=>\\')
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -94,22 +94,17 @@ def _is_attribute_value(part: str) -> bool:
     if not equals or not _TYPE.fullmatch(kind.strip()):
         return False
     value = value.lstrip(" ")
-    # Trailing spaces are the separator's, unless the last one is escaped (``a\\ ``).
-    while value.endswith(" ") and not _escaped_at(value, len(value) - 1):
-        value = value[:-1]
+    # Trailing spaces are the separator's, except the first one when it is escaped (``a\\ ``).
+    stripped = value.rstrip(" ")
+    if len(stripped) < len(value) and _escaped_at(value, len(stripped)):
+        stripped += " "
+    value = stripped
     if not value:
         return False
     if value.startswith("#"):
         return _HEX_VALUE.fullmatch(value) is not None
-    i = 0
-    while i < len(value):
-        if value[i] == "\\":
-            i += 3 if value[i + 1:i + 2] in _HEX and value[i + 1:i + 2] else 2
-            continue
-        if value[i] in _SPECIALS:
-            return False
-        i += 1
-    return True
+    # Its escapes are checked already (is_dn); what is left is an unescaped special.
+    return len(_split_unescaped(value, _SPECIALS) or ()) == 1
 
 
 def _escaped_at(text: str, index: int) -> bool:

@@ -8,11 +8,11 @@ missing (a token never entered, say) before anything is sent.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from smartsync_tui.core.by_name import load
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import DEFAULT_TARGET_NAME, AppSettings, DirectorySettings
@@ -44,18 +44,13 @@ class TargetContext:
 TargetFactory = Callable[[TargetContext], Target]
 
 
-def _load(where: str) -> object:
-    module, name = where.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def factory(name: str) -> TargetFactory:
     """The factory registered as ``name``; a UserError naming the known ones otherwise."""
     where = TARGETS.get(name)
     if where is None:
         raise UserError(_("There is no sync target '{name}' (known: {known}).").format(
             name=name, known=", ".join(sorted(TARGETS))))
-    return _load(where)  # type: ignore[return-value]
+    return load(where)  # type: ignore[no-any-return]
 
 
 def open_target(context: TargetContext, name: str = DEFAULT_TARGET) -> Target:
@@ -66,5 +61,5 @@ def open_companions(
     settings: Callable[[], AppSettings], secrets: SecretStore, state_db: Path, on_event: Callable[[object], None],
 ) -> list[Companion]:
     """Every registered target's companion, built and not yet reconciled."""
-    return [_load(where)(settings, secrets, state_db, on_event=on_event)  # type: ignore[operator]
+    return [load(where)(settings, secrets, state_db, on_event=on_event)
             for where in COMPANIONS.values()]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -828,11 +827,12 @@ class SmartSyncApp(App[None]):
             # A sync thread blocked on an answer that Identity (or a proxy) drips would hold the
             # exit until the request's deadline: as `run` does on SIGTERM, cut it after a grace.
             # Every request of the process is cut, so only where the process is ending.
-            # Not loaded: this console never opened a request to Identity, there is nothing to cut.
-            identity_network = sys.modules.get("smartsync_tui.targets.identity.network")
-            if identity_network is not None:
-                threading.Thread(target=identity_network.cut_open_requests, args=(threading.Event(),),
-                                 name="identity-cut-on-quit", daemon=True).start()
+            # Imported here, not before the first paint; light (no httpx), and a sync that opens
+            # its first request after this point is cut too.
+            from smartsync_tui.targets.identity import network as identity_network
+
+            threading.Thread(target=identity_network.cut_open_requests, args=(threading.Event(),),
+                             name="identity-cut-on-quit", daemon=True).start()
         if isinstance(self.engine, LocalEngine):
             # Its runs stop after their batch (their workers end with the process, bounded by the
             # watchdog above), its login checks after the checks in flight; the channel closes.
