@@ -259,8 +259,9 @@ class SmartSyncApp(App[None]):
             self._new_held_runs()  # what was held before this console opened is not news
             self.set_interval(5, self._follow_engine)
         elif self._scheduler:
-            # Started after the first refresh: the engine's imports are not needed to paint. (A paused
-            # console starts it on its first request.)
+            # Started after the first refresh, in a thread: its imports (the AD reader, the Identity
+            # client and the key code of login checks, ~0.25 s) held the footer's first paint on the
+            # event loop. (A paused console starts it on its first request.)
             self.call_after_refresh(self._start_engine)
         # Long-lived objects (widgets, styles, caches) out of the collector's way:
         # full collections of them were the console's worst key latencies.
@@ -274,7 +275,10 @@ class SmartSyncApp(App[None]):
 
     def _start_engine(self) -> None:
         if isinstance(self.engine, LocalEngine):
-            self.engine.start()
+            # A failure is reported by _on_worker_state, as any worker's. A request made meanwhile
+            # waits for this start (the client's lock), it does not start a second engine.
+            self.run_worker(self.engine.start, name="engine start", group="engine-start", thread=True,
+                            exit_on_error=False)
 
     def _engine_event(self, event: Any) -> None:
         """From the engine's threads: its events as messages (ui/engine_link.py)."""
