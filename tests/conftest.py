@@ -10,7 +10,7 @@ import pytest_textual_snapshot
 
 pytest_plugins = [
     name
-    for name in ("tests.support.samba", "tests.support.emulator", "tests.support.sync_env")
+    for name in ("tests.support.samba", "tests.support.emulator", "tests.support.sync_env", "tests.support.scim_server")
     if (Path(__file__).parent / "support" / f"{name.rsplit('.', 1)[1]}.py").exists()
 ]
 

@@ -79,6 +79,7 @@ def test_a_first_run_sends_users_then_groups_with_their_members_remote_ids(env):
     assert env.state.remote_ids("m", list(users)) == {k: env.target.remote[k] for k in users}
     assert env.target.closed == env.opened == 1
     assert result.target_connected is True
+    assert env.target.known_seen == {}  # a first run knows nothing of any object
 
 
 def test_the_next_run_sends_nothing_and_a_change_in_ad_is_one_update(env):
@@ -92,6 +93,9 @@ def test_the_next_run_sends_nothing_and_a_change_in_ad_is_one_update(env):
     admin.modify(dn, {"sn": [(MODIFY_REPLACE, ["Novo Sobrenome"])]})
     changed = env.sync()
     assert changed.counts["update"] == 1 and env.target.users[someone["external_id"]]["last_name"] == "Novo Sobrenome"
+    # The target was told what it applied last time: its id and the payload before the change.
+    known = env.target.known_seen[someone["external_id"]]
+    assert known.remote_id == env.target.remote[someone["external_id"]] and known.payload == someone
 
 
 def test_a_refused_item_is_a_partial_run_and_is_sent_again_next_time(env):
@@ -154,7 +158,7 @@ def test_a_refused_batch_marks_its_items_failed_and_the_run_goes_on(env):
 
 
 def test_a_stop_while_the_target_answers_is_a_cancel_that_loses_nothing(env, monkeypatch):
-    def stopped(users):  # type: ignore[no-untyped-def]
+    def stopped(users, known):  # type: ignore[no-untyped-def]
         raise TargetStopped("stopped while waiting for the target's answer")
 
     monkeypatch.setattr(env.target, "apply_users", stopped)
@@ -167,8 +171,8 @@ def test_an_object_missing_from_the_targets_answer_is_refused_by_name(env, monke
     real = env.target.apply_users
     dropped: list[str] = []
 
-    def answers_all_but_one(users):  # type: ignore[no-untyped-def]
-        results = real(users)
+    def answers_all_but_one(users, known):  # type: ignore[no-untyped-def]
+        results = real(users, known)
         if not dropped:
             dropped.append(results[0].external_id)
             return results[1:]

@@ -205,8 +205,8 @@ def test_a_run_to_an_unknown_target_says_which_targets_exist(tmp_path):
     secrets = SecretStore(home.secrets_file)
     secrets.set(directory_password_key("corp"), "not-used")
     settings = AppSettings(directories=[DirectorySettings(id="corp", server="dc1.corp.example", bind_user="a",
-                                                          base_dn="DC=corp", target="scim")])
+                                                          base_dn="DC=corp", target="ldif")])
     with StateStore(home.state_db) as state:
         result = SyncEngine(settings, secrets, state).run("corp", SyncOptions(full=True))
     assert result.outcome == "failed"
-    assert result.error == "There is no sync target 'scim' (known: identity)."
+    assert result.error == "There is no sync target 'ldif' (known: identity, scim)."

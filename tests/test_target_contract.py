@@ -19,11 +19,12 @@ from smartsync_tui.targets.identity.client import IdentityClient
 
 from smartsync_tui.targets.identity.network import ProxyChoice
 from smartsync_tui.config.secret_store import SecretStore, directory_agent_key, directory_token_key
-from smartsync_tui.config.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings
+from smartsync_tui.config.settings import AppSettings, DirectorySettings, IdentitySettings, ProxySettings, ScimSettings
 from smartsync_tui.targets.base import (
     BatchRefused,
     ItemResult,
     Target,
+    Known,
     TargetCredentialsRejected,
     TargetError,
     TargetScope,
@@ -123,9 +124,76 @@ class MemoryCase:
         self.target.close()
 
 
-@pytest.fixture(params=["identity", "memory"])
+class ScimCase:
+    """The SCIM target against scim2-server (a real SCIM server), through the gate that counts and refuses."""
+
+    def __init__(self, gate: Any, tenant: Any, tmp_path: Path) -> None:
+        self.gate, self.tenant = gate, tenant
+        self.secrets = SecretStore(tmp_path / "secrets.json")
+        self.secrets.set_many({directory_token_key("corp"): tenant.server.token})
+        self.directory = CORP.model_copy(update={"target": "scim", "scim": ScimSettings(base_url=gate.url)})
+        self.settings = AppSettings(proxy=ProxySettings(mode="none"), directories=[self.directory])
+        self.target = self._open(gate.url)
+        self.expected_scope = None  # SCIM holds no filters: the directory's own apply
+
+    def _open(self, url: str) -> Target:
+        from smartsync_tui.targets.scim.client import ScimClient
+        from smartsync_tui.targets.scim.pace import Pace
+        from smartsync_tui.targets.scim.profiles import profile
+        from smartsync_tui.targets.scim.target import ScimTarget
+
+        # As open_target builds it, with one retry: an unreachable server is said in a second, not in 7.
+        client = ScimClient(url, SecretStr(self.tenant.server.token), directory_id="corp", pace=Pace(None), retries=1)
+        return ScimTarget(client, ScimSettings(base_url=url), profile("generic"))
+
+    def users(self) -> dict[str, dict]:
+        return {guid: {"login": u["userName"], "last_name": (u.get("name") or {}).get("familyName"),
+                       "active": u.get("active")} for guid, u in self.tenant.users().items()}
+
+    def groups(self) -> dict[str, dict]:
+        by_id = {u["id"]: guid for guid, u in self.tenant.users().items()}
+        return {guid: {"name": g["displayName"], "members": sorted(by_id[m["value"]] for m in g.get("members") or [])}
+                for guid, g in self.tenant.groups().items()}
+
+    def refuse(self, external_id: str, detail: str) -> None:
+        self.gate.refuse[external_id] = (400, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                                               "status": "400", "scimType": "invalidValue", "detail": detail})
+
+    def unreachable(self) -> Target:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        return self._open(f"http://127.0.0.1:{port}")
+
+    def reject_credentials(self) -> None:
+        self.gate.reject_all = True
+
+    def close(self) -> None:
+        self.target.close()
+
+
+def _case(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if name == "identity":
+        return IdentityCase(request.getfixturevalue("emulator"), tmp_path)
+    if name == "scim":
+        return ScimCase(request.getfixturevalue("scim_gate"), request.getfixturevalue("scim_tenant"), tmp_path)
+    return MemoryCase()
+
+
+@pytest.fixture(params=["identity", "memory", "scim"])
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    made = IdentityCase(request.getfixturevalue("emulator"), tmp_path) if request.param == "identity" else MemoryCase()
+    made = _case(request.param, request, tmp_path)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture(params=["identity", "memory"])
+def batch_case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """The targets that take objects in batches (SCIM takes one object per request: what it refuses is
+    that object, as test_a_refused_item_is_an_answer_for_that_item_only checks)."""
+    made = _case(request.param, request, tmp_path)
     try:
         yield made
     finally:
@@ -195,7 +263,8 @@ def test_rejected_credentials_are_their_own_error_and_never_show_the_token(case)
         assert secrets.get(directory_token_key("corp")).get_secret_value() not in str(caught.value)
 
 
-def test_a_batch_refused_as_a_whole_raises_batch_refused_and_the_next_batch_passes(case):
+def test_a_batch_refused_as_a_whole_raises_batch_refused_and_the_next_batch_passes(batch_case):
+    case = batch_case
     case.refuse_next_batch()
     with pytest.raises(BatchRefused) as caught:
         case.target.apply_users([a_user("ana")])
@@ -204,6 +273,29 @@ def test_a_batch_refused_as_a_whole_raises_batch_refused_and_the_next_batch_pass
     bia = a_user("bia")
     assert [r.ok for r in case.target.apply_users([bia])] == [True]
     assert set(case.users()) == {bia["external_id"]}
+
+
+def test_what_was_known_is_enough_to_update_and_the_answer_keeps_the_id(case):
+    ana = a_user("ana")
+    [first] = case.target.apply_users([ana])
+    known = {ana["external_id"]: Known(first.remote_id, first.applied or ana)}
+    changed = {**ana, "last_name": "Lima", "job_title": "Analista"}
+    [second] = case.target.apply_users([changed], known)
+    assert second.ok and second.remote_id == first.remote_id
+    assert case.users()[ana["external_id"]]["last_name"] == "Lima"
+
+
+def test_a_member_removed_from_a_known_group_leaves_it(case):
+    ana, bia = a_user("ana"), a_user("bia")
+    ids = {r.external_id: r.remote_id for r in case.target.apply_users([ana, bia])}
+    group = a_group("TI", [ana["external_id"], bia["external_id"]])
+    member_ids = ids if case.target.needs_member_ids else {}
+    [made] = case.target.apply_groups([group], member_ids)
+    known = {group["external_id"]: Known(made.remote_id, made.applied or group)}
+    [after] = case.target.apply_groups([{**group, "name": "TI-2", "members": [ana["external_id"]]}], member_ids, known)
+    assert after.ok
+    held = case.groups()[group["external_id"]]
+    assert (held["name"], held["members"]) == ("TI-2", [ana["external_id"]])
 
 
 def test_the_scope_is_what_the_target_holds_for_the_directory(case):
@@ -241,8 +333,9 @@ def test_identity_refuses_a_user_without_a_name_or_e_mail_and_says_which_attribu
 
 def test_the_registry_names_the_known_targets_for_an_unknown_one():
     assert factory("identity").__module__ == "smartsync_tui.targets.identity.target"
-    with pytest.raises(Exception, match=r"There is no sync target 'scim' \(known: identity\)"):
-        factory("scim")
+    assert factory("scim").__module__ == "smartsync_tui.targets.scim.target"
+    with pytest.raises(Exception, match=r"There is no sync target 'ldif' \(known: identity, scim\)"):
+        factory("ldif")
 
 
 def test_a_missing_token_is_said_before_anything_is_sent(tmp_path):

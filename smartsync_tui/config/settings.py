@@ -132,6 +132,26 @@ class DirectoryDisabled(InputError):
 
 #: The target a directory syncs to when its settings name none (targets/registry.py).
 DEFAULT_TARGET_NAME = "identity"
+#: A directory's target that is a SCIM 2.0 service provider (targets/scim/, docs/scim.md).
+SCIM_TARGET_NAME = "scim"
+
+
+class ScimSettings(_Section):
+    """Where a ``scim`` directory's objects go (docs/scim.md); its bearer token is a secret, kept apart."""
+
+    base_url: str
+    # What the provider does not advertise (limits per PATCH, filters, paging...): a name in
+    # targets/scim/profiles.py; ``generic`` reads what it can from /ServiceProviderConfig.
+    profile: str = "generic"
+    ca_file: str | None = None
+    # Manage a user the provider already has under the same userName (one this agent did not
+    # create): off, so that nothing the agent did not create is ever changed.
+    adopt_existing: bool = False
+    # Send the groups (some providers have none, or an admin wants only the users).
+    groups: bool = True
+
+    _check_url = field_validator("base_url")(lambda cls, v: validation.check_scim_url(v))
+    _check_profile = field_validator("profile")(lambda cls, v: validation.check_target_name(v))
 
 
 class DirectorySettings(_Section):
@@ -162,6 +182,8 @@ class DirectorySettings(_Section):
     # Where this directory syncs to: a name in targets/registry.py (docs/architecture.md). Files
     # written before it existed hold none and sync to Identity, as they did.
     target: str = DEFAULT_TARGET_NAME
+    # The SCIM service provider, for a directory whose target is ``scim``.
+    scim: ScimSettings | None = None
 
     _check_id = field_validator("id")(lambda cls, v: validation.check_directory_id(v))
     _check_target = field_validator("target")(lambda cls, v: validation.check_target_name(v))
@@ -189,6 +211,16 @@ class DirectorySettings(_Section):
         if not value.strip():
             raise ValueError(_("give the AD user to bind as (user@domain, DOMAIN\\user or a DN)"))
         return value.strip()
+
+    @model_validator(mode="after")
+    def _check_scim(self) -> "DirectorySettings":
+        if self.target == SCIM_TARGET_NAME and self.scim is None:
+            raise ValueError(_("a directory whose target is scim needs its scim section (at least base_url)"))
+        return self
+
+    @property
+    def syncs_to_identity(self) -> bool:
+        return self.target == DEFAULT_TARGET_NAME
 
     @property
     def effective_port(self) -> int:

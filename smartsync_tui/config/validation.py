@@ -161,6 +161,30 @@ def check_web_url(value: str) -> str:
     return value.strip()
 
 
+def check_scim_url(value: str) -> str:
+    """A SCIM service provider's base URL: https (plain http only to this machine's loopback, where a
+    test server listens), a host, an optional path; no query, no fragment, no user or password in it."""
+    text = (value or "").strip()
+    parsed = urlsplit(text)
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError(_("the port in the SCIM URL must be a number from 1 to 65535")) from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(_("give the SCIM base URL as https://HOST/PATH, for example https://scim.example.com/scim/v2"))
+    if parsed.username is not None or parsed.password is not None:
+        raise ValueError(_("give the SCIM URL without a user or password: the token is entered apart (--token-stdin)"))
+    if parsed.query or parsed.fragment or "?" in text or "#" in text:
+        raise ValueError(_("give the SCIM base URL without '?' or '#'"))
+    if any(c.isspace() or ord(c) < 32 for c in text):
+        raise ValueError(_("the SCIM URL must not hold spaces or control characters"))
+    if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
+        # The bearer token would cross the network in the clear.
+        raise ValueError(_("a SCIM URL must use https (plain http only to 127.0.0.1 or localhost)"))
+    del port
+    return text.rstrip("/")
+
+
 #: A CA file holds a few certificates; a system bundle is about 200 KB. Larger is not a CA file.
 MAX_CA_FILE_BYTES = 1024 * 1024
 

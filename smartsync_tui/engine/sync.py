@@ -33,7 +33,7 @@ from smartsync_tui.engine.plan import PlannedOp, Planner, SyncPlan, mode_name
 from smartsync_tui.ad.base import open_source
 from smartsync_tui.engine.results import OUTCOME_LINES, SyncOptions, SyncProgress, SyncResult, count_text
 from smartsync_tui.i18n import _, number
-from smartsync_tui.targets.base import ItemResult, Target, TargetError, TargetStopped, TargetUnavailable
+from smartsync_tui.targets.base import ItemResult, Known, Target, TargetError, TargetStopped, TargetUnavailable
 from smartsync_tui.targets.registry import TargetContext, TargetFactory, factory
 
 log = logging.getLogger("smartsync.sync")
@@ -162,7 +162,7 @@ class SyncEngine:
                 )
                 report(SyncProgress(did, "reading groups"))
                 flatten = None
-                if directory.flatten_nested_groups:
+                if directory.flatten_nested_groups or target.flattens_groups():
                     def flatten(group):  # type: ignore[no-untyped-def]
                         return source.nested_user_guids(
                             directory.base_dn, group.dn, user_filter, page_size=options.page_size, cancel=cancel
@@ -284,14 +284,26 @@ class SyncEngine:
         failures: list[tuple[str, str, str]] = []
         report(SyncProgress(did, "applying", 0, total))
         # Users first so that group links land on existing users.
-        def send_groups(payloads: list[dict]) -> list[ItemResult]:
-            if not target.needs_member_ids:
-                return target.apply_groups(payloads, {})
-            # Read after the users' batches landed: a member created in this run has its id by now.
-            members = {m for p in payloads for m in p.get("members", ())}
-            return target.apply_groups(payloads, self.state.remote_ids(did, members))
+        def known(payloads: list[dict]) -> dict[str, Known]:
+            if not target.needs_known:
+                return {}
+            held = self.state.get_objects(did, [p["external_id"] for p in payloads])
+            return {guid: Known(o.remote_id, o.payload) for guid, o in held.items()}
 
-        for kind, ops, send in (("user", users, target.apply_users), ("group", groups, send_groups)):
+        def send_users(payloads: list[dict]) -> list[ItemResult]:
+            return target.apply_users(payloads, known(payloads))
+
+        def send_groups(payloads: list[dict]) -> list[ItemResult]:
+            held = known(payloads)
+            if not target.needs_member_ids:
+                return target.apply_groups(payloads, {}, held)
+            # Read after the users' batches landed: a member created in this run has its id by now.
+            # The members a group had last time too: a removal names the member by its remote id.
+            members = {m for p in payloads for m in p.get("members", ())}
+            members.update(m for k in held.values() for m in k.payload.get("members", ()))
+            return target.apply_groups(payloads, self.state.remote_ids(did, members), held)
+
+        for kind, ops, send in (("user", users, send_users), ("group", groups, send_groups)):
             batches = [ops[i : i + options.batch_size] for i in range(0, len(ops), options.batch_size)]
             with ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix=f"sync-{did}") as pool:
                 running: dict[Future, list[PlannedOp]] = {}
@@ -334,10 +346,10 @@ class SyncEngine:
                 failed[op.guid] = (answer.error if answer is not None else None) or _(
                     "{target} returned no result for it").format(target=target_name)
                 continue
+            took = op.payload if answer.applied is None else answer.applied
             applied.append(
                 SyncedObject(
-                    op.guid, kind, op.dn, answer.remote_id, content_hash(op.payload), op.payload,
-                    bool(op.payload.get("active", True)),
+                    op.guid, kind, op.dn, answer.remote_id, content_hash(took), took, bool(took.get("active", True)),
                 )
             )
         if applied:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import ClassVar
 
 from smartsync_tui.core.errors import UserError
@@ -72,6 +73,10 @@ class ItemResult:
     remote_id: str | None = None
     #: Why the target refused this object; None when it was applied.
     error: str | None = None
+    #: The payload as the target took it, when it took less than it was sent (a SCIM group's
+    #: members that had no remote id yet); the state store keeps this one, so a later run that
+    #: can name them sends the rest. None: it took the payload as sent.
+    applied: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,6 +90,20 @@ class TargetScope:
 
     user_filter: str | None = None
     group_filter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the state store holds of an object this target applied before."""
+
+    #: The target's id for it (None when the target gave none).
+    remote_id: str | None
+    #: The payload last applied (the engine's, or ItemResult.applied).
+    payload: dict
+
+
+#: No object known (the default of apply_users/apply_groups' ``known``).
+NOTHING_KNOWN: Mapping[str, Known] = MappingProxyType({})
 
 
 class Target(ABC):
@@ -102,26 +121,35 @@ class Target(ABC):
     #: Whether apply_groups needs the members' remote ids (looked up in the state store
     #: for each batch); a target that resolves members by external id leaves it False.
     needs_member_ids: ClassVar[bool] = False
+    #: Whether apply_users/apply_groups need ``known``: what the state store holds of each
+    #: object of the batch (a target that updates by its own id and sends only the fields that
+    #: changed, as SCIM's PATCH). A target that upserts by external id leaves it False.
+    needs_known: ClassVar[bool] = False
 
     @abstractmethod
-    def apply_users(self, users: Sequence[dict]) -> list[ItemResult]:
+    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
         """Create or update each user (``active`` False disables it); one result per user.
 
         Idempotent: applying the same payload again changes nothing. An object
         missing from the answer counts as refused ("<display_name> returned no
-        result for it").
+        result for it"). With ``needs_known``, ``known`` maps the external ids of
+        the batch's objects applied before to what the state store holds of them;
+        an object not in it may still exist in the target (a run cut between the
+        target's answer and the store's commit): applying it must not duplicate it.
 
         Raises: TargetUnavailable, TargetStopped, BatchRefused.
         """
 
     @abstractmethod
-    def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str]) -> list[ItemResult]:
+    def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str],
+                     known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
         """Create or update each group and replace its member list; one result per group.
 
         ``members`` in a payload are the members' external ids (AD GUIDs). With
         ``needs_member_ids``, ``remote_ids`` maps those the target applied before
         to the target's own ids (a SCIM group's members need them); else it is
-        empty. Users are always applied before groups in a run.
+        empty. Users are always applied before groups in a run. ``known``: as for
+        apply_users, for the groups of the batch.
 
         Raises: TargetUnavailable, TargetStopped, BatchRefused.
         """
@@ -130,6 +158,11 @@ class Target(ABC):
         """The filters the target holds for this directory (asked once per run, before
         the read), or None when it holds none. Raises TargetError like the apply methods."""
         return None
+
+    def flattens_groups(self) -> bool:
+        """Whether a group's members must be users only (the target has no nested groups): the
+        engine then sends each group's users at any depth, whatever the directory's setting."""
+        return False
 
     def refusal(self, kind: str, payload: dict) -> str | None:
         """Why the target would refuse this object before it is sent (a required field

@@ -24,6 +24,7 @@ DEFAULT_TARGET = DEFAULT_TARGET_NAME
 #: name -> "module:function" of its factory.
 TARGETS: dict[str, str] = {
     "identity": "smartsync_tui.targets.identity.target:open_target",
+    "scim": "smartsync_tui.targets.scim.target:open_target",
 }
 
 #: name -> "module:class" of what that target runs beside the syncs (a :class:`Companion`).

@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 
 from smartsync_tui.targets.base import (
     BatchRefused,
+    NOTHING_KNOWN,
     ItemResult,
+    Known,
     Target,
     TargetCredentialsRejected,
     TargetScope,
@@ -22,6 +24,7 @@ class MemoryTarget(Target):
     name = "memory"
     display_name = "the memory target"
     needs_member_ids = True
+    needs_known = True
 
     def __init__(self, *, scope: TargetScope | None = None) -> None:
         self.users: dict[str, dict] = {}
@@ -33,6 +36,7 @@ class MemoryTarget(Target):
         self.refuse_batches = 0  # how many of the next batches to refuse as a whole
         self.closed = 0
         self.member_ids_seen: list[dict[str, str]] = []
+        self.known_seen: dict[str, Known] = {}  # every object the engine said it knew, last answer kept
         self.members_without_id: set[str] = set()  # named by a group but given no remote id
         self._scope = scope
         self._ids = itertools.count(1)
@@ -61,12 +65,16 @@ class MemoryTarget(Target):
                 results.append(ItemResult(key, remote))
         return results
 
-    def apply_users(self, users: Sequence[dict]) -> list[ItemResult]:
+    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
+        with self._lock:
+            self.known_seen.update(known)
         return self._apply(users, self.users)
 
-    def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str]) -> list[ItemResult]:
+    def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str],
+                     known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
         self._check()
         with self._lock:
+            self.known_seen.update(known)
             self.member_ids_seen.append(dict(remote_ids))
             for group in groups:
                 # What a SCIM target could not send: checked by the tests.

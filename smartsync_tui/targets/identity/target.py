@@ -19,8 +19,10 @@ from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.config.secret_store import directory_agent_key, directory_token_key
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.base import (
+    NOTHING_KNOWN,
     BatchRefused,
     ItemResult,
+    Known,
     Target,
     TargetCredentialsRejected,
     TargetScope,
@@ -76,11 +78,13 @@ class IdentityTarget(Target):
     def __init__(self, client: IdentityClient) -> None:
         self.client = client
 
-    def apply_users(self, users: Sequence[dict]) -> list[ItemResult]:
+    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
+        # An upsert by external id: what was applied before is not needed.
         with translated():
             return _results(self.client.upsert_users(list(users)))
 
-    def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str]) -> list[ItemResult]:
+    def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str],
+                     known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
         # Identity resolves members by external id itself: the remote ids are not needed.
         with translated():
             return _results(self.client.upsert_groups(list(groups)))

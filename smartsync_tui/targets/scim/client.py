@@ -1,0 +1,186 @@
+"""HTTP to one SCIM service provider: bearer token, TLS, the agent's proxy, the pace, retries.
+
+Every request waits its turn at the :class:`~smartsync_tui.targets.scim.pace.Pace`;
+a 429 slows the pace and is sent again after its ``Retry-After``; a 5xx, a
+timeout or a dropped connection is sent again after a growing wait (0.5, 1, 2,
+4 s); a 401 or 403 ends the run at once with what to renew. The answer is read
+within a size cap and a deadline (targets/bounded_http.py), and a closed target
+cuts the requests still waiting. Other answers (400, 404, 409...) are returned
+to the caller, which decides what they mean for its object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from smartsync_tui import __version__
+from smartsync_tui.core.redaction import register_secret
+from smartsync_tui.i18n import _, ngettext
+from smartsync_tui.targets import bounded_http
+from smartsync_tui.targets.base import TargetCredentialsRejected, TargetStopped, TargetUnavailable
+from smartsync_tui.targets.identity.network import ProxyChoice, parse_retry_after
+from smartsync_tui.targets.scim.pace import Pace
+
+log = logging.getLogger("smartsync.scim")
+
+#: A SCIM answer holds one resource or one page of them; larger is not an answer.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+#: Sent again this many times after a 5xx, a timeout or a dropped connection.
+RETRIES = 4
+#: Sent again this many times after a 429 (each after its Retry-After).
+THROTTLED_RETRIES = 8
+#: One request, its answer included, ends within this.
+REQUEST_SECONDS = 60.0
+CONTENT_TYPE = "application/scim+json"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: Any  # the parsed JSON, or None (a 204, an empty or non-JSON body)
+
+    def problem(self) -> str:
+        """A SCIM error's detail and scimType, as the provider wrote them (bounded, printable)."""
+        from smartsync_tui.core.text import printable
+
+        if isinstance(self.body, dict):
+            detail = self.body.get("detail")
+            kind = self.body.get("scimType")
+            parts = [str(p) for p in (detail, f"scimType {kind}" if kind else None) if p]
+            if parts:
+                return printable("; ".join(parts), 300)
+        return f"HTTP {self.status}"
+
+
+class ScimClient:
+    def __init__(self, base_url: str, token: SecretStr, *, directory_id: str, pace: Pace, ca_file: str | None = None,
+                 proxy: ProxyChoice | None = None, transport: httpx.BaseTransport | None = None,
+                 sleep: Any = None, retries: int = RETRIES) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.directory_id = directory_id
+        self.pace = pace
+        register_secret(token.get_secret_value())
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait
+        proxy = proxy or ProxyChoice("none")
+        options: dict[str, Any] = {
+            "timeout": httpx.Timeout(30.0, connect=10.0),
+            "follow_redirects": False,  # a redirect would carry the token elsewhere
+            "headers": {
+                "Authorization": f"Bearer {token.get_secret_value()}",
+                "User-Agent": f"smartsync-tui/{__version__}",
+                "Accept": f"{CONTENT_TYPE}, application/json",
+                "Accept-Encoding": "gzip, deflate",
+            },
+            "verify": ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context(),
+            "trust_env": proxy.mode == "system",
+        }
+        if proxy.mode == "manual":
+            options["proxy"] = proxy.url
+        if transport is not None:
+            options["transport"] = transport
+        self._http = httpx.Client(**options)
+        bounded_http.bound_client(self._http)
+        #: Requests by answer status ("429", "200", "error" for no answer): the tests count the calls.
+        self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.pace.stop()
+        self._http.close()
+
+    def _count(self, key: str) -> None:
+        with self._calls_lock:
+            self.calls[key] += 1
+
+    def request(self, method: str, path: str, body: Any = None, *, params: dict | None = None) -> Answer:
+        """The provider's answer to ``method path`` (a 2xx or a refusal of this object), after the pace,
+        the retries and the 429s. Raises TargetCredentialsRejected, TargetUnavailable, TargetStopped."""
+        what = f"{method} {path}"
+        failures = throttled = 0
+        while True:
+            if self._stop.is_set():
+                raise TargetStopped(_("the SCIM target was closed during {request}").format(request=what))
+            self.pace.wait()
+            try:
+                answer, headers = self._send(method, path, body, params)
+            except (httpx.TransportError, bounded_http.Cut, bounded_http.TooLarge, bounded_http.UnknownEncoding,
+                    zlib.error) as exc:
+                self._count("error")
+                if isinstance(exc, bounded_http.Cut) and exc.why == "stopped":
+                    raise TargetStopped(_("the SCIM target was closed during {request}").format(request=what)) from None
+                failures += 1
+                if failures > self.retries:
+                    raise TargetUnavailable(self._unreachable(what, exc)) from None
+                self._back_off(failures, what, type(exc).__name__)
+                continue
+            self._count(str(answer.status))
+            if answer.status == 429:
+                throttled += 1
+                held = self.pace.refused(parse_retry_after(headers.get("Retry-After")))
+                if throttled > THROTTLED_RETRIES:
+                    raise TargetUnavailable(_(
+                        "The SCIM provider kept answering 429 (too many requests) to {request}; the run stops "
+                        "and the rest is sent on the next one.").format(request=what))
+                log.info(_("SCIM provider throttled {request}: waiting {seconds} s").format(request=what, seconds=round(held, 1)))
+                continue
+            self.pace.answered()
+            if answer.status in (401, 403):
+                raise TargetCredentialsRejected(_(
+                    "The SCIM provider refused the bearer token of directory {id} (HTTP {status}): enter a valid "
+                    "one with `smartsync-tui directory edit {id} --token-stdin`.").format(
+                        id=self.directory_id, status=answer.status), kind="scim-token-rejected")
+            if answer.status >= 500:
+                failures += 1
+                if failures > self.retries:
+                    raise TargetUnavailable(ngettext(
+                        "The SCIM provider answered HTTP {status} to {request} {n} time; the run stops and the "
+                        "rest is sent on the next one.",
+                        "The SCIM provider answered HTTP {status} to {request} {n} times; the run stops and the "
+                        "rest is sent on the next one.", failures).format(status=answer.status, request=what, n=failures))
+                self._back_off(failures, what, f"HTTP {answer.status}")
+                continue
+            return answer
+
+    def _back_off(self, failures: int, what: str, why: str) -> None:
+        seconds = 0.5 * 2 ** (failures - 1)
+        log.info(_("SCIM request {request} failed ({why}); again in {seconds} s").format(
+            request=what, why=why, seconds=seconds))
+        self._sleep(seconds)
+
+    def _unreachable(self, what: str, exc: BaseException) -> str:
+        return _("The SCIM provider at {url} did not answer {request} ({error}); the run stops and the rest is "
+                 "sent on the next one. Check the URL, the network and the proxy.").format(
+                     url=self.base_url, request=what, error=type(exc).__name__)
+
+    def _send(self, method: str, path: str, body: Any, params: dict | None) -> tuple[Answer, httpx.Headers]:
+        content = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": CONTENT_TYPE} if content is not None else {}
+        with bounded_http.budget(REQUEST_SECONDS, self._stop):
+            request = self._http.build_request(method, self.base_url + path, content=content, headers=headers,
+                                               params=params)
+            response = self._http.send(request, stream=True)
+            try:
+                raw = bounded_http.read_body(response, MAX_ANSWER_BYTES)
+            finally:
+                response.close()
+        parsed = None
+        if raw.strip():
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = None  # a proxy's HTML page: the status says enough
+        return Answer(response.status_code, parsed), response.headers
+

@@ -1,0 +1,143 @@
+"""The engine's payloads as SCIM resources (RFC 7643), and the PATCH that turns one into the next.
+
+A user is handled as flat SCIM paths (``name.givenName``, the enterprise
+extension's ``...:User:department``) so that a change is one ``replace`` or
+``remove`` of exactly the paths that changed, and a whole resource (POST, PUT)
+is the same paths nested. Decisions (docs/scim.md):
+
+- ``userName`` is the directory's login (userPrincipalName, else sAMAccountName);
+  ``externalId`` is the objectGUID: it is how the agent knows its own objects.
+- ``displayName`` falls back to "given family", then to the login: several
+  providers (AWS) refuse a user without one.
+- One work e-mail, primary; a user without mail has no ``emails``.
+- A group is ``displayName``, ``externalId`` and ``members`` by SCIM id; AD's
+  description has no place in SCIM's core Group and is not sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+# The engine's user fields by the SCIM path they go to (e-mail and the display name are built).
+USER_PATHS = {
+    "login": "userName",
+    "first_name": "name.givenName",
+    "last_name": "name.familyName",
+    "job_title": "title",
+    "department": f"{ENTERPRISE_USER}:department",
+    "active": "active",
+}
+
+
+def display_name(payload: Mapping) -> str:
+    given = " ".join(p for p in (payload.get("first_name"), payload.get("last_name")) if p)
+    return payload.get("display_name") or given or str(payload.get("login") or "")
+
+
+def user_paths(payload: Mapping) -> dict[str, object]:
+    """The user as SCIM path -> value; a path whose value is None is absent."""
+    flat: dict[str, object] = {path: payload.get(field) for field, path in USER_PATHS.items()}
+    flat["displayName"] = display_name(payload)
+    email = payload.get("email")
+    flat["emails"] = [{"value": email, "type": "work", "primary": True}] if email else None
+    flat["externalId"] = payload["external_id"]
+    return flat
+
+
+def _nest(flat: Mapping[str, object]) -> dict:
+    out: dict = {}
+    for path, value in flat.items():
+        if value is None:
+            continue
+        if path.startswith(ENTERPRISE_USER + ":"):
+            out.setdefault(ENTERPRISE_USER, {})[path[len(ENTERPRISE_USER) + 1:]] = value
+        elif "." in path:
+            parent, child = path.split(".", 1)
+            out.setdefault(parent, {})[child] = value
+        else:
+            out[path] = value
+    return out
+
+
+def user_resource(payload: Mapping) -> dict:
+    """The whole user, for a POST or a PUT."""
+    body = _nest(user_paths(payload))
+    body["schemas"] = [CORE_USER] + ([ENTERPRISE_USER] if ENTERPRISE_USER in body else [])
+    return body
+
+
+def user_operations(old: Mapping, new: Mapping) -> list[dict]:
+    """The PATCH operations that turn ``old`` into ``new``: only the paths that changed."""
+    before, after = user_paths(old), user_paths(new)
+    ops: list[dict] = []
+    for path, value in after.items():
+        if before.get(path) == value:
+            continue
+        if value is None:
+            ops.append({"op": "remove", "path": path})
+        else:
+            ops.append({"op": "replace", "path": path, "value": value})
+    return ops
+
+
+def patch_body(operations: Iterable[dict]) -> dict:
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def group_resource(payload: Mapping, member_ids: Iterable[str]) -> dict:
+    return {
+        "schemas": [CORE_GROUP],
+        "externalId": payload["external_id"],
+        "displayName": payload.get("name") or payload["external_id"],
+        "members": [{"value": remote_id} for remote_id in member_ids],
+    }
+
+
+def member_operations(op: str, remote_ids: list[str], per_patch: int | None) -> list[list[dict]]:
+    """``add`` or ``remove`` of these members, as the PATCH bodies' operations, ``per_patch`` members
+    at most in each (the provider's limit); one list of operations per PATCH."""
+    if not remote_ids:
+        return []
+    size = per_patch or len(remote_ids)
+    chunks = [remote_ids[i:i + size] for i in range(0, len(remote_ids), size)]
+    if op == "add":
+        return [[{"op": "add", "path": "members", "value": [{"value": m} for m in chunk]}] for chunk in chunks]
+    # Removal by filter (RFC 7644 3.5.2.2): what AWS and Entra take; one filter per member.
+    # The id as a JSON string: a provider's id with a quote in it cannot widen the filter.
+    return [[{"op": "remove", "path": f"members[value eq {json.dumps(m)}]"} for m in chunk] for chunk in chunks]
+
+
+def apply_operations(resource: Mapping, operations: Iterable[dict]) -> dict:
+    """``resource`` after ``operations`` of :func:`user_operations`, as a provider applies them (for the tests
+    and for checking that a PATCH leads where the PUT would)."""
+    flat = _flatten(resource)
+    for operation in operations:
+        if operation["op"] == "remove":
+            flat.pop(operation["path"], None)
+        else:
+            flat[operation["path"]] = operation["value"]
+    body = _nest(flat)
+    body["schemas"] = [CORE_USER] + ([ENTERPRISE_USER] if ENTERPRISE_USER in body else [])
+    return body
+
+
+def _flatten(resource: Mapping) -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in resource.items():
+        if key == "schemas":
+            continue
+        if key == ENTERPRISE_USER and isinstance(value, Mapping):
+            flat.update({f"{ENTERPRISE_USER}:{k}": v for k, v in value.items()})
+        elif key == "name" and isinstance(value, Mapping):
+            flat.update({f"name.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat

@@ -1,0 +1,275 @@
+"""A SCIM 2.0 service provider as a sync target (docs/scim.md), behind the contract of targets/base.py.
+
+What it promises an admin:
+
+- **It touches only its own objects.** An object is the agent's when the state
+  store holds its SCIM id (the agent created it, or adopted it on request).
+  A create answered 409 is looked up by ``externalId`` (the objectGUID this
+  agent sets): found, it is the agent's own from a run cut before the store's
+  commit, and is updated, never duplicated. Found only by ``userName``, it is
+  someone else's: refused, unless the directory's ``adopt_existing`` says to
+  manage it.
+- **Few calls.** A change is one PATCH of the changed paths (or one PUT where
+  the profile says PATCH is weak); an object whose SCIM fields did not change
+  costs no call; remote ids come from the state store, never from a listing;
+  member changes are computed from the store and chunked to the profile's limits.
+- **Trouble in the contract's words.** 401/403: credentials rejected (the run
+  stops, saying which token); unreachable or 5xx past the retries:
+  unavailable; 400/409 on one object: that object refused with the
+  provider's detail and ``scimType``, and the rest goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from urllib.parse import quote
+
+from smartsync_tui.config.secret_store import directory_token_key
+from smartsync_tui.config.settings import DirectorySettings, ScimSettings
+from smartsync_tui.core.errors import UserError
+from smartsync_tui.core.remedy import SecretMissing
+from smartsync_tui.core.text import printable
+from smartsync_tui.i18n import _
+from smartsync_tui.targets.base import NOTHING_KNOWN, ItemResult, Known, Target
+from smartsync_tui.targets.registry import TargetContext
+from smartsync_tui.targets.scim import resources
+from smartsync_tui.targets.scim.client import Answer, ScimClient
+from smartsync_tui.targets.scim.pace import Pace
+from smartsync_tui.targets.scim.profiles import Profile, profile
+
+# A SCIM id as this agent accepts it from a provider: it goes into URLs and filters.
+_REMOTE_ID = re.compile(r"[A-Za-z0-9._~:@!$'()*+,;=-]{1,256}")
+
+
+class _Refused(Exception):
+    """This object cannot be applied now; the text says why (the provider's detail kept)."""
+
+
+def _path(kind: str, remote_id: str) -> str:
+    return f"/{kind}/{quote(remote_id, safe='')}"
+
+
+class ScimTarget(Target):
+    name = "scim"
+    display_name = "the SCIM provider"
+    needs_member_ids = True
+    needs_known = True
+
+    def __init__(self, client: ScimClient, settings: ScimSettings, profile: Profile) -> None:
+        self.client = client
+        self.settings = settings
+        self.profile = profile
+        self._lock = threading.Lock()
+
+    # -- the contract
+
+    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
+        return [self._one(payload, known.get(payload["external_id"]), self._user) for payload in users]
+
+    def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str],
+                     known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
+        return [self._one(payload, known.get(payload["external_id"]),
+                          lambda p, k: self._group(p, k, remote_ids)) for payload in groups]
+
+    def flattens_groups(self) -> bool:
+        return not self.profile.nested_groups
+
+    def refusal(self, kind: str, payload: dict) -> str | None:
+        # Stored with the skipped object and translated when shown, as Identity's refusals.
+        if kind == "group":
+            if not self.profile.groups:
+                return f"groups are not sent: {self.profile.title} has none"
+            if not self.settings.groups:
+                return "groups are not sent to this SCIM provider (scim.groups is off)"
+            return None
+        login = str(payload.get("login") or "")
+        if self.profile.user_name_max and len(login) > self.profile.user_name_max:
+            return f"login longer than {self.profile.user_name_max} characters ({self.profile.title}'s limit)"
+        if self.profile.names_required:
+            missing = [a for f, a in (("first_name", "givenName"), ("last_name", "sn"), ("email", "mail"))
+                       if not payload.get(f)]
+            if missing:
+                return f"missing {', '.join(missing)} ({self.profile.title} requires first name, last name and e-mail)"
+        return None
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- one object
+
+    def _one(self, payload: dict, known: Known | None, apply) -> ItemResult:  # type: ignore[no-untyped-def]
+        guid = payload["external_id"]
+        try:
+            remote_id, applied = apply(payload, known)
+        except _Refused as exc:
+            return ItemResult(guid, None, str(exc))
+        return ItemResult(guid, remote_id, None, applied)
+
+    def _checked_id(self, answer: Answer, what: str) -> str:
+        remote_id = answer.body.get("id") if isinstance(answer.body, dict) else None
+        if not isinstance(remote_id, str) or not _REMOTE_ID.fullmatch(remote_id):
+            raise _Refused(_("the SCIM provider answered {what} without a usable id").format(what=what))
+        return remote_id
+
+    def _refused(self, answer: Answer, what: str) -> _Refused:
+        return _Refused(_("the SCIM provider refused {what} (HTTP {status}): {problem}").format(
+            what=what, status=answer.status, problem=answer.problem()))
+
+    def _find(self, kind: str, attribute: str, value: str) -> dict | None:
+        """The one resource whose ``attribute`` equals ``value`` (a filtered GET), or None."""
+        answer = self.client.request("GET", f"/{kind}", params={
+            "filter": f"{attribute} eq {json.dumps(value)}", "count": "2"})
+        if answer.status != 200 or not isinstance(answer.body, dict):
+            raise self._refused(answer, _("a search by {attribute}").format(attribute=attribute))
+        found = [r for r in answer.body.get("Resources") or [] if isinstance(r, dict)]
+        # A provider whose filter is loose (or ignored) must not hand over someone else's object.
+        found = [r for r in found if r.get(attribute) == value]
+        if len(found) > 1:
+            raise _Refused(_("the SCIM provider holds several {kind} with {attribute} {value}").format(
+                kind=kind, attribute=attribute, value=printable(value, 120)))
+        return found[0] if found else None
+
+    # -- users
+
+    def _user(self, payload: dict, known: Known | None) -> tuple[str, None]:
+        if known is not None and known.remote_id:
+            if self._update_user(known.remote_id, known.payload, payload):
+                return known.remote_id, None
+        return self._create_user(payload), None
+
+    def _update_user(self, remote_id: str, old: dict, new: dict) -> bool:
+        """The user brought to ``new``; False when the provider no longer has it (create it again)."""
+        if self.profile.patch:
+            operations = resources.user_operations(old, new)
+            if not operations:
+                return True  # nothing SCIM holds changed: no call
+            answer = self.client.request("PATCH", _path("Users", remote_id), resources.patch_body(operations))
+        else:
+            answer = self.client.request("PUT", _path("Users", remote_id), {**resources.user_resource(new), "id": remote_id})
+        if answer.status == 404:
+            return False
+        if answer.status >= 300:
+            raise self._refused(answer, _("the change of user {login}").format(login=printable(str(new.get("login")), 120)))
+        return True
+
+    def _create_user(self, payload: dict) -> str:
+        login = str(payload.get("login") or "")
+        answer = self.client.request("POST", "/Users", resources.user_resource(payload))
+        if answer.status == 201 or answer.status == 200:
+            return self._checked_id(answer, _("the creation of user {login}").format(login=printable(login, 120)))
+        if answer.status != 409:
+            raise self._refused(answer, _("the creation of user {login}").format(login=printable(login, 120)))
+        # Taken: the agent's own from a cut run (same externalId), or someone else's (same userName).
+        mine = self._find("Users", "externalId", payload["external_id"])
+        if mine is None:
+            other = self._find("Users", "userName", login)
+            if other is None:
+                raise self._refused(answer, _("the creation of user {login}").format(login=printable(login, 120)))
+            if not self.settings.adopt_existing:
+                raise _Refused(_(
+                    "the SCIM provider already has a user {login} that this agent did not create; it is left alone "
+                    "(set scim.adopt_existing to manage it)").format(login=printable(login, 120)))
+            mine = other
+        remote_id = self._checked_id(Answer(200, mine), _("a search"))
+        # Its current fields are not known: the whole user is sent.
+        answer = self.client.request("PUT", _path("Users", remote_id), {**resources.user_resource(payload), "id": remote_id})
+        if answer.status >= 300:
+            raise self._refused(answer, _("the change of user {login}").format(login=printable(login, 120)))
+        return remote_id
+
+    # -- groups
+
+    def _group(self, payload: dict, known: Known | None, remote_ids: Mapping[str, str]) -> tuple[str, dict | None]:
+        members = list(payload.get("members") or [])
+        sendable = [m for m in members if m in remote_ids]
+        # What the provider will hold: the members with an id; a later run sends the others.
+        applied = None if len(sendable) == len(members) else {**payload, "members": sendable}
+        if known is not None and known.remote_id:
+            if self._update_group(known.remote_id, known.payload, payload, sendable, remote_ids):
+                return known.remote_id, applied
+        return self._create_group(payload, sendable, remote_ids), applied
+
+    def _patches(self, remote_id: str, patches: list[list[dict]], name: str) -> bool:
+        for operations in patches:
+            answer = self.client.request("PATCH", _path("Groups", remote_id), resources.patch_body(operations))
+            if answer.status == 404:
+                return False
+            if answer.status >= 300:
+                raise self._refused(answer, _("the change of group {name}").format(name=printable(name, 120)))
+        return True
+
+    def _member_patches(self, added: list[str], removed: list[str]) -> list[list[dict]]:
+        p = self.profile
+        return (resources.member_operations("add", added, p.members_per_add)
+                + resources.member_operations("remove", removed, p.members_per_remove))
+
+    def _update_group(self, remote_id: str, old: dict, new: dict, sendable: list[str],
+                      remote_ids: Mapping[str, str]) -> bool:
+        before = set(old.get("members") or [])
+        added = [remote_ids[m] for m in sendable if m not in before]
+        removed = [remote_ids[m] for m in sorted(before - set(sendable)) if m in remote_ids]
+        patches = self._member_patches(added, removed)
+        name = str(new.get("name") or "")
+        if (old.get("name") or "") != name:
+            rename = [{"op": "replace", "path": "displayName", "value": name}]
+            if patches and self.profile.members_with_other_changes:
+                patches[0] = rename + patches[0]
+            else:
+                patches.insert(0, rename)
+        return self._patches(remote_id, patches, name)
+
+    def _create_group(self, payload: dict, sendable: list[str], remote_ids: Mapping[str, str]) -> str:
+        """A group the store has no id for: the agent's own from a cut run when the provider holds its
+        externalId (a group's name need not be unique, so a POST alone could duplicate it), else new."""
+        name = str(payload.get("name") or "")
+        ids = [remote_ids[m] for m in sendable]
+        mine = self._find("Groups", "externalId", payload["external_id"])
+        if mine is not None:
+            remote_id = self._checked_id(Answer(200, mine), _("a search"))
+            # Its members when the provider shows them (AWS and Entra never do: then only additions).
+            current = [m.get("value") for m in mine.get("members") or [] if isinstance(m, dict)]
+            patches = self._member_patches([i for i in ids if i not in current],
+                                           [c for c in current if isinstance(c, str) and c not in ids])
+            if mine.get("displayName") != name:
+                patches.insert(0, [{"op": "replace", "path": "displayName", "value": name}])
+            if not self._patches(remote_id, patches, name):
+                raise _Refused(_("the group {name} vanished from the SCIM provider during the run").format(
+                    name=printable(name, 120)))
+            return remote_id
+        first = ids[:self.profile.members_per_add] if self.profile.members_per_add else ids
+        answer = self.client.request("POST", "/Groups", resources.group_resource(payload, first))
+        if answer.status == 409:
+            raise _Refused(_("the SCIM provider already has a group {name} that this agent did not create; it is "
+                             "left alone").format(name=printable(name, 120)))
+        if answer.status not in (200, 201):
+            raise self._refused(answer, _("the creation of group {name}").format(name=printable(name, 120)))
+        remote_id = self._checked_id(answer, _("the creation of group {name}").format(name=printable(name, 120)))
+        rest = ids[len(first):]
+        if rest and not self._patches(remote_id, self._member_patches(rest, []), name):
+            raise _Refused(_("the group {name} vanished from the SCIM provider during the run").format(
+                name=printable(name, 120)))
+        return remote_id
+
+
+def open_target(context: TargetContext) -> ScimTarget:
+    """The directory's SCIM target; says what to enter when its settings or token are missing."""
+    from smartsync_tui.targets.identity.access import proxy_choice
+
+    directory: DirectorySettings = context.directory
+    settings = directory.scim
+    if settings is None:
+        raise UserError(_("Directory {id} syncs to SCIM but has no scim section: give its URL with "  # not a count
+                          "`smartsync-tui directory edit {id} --scim-url URL`.").format(id=directory.id))
+    token = context.secrets.get(directory_token_key(directory.id))
+    if token is None:
+        raise SecretMissing("token", directory.id, "token")  # type: ignore[arg-type]
+    chosen = profile(settings.profile)
+    client = ScimClient(settings.base_url, token, directory_id=directory.id, pace=Pace(chosen.rate_per_second),
+                        ca_file=settings.ca_file, proxy=proxy_choice(context.settings, context.secrets))
+    return ScimTarget(client, settings, chosen)
+
+
+__all__ = ["ScimTarget", "open_target"]

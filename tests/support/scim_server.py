@@ -1,0 +1,255 @@
+"""scim2-server (PyPI), a real SCIM 2.0 server, as a subprocess on loopback, and a gate in front of it.
+
+``scim_server`` (session-scoped) runs ``scim2-server --dynamic-tenants`` with a
+bearer token; every test takes a tenant of its own (``/<tenant>``), so tests
+share the process and never each other's data.
+
+``ScimGate`` is a thin HTTP proxy in this process, between the agent and the
+real server: it forwards every request, counts them, and on request answers
+what a real provider answers (429 with Retry-After, a 5xx, a 400 for one
+object, a dropped connection) or refuses what AWS and Entra refuse (more
+members per PATCH than their limit). The objects themselves are always the
+real server's.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+STARTUP_TIMEOUT = 20.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ScimServer:
+    def __init__(self, log_dir: Path) -> None:
+        exe = shutil.which("scim2-server") or str(Path(sys.executable).with_name("scim2-server"))
+        self.token = secrets.token_urlsafe(24)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(log_dir / "scim2-server.log", "ab")
+        self.process = subprocess.Popen(
+            [exe, "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", self.token,
+             "--dynamic-tenants"], stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            try:
+                httpx.get(f"{self.url}/ready/ServiceProviderConfig", headers=self.headers, timeout=1.0)
+                break
+            except httpx.TransportError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"scim2-server did not start; see {log_dir / 'scim2-server.log'}")
+                time.sleep(0.1)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def tenant(self) -> "ScimTenant":
+        return ScimTenant(self, f"t{uuid.uuid4().hex[:12]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+class ScimTenant:
+    """One test's own data on the server: ``url`` is its SCIM base URL."""
+
+    def __init__(self, server: ScimServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.url = f"{server.url}/{name}"
+
+    def _list(self, kind: str) -> list[dict]:
+        out: list[dict] = []
+        start = 1
+        while True:
+            answer = httpx.get(f"{self.url}/{kind}", headers=self.server.headers,
+                               params={"startIndex": start, "count": 500}, timeout=30).json()
+            page = answer.get("Resources") or []
+            out += page
+            start += len(page)
+            if not page or start > answer.get("totalResults", 0):
+                return out
+
+    def users(self) -> dict[str, dict]:
+        """externalId -> the user as the server holds it."""
+        return {u.get("externalId"): u for u in self._list("Users")}
+
+    def groups(self) -> dict[str, dict]:
+        return {g.get("externalId"): g for g in self._list("Groups")}
+
+    def create(self, kind: str, body: dict) -> dict:
+        answer = httpx.post(f"{self.url}/{kind}", headers={**self.server.headers, "Content-Type": "application/scim+json"},
+                            json=body, timeout=30)
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+
+class ScimGate:
+    """A proxy to ``upstream`` that counts the calls and answers the faults it is told to."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = httpx.URL(upstream)
+        self.calls: Counter[str] = Counter()  # "POST Users", "PATCH Groups", "GET Users"...
+        self.log: list[tuple[str, str, int]] = []  # (method, path, status answered)
+        self._lock = threading.Lock()
+        self.throttle_next = 0  # answer 429 to the next N requests
+        self.retry_after = "1"
+        self.limit_per_second: float | None = None  # answer 429 past this rate (a provider's limit)
+        self.fail_next = 0  # answer fail_status to the next N requests
+        self.fail_status = 503
+        self.drop_next = 0  # close the connection without an answer, N times
+        self.refuse: dict[str, tuple[int, dict]] = {}  # text in the body -> (status, SCIM error)
+        self.max_members_per_patch: int | None = None  # AWS: 100, Entra: 20 to add
+        self.no_members_on_get = False  # AWS and Entra: GET never returns members
+        self.reject_all = False  # answer 401 to everything (a revoked token)
+        self._times: list[float] = []
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, content = gate._answer(self.command, self.path, dict(self.headers), body)
+                if status == 0:  # dropped
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+        self._client = httpx.Client(timeout=60)
+
+    def writes(self) -> int:
+        return sum(n for key, n in self.calls.items() if not key.startswith("GET"))
+
+    def _fault(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes] | None:
+        error = lambda status, detail, kind=None: (status, {"Content-Type": "application/scim+json"}, json.dumps(  # noqa: E731
+            {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": str(status), "detail": detail,
+             **({"scimType": kind} if kind else {})}).encode())
+        with self._lock:
+            now = time.monotonic()
+            if self.reject_all:
+                return error(401, "Authorization failure")
+            if self.drop_next > 0:
+                self.drop_next -= 1
+                return 0, {}, b""
+            if self.throttle_next > 0:
+                self.throttle_next -= 1
+                return 429, {"Retry-After": self.retry_after, "Content-Type": "application/scim+json"}, b"{}"
+            if self.limit_per_second is not None:
+                self._times = [t for t in self._times if now - t < 1.0]
+                if len(self._times) >= self.limit_per_second:
+                    return 429, {"Retry-After": "1"}, b"{}"
+                self._times.append(now)
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return error(self.fail_status, "the server is having a bad day")
+        text = body.decode("utf-8", "replace")
+        for needle, (status, answer) in self.refuse.items():
+            if needle in text and method in ("POST", "PUT", "PATCH"):
+                return status, {"Content-Type": "application/scim+json"}, json.dumps(answer).encode()
+        if method == "PATCH" and self.max_members_per_patch is not None and body:
+            ops = json.loads(body).get("Operations", [])
+            members = sum(len(op.get("value") or []) for op in ops if op.get("path") == "members" and op["op"] == "add")
+            removes = sum(1 for op in ops if str(op.get("path", "")).startswith("members["))
+            if members > self.max_members_per_patch or removes > self.max_members_per_patch:
+                return error(400, f"at most {self.max_members_per_patch} member changes per request", "invalidValue")
+        return None
+
+    def _answer(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        kind = next((k for k in ("Users", "Groups", "ServiceProviderConfig", "Schemas", "ResourceTypes")
+                     if f"/{k}" in path), path)
+        with self._lock:
+            self.calls[f"{method} {kind}"] += 1
+        answer = self._fault(method, path, body)
+        if answer is None:
+            forward = {k: v for k, v in headers.items() if k.lower() in ("authorization", "content-type", "accept")}
+            response = self._client.request(method, f"{self.upstream}{path}", headers=forward, content=body)
+            content = response.content
+            if self.no_members_on_get and method == "GET" and "Groups" in path and content:
+                data = response.json()
+                for resource in data.get("Resources", [data]):
+                    resource.pop("members", None)
+                content = json.dumps(data).encode()
+            answer = (response.status_code, {k: v for k, v in response.headers.items()
+                                              if k.lower() in ("content-type", "location", "etag", "retry-after")},
+                      content)
+        with self._lock:
+            self.log.append((method, path, answer[0]))
+        return answer
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._client.close()
+
+
+@pytest.fixture(scope="session")
+def scim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
+    server = ScimServer(tmp_path_factory.mktemp("scim"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def scim_tenant(scim_server: ScimServer) -> ScimTenant:
+    return scim_server.tenant()
+
+
+@pytest.fixture
+def scim_gate(scim_tenant: ScimTenant) -> Iterator[ScimGate]:
+    """A gate in front of this test's tenant: its ``url`` is the SCIM base URL to give the agent."""
+    gate = ScimGate(scim_tenant.url)
+    try:
+        yield gate
+    finally:
+        gate.close()

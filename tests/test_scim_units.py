@@ -1,0 +1,162 @@
+"""The SCIM target's pure parts, without a server: the resources and their PATCH, the member chunks,
+the pace, the profiles, the settings' URL rule and the refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from smartsync_tui.config.settings import DirectorySettings, ScimSettings
+from smartsync_tui.targets.scim import resources
+from smartsync_tui.targets.scim.pace import MIN_RATE, Pace
+from smartsync_tui.targets.scim.profiles import PROFILES, narrowed, profile
+
+text = st.one_of(st.none(), st.text(min_size=1, max_size=20))
+payloads = st.fixed_dictionaries({
+    "external_id": st.just("5e1f0000-0000-4000-8000-000000000001"),
+    "login": st.text(min_size=1, max_size=20), "first_name": text, "last_name": text, "email": text,
+    "display_name": text, "job_title": text, "department": text, "active": st.booleans(),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(old=payloads, new=payloads)
+def test_the_patch_of_two_users_leads_where_the_put_would(old, new):
+    operations = resources.user_operations(old, new)
+    assert resources.apply_operations(resources.user_resource(old), operations) == resources.user_resource(new)
+    # Only what changed is sent: an unchanged user costs no operation at all.
+    assert resources.user_operations(new, new) == []
+    paths = [op["path"] for op in operations]
+    assert len(paths) == len(set(paths))
+
+
+def test_a_user_resource_has_the_core_fields_the_enterprise_department_and_a_display_name():
+    body = resources.user_resource({"external_id": "g1", "login": "ana@corp", "first_name": "Ana", "last_name": "Lima",
+                                    "email": "ana@corp", "display_name": None, "job_title": "Analista",
+                                    "department": "TI", "active": False})
+    assert body == {
+        "schemas": [resources.CORE_USER, resources.ENTERPRISE_USER], "externalId": "g1", "userName": "ana@corp",
+        "name": {"givenName": "Ana", "familyName": "Lima"}, "displayName": "Ana Lima", "title": "Analista",
+        "emails": [{"value": "ana@corp", "type": "work", "primary": True}], "active": False,
+        resources.ENTERPRISE_USER: {"department": "TI"},
+    }
+    bare = resources.user_resource({"external_id": "g2", "login": "svc", "active": True})
+    assert bare["displayName"] == "svc" and "emails" not in bare and bare["schemas"] == [resources.CORE_USER]
+
+
+def test_member_changes_are_chunked_to_the_limit_and_an_id_cannot_widen_a_filter():
+    add = resources.member_operations("add", [f"u{i}" for i in range(250)], 100)
+    assert [len(ops[0]["value"]) for ops in add] == [100, 100, 50]
+    remove = resources.member_operations("remove", ['a"] or value pr [x', "b"], 1)
+    assert len(remove) == 2
+    path = remove[0][0]["path"]
+    assert path == 'members[value eq ' + json.dumps('a"] or value pr [x') + "]"
+    assert resources.member_operations("add", [], 20) == []
+
+
+def test_the_pace_halves_on_a_429_holds_every_sender_and_grows_again():
+    now = [100.0]
+    slept: list[float] = []
+    pace = Pace(10.0, clock=lambda: now[0], sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
+    for _ in range(5):
+        pace.wait()
+    assert slept == pytest.approx([0.1] * 4)
+    held = pace.refused(2.0)
+    assert held == 2.0 and pace.rate == 5.0 and pace.throttled == 1
+    slept.clear()
+    pace.wait()
+    assert slept and slept[0] >= 2.0 - 1e-9  # held until Retry-After
+    before = pace.rate
+    for _ in range(50):
+        pace.answered()
+    assert pace.rate > before
+    for _ in range(40):
+        pace.refused(None)
+    assert pace.rate == MIN_RATE
+
+
+def test_a_pace_with_no_rate_starts_from_half_what_it_saw_at_the_first_429():
+    now = [0.0]
+    pace = Pace(None, clock=lambda: now[0], sleep=lambda s: None)
+    for _ in range(20):
+        pace.wait()
+        now[0] += 0.01  # 100 requests per second
+    pace.refused(0)
+    assert 40 <= pace.rate <= 60
+
+
+def test_a_provider_limit_is_met_by_a_rate_that_settles_under_it():
+    """A provider that takes 20 requests a second: after the first 429s the rate stays near it."""
+    now = [0.0]
+    pace = Pace(None, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    window: list[float] = []
+    refused = 0
+    for _ in range(2000):
+        pace.wait()
+        now[0] += 0.001  # the request itself
+        window = [t for t in window if now[0] - t < 1.0]
+        if len(window) >= 20:
+            refused += 1
+            pace.refused(1.0)
+        else:
+            window.append(now[0])
+            pace.answered()
+    assert refused < 40  # not one 429 per second of the run: it settled
+    assert 5 <= pace.rate <= 40
+
+
+def test_profiles_are_known_by_name_and_an_unknown_one_names_the_others():
+    assert profile("aws-identity-center").members_per_add == 100
+    entra = profile("entra-id")
+    assert (entra.members_per_add, entra.members_per_remove, entra.members_with_other_changes) == (20, 1, False)
+    assert not profile("zitadel").groups
+    with pytest.raises(Exception, match="There is no SCIM profile 'okta' \\(known: generic, aws-identity-center"):
+        profile("okta")
+    assert narrowed(PROFILES["generic"], {"patch": {"supported": False}}).patch is False
+    assert narrowed(PROFILES["generic"], {"patch": {"supported": True}}).patch is True
+    assert all(p.limits() for p in PROFILES.values())
+
+
+@pytest.mark.parametrize("url, fine", [
+    ("https://scim.example.com/scim/v2", True), ("https://scim.example.com/", True),
+    ("http://127.0.0.1:8080/t1", True), ("http://localhost/scim", True),
+    ("http://scim.example.com/scim", False), ("ftp://scim.example.com", False),
+    ("https://user:pw@scim.example.com", False), ("https://scim.example.com/?token=x", False),
+    ("https://scim.example.com/#x", False), ("https://scim.example.com:99999/", False), ("scim.example.com", False),
+    ("https://scim.exa mple.com/", False), ("", False),
+])
+def test_a_scim_url_must_be_https_except_to_this_machine(url, fine):
+    if fine:
+        assert ScimSettings(base_url=url).base_url == url.rstrip("/")
+    else:
+        with pytest.raises(ValidationError):
+            ScimSettings(base_url=url)
+
+
+def test_a_scim_directory_needs_its_scim_section():
+    with pytest.raises(ValidationError, match="needs its scim section"):
+        DirectorySettings(id="c", server="dc1", bind_user="u@c", base_dn="DC=c", target="scim")
+    d = DirectorySettings(id="c", server="dc1", bind_user="u@c", base_dn="DC=c", target="scim",
+                          scim={"base_url": "https://scim.example.com"})
+    assert d.scim is not None and d.scim.profile == "generic" and not d.syncs_to_identity
+
+
+def test_the_scim_target_refuses_before_sending_what_the_profile_cannot_take():
+    from smartsync_tui.targets.scim.target import ScimTarget
+
+    def target(name: str, **scim) -> ScimTarget:
+        t = ScimTarget.__new__(ScimTarget)
+        t.profile, t.settings = profile(name), ScimSettings(base_url="https://s.example.com", **scim)
+        return t
+
+    user = {"external_id": "g", "login": "a" * 40, "first_name": "A", "last_name": None, "email": "a@x"}
+    assert "longer than 39" in target("github-emu").refusal("user", user)
+    assert target("generic").refusal("user", user) is None
+    assert "missing sn" in target("zitadel").refusal("user", {**user, "login": "a"})
+    assert "has none" in target("zitadel").refusal("group", {"external_id": "g", "name": "TI"})
+    assert "scim.groups is off" in target("generic", groups=False).refusal("group", {"external_id": "g"})
+    assert target("aws-identity-center").flattens_groups()
