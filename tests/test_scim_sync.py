@@ -1,0 +1,270 @@
+"""AD into a real SCIM server (scim2-server) through the engine: what an admin checks in the provider
+after each change in AD, and the calls it cost (counted by the gate in front of the server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smartsync_tui.config.paths import resolve_home
+from smartsync_tui.config.secret_store import SecretStore, directory_password_key, directory_token_key
+from smartsync_tui.config.settings import AppSettings, ProxySettings, ScimSettings, save_settings
+from smartsync_tui.engine.results import SyncOptions, SyncResult
+from smartsync_tui.engine.sync import SyncEngine
+from smartsync_tui.store.state_store import StateStore
+from tests.support.sync_env import AdEditor
+
+pytestmark = pytest.mark.samba
+
+
+class ScimEnv:
+    def __init__(self, samba_dc: Any, gate: Any, tenant: Any, root: Path, **scim: Any) -> None:
+        self.gate, self.tenant = gate, tenant
+        self.ou = samba_dc.make_ou()
+        self.ad = AdEditor(samba_dc, self.ou)
+        self.home = resolve_home(root / "home").ensure()
+        directory = samba_dc.directory_settings(id="corp", base_dn=self.ou, target="scim",
+                                                scim=ScimSettings(base_url=gate.url, **scim))
+        self.settings = AppSettings(proxy=ProxySettings(mode="none"), directories=[directory])
+        save_settings(self.home.settings_file, self.settings)
+        self.secrets = SecretStore(self.home.secrets_file)
+        self.secrets.set_many({directory_password_key("corp"): samba_dc.admin_password,
+                               directory_token_key("corp"): tenant.server.token})
+        self.state = StateStore(self.home.state_db)
+
+    def sync(self, **options: Any) -> SyncResult:
+        return SyncEngine(self.settings, self.secrets, self.state).run("corp", SyncOptions(**options))
+
+    def calls_of(self, run) -> Counter:  # type: ignore[no-untyped-def]
+        """The requests ``run()`` cost, by "METHOD Kind"."""
+        before = Counter(self.gate.calls)
+        result = run()
+        return result, Counter({k: v - before[k] for k, v in self.gate.calls.items() if v - before[k]})
+
+    def users(self) -> dict[str, dict]:
+        return self.tenant.users()
+
+    def by_login(self) -> dict[str, dict]:
+        return {u["userName"].split("@")[0].rsplit(".", 1)[0]: u for u in self.users().values()}
+
+    def member_guids(self, group: dict) -> set[str]:
+        by_id = {u["id"]: guid for guid, u in self.users().items()}
+        return {by_id[m["value"]] for m in group.get("members") or []}
+
+    def close(self) -> None:
+        self.ad.close()
+        self.state.close()
+
+
+@pytest.fixture
+def scim_env(samba_dc, scim_gate, scim_tenant, tmp_path):  # type: ignore[no-untyped-def]
+    env = ScimEnv(samba_dc, scim_gate, scim_tenant, tmp_path)
+    try:
+        yield env
+    finally:
+        env.close()
+
+
+def seed(env: ScimEnv) -> dict[str, str]:
+    ad = env.ad
+    dns = {
+        "ana": ad.add_user("ana.goncalves", "Ana", "Gonçalves", title="Analista", department="TI",
+                           displayName="Ana Gonçalves"),
+        "ivan": ad.add_user("ivan.petrov", "Иван", "Петров"),
+        "li": ad.add_user("li.wei", "伟", "李"),
+        "nomail": ad.add_user("sem.email", "Sem", "Email", mail=None),
+        "off": ad.add_user("desligado", "Des", "Ligado", disabled=True),
+    }
+    dns["ti"] = ad.add_group("TI", [dns["ana"], dns["ivan"]])
+    dns["gestores"] = ad.add_group("Gestores", [dns["ti"], dns["li"]])
+    return dns
+
+
+def test_a_first_sync_lands_users_and_flattened_groups_and_the_next_runs_cost_no_call(scim_env):
+    dns = seed(scim_env)
+    guid = {k: scim_env.ad.guid(dn) for k, dn in dns.items()}
+    first, calls = scim_env.calls_of(scim_env.sync)
+    assert (first.outcome, first.mode) == ("ok", "full"), first.error
+    # SCIM needs no e-mail: the user without one is sent; the disabled one never synced is not.
+    assert first.counts["create"] == 4 and first.counts["group_create"] == 2
+    # One call per object created, and the lookups of the groups' externalIds (a cut run's leftovers).
+    assert calls == Counter({"POST Users": 4, "POST Groups": 2, "GET Groups": 2}), calls
+    users = scim_env.users()
+    assert set(users) == {guid["ana"], guid["ivan"], guid["li"], guid["nomail"]}
+    ana = users[guid["ana"]]
+    assert (ana["userName"], ana["name"], ana["displayName"], ana["title"], ana["active"]) == (
+        scim_env.ad.login("ana.goncalves"), {"givenName": "Ana", "familyName": "Gonçalves"}, "Ana Gonçalves",
+        "Analista", True)
+    assert ana["emails"] == [{"value": f"{scim_env.ad.sam('ana.goncalves')}@corp.example", "type": "work",
+                              "primary": True}]
+    assert ana["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] == {"department": "TI"}
+    assert "emails" not in users[guid["nomail"]]
+    groups = scim_env.tenant.groups()
+    assert scim_env.member_guids(groups[guid["ti"]]) == {guid["ana"], guid["ivan"]}
+    # Nested groups flattened: SCIM providers (AWS, Entra) have no group in a group.
+    assert scim_env.member_guids(groups[guid["gestores"]]) == {guid["ana"], guid["ivan"], guid["li"]}
+    assert groups[guid["ti"]]["displayName"] == "TI"
+
+    delta, calls = scim_env.calls_of(scim_env.sync)
+    assert delta.mode == "delta" and delta.plan.ops == [] and calls == Counter()
+    full, calls = scim_env.calls_of(lambda: scim_env.sync(full=True))
+    assert full.mode == "full" and full.plan.ops == [] and calls == Counter()
+
+
+def test_each_change_in_ad_is_one_patch_of_what_changed(scim_env):
+    ad = scim_env.ad
+    dns = seed(scim_env)
+    guid = {k: ad.guid(dn) for k, dn in dns.items()}
+    assert scim_env.sync().outcome == "ok"
+
+    ad.modify(dns["ana"], givenName="Ana Beatriz", sn="Gonçalves Lima", mail="ana.lima@corp.example")
+    dns["ivan"] = ad.move(dns["ivan"], ad.make_ou("Moved"))  # inside the base DN: nothing SCIM holds changes
+    ad.set_disabled(dns["li"], True)
+    ad.remove_member(dns["ti"], dns["ana"])
+    ad.add_user("joao.conceicao", "João", "Conceição")
+
+    delta, calls = scim_env.calls_of(scim_env.sync)
+    assert delta.outcome == "ok" and delta.mode == "delta", delta.error
+    # ana and li: one PATCH each; TI lost ana: one PATCH; Gestores (flattened) lost nobody... but li is
+    # disabled, still a member. joão: one POST. The moved user costs nothing.
+    assert calls == Counter({"PATCH Users": 2, "PATCH Groups": 1, "POST Users": 1}), calls
+    users = scim_env.users()
+    ana = users[guid["ana"]]
+    assert (ana["name"]["givenName"], ana["name"]["familyName"], ana["emails"][0]["value"]) == (
+        "Ana Beatriz", "Gonçalves Lima", "ana.lima@corp.example")
+    assert ana["displayName"] == "Ana Gonçalves"  # AD's displayName did not change
+    assert users[guid["li"]]["active"] is False and users[guid["ivan"]]["active"] is True
+    assert scim_env.by_login()["joao.conceicao"]["name"]["givenName"] == "João"
+    groups = scim_env.tenant.groups()
+    assert scim_env.member_guids(groups[guid["ti"]]) == {guid["ivan"]}
+
+    ad.set_disabled(dns["li"], False)
+    ad.delete(dns["ivan"])
+    again, calls = scim_env.calls_of(scim_env.sync)
+    assert again.outcome == "ok", again.error
+    users = scim_env.users()
+    assert users[guid["li"]]["active"] is True
+    # Gone from AD: deactivated, never deleted (a DELETE is irreversible in several providers).
+    assert users[guid["ivan"]]["active"] is False
+    assert not any(k.startswith("DELETE") for k in scim_env.gate.calls)
+    assert calls["PATCH Users"] == 2
+
+
+def test_429_bursts_5xx_and_a_dropped_connection_converge_without_a_duplicate(scim_env):
+    seed(scim_env)
+    gate = scim_env.gate
+    gate.throttle_next, gate.retry_after = 3, "1"
+    gate.fail_next, gate.fail_status = 2, 503
+    started = time.monotonic()
+    first = scim_env.sync()
+    assert first.outcome == "ok", first.error
+    assert time.monotonic() - started >= 1.0  # the Retry-After was waited
+    assert gate.calls and sum(1 for _m, _p, status in gate.log if status == 429) == 3
+    gate.drop_next = 1  # the connection closes with no answer: sent again
+    scim_env.ad.add_user("novo.usuario", "Novo", "Usuário")
+    assert scim_env.sync().outcome == "ok"
+    logins = [u["userName"] for u in scim_env.users().values()]
+    assert len(logins) == len(set(logins)) == 5
+    assert scim_env.state.pending("corp") == []
+
+
+def test_a_provider_down_longer_than_the_retries_stops_the_run_and_keeps_the_rest_pending(scim_env):
+    seed(scim_env)
+    scim_env.gate.fail_next, scim_env.gate.fail_status = 1000, 503
+    down = scim_env.sync()
+    assert down.outcome == "failed" and "answered HTTP 503" in down.error and "next one" in down.error
+    assert len(scim_env.state.pending("corp")) == 6
+    scim_env.gate.fail_next = 0
+    back = scim_env.sync()
+    assert back.outcome == "ok", back.error
+    assert len(scim_env.users()) == 4 and scim_env.state.pending("corp") == []
+
+
+def test_a_revoked_token_stops_the_run_saying_which_token_to_renew(scim_env):
+    seed(scim_env)
+    scim_env.gate.reject_all = True
+    result = scim_env.sync()
+    assert result.outcome == "failed" and result.error_kind == "scim-token-rejected"
+    assert "directory edit corp --token-stdin" in result.error
+    assert scim_env.tenant.server.token not in result.error
+
+
+def test_a_user_the_agent_did_not_create_is_left_alone_unless_adoption_is_asked(samba_dc, scim_gate, scim_tenant,
+                                                                                  tmp_path):
+    env = ScimEnv(samba_dc, scim_gate, scim_tenant, tmp_path)
+    try:
+        env.ad.add_user("ana.goncalves", "Ana", "Gonçalves")
+        theirs = scim_tenant.create("Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                             "userName": env.ad.login("ana.goncalves"), "displayName": "Theirs",
+                                             "externalId": "someone-else"})
+        result = env.sync()
+        assert result.outcome == "partial"
+        [(_guid, _dn, why)] = result.failures
+        assert "did not create" in why and "scim.adopt_existing" in why
+        held = scim_tenant.users()["someone-else"]
+        assert (held["id"], held["displayName"]) == (theirs["id"], "Theirs")  # untouched
+
+        env.settings.directories[0].scim.adopt_existing = True
+        adopted = env.sync()
+        assert adopted.outcome == "ok", adopted.error
+        users = scim_tenant.users()
+        mine = users[env.ad.guid(f"CN=Ana Gonçalves,{env.ou}")]
+        assert mine["id"] == theirs["id"] and mine["displayName"] == "Ana Gonçalves" and len(users) == 1
+    finally:
+        env.close()
+
+
+def test_aws_limits_a_2000_member_group_is_sent_in_patches_of_100(samba_dc, scim_gate, scim_tenant, tmp_path):
+    env = ScimEnv(samba_dc, scim_gate, scim_tenant, tmp_path, profile="aws-identity-center")
+    scim_gate.max_members_per_patch = 100  # what AWS refuses past
+    scim_gate.no_members_on_get = True  # and AWS never shows members on a GET
+    try:
+        members = [env.ad.add_user(f"m{i:04d}", "Membro", f"Número {i}") for i in range(2000)]
+        big = env.ad.add_group("Grupo Grande", members)
+        result, calls = env.calls_of(env.sync)
+        assert result.outcome == "ok", result.error
+        assert calls["POST Users"] == 2000 and calls["POST Groups"] == 1
+        assert calls["PATCH Groups"] == 19  # the first 100 with the POST, 1,900 in PATCHes of 100
+        scim_gate.no_members_on_get = False  # to look: the server holds every member
+        assert len(env.member_guids(scim_tenant.groups()[env.ad.guid(big)])) == 2000
+        env.ad.remove_member(big, *members[:250])
+        removed, calls = env.calls_of(env.sync)
+        assert removed.outcome == "ok", removed.error
+        assert calls == Counter({"PATCH Groups": 3}), calls  # 250 removals, 100 per PATCH
+        assert len(env.member_guids(scim_tenant.groups()[env.ad.guid(big)])) == 1750
+    finally:
+        env.close()
+
+
+def test_an_agent_killed_mid_apply_loses_nothing_and_duplicates_nothing(scim_env):
+    for i in range(60):
+        scim_env.ad.add_user(f"u{i:03d}", "Usuária", f"Número {i}")
+    group = scim_env.ad.add_group("Todos", [])
+    env = {**os.environ, "SMARTSYNC_HOME": str(scim_env.home.root), "PYTHONUNBUFFERED": "1"}
+    agent = subprocess.Popen([sys.executable, "-m", "smartsync_tui", "sync", "--directory", "corp"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while scim_env.gate.calls["POST Users"] < 25 and time.monotonic() < deadline and agent.poll() is None:
+        time.sleep(0.01)
+    agent.send_signal(signal.SIGKILL)
+    out = agent.communicate()[0].decode()
+    assert agent.returncode == -signal.SIGKILL, out
+    landed = len(scim_env.users())
+    assert 0 < landed < 60
+    scim_env.ad.add_member(group, *[f"CN=Usuária Número {i},{scim_env.ou}" for i in range(60)])
+    healed = scim_env.sync()
+    assert healed.outcome == "ok", healed.error
+    users = scim_env.users()
+    logins = [u["userName"] for u in users.values()]
+    assert len(users) == len(set(logins)) == 60
+    assert len(scim_env.member_guids(scim_env.tenant.groups()[scim_env.ad.guid(group)])) == 60
+    assert scim_env.sync().plan.ops == []
