@@ -17,12 +17,13 @@ from smartsync_tui.config.secret_store import (
     directory_password_key,
     directory_token_key,
 )
-from smartsync_tui.config.settings import AppSettings, DirectorySettings
+from smartsync_tui.config.settings import SCIM_TARGET_NAME, AppSettings, DirectorySettings
 from smartsync_tui.i18n import _
 
 if TYPE_CHECKING:
     from smartsync_tui.ad.directory_test import DirectoryTestReport
     from smartsync_tui.targets.identity.network import DirectoryRecord
+    from smartsync_tui.targets.scim.check import ScimReport
 
 #: Seconds each step of the AD side may wait (connect, TLS, bind): a DC that accepts and
 #: never answers is reported after this long. Tests make it short.
@@ -34,15 +35,21 @@ class DirectoryCheck:
     ldap: DirectoryTestReport
     identity: DirectoryRecord | None
     identity_error: UserError | None
+    #: A directory whose target is SCIM: its endpoint's check (identity and identity_error are None).
+    scim: ScimReport | None = None
 
     @property
     def ok(self) -> bool:
+        if self.scim is not None:
+            return self.ldap.ok and self.scim.ok
         return self.ldap.ok and self.identity_error is None
 
     def problems(self) -> list[str]:
         found = []
         if not self.ldap.ok:
             found.append(_("Active Directory: {problem}").format(problem=self.ldap.message))
+        if self.scim is not None and self.scim.error is not None:
+            found.append(_("SCIM: {problem}").format(problem=self.scim.error))
         if self.identity_error is not None:
             found.append(_("Identity: {problem}").format(problem=self.identity_error))
         return found
@@ -53,7 +60,13 @@ class DirectoryCheck:
             ldap_lines = ldap_lines[:-1]  # the failed step already says it
         lines = [_("Active Directory:")]
         lines.extend(f"  {line}" for line in ldap_lines if line)
-        if self.identity is not None:
+        if self.scim is not None:
+            if self.scim.ok:
+                lines.append(_("SCIM:"))
+                lines.extend(f"  {line}" for line in self.scim.lines)
+            else:
+                lines.append(_("SCIM: {problem}").format(problem=self.scim.error))
+        elif self.identity is not None:
             lines.append(_("Identity: the token is valid for directory '{name}' ({id}).").format(
                 name=self.identity.name, id=self.identity.id))
         else:
@@ -62,6 +75,8 @@ class DirectoryCheck:
 
     def as_dict(self) -> dict:
         ldap = asdict(self.ldap)
+        if self.scim is not None:
+            return {"ok": self.ok, "ldap": ldap, "scim": self.scim.as_dict()}
         return {
             "ok": self.ok,
             "ldap": ldap,
@@ -90,6 +105,13 @@ def check_directory(
     # runs, not with the console's first screen.
     from smartsync_tui.ad.directory_test import test_directory
     from smartsync_tui.targets.identity.access import identity_client
+
+    if directory.target == SCIM_TARGET_NAME:
+        from smartsync_tui.targets.scim.check import check_endpoint
+
+        scim = check_endpoint(settings, secrets, directory, token)
+        return DirectoryCheck(ldap=test_directory(directory, password, timeout=CHECK_TIMEOUT_SECONDS),
+                              identity=None, identity_error=None, scim=scim)
 
     record: DirectoryRecord | None = None
     error: UserError | None = None
@@ -129,7 +151,9 @@ def store_directory_secrets(
     values: dict[str, SecretStr] = {}
     if password is not None:
         values[directory_password_key(directory.id)] = password
-    if token is not None:
+    if token is not None and directory.target == SCIM_TARGET_NAME:
+        values[directory_token_key(directory.id)] = token  # a bearer token: nothing to register
+    elif token is not None:
         from smartsync_tui.targets.identity import agent_keys
         from smartsync_tui.targets.identity.access import identity_client
 

@@ -24,7 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 # Settings fields whose command-line flag has another name.
-FLAGS = {"bind_user": "user", "display_name": "name", "id": "id"}
+FLAGS = {"bind_user": "user", "display_name": "name", "id": "id", "base_url": "scim_url"}
 
 
 def language_setting(home: Home | None) -> str | None:

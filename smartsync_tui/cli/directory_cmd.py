@@ -23,7 +23,7 @@ from smartsync_tui.checks.directory_setup import save_checked_directory
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.logs.event_log import audit
 from smartsync_tui.config.secret_store import SecretStore, directory_password_key, directory_token_key
-from smartsync_tui.config.settings import AppSettings, DirectorySettings, password_destination_changes
+from smartsync_tui.config.settings import SCIM_TARGET_NAME, AppSettings, DirectorySettings, password_destination_changes
 from smartsync_tui.i18n import _, ngettext
 
 log = logging.getLogger("smartsync.cli")
@@ -40,13 +40,35 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
     return handler(ctx, args)
 
 
-def _given_fields(args: argparse.Namespace) -> dict[str, object]:
+# SCIM options by the scim section's field they set.
+_SCIM_FIELDS = {"scim_url": "base_url", "profile": "profile", "scim_ca_file": "ca_file"}
+
+
+def _given_fields(args: argparse.Namespace, current: DirectorySettings | None = None) -> dict[str, object]:
     given = {f: getattr(args, flag_of(f)) for f in _FIELDS if getattr(args, flag_of(f)) is not None}
-    if "ca_file" in given:
-        try:
-            given["ca_file"] = validation.check_ca_file(str(given["ca_file"]))
-        except ValueError as exc:
-            raise InputError("ca_file", f"--ca-file: {exc}") from None  # the option, then the core's sentence
+    for option in ("ca_file", "scim_ca_file"):
+        if getattr(args, option, None) is not None:
+            try:
+                value = validation.check_ca_file(str(getattr(args, option)))
+            except ValueError as exc:  # the option, then the core's sentence
+                raise InputError(option, f"--{option.replace('_', '-')}: {exc}") from None
+            if option == "ca_file":
+                given["ca_file"] = value
+            else:
+                args.scim_ca_file = value
+    if args.target is not None:
+        given["target"] = args.target
+    scim = {field: getattr(args, option) for option, field in _SCIM_FIELDS.items() if getattr(args, option) is not None}
+    target = args.target or (current.target if current is not None else None)
+    if scim and target != SCIM_TARGET_NAME:
+        raise InputError("target", _("--scim-url, --profile and --scim-ca-file are for a SCIM directory: add --target scim"))
+    if scim:
+        if "profile" in scim:
+            from smartsync_tui.targets.scim.profiles import profile
+
+            profile(str(scim["profile"]))  # an unknown one is said now, naming the known ones
+        held = current.scim.model_dump() if current is not None and current.scim is not None else {}
+        given["scim"] = {**held, **scim}
     return given
 
 
@@ -54,10 +76,12 @@ def _secret_input(args: argparse.Namespace) -> SecretInput:
     return SecretInput({name for name in ("password", "token") if getattr(args, f"{name}_stdin", False)})
 
 
-def _read_token(reader: SecretInput) -> SecretStr:
-    token = reader.read("token", _("directory token from Identity"))
+def _read_token(reader: SecretInput, directory: DirectorySettings) -> SecretStr:
+    scim = directory.target == SCIM_TARGET_NAME
+    token = reader.read("token", _("bearer token of the SCIM provider") if scim else _("directory token from Identity"))
     try:
-        return SecretStr(validation.check_token(token.get_secret_value()))
+        check = validation.check_bearer_token if scim else validation.check_token
+        return SecretStr(check(token.get_secret_value()))
     except ValueError as exc:
         raise InputError("token", f"token: {exc}") from None
 
@@ -104,14 +128,14 @@ def _add(ctx: CliContext, args: argparse.Namespace) -> int:
         )
     reader = _secret_input(args)
     password = reader.read("password", _("password of {user}").format(user=directory.bind_user))
-    token = _read_token(reader)
+    token = _read_token(reader, directory)
     return _check_and_save(ctx, args, editable, directory, password, token, new_password=True, new_token=True)
 
 
 def _edit(ctx: CliContext, args: argparse.Namespace) -> int:
     editable = ctx.editable_settings()
     current = _existing(editable, args.directory_id)
-    changes = _given_fields(args)
+    changes = _given_fields(args, current)
     if args.enabled is not None:
         changes["enabled"] = args.enabled
     if not changes and not args.password_stdin and not args.token_stdin:
@@ -125,7 +149,9 @@ def _edit(ctx: CliContext, args: argparse.Namespace) -> int:
         reader.read("password", _("password of {user}").format(user=directory.bind_user)) if args.password_stdin
         else _stored(ctx.secrets, directory.id, "password")
     )
-    token = _read_token(reader) if args.token_stdin else _stored(ctx.secrets, directory.id, "token")
+    if directory.target != current.target and not args.token_stdin:
+        raise InputError("token", _("a directory that changes its target needs that target's token: add --token-stdin"))
+    token = _read_token(reader, directory) if args.token_stdin else _stored(ctx.secrets, directory.id, "token")
     return _check_and_save(
         ctx, args, editable, directory, password, token,
         new_password=args.password_stdin, new_token=args.token_stdin,
@@ -273,5 +299,6 @@ def _list(ctx: CliContext, args: argparse.Namespace) -> int:
         return OK
     for d in settings.directories:
         who = (_("{user}, enabled") if d.enabled else _("{user}, disabled")).format(user=d.bind_user)
-        say(f"{d.id:<16} {d.label}: {d.server}:{d.effective_port} {d.tls:<8} {d.base_dn}  ({who})")
+        where = _("Identity") if d.syncs_to_identity else f"SCIM {d.scim.base_url}" if d.scim else d.target
+        say(f"{d.id:<16} {d.label}: {d.server}:{d.effective_port} {d.tls:<8} {d.base_dn}  ({who}) -> {where}")
     return OK

@@ -75,11 +75,18 @@ def _add_directory_fields(parser: argparse.ArgumentParser, *, required: bool) ->
     parser.add_argument("--name", help=_("display name"))
     parser.add_argument("--user-filter", help=_("LDAP filter for users (overrides the one from Identity)"))
     parser.add_argument("--group-filter", help=_("LDAP filter for groups (overrides the one from Identity)"))
+    parser.add_argument("--target", choices=["identity", "scim"],
+                        help=_("where the directory syncs to: TOTVS Identity (default) or a SCIM 2.0 provider"))
+    parser.add_argument("--scim-url", help=_("the SCIM provider's base URL (https), e.g. https://scim.example.com/scim/v2"))
+    parser.add_argument("--profile", help=_("the SCIM provider's profile: generic, aws-identity-center, entra-id, "
+                                            "zitadel, slack or github-emu (see docs/scim.md)"))
+    parser.add_argument("--scim-ca-file", help=_("PEM file of the CA that issued the SCIM provider's certificate"))
     parser.add_argument("--password-stdin", action="store_true", help=_("read the AD password from standard input"))
     parser.add_argument(
         "--token-stdin",
         action="store_true",
-        help=_("read the directory token from standard input (after the password when both are given)"),
+        help=_("read the directory token (Identity's, or the SCIM provider's bearer token) from standard input "
+               "(after the password when both are given)"),
     )
     _refuse_secret_flags(parser, "password", "token")
 

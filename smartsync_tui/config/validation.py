@@ -236,6 +236,17 @@ def check_token(value: str) -> str:
     return text
 
 
+def check_bearer_token(value: str) -> str:
+    """A SCIM provider's bearer token (checked for shape only here: the provider says if it is valid)."""
+    text = (value or "").strip()
+    if not text:
+        raise ValueError(_("paste the bearer token the SCIM provider issued for this agent"))
+    if not _TOKEN.match(text) or not 8 <= len(text) <= 16384:
+        raise ValueError(_("the bearer token has characters a token never has, or is too short or too long: "
+                           "copy it again from the SCIM provider"))
+    return text
+
+
 def check_directory_id(value: str) -> str:
     text = (value or "").strip()
     if not _DIRECTORY_ID.match(text):
