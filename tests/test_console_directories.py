@@ -35,7 +35,7 @@ async def test_sync_now_turns_the_row_synced_with_the_counts(sync_env):
         await settle(app)
         await pilot.pause()
         cells = row(app)
-        assert (cells["identity"], cells["sync"], cells["users"], cells["groups"]) == ("Connected", "Synced", "3", "2")
+        assert (cells["target"], cells["sync"], cells["users"], cells["groups"]) == ("Identity ✓", "Synced", "3", "2")
         assert cells["base_dn"] == sync_env.ad.ou
         assert len(sync_env.identity_users()) == 3
 

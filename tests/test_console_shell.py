@@ -43,8 +43,8 @@ async def test_tabs_switch_by_key_and_list_directories(tmp_path, size):
         table = app.query_one("#directory-table", DataTable)
         assert table.row_count == 1
         cells = directory_row(app)
-        assert (cells["server"], cells["base_dn"], cells["identity"], cells["sync"]) == (
-            "dc1.corp.example", "DC=corp,DC=example", "-", "Not synced yet")
+        assert (cells["server"], cells["base_dn"], cells["target"], cells["sync"]) == (
+            "dc1.corp.example", "DC=corp,DC=example", "Identity", "Not synced yet")
         await pilot.press("h")
         assert tabs.active == "home"
 

@@ -1,8 +1,8 @@
 """The console tells the truth about a failed run and about which engine syncs.
 
 A run that fails on AD (a port nothing listens on) after Identity answered
-shows Failed, when it was tried and Identity Connected; one that Identity
-refuses shows Disconnected; the run is recorded with the mode it ran in. An
+shows Failed, when it was tried and Identity ✓ (it answered); one that Identity
+refuses shows Identity ✗; the run is recorded with the mode it ran in. An
 attached console names the engine and its pid in the header (at 80 columns)
 and in Home's status.
 """
@@ -60,7 +60,7 @@ async def test_a_run_failed_on_ad_says_when_it_was_tried_and_that_identity_answe
         cells = await _sync_now(app, pilot)
         assert cells["sync"] == "Failed"
         assert cells["last"] == "tried just now", "a failed run is not a sync"
-        assert cells["identity"] == "Connected", "Identity answered the directory's record before AD failed"
+        assert cells["target"] == "Identity ✓", "Identity answered the directory's record before AD failed"
         await pilot.press("enter")
         await pilot.pause()
         run = row_cells(app.screen.query_one("#runs-table", DataTable))
@@ -74,7 +74,7 @@ async def test_a_run_identity_refuses_shows_identity_disconnected(sync_env):
     app = _console(sync_env)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         cells = await _sync_now(app, pilot)
-        assert (cells["sync"], cells["identity"]) == ("Failed", "Disconnected")
+        assert (cells["sync"], cells["target"]) == ("Failed", "Identity ✗")
         assert cells["last"].startswith("tried")
 
 

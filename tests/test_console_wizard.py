@@ -175,7 +175,7 @@ async def test_first_run_through_the_wizard_saves_the_directory(samba_dc, emulat
         assert app.focused is wizard.query_one("#server")
         for text, how, skip in ((samba_dc.host, type_text, 3), (str(samba_dc.ca_file), paste, 1),
                                 (samba_dc.tls_server_name, type_text, 1), (samba_dc.admin_user, type_text, 1),
-                                (samba_dc.admin_password, type_text, 1), (samba_dc.base_dn, type_text, 1),
+                                (samba_dc.admin_password, type_text, 1), (samba_dc.base_dn, type_text, 2),
                                 (token, paste, 1)):
             await how(pilot, text)
             await pilot.press(*["tab"] * skip)

@@ -24,7 +24,7 @@ class DirectoryStatus:
     state: str = "never"
     percent: float | None = None
     phase: str = ""
-    identity_connected: bool | None = None
+    target_connected: bool | None = None
     # The last run that completed (ok, held or partial), and the last run of any outcome.
     last_sync: float | None = None
     last_attempt: float | None = None
@@ -58,6 +58,6 @@ class DirectoryStatus:
         self.users = counts.get("users", 0) + counts.get("disabled_users", 0)
         self.groups = counts.get("groups", 0)
         if result.target_connected is not None:
-            self.identity_connected = result.target_connected
+            self.target_connected = result.target_connected
         elif result.outcome in ("ok", "held", "partial"):
-            self.identity_connected = True
+            self.target_connected = True

@@ -14,5 +14,5 @@ def row_cells(table: DataTable, index: int = 0) -> dict[str, str]:
 
 
 def directory_row(app, index: int = 0) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """A row of the Active Directory tab: name, sync, last, identity, users, groups, server, base_dn."""
+    """A row of the Active Directory tab: name, sync, last, target, users, groups, server, base_dn."""
     return row_cells(app.query_one("#directory-table", DataTable), index)

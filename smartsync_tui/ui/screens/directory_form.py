@@ -68,8 +68,8 @@ class DirectoryFormDialog(ModalScreen[str | None]):
             with VerticalScroll(id="directory-dialog-form"):
                 yield Static(
                     _("Change what is needed; Save checks the bind and the token before anything is saved.") if d
-                    else _("The directory as registered in Identity; the token is copied from that directory "
-                           "in Identity."),
+                    else _("An AD domain and where it syncs: Identity (the token is copied from the directory "
+                           "in Identity) or a SCIM 2.0 provider (its bearer token)."),
                     classes="directory-dialog-intro",
                 )
                 yield DirectoryFields(d, id="directory-fields")

@@ -40,6 +40,7 @@ from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import (
     DEFAULT_PORTS,
+    SCIM_TARGET_NAME,
     TLS_NAMES,
     AppSettings,
     DirectorySettings,
@@ -50,6 +51,7 @@ from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _
 from smartsync_tui.ui.literal import literal
 from smartsync_tui.ui.widgets.text_input import TextInput
+from smartsync_tui.targets.scim.profiles import PROFILES
 
 log = logging.getLogger("smartsync.console")
 
@@ -213,6 +215,9 @@ SETTING_FIELDS = {
     "bind_user": "bind-user", "password": "password", "base_dn": "base-dn",
 }
 
+#: The targets a directory may sync to, as the form offers them (targets/registry.py).
+TARGET_CHOICES = (("identity", "TOTVS Identity"), ("scim", N_("SCIM 2.0 provider")))
+
 #: The settings of config.settings.PASSWORD_DESTINATION by the label of their field.
 DESTINATION_LABELS = {
     "server": N_("Server"), "port": N_("Port"), "tls": N_("TLS"), "ca_file": N_("CA file"),
@@ -252,6 +257,13 @@ class DirectoryFields(Vertical):
     }
     DirectoryFields.-plain #row-ca-file, DirectoryFields.-plain #row-tls-server-name {
         display: none;
+    }
+    /* The SCIM provider's fields, for a directory that syncs to SCIM (docs/scim.md). */
+    DirectoryFields #row-scim-url, DirectoryFields #row-scim-profile {
+        display: none;
+    }
+    DirectoryFields.-scim #row-scim-url, DirectoryFields.-scim #row-scim-profile {
+        display: block;
     }
     DirectoryFields #check-report {
         display: none;
@@ -312,20 +324,66 @@ class DirectoryFields(Vertical):
             d.base_dn if d else "", id="base-dn", placeholder=_("DC=corp,DC=example"),
             validators=[FieldCheck(validation.check_base_dn)], validate_on=["changed", "submitted"], compact=True,
         ))
+        scim = d.scim if d is not None else None
+        # The product's name stays as it is; "SCIM 2.0 provider" is translated.
+        yield FieldRow(_("Target"), Select([(label if name == "identity" else _(label), name)
+                                            for name, label in TARGET_CHOICES],
+                                           value=d.target if d and d.target in dict(TARGET_CHOICES) else "identity",
+                                           allow_blank=False, id="target", compact=True))
+        yield FieldRow(_("SCIM URL"), TextInput(
+            scim.base_url if scim else "", id="scim-url", placeholder="https://scim.example.com/scim/v2",
+            validators=[FieldCheck(validation.check_scim_url)], validate_on=["changed", "submitted"], compact=True,
+        ))
+        yield FieldRow(_("Profile"), Select([(p.title, p.name) for p in PROFILES.values()],
+                                            value=scim.profile if scim and scim.profile in PROFILES else "generic",
+                                            allow_blank=False, id="scim-profile", compact=True))
         yield FieldRow(_("Token"), TextInput(
-            id="token", password=True,
-            placeholder=_("leave empty to keep; paste a new one to replace") if editing
-            else _("copied from the directory in Identity"),
-            validators=[FieldCheck(validation.check_token)], valid_empty=True, validate_on=["changed", "submitted"], compact=True,
+            id="token", password=True, placeholder=self._token_hint(d.target if d else "identity"),
+            validators=[FieldCheck(self._token_rule(d.target if d else "identity"))], valid_empty=True,
+            validate_on=["changed", "submitted"], compact=True,
         ))
         yield FieldRow(_("Name"), TextInput(
             d.display_name if d else "", id="display-name",
-            placeholder=_("optional; Identity's name for it when empty"), compact=True,
+            placeholder=self._name_hint(d.target if d else "identity"), compact=True,
         ))
 
     def on_mount(self) -> None:
         self.set_class(self._tls == "plain", "-plain")
+        self.set_class(self._target == SCIM_TARGET_NAME, "-scim")
         self._keep_placeholder = self.query_one("#password", Input).placeholder
+
+    def _token_hint(self, target: str) -> str:
+        if self.existing is not None and self.existing.target == target:
+            return _("leave empty to keep; paste a new one to replace")
+        if target == SCIM_TARGET_NAME:
+            return _("the bearer token the SCIM provider issued")
+        return _("copied from the directory in Identity")
+
+    @staticmethod
+    def _name_hint(target: str) -> str:
+        if target == SCIM_TARGET_NAME:
+            return _("optional; the directory's id when empty")
+        return _("optional; Identity's name for it when empty")
+
+    @staticmethod
+    def _token_rule(target: str) -> Callable[[str], object]:
+        return validation.check_bearer_token if target == SCIM_TARGET_NAME else validation.check_token
+
+    @property
+    def _target(self) -> str:
+        value = self.query_one("#target", Select).value
+        return value if isinstance(value, str) else "identity"
+
+    @on(Select.Changed, "#target")
+    def _target_changed(self, event: Select.Changed) -> None:
+        target = self._target
+        self.set_class(target == SCIM_TARGET_NAME, "-scim")
+        token = self.query_one("#token", Input)
+        token.placeholder = self._token_hint(target)
+        token.validators = [FieldCheck(self._token_rule(target))]
+        self.query_one("#display-name", Input).placeholder = self._name_hint(target)
+        if token.value.strip():
+            validate_input(self.row("token"))
 
     @staticmethod
     def _port_hint(tls: str) -> str:
@@ -428,14 +486,21 @@ class DirectoryFields(Vertical):
             "bind-user": _("give the AD user to bind as (user@domain, DOMAIN\\user or a DN)"),
             "base-dn": _("give the base DN, for example DC=example,DC=com"),
         }
+        scim = self._target == SCIM_TARGET_NAME
+        if scim:
+            required["scim-url"] = _("give the SCIM provider's base URL, for example https://scim.example.com/scim/v2")
         if not self.editing:
             required["password"] = _("type the password of the admin user")
-            required["token"] = _("paste the directory's token copied from Identity")
         elif reason := self.password_needed():
             required["password"] = reason
+        if not self.editing or self.existing.target != self._target:  # type: ignore[union-attr]
+            required["token"] = (_("paste the bearer token the SCIM provider issued for this agent") if scim
+                                 else _("paste the directory's token copied from Identity"))
         bad = []
-        for field_id in ("server", "port", "ca-file", "tls-server-name", "bind-user", "password", "base-dn", "token"):
-            if self._tls == "plain" and field_id in ("ca-file", "tls-server-name"):
+        for field_id in ("server", "port", "ca-file", "tls-server-name", "bind-user", "password", "base-dn",
+                         "scim-url", "token"):
+            if (self._tls == "plain" and field_id in ("ca-file", "tls-server-name")) or (
+                    field_id == "scim-url" and not scim):
                 self.row(field_id).show_error(None)
                 continue
             if validate_input(self.row(field_id), required=required.get(field_id)):
@@ -459,7 +524,13 @@ class DirectoryFields(Vertical):
             "tls_server_name": None if plain else (self._value("tls-server-name") or None),
             "bind_user": self._value("bind-user"),
             "base_dn": self.base_dn,
+            "target": self._target,
         }
+        if self._target == SCIM_TARGET_NAME:
+            profile = self.query_one("#scim-profile", Select).value
+            held = self.existing.scim.model_dump() if self.existing and self.existing.scim else {}
+            data["scim"] = {**held, "base_url": self._value("scim-url"),
+                            "profile": profile if isinstance(profile, str) else "generic"}
         try:
             return DirectorySettings.model_validate(data)
         except ValidationError as exc:
@@ -468,7 +539,7 @@ class DirectoryFields(Vertical):
 
     def snapshot(self) -> tuple[object, ...]:
         """Everything typed, to tell whether anything changed."""
-        return (self.query_one("#tls", Select).value, *(i.value for i in self.query(Input)))
+        return (*(select.value for select in self.query(Select)), *(i.value for i in self.query(Input)))
 
     def focus_field(self, field_id: str, *, after_refresh: bool = False) -> None:
         """Focus a field with its refusal in view; ``after_refresh`` when fields were just enabled or changed."""
@@ -509,6 +580,10 @@ class DirectoryFields(Vertical):
         if check.identity_error is not None and check.identity_error.kind == "token-rejected":
             self.row("token").show_error(in_console(str(check.identity_error)))
             first = first or "token"
+        if check.scim is not None and check.scim.error is not None:
+            field_id = "token" if check.scim.error.kind == "scim-token-rejected" else "scim-url"
+            self.row(field_id).show_error(sentence(in_console(str(check.scim.error))))
+            first = first or field_id
         return first
 
     @on(Input.Changed)
@@ -523,7 +598,7 @@ class DirectoryFields(Vertical):
     def clear_check(self) -> None:
         self.query_one("#check-report", Static).remove_class("-shown", "-stale")
         for row in self.query(FieldRow):
-            if row.field.id in ("server", "port", "ca-file", "tls-server-name", "base-dn", "token"):
+            if row.field.id in ("server", "port", "ca-file", "tls-server-name", "base-dn", "scim-url", "token"):
                 validate_input(row)
             else:
                 row.show_error(None)

@@ -7,7 +7,7 @@ import time
 from rich.text import Text
 from textual.widgets import DataTable
 
-from smartsync_tui.config.settings import DirectorySettings
+from smartsync_tui.config.settings import SCIM_TARGET_NAME, DirectorySettings
 from smartsync_tui.ui.console_state import DirectoryStatus
 from smartsync_tui.ui.i18n import N_, _
 from smartsync_tui.ui.literal import literal
@@ -55,7 +55,7 @@ COLUMNS = (
     ("name", N_("Name")),
     ("sync", N_("Sync")),
     ("last", N_("Last sync")),
-    ("identity", N_("Identity")),
+    ("target", N_("Target")),
     ("users", N_("Users")),
     ("groups", N_("Groups")),
     ("server", N_("Server")),
@@ -64,7 +64,8 @@ COLUMNS = (
 
 
 class DirectoryTable(DataTable):
-    """Name, sync status, last sync, Identity status, users, groups, server, base DN."""
+    """Name, sync status, last sync, target (Identity or SCIM, and whether it answered), users, groups,
+    server, base DN."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -85,14 +86,17 @@ class DirectoryTable(DataTable):
                 self.move_cursor(row=ids.index(selected))
 
     def _cells(self, d: DirectorySettings, status: DirectoryStatus) -> dict[str, Text]:
-        identity = {True: _("Connected"), False: _("Disconnected"), None: "-"}[status.identity_connected]
+        # Which target, and whether it answered the last run: a mark, since the column must fit 80
+        # columns; the details screen says it in words.
+        where = "Identity" if d.syncs_to_identity else "SCIM" if d.target == SCIM_TARGET_NAME else d.target
+        target = where + {True: " ✓", False: " ✗", None: ""}[status.target_connected]
         name = d.label if d.enabled else f"{d.label} ({_('off')})"
         # Names, servers and DNs come from the settings file: literal text, never markup.
         cells = {
             "name": literal(name, NAME_LIMIT),
             "sync": literal(_state_text(status)),
             "last": literal(last_run_text(status)),
-            "identity": literal(identity),
+            "target": literal(target),
             "users": literal(status.users),
             "groups": literal(status.groups),
             "server": literal(d.server, NAME_LIMIT),

@@ -1,0 +1,79 @@
+"""The console with a SCIM directory: the add dialog offers the target, checks the SCIM endpoint for real
+(Samba and scim2-server) and saves; the table says SCIM, and a sync from the console lands in the provider."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.widgets import Input, Select
+
+from smartsync_tui.config.settings import load_settings
+from smartsync_tui.ui.screens.directory_form import DirectoryFormDialog
+from tests.support.forms import choose, opened
+from tests.support.tables import directory_row
+from tests.support.waiting import settle
+from tests.test_console_forms import console, home, row  # noqa: F401 (the fixture)
+from tests.test_console_wizard import _showing, _snapshot_app
+
+pytestmark = pytest.mark.samba
+
+
+async def _fill(pilot, dialog, samba_dc, ou: str, url: str, token: str) -> None:  # type: ignore[no-untyped-def]
+    await choose(pilot, dialog.query_one("#target", Select), "scim")
+    await pilot.pause()
+    assert dialog.query_one("#scim-url", Input).display and dialog.query_one("#row-scim-url").display
+    for field_id, value in (("server", samba_dc.host), ("ca-file", str(samba_dc.ca_file)),
+                            ("tls-server-name", samba_dc.tls_server_name), ("bind-user", samba_dc.admin_user),
+                            ("password", samba_dc.admin_password), ("base-dn", ou), ("scim-url", url), ("token", token),
+                            ("display-name", "Corp SCIM")):
+        dialog.query_one(f"#{field_id}", Input).value = value
+    await choose(pilot, dialog.query_one("#scim-profile", Select), "entra-id")
+
+
+async def test_a_scim_directory_added_in_the_console_is_checked_saved_and_synced(home, samba_dc, scim_gate,  # noqa: F811
+                                                                                 scim_tenant):
+    ou = samba_dc.make_ou()
+    from tests.support.sync_env import AdEditor
+
+    ad = AdEditor(samba_dc, ou)
+    ad.add_user("ana.goncalves", "Ana", "Gonçalves")
+    ad.close()
+    app = console(home)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        dialog = await opened(pilot, DirectoryFormDialog())
+        await _fill(pilot, dialog, samba_dc, ou, scim_gate.url, "wrong-token-123456")
+        await pilot.press("ctrl+s")
+        await settle(app)
+        # The provider refused the token: said under the token, nothing saved.
+        assert "refused the bearer token" in row(dialog, "token").error
+        assert app.screen is dialog and len(load_settings(home.settings_file).directories) == 1
+        dialog.query_one("#token", Input).value = scim_tenant.server.token
+        await pilot.press("ctrl+s")
+        await settle(app)
+        assert app.screen is not dialog
+        saved = {d.id: d for d in load_settings(home.settings_file).directories}
+        [scim] = [d for d in saved.values() if d.target == "scim"]
+        assert (scim.scim.base_url, scim.scim.profile, scim.display_name) == (scim_gate.url, "entra-id", "Corp SCIM")
+        secrets = json.loads(home.secrets_file.read_text())
+        assert secrets[f"directory/{scim.id}/token"] == scim_tenant.server.token
+        await pilot.press("d")
+        await pilot.pause()
+        cells = directory_row(app, 1)
+        assert cells["target"] == "SCIM"
+        app.start_sync(scim.id)
+        await settle(app)
+        await pilot.pause()
+        cells = directory_row(app, 1)
+        assert (cells["sync"], cells["target"], cells["users"]) == ("Synced", "SCIM ✓", "1"), cells
+    assert [u["userName"] for u in scim_tenant.users().values()] == [ad.login("ana.goncalves")]
+
+
+def test_the_add_dialog_with_scim_chosen_snapshot(snap_compare):
+    async def scim_chosen(pilot):  # type: ignore[no-untyped-def]
+        await _showing(DirectoryFormDialog)(pilot)
+        await choose(pilot, pilot.app.screen.query_one("#target", Select), "scim")
+        pilot.app.screen.query_one("#server", Input).focus()
+        await pilot.pause()
+
+    assert snap_compare(_snapshot_app(), terminal_size=(80, 24), run_before=scim_chosen)
