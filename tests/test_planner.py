@@ -145,6 +145,56 @@ def test_nested_groups_flattened_keep_only_users_that_are_synced(state):
     assert members == {"Inner": [ana.guid], "Outer": [ana.guid]}
 
 
+def test_nested_groups_are_flattened_from_the_read_and_the_dc_is_asked_only_beyond_it(state):
+    ana, bia, caio = user("ana"), user("bia"), user("caio", disabled=True)
+    flat = group("Flat", ana, caio)
+    outer = group("Outer", flat, bia)
+    loop_a = group("LoopA", "CN=LoopB,OU=Groups,DC=corp,DC=example", ana)
+    loop_b = group("LoopB", loop_a, bia)
+    beyond = group("Beyond", ana, "CN=someone,OU=Elsewhere,DC=corp,DC=example")
+    above = group("Above", beyond)
+    asked: list[str] = []
+
+    def flatten(g: AdGroup) -> list[str]:
+        asked.append(g.name)
+        return [ana.guid, bia.guid]
+
+    plan = plan_of(state, [ana, bia, caio], [flat, outer, loop_a, loop_b, beyond, above, group("Empty")],
+                   flatten=flatten)
+    members = {op.name: op.payload["members"] for op in plan.ops if op.kind == "group"}
+    # Only what the read cannot settle goes to the DC: a member outside it, at any depth.
+    assert asked == ["Beyond", "Above"]
+    both = sorted([ana.guid, bia.guid])
+    assert members["Flat"] == [ana.guid]  # caio: disabled and never synced, not sent
+    assert members["Outer"] == both and members["LoopA"] == both and members["LoopB"] == both
+    assert members["Empty"] == []
+
+
+def test_a_full_run_asks_which_members_beyond_the_read_are_groups_and_only_those_go_to_the_dc(state):
+    ana = user("ana")
+    principal = "CN=S-1-5-11,CN=ForeignSecurityPrincipals,DC=corp,DC=example"
+    outside = "CN=Elsewhere,OU=Other,DC=corp,DC=example"
+    builtin = group("Users", ana, principal)
+    holder = group("Holder", outside)
+    asked: list[str] = []
+    classified: list[set[str]] = []
+
+    def groups_among(dns: set[str]) -> set[str]:
+        classified.append(dns)
+        return {outside.lower()}
+
+    def flatten(g: AdGroup) -> list[str]:
+        asked.append(g.name)
+        return [ana.guid]
+
+    planner = Planner("corp", state, "full", "test", refusal=refusal)
+    planner.add_users([ana])
+    planner.add_groups([builtin, holder], flatten=flatten, groups_among=groups_among)
+    members = {op.name: op.payload["members"] for op in planner.plan.ops if op.kind == "group"}
+    assert classified == [{principal, outside}]  # one question for the whole read, the DNs as AD wrote them
+    assert asked == ["Holder"] and members == {"Users": [ana.guid], "Holder": [ana.guid]}
+
+
 def _threshold(state: StateStore, disables: int, *, users_read: int, max_count: int = 10,
                max_percent: float | None = None, allow: bool = False) -> SyncPlan:
     people = [user(f"u{i}") for i in range(20)]

@@ -267,3 +267,21 @@ def test_an_agent_killed_mid_apply_loses_nothing_and_duplicates_nothing(scim_env
     assert len(users) == len(set(logins)) == 60
     assert len(scim_env.member_guids(scim_env.tenant.groups()[scim_env.ad.guid(group)])) == 60
     assert scim_env.sync().plan.ops == []
+
+
+def test_a_group_outside_the_base_dn_nested_in_one_inside_still_gives_its_users(scim_env, samba_dc):
+    ad = scim_env.ad
+    inside = ad.add_user("ana.goncalves", "Ana", "Gonçalves")
+    other_ou = samba_dc.make_ou()  # beside the directory's base DN, not under it
+    outsider_group = ad.add_group("Fora", [inside], ou=other_ou)
+    ad.add_user("bia.lima", "Bia", "Lima", ou=other_ou)  # out of scope: never sent
+    holder = ad.add_group("Contém Fora", [outsider_group])
+    direct = ad.add_group("Direto", [inside])
+    result = scim_env.sync()
+    assert result.outcome == "ok", result.error
+    groups = scim_env.tenant.groups()
+    guid = ad.guid(inside)
+    # Found through the DC (the read never saw "Fora"); "Direto" from the read alone.
+    assert scim_env.member_guids(groups[ad.guid(holder)]) == {guid}
+    assert scim_env.member_guids(groups[ad.guid(direct)]) == {guid}
+    assert ad.guid(outsider_group) not in groups and len(scim_env.users()) == 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from pydantic import SecretStr
 
@@ -48,6 +48,11 @@ class DirectorySource(ABC):
     def nested_user_guids(self, base_dn: str, group_dn: str, user_filter: str, *, page_size: int,
                           cancel: threading.Event) -> list[str]:
         """The users in a group and in the groups nested in it (for flattened groups)."""
+
+    def groups_among(self, dns: Collection[str], *, cancel: threading.Event) -> set[str] | None:
+        """Which of ``dns`` (lower-cased) are groups, anywhere in the domain; None when the source
+        cannot tell (then every group with such a member is flattened by nested_user_guids)."""
+        return None
 
     @abstractmethod
     def deleted(self, *, since_usn: int, cancel: threading.Event) -> Iterator[DeletedObject]:

@@ -30,7 +30,7 @@ member retrieval; the connection and the paged search are ad/connect.py and ad/s
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ldap3 import Connection
@@ -531,3 +531,25 @@ def nested_user_guids(
             raise _bad_entry(str(e["dn"]), _("has no readable objectGUID"), _PERMISSION_HINT)
         guids.append(guid_to_str(values[0]))
     return guids
+
+
+#: DNs per search of :func:`groups_among`: a filter of a few hundred equalities stays well under
+#: what a DC accepts (AD's MaxQueryDuration and its filter size limits).
+GROUPS_AMONG_CHUNK = 200
+
+
+def groups_among(conn: Connection, domain_dn: str, dns: Iterable[str], *, cancel: threading.Event | None = None,
+                 ) -> set[str]:
+    """The lower-cased DNs among ``dns`` that are groups, searched from the domain's root (a group
+    outside the base DN can still hold users inside it). Foreign security principals, computers
+    and users are not groups."""
+    by_key = {dn.lower(): dn for dn in dns}  # asked as written: AD compares DNs without case, not every server does
+    wanted = sorted(by_key.values())
+    found: set[str] = set()
+    for i in range(0, len(wanted), GROUPS_AMONG_CHUNK):
+        chunk = wanted[i:i + GROUPS_AMONG_CHUNK]
+        either = "".join(f"(distinguishedName={escape_filter_value(dn)})" for dn in chunk)
+        for e in paged_search(conn, domain_dn, f"(&(objectClass=group)(|{either}))", ["objectClass"], cancel=cancel):
+            found.add(str(e["dn"]).lower())
+    return found
+

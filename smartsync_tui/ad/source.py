@@ -7,7 +7,7 @@ ad/reader.py's, so what the engine reads is exactly what the reader's tests chec
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from ldap3 import Connection
 from pydantic import SecretStr
@@ -43,6 +43,9 @@ class AdSource(DirectorySource):
     def nested_user_guids(self, base_dn: str, group_dn: str, user_filter: str, *, page_size: int,
                           cancel: threading.Event) -> list[str]:
         return reader.nested_user_guids(self.conn, base_dn, group_dn, user_filter, page_size=page_size, cancel=cancel)
+
+    def groups_among(self, dns: Collection[str], *, cancel: threading.Event) -> set[str] | None:
+        return reader.groups_among(self.conn, reader.domain_dn_of(self.conn), dns, cancel=cancel)
 
     def deleted(self, *, since_usn: int, cancel: threading.Event) -> Iterator[DeletedObject]:
         return reader.iter_deleted(self.conn, reader.domain_dn_of(self.conn), since_usn=since_usn, cancel=cancel)

@@ -105,6 +105,47 @@ def describe_change(change: tuple[str, object, object], *, value: Callable[[obje
     return f"{label}: {shown(old)} {arrow} {shown(new)}"
 
 
+class _LocalFlattening:
+    """A group's users at any depth, from the users and groups one run read; None for a group with
+    a member (at any depth) that the run did not read and that may hold users (only the DC can
+    resolve it). ``empty``: members outside the read known to hold no user to send."""
+
+    def __init__(self, groups: list[AdGroup], users: dict[str, str], empty: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self._members = {g.dn.lower(): [dn.lower() for dn in g.member_dns] for g in groups}
+        self._users = users
+        self._empty = empty  # members known to hold no user to send
+        self._done: dict[str, frozenset[str] | None] = {}
+
+    def users(self, dn: str, path: frozenset[str] = frozenset()) -> list[str] | None:
+        found = self._closure(dn, path)
+        return None if found is None else sorted(found)
+
+    def _closure(self, dn: str, path: frozenset[str]) -> frozenset[str] | None:
+        if dn in self._done:
+            return self._done[dn]
+        out: set[str] = set()
+        for member in self._members.get(dn, ()):
+            if member in self._empty:
+                continue
+            if member in self._users:
+                out.add(self._users[member])
+            elif member in self._members:
+                if member in path or member == dn:
+                    continue  # a cycle of groups (AD allows them): its users are counted once
+                inner = self._closure(member, path | {dn})
+                if inner is None:
+                    self._done[dn] = None
+                    return None
+                out |= inner
+            else:
+                self._done[dn] = None
+                return None
+        result = frozenset(out)
+        if not path:  # a closure computed inside a cycle may be partial: keep only the top ones
+            self._done[dn] = result
+        return result
+
+
 def _member_changes(old: list[str], new: list[str], names: Callable[[str], str]) -> list[tuple[str, object, object]]:
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
@@ -133,6 +174,9 @@ class Planner:
         self._seen: set[str] = set()
         # lower-cased DN -> guid of users/groups Identity has or will have after this run.
         self.dn_to_guid: dict[str, str] = {}
+        # lower-cased DN -> guid of every user this run read (synced, skipped or not): a group whose
+        # members are all among them needs no flattening (see add_groups).
+        self._users_read: dict[str, str] = {}
         self._names: dict[str, str] = {}
 
     # -- users
@@ -156,6 +200,7 @@ class Planner:
         stored = None if self.full else self.state.get_objects(self.directory_id, [u.guid for u in users])
         for user in users:
             self._seen.add(user.guid)
+            self._users_read[user.dn.lower()] = user.guid
             payload: dict | None = user_payload(user)
             reason = self._refusal("user", payload)
             if reason is not None:
@@ -194,12 +239,16 @@ class Planner:
     # -- groups
 
     def add_groups(
-        self, groups: Iterable[AdGroup], *, flatten: Callable[[AdGroup], list[str]] | None = None
+        self, groups: Iterable[AdGroup], *, flatten: Callable[[AdGroup], list[str]] | None = None,
+        groups_among: Callable[[set[str]], set[str] | None] | None = None,
     ) -> None:
         """Groups are kept until all are read: members may name groups read later.
 
         ``flatten`` (nested-group flattening) gives a group's users at any depth;
-        those replace its direct members, minus users that are not synced."""
+        those replace its direct members, minus users that are not synced.
+        ``groups_among`` says which member DNs outside the read are groups (lower-cased;
+        None: it cannot tell); a full run read every user in scope, so any other such
+        member holds no user to send."""
         collected = list(groups)
         self.plan.groups_read = len(collected)
         for group in collected:
@@ -215,9 +264,23 @@ class Planner:
             self.state.get_objects(self.directory_id, [g.guid for g in collected]) if collected else {}
         )
         not_synced = {guid for guid, _dn, _why in self.plan.skipped}
+        local = None
+        if flatten is not None:
+            outside: set[str] = set()
+            if self.full and groups_among is not None:
+                known = {g.dn.lower() for g in collected} | set(self._users_read)
+                unread = {dn.lower(): dn for g in collected for dn in g.member_dns if dn.lower() not in known}
+                found = groups_among(set(unread.values())) if unread else set()
+                if found is not None:
+                    outside = set(unread) - found  # not groups: users out of scope, computers, principals
+            local = _LocalFlattening(collected, self._users_read, outside)
         for group in collected:
             if flatten is not None:
-                members = [g for g in flatten(group) if g not in not_synced]
+                # Users at any depth from what this run read (users, and groups read with them); the
+                # DC is asked (one search per group, seconds each on a large directory) only for a
+                # group with a member the read did not cover: a group, or a user, out of its scope.
+                found = local.users(group.dn.lower()) if local is not None else None
+                members = [g for g in (found if found is not None else flatten(group)) if g not in not_synced]
             else:
                 members = [self.dn_to_guid[dn.lower()] for dn in group.member_dns if dn.lower() in self.dn_to_guid]
             payload = group_payload(group, members)

@@ -169,7 +169,7 @@ class SyncEngine:
                         )
                 planner.add_groups(
                     source.groups(directory.base_dn, group_filter, since_usn=since, page_size=options.page_size, cancel=cancel),
-                    flatten=flatten,
+                    flatten=flatten, groups_among=lambda dns: source.groups_among(dns, cancel=cancel),
                 )
                 # Only now, after every read completed, may absence mean "gone".
                 if mode == "full":
@@ -304,7 +304,8 @@ class SyncEngine:
             return target.apply_groups(payloads, self.state.remote_ids(did, members), held)
 
         for kind, ops, send in (("user", users, send_users), ("group", groups, send_groups)):
-            batches = [ops[i : i + options.batch_size] for i in range(0, len(ops), options.batch_size)]
+            size = min(options.batch_size, target.max_batch_size or options.batch_size)
+            batches = [ops[i : i + size] for i in range(0, len(ops), size)]
             with ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix=f"sync-{did}") as pool:
                 running: dict[Future, list[PlannedOp]] = {}
                 queue = list(reversed(batches))

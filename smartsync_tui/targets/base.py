@@ -125,6 +125,10 @@ class Target(ABC):
     #: object of the batch (a target that updates by its own id and sends only the fields that
     #: changed, as SCIM's PATCH). A target that upserts by external id leaves it False.
     needs_known: ClassVar[bool] = False
+    #: The most objects one apply call should get (None: the engine's batch size). A target that
+    #: sends one request per object wants few, so that the engine's concurrency spreads over them
+    #: to the last object instead of leaving one thread with the last large batch.
+    max_batch_size: ClassVar[int | None] = None
 
     @abstractmethod
     def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:

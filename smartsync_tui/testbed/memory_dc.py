@@ -154,6 +154,7 @@ class MemoryDC:
             name: [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in (value if isinstance(value, list) else [value])]
             for name, value in attributes.items()
         }
+        raw.setdefault("distinguishedName", [dn.encode("utf-8")])  # as AD keeps on every object
         if not self._seeder.strategy.add_entry(dn, raw, validate=False):
             raise ValueError(f"in-memory DC: {dn} could not be added")
         self._stamp(dn, created=True)

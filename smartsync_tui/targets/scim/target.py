@@ -57,6 +57,9 @@ class ScimTarget(Target):
     display_name = "the SCIM provider"
     needs_member_ids = True
     needs_known = True
+    # One request per object: batches of 20 keep every one of the engine's threads busy to the end
+    # (and a run cut short loses at most 20 answers per thread to re-check by externalId).
+    max_batch_size = 20
 
     def __init__(self, client: ScimClient, settings: ScimSettings, profile: Profile) -> None:
         self.client = client
