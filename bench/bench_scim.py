@@ -392,16 +392,7 @@ def main() -> int:
         print("JSON: " + json.dumps(summary))
         print(f"wall time: {time.perf_counter() - wall0:.1f} s")
     finally:
-        if conn is not None:
-            try:
-                conn.unbind()
-            except Exception:  # the DC may be gone already
-                pass
-        if pid is not None:
-            dc.stop(pid)
-        shutil.rmtree(workroot, ignore_errors=True)
-        if not args.keep_dc:
-            shutil.rmtree(workdir, ignore_errors=True)
+        base.clean_up(dc, conn, pid, workroot, workdir, keep_dc=args.keep_dc)
     return exit_code
 
 

@@ -21,6 +21,7 @@ from smartsync_tui.engine.results import SyncOptions, SyncResult
 from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.store.state_store import StateStore
 from tests.support.sync_env import AdEditor
+from tests.test_sync_engine import seed_basic
 
 pytestmark = pytest.mark.samba
 
@@ -74,18 +75,8 @@ def scim_env(samba_dc, scim_gate, scim_tenant, tmp_path):  # type: ignore[no-unt
 
 
 def seed(env: ScimEnv) -> dict[str, str]:
-    ad = env.ad
-    dns = {
-        "ana": ad.add_user("ana.goncalves", "Ana", "Gonçalves", title="Analista", department="TI",
-                           displayName="Ana Gonçalves"),
-        "ivan": ad.add_user("ivan.petrov", "Иван", "Петров"),
-        "li": ad.add_user("li.wei", "伟", "李"),
-        "nomail": ad.add_user("sem.email", "Sem", "Email", mail=None),
-        "off": ad.add_user("desligado", "Des", "Ligado", disabled=True),
-    }
-    dns["ti"] = ad.add_group("TI", [dns["ana"], dns["ivan"]])
-    dns["gestores"] = ad.add_group("Gestores", [dns["ti"], dns["li"]])
-    return dns
+    """The Identity engine tests' directory (tests/test_sync_engine.py), in this test's OU."""
+    return seed_basic(env)
 
 
 def test_a_first_sync_lands_users_and_flattened_groups_and_the_next_runs_cost_no_call(scim_env):
@@ -285,3 +276,17 @@ def test_a_group_outside_the_base_dn_nested_in_one_inside_still_gives_its_users(
     assert scim_env.member_guids(groups[ad.guid(holder)]) == {guid}
     assert scim_env.member_guids(groups[ad.guid(direct)]) == {guid}
     assert ad.guid(outsider_group) not in groups and len(scim_env.users()) == 1
+
+
+def test_a_long_run_against_a_rate_limit_settles_under_it_instead_of_hammering_it(scim_env):
+    """A provider that takes 40 requests a second (429 past it, Retry-After 1): the run ends complete,
+    and after the first 429s the pace stays under the limit (a fixed-rate client meets it every second)."""
+    for i in range(240):
+        scim_env.ad.add_user(f"r{i:03d}", "Ritmo", f"Número {i}")
+    scim_env.gate.limit_per_second = 40
+    result = scim_env.sync()
+    assert result.outcome == "ok", result.error
+    statuses = [status for _m, _p, status in scim_env.gate.log]
+    refused = statuses.count(429)
+    assert len(scim_env.users()) == 240
+    assert 0 < refused <= 12, f"{refused} answers of 429 for {len(statuses)} requests"

@@ -175,12 +175,17 @@ class ScimCase:
 def _case(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if name == "identity":
         return IdentityCase(request.getfixturevalue("emulator"), tmp_path)
-    if name == "scim":
-        return ScimCase(request.getfixturevalue("scim_gate"), request.getfixturevalue("scim_tenant"), tmp_path)
+    if name.startswith("scim:"):
+        from tests.support.scim_server import SCIM_SERVERS, ScimGate
+
+        tenant = request.getfixturevalue(SCIM_SERVERS[name.removeprefix("scim:")]).tenant()
+        gate = ScimGate(tenant.url)
+        request.addfinalizer(gate.close)
+        return ScimCase(gate, tenant, tmp_path)
     return MemoryCase()
 
 
-@pytest.fixture(params=["identity", "memory", "scim"])
+@pytest.fixture(params=["identity", "memory", "scim:scim2-server", "scim:scimmy"])
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     made = _case(request.param, request, tmp_path)
     try:

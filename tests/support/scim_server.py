@@ -1,8 +1,14 @@
-"""scim2-server (PyPI), a real SCIM 2.0 server, as a subprocess on loopback, and a gate in front of it.
+"""Two independent SCIM 2.0 servers as subprocesses on loopback, and a gate in front of them.
 
-``scim_server`` (session-scoped) runs ``scim2-server --dynamic-tenants`` with a
-bearer token; every test takes a tenant of its own (``/<tenant>``), so tests
-share the process and never each other's data.
+``scim_server`` (session-scoped) is, in turn, each of:
+
+- ``scim2-server`` (PyPI, Python) run with ``--dynamic-tenants``;
+- SCIMMY (npm, on Express: ``tests/support/scimmy/server.mjs``, its packages pinned
+  by its package-lock.json and installed with ``npm ci`` when missing);
+
+each with a bearer token. Every test takes a tenant of its own (``/<tenant>``),
+so tests share the process and never each other's data, and every test that
+uses one runs against both.
 
 ``ScimGate`` is a thin HTTP proxy in this process, between the agent and the
 real server: it forwards every request, counts them, and on request answers
@@ -43,6 +49,8 @@ def _free_port() -> int:
 
 
 class ScimServer:
+    name = "scim2-server"
+
     def __init__(self, log_dir: Path) -> None:
         exe = shutil.which("scim2-server") or str(Path(sys.executable).with_name("scim2-server"))
         self.token = secrets.token_urlsafe(24)
@@ -79,6 +87,40 @@ class ScimServer:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+
+
+SCIMMY_DIR = Path(__file__).resolve().parent / "scimmy"
+
+
+def _ensure_scimmy() -> str:
+    """The node binary, with the server's packages installed (``npm ci``: exactly the lock file's)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise RuntimeError("SCIMMY needs Node.js and npm (Debian: apt-get install nodejs npm)")
+    if not (SCIMMY_DIR / "node_modules" / "scimmy-routers").is_dir():
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=SCIMMY_DIR,
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"npm ci in {SCIMMY_DIR} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return node
+
+
+class ScimmyServer(ScimServer):
+    name = "scimmy"
+
+    def __init__(self, log_dir: Path) -> None:
+        node = _ensure_scimmy()
+        self.token = secrets.token_urlsafe(24)
+        self._log = open(log_dir / "scimmy.log", "ab")
+        self.process = subprocess.Popen([node, str(SCIMMY_DIR / "server.mjs"), "0", self.token], cwd=SCIMMY_DIR,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().decode(errors="replace").strip()
+        if not line.startswith("listening on http://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError(f"SCIMMY did not start (said {line!r}); see {log_dir / 'scimmy.log'}")
+        self.url = line.removeprefix("listening on ")
+        self.port = int(self.url.rsplit(":", 1)[1])
 
 
 class ScimTenant:
@@ -231,13 +273,32 @@ class ScimGate:
         self._client.close()
 
 
-@pytest.fixture(scope="session")
-def scim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
-    server = ScimServer(tmp_path_factory.mktemp("scim"))
+def _serve(kind: type[ScimServer], factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
+    server = kind(factory.mktemp(kind.name))
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def scim2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
+    yield from _serve(ScimServer, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def scimmy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
+    yield from _serve(ScimmyServer, tmp_path_factory)
+
+
+#: The fixture of each SCIM server implementation, by the name a test id shows.
+SCIM_SERVERS = {"scim2-server": "scim2_server", "scimmy": "scimmy_server"}
+
+
+@pytest.fixture(params=list(SCIM_SERVERS))
+def scim_server(request: pytest.FixtureRequest) -> ScimServer:
+    """Each SCIM server in turn: a test that uses it runs against both implementations."""
+    return request.getfixturevalue(SCIM_SERVERS[request.param])
 
 
 @pytest.fixture
