@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -63,7 +62,7 @@ class ScimServer:
         exe = shutil.which("scim2-server") or str(Path(sys.executable).with_name("scim2-server"))
         self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen([exe, "--hostname", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1],
-                                         "--bearer-token", self.token], stdin=subprocess.DEVNULL,
+                                         f"--bearer-token={self.token}"], stdin=subprocess.DEVNULL,
                                         stdout=self._log, stderr=self._log)
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=120)
         deadline = time.monotonic() + 20
@@ -104,38 +103,25 @@ class ScimServer:
 
 
 def projection(conn, base_dn: str) -> tuple[list[dict], list[tuple[dict, list[str]]]]:  # type: ignore[no-untyped-def]
-    """(the engine's user payloads, (group payload, member guids)): what a first sync sends."""
-    from smartsync_tui.ad.records import AdUser  # noqa: F401 (the rules are the engine's: mapping.py)
+    """(the user payloads, (group payload, member guids at any depth)): what a first sync sends, read
+    with the agent's own reader and mapping (so the floor sends the same bodies)."""
+    import threading
 
+    from smartsync_tui.ad import reader
+    from smartsync_tui.engine.mapping import user_payload
+
+    never = threading.Event()
     users: list[dict] = []
     by_dn: dict[str, str] = {}
-    for e in conn.extend.standard.paged_search(base_dn, base.USER_FILTER, attributes=base.USER_ATTRIBUTES,
-                                               paged_size=base.PAGE_SIZE, generator=True):
-        if e["type"] != "searchResEntry":
-            continue
-        raw = e["raw_attributes"]
-        text = {name: base._first_text(raw, name) for name in ("userPrincipalName", "sAMAccountName", "givenName",
-                                                                "sn", "mail", "displayName", "title", "department",
-                                                                "userAccountControl")}
-        guid = str(uuid.UUID(bytes_le=raw["objectGUID"][0]))
-        by_dn[e["dn"].lower()] = guid
-        if int(text["userAccountControl"] or 0) & 0x2:
-            continue  # disabled and never synced: a first sync does not create it
-        users.append({"external_id": guid, "login": text["userPrincipalName"] or text["sAMAccountName"],
-                      "first_name": text["givenName"] or None, "last_name": text["sn"] or None,
-                      "email": text["mail"] or None, "display_name": text["displayName"] or None,
-                      "job_title": text["title"] or None, "department": text["department"] or None, "active": True})
+    for user in reader.iter_users(conn, base_dn, base.USER_FILTER, since_usn=None, page_size=base.PAGE_SIZE,
+                                  cancel=never):
+        by_dn[user.dn.lower()] = user.guid
+        if not user.disabled:  # disabled and never synced: a first sync does not create it
+            users.append(user_payload(user))
     sent = {u["external_id"] for u in users}
-    read: list[tuple[dict, str, list[str]]] = []
-    for e in conn.extend.standard.paged_search(base_dn, base.GROUP_FILTER, attributes=base.GROUP_ATTRIBUTES,
-                                               paged_size=base.PAGE_SIZE, generator=True):
-        if e["type"] != "searchResEntry":
-            continue
-        raw = e["raw_attributes"]
-        read.append(({"external_id": str(uuid.UUID(bytes_le=raw["objectGUID"][0])), "name": base._first_text(raw, "cn")},
-                     e["dn"].lower(), [m.decode().lower() for m in raw.get("member") or []]))
-    # SCIM gets each group's users at any depth (nested groups flattened), as the engine sends them.
-    by_group = {dn: members for _g, dn, members in read}
+    read = list(reader.iter_groups(conn, base_dn, base.GROUP_FILTER, since_usn=None, page_size=base.PAGE_SIZE,
+                                   cancel=never))
+    by_group = {g.dn.lower(): [m.lower() for m in g.member_dns] for g in read}
 
     def users_of(dn: str, seen: set[str]) -> set[str]:
         out: set[str] = set()
@@ -146,8 +132,8 @@ def projection(conn, base_dn: str) -> tuple[list[dict], list[tuple[dict, list[st
                 out.add(by_dn[member])
         return out
 
-    groups = [(group, sorted(users_of(dn, {dn}))) for group, dn, _members in read]
-    return users, groups
+    return users, [({"external_id": g.guid, "name": g.name}, sorted(users_of(g.dn.lower(), {g.dn.lower()})))
+                   for g in read]
 
 
 # ---------------------------------------------------------------------------

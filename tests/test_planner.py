@@ -170,6 +170,19 @@ def test_nested_groups_are_flattened_from_the_read_and_the_dc_is_asked_only_beyo
     assert members["Empty"] == []
 
 
+def test_deep_and_diamond_shaped_nesting_is_walked_once_per_group(state):
+    """Forty levels, each group holding the next two: millions of paths, each group walked once."""
+    ana = user("ana")
+    groups = [group("G40", ana)]
+    for level in range(39, -1, -1):
+        below = groups[-1]
+        groups.append(group(f"G{level}", below, groups[-2] if len(groups) > 1 else ana))
+    asked: list[str] = []
+    plan = plan_of(state, [ana], groups, flatten=lambda g: asked.append(g.name) or [])
+    members = {op.name: op.payload["members"] for op in plan.ops if op.kind == "group"}
+    assert asked == [] and members["G0"] == [ana.guid] and len(members) == 41
+
+
 def test_a_full_run_asks_which_members_beyond_the_read_are_groups_and_only_those_go_to_the_dc(state):
     ana = user("ana")
     principal = "CN=S-1-5-11,CN=ForeignSecurityPrincipals,DC=corp,DC=example"

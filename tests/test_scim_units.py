@@ -4,6 +4,7 @@ the pace, the profiles, the settings' URL rule and the refusals."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,32 @@ from smartsync_tui.config.settings import DirectorySettings, ScimSettings
 from smartsync_tui.targets.scim import resources
 from smartsync_tui.targets.scim.pace import MIN_RATE, Pace
 from smartsync_tui.targets.scim.profiles import PROFILES, narrowed, profile
+
+
+def apply_operations(resource: Mapping, operations: Iterable[dict]) -> dict:
+    """``resource`` after ``operations`` of resources.user_operations, as a provider applies them."""
+    flat = _flatten(resource)
+    for operation in operations:
+        if operation["op"] == "remove":
+            flat.pop(operation["path"], None)
+        else:
+            flat[operation["path"]] = operation["value"]
+    return resources.user_from_paths(flat)
+
+
+def _flatten(resource: Mapping) -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in resource.items():
+        if key == "schemas":
+            continue
+        if key == resources.ENTERPRISE_USER and isinstance(value, Mapping):
+            flat.update({f"{resources.ENTERPRISE_USER}:{k}": v for k, v in value.items()})
+        elif key == "name" and isinstance(value, Mapping):
+            flat.update({f"name.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
 
 text = st.one_of(st.none(), st.text(min_size=1, max_size=20))
 payloads = st.fixed_dictionaries({
@@ -27,7 +54,7 @@ payloads = st.fixed_dictionaries({
 @given(old=payloads, new=payloads)
 def test_the_patch_of_two_users_leads_where_the_put_would(old, new):
     operations = resources.user_operations(old, new)
-    assert resources.apply_operations(resources.user_resource(old), operations) == resources.user_resource(new)
+    assert apply_operations(resources.user_resource(old), operations) == resources.user_resource(new)
     # Only what changed is sent: an unchanged user costs no operation at all.
     assert resources.user_operations(new, new) == []
     paths = [op["path"] for op in operations]
@@ -160,3 +187,17 @@ def test_the_scim_target_refuses_before_sending_what_the_profile_cannot_take():
     assert "has none" in target("zitadel").refusal("group", {"external_id": "g", "name": "TI"})
     assert "scim.groups is off" in target("generic", groups=False).refusal("group", {"external_id": "g"})
     assert target("aws-identity-center").flattens_groups()
+
+
+def test_a_profiles_refusals_are_shown_in_the_consoles_language(portuguese):
+    from smartsync_tui.ui.screens.details import skipped_reason
+
+    zitadel = profile("zitadel")
+    stored = zitadel.refusal("user", {"external_id": "g", "login": "a", "first_name": "A"})
+    assert stored == "missing sn, mail (Zitadel requires first name, last name and e-mail)"  # kept in English
+    assert skipped_reason(stored) == "faltam sn, mail (Zitadel exige nome, sobrenome e e-mail)"
+    long = profile("github-emu").refusal("user", {"external_id": "g", "login": "x" * 40})
+    assert skipped_reason(long) == "login com mais de 39 caracteres (o limite do GitHub Enterprise Managed Users)"
+    assert skipped_reason(zitadel.refusal("group", {})) == "os grupos não são enviados: Zitadel não tem grupos"
+    assert skipped_reason("missing mail (Identity requires first name, last name and e-mail)") == (
+        "faltam mail (o Identity exige nome, sobrenome e e-mail)")

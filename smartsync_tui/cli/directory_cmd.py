@@ -46,19 +46,15 @@ _SCIM_FIELDS = {"scim_url": "base_url", "profile": "profile", "scim_ca_file": "c
 
 def _given_fields(args: argparse.Namespace, current: DirectorySettings | None = None) -> dict[str, object]:
     given = {f: getattr(args, flag_of(f)) for f in _FIELDS if getattr(args, flag_of(f)) is not None}
-    for option in ("ca_file", "scim_ca_file"):
-        if getattr(args, option, None) is not None:
+    scim = {field: getattr(args, option) for option, field in _SCIM_FIELDS.items() if getattr(args, option) is not None}
+    for option, into in (("ca_file", given), ("scim_ca_file", scim)):
+        if getattr(args, option) is not None:
             try:
-                value = validation.check_ca_file(str(getattr(args, option)))
+                into["ca_file"] = validation.check_ca_file(str(getattr(args, option)))
             except ValueError as exc:  # the option, then the core's sentence
                 raise InputError(option, f"--{option.replace('_', '-')}: {exc}") from None
-            if option == "ca_file":
-                given["ca_file"] = value
-            else:
-                args.scim_ca_file = value
     if args.target is not None:
         given["target"] = args.target
-    scim = {field: getattr(args, option) for option, field in _SCIM_FIELDS.items() if getattr(args, option) is not None}
     target = args.target or (current.target if current is not None else None)
     if scim and target != SCIM_TARGET_NAME:
         raise InputError("target", _("--scim-url, --profile and --scim-ca-file are for a SCIM directory: add --target scim"))

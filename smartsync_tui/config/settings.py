@@ -151,7 +151,7 @@ class ScimSettings(_Section):
     groups: bool = True
 
     _check_url = field_validator("base_url")(lambda cls, v: validation.check_scim_url(v))
-    _check_profile = field_validator("profile")(lambda cls, v: validation.check_target_name(v))
+    _check_profile = field_validator("profile")(lambda cls, v: validation.check_scim_profile(v))
 
 
 class DirectorySettings(_Section):

@@ -167,7 +167,7 @@ def check_scim_url(value: str) -> str:
     text = (value or "").strip()
     parsed = urlsplit(text)
     try:
-        port = parsed.port
+        parsed.port  # noqa: B018 (read for its check: urlsplit refuses a port that is not 1-65535 only here)
     except ValueError:
         raise ValueError(_("the port in the SCIM URL must be a number from 1 to 65535")) from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -181,7 +181,6 @@ def check_scim_url(value: str) -> str:
     if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
         # The bearer token would cross the network in the clear.
         raise ValueError(_("a SCIM URL must use https (plain http only to 127.0.0.1 or localhost)"))
-    del port
     return text.rstrip("/")
 
 
@@ -233,6 +232,15 @@ def check_token(value: str) -> str:
         )
     if len(text) < 16 or len(text) > 4096:
         raise ValueError(_("the token is too short or too long: copy it again from the directory in Identity"))
+    return text
+
+
+def check_scim_profile(value: str) -> str:
+    """A SCIM profile's name (which profiles exist is said when the directory is added or synced)."""
+    text = (value or "").strip()
+    if not _DIRECTORY_ID.match(text):
+        raise ValueError(_("a SCIM profile is a name of lower-case letters, digits or '-', for example generic or "
+                           "aws-identity-center"))
     return text
 
 

@@ -108,42 +108,46 @@ def describe_change(change: tuple[str, object, object], *, value: Callable[[obje
 class _LocalFlattening:
     """A group's users at any depth, from the users and groups one run read; None for a group with
     a member (at any depth) that the run did not read and that may hold users (only the DC can
-    resolve it). ``empty``: members outside the read known to hold no user to send."""
+    resolve it). ``empty``: members outside the read known to hold no user to send.
 
-    def __init__(self, groups: list[AdGroup], users: dict[str, str], empty: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    One walk per group with a set of the groups seen (AD allows cycles of groups), reusing the
+    answer of any group already walked: each answer is complete, so a diamond or a deep chain of
+    nesting is walked once, not once per path.
+    """
+
+    def __init__(self, groups: list[AdGroup], users: dict[str, str], empty: set[str]) -> None:
         self._members = {g.dn.lower(): [dn.lower() for dn in g.member_dns] for g in groups}
         self._users = users
-        self._empty = empty  # members known to hold no user to send
+        self._empty = empty
         self._done: dict[str, frozenset[str] | None] = {}
 
-    def users(self, dn: str, path: frozenset[str] = frozenset()) -> list[str] | None:
-        found = self._closure(dn, path)
+    def users(self, dn: str) -> list[str] | None:
+        if dn not in self._done:
+            self._done[dn] = self._walk(dn)
+        found = self._done[dn]
         return None if found is None else sorted(found)
 
-    def _closure(self, dn: str, path: frozenset[str]) -> frozenset[str] | None:
-        if dn in self._done:
-            return self._done[dn]
-        out: set[str] = set()
-        for member in self._members.get(dn, ()):
-            if member in self._empty:
-                continue
-            if member in self._users:
-                out.add(self._users[member])
-            elif member in self._members:
-                if member in path or member == dn:
-                    continue  # a cycle of groups (AD allows them): its users are counted once
-                inner = self._closure(member, path | {dn})
-                if inner is None:
-                    self._done[dn] = None
-                    return None
-                out |= inner
-            else:
-                self._done[dn] = None
-                return None
-        result = frozenset(out)
-        if not path:  # a closure computed inside a cycle may be partial: keep only the top ones
-            self._done[dn] = result
-        return result
+    def _walk(self, top: str) -> frozenset[str] | None:
+        found: set[str] = set()
+        seen = {top}
+        stack = [top]
+        while stack:
+            for member in self._members[stack.pop()]:
+                if member in self._empty or member in seen:
+                    continue
+                if member in self._users:
+                    found.add(self._users[member])
+                elif member in self._done:
+                    inner = self._done[member]
+                    if inner is None:
+                        return None
+                    found |= inner
+                elif member in self._members:
+                    seen.add(member)
+                    stack.append(member)
+                else:
+                    return None  # beyond the read, and maybe a group: the DC's to answer
+        return frozenset(found)
 
 
 def _member_changes(old: list[str], new: list[str], names: Callable[[str], str]) -> list[tuple[str, object, object]]:

@@ -58,7 +58,7 @@ class ScimServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log_dir / "scim2-server.log", "ab")
         self.process = subprocess.Popen(
-            [exe, "--hostname", "127.0.0.1", "--port", str(self.port), "--bearer-token", self.token,
+            [exe, "--hostname", "127.0.0.1", "--port", str(self.port), f"--bearer-token={self.token}",
              "--dynamic-tenants"], stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
@@ -150,6 +150,11 @@ class ScimTenant:
     def groups(self) -> dict[str, dict]:
         return {g.get("externalId"): g for g in self._list("Groups")}
 
+    def delete(self, kind: str, remote_id: str) -> None:
+        """What an admin of the provider does by hand: the object is gone."""
+        answer = httpx.delete(f"{self.url}/{kind}/{remote_id}", headers=self.server.headers, timeout=30)
+        assert answer.status_code == 204, answer.text
+
     def create(self, kind: str, body: dict) -> dict:
         answer = httpx.post(f"{self.url}/{kind}", headers={**self.server.headers, "Content-Type": "application/scim+json"},
                             json=body, timeout=30)
@@ -175,6 +180,8 @@ class ScimGate:
         self.max_members_per_patch: int | None = None  # AWS: 100, Entra: 20 to add
         self.no_members_on_get = False  # AWS and Entra: GET never returns members
         self.reject_all = False  # answer 401 to everything (a revoked token)
+        self.patch_status: int | None = None  # answer every PATCH with this (501: a server without PATCH)
+        self.answers: dict[str, tuple[int, bytes]] = {}  # path (no query) -> what to answer instead
         self._times: list[float] = []
         gate = self
 
@@ -233,6 +240,11 @@ class ScimGate:
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return error(self.fail_status, "the server is having a bad day")
+        if method == "PATCH" and self.patch_status is not None:
+            return error(self.patch_status, "PATCH is not implemented here")
+        if path.split("?")[0] in self.answers:
+            status, content = self.answers[path.split("?")[0]]
+            return status, {"Content-Type": "application/scim+json"}, content
         text = body.decode("utf-8", "replace")
         for needle, (status, answer) in self.refuse.items():
             if needle in text and method in ("POST", "PUT", "PATCH"):

@@ -4,6 +4,7 @@ check Identity through ``identity_users()`` / ``identity_groups()``."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import uuid
 from collections.abc import Iterator
@@ -31,14 +32,21 @@ from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.testbed.samba_dc import rdn_escape
 
 
+_TAG_PREFIX = uuid.uuid4().hex[:2]
+_TAGS = itertools.count(1)
+
+
 class AdEditor:
     """Changes to AD made the way an admin would (as Administrator, over LDAPS)."""
 
     def __init__(self, samba_dc: Any, ou: str, tag: str | None = None) -> None:
         self.dc = samba_dc
         self.ou = ou
-        # sAMAccountName is unique in the whole domain, which the session shares.
-        self.tag = tag or uuid.uuid4().hex[:3]
+        # sAMAccountName is unique in the whole domain, which the session shares: a counter makes each
+        # editor's tag unique in this process (every test that uses the DC runs on one worker), the
+        # prefix drawn per process guards a DC folder reused by another run. At most 5 characters:
+        # the longest name the tests give ("joao.conceicao") then fills AD's 20.
+        self.tag = tag or f"{_TAG_PREFIX}{next(_TAGS):03x}"
         self.conn = samba_dc.admin_connection()
 
     def sam(self, name: str) -> str:

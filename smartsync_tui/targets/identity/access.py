@@ -3,32 +3,18 @@ the console and the engine)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
 
 from pydantic import SecretStr
 
 from smartsync_tui.targets.identity.client import IdentityClient
 
-from smartsync_tui.targets.identity.network import ProxyChoice
+from smartsync_tui.targets.http_common import proxy_choice
 from smartsync_tui.config.secret_store import (
-    PROXY_PASSWORD_KEY,
     SecretStore,
     directory_agent_key,
     directory_token_key,
 )
 from smartsync_tui.config.settings import AppSettings
-
-
-def proxy_choice(settings: AppSettings, secrets: SecretStore) -> ProxyChoice:
-    proxy = settings.proxy
-    if proxy.mode != "manual":
-        return ProxyChoice(proxy.mode)
-    credentials = ""
-    if proxy.user:
-        password = secrets.get(PROXY_PASSWORD_KEY)
-        secret = f":{quote(password.get_secret_value(), safe='')}" if password else ""
-        credentials = f"{quote(proxy.user, safe='')}{secret}@"
-    return ProxyChoice("manual", f"http://{credentials}{proxy.host}:{proxy.port}")
 
 
 def identity_client(

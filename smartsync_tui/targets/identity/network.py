@@ -1,25 +1,29 @@
-"""How the Identity client reaches Identity: the proxy choice, TLS contexts, base URLs,
-``Retry-After``, and the registry of open requests that a stop cuts.
+"""How the Identity client reaches Identity: TLS contexts, base URLs, and the registry of open
+requests that a stop cuts (the proxy choice and ``Retry-After`` are targets/http_common.py's).
 """
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import logging
 import os
 import re
 import ssl
 import threading
-import time
 import weakref
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal
-from urllib.parse import quote, unquote, urlsplit
+from datetime import datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.i18n import _, number
+from smartsync_tui.targets.http_common import (  # noqa: F401 (shared by every HTTP target; kept importable here)
+    _MASK,
+    ProxyChoice,
+    chain as _chain,
+    default_ssl_context as _default_ssl_context,
+    parse_retry_after,
+)
 from smartsync_tui.targets.identity.errors import IdentityTlsError
 
 if TYPE_CHECKING:
@@ -41,7 +45,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Statuses that mean the request was not processed, so even a request that is
 # not idempotent (agent registration) may be sent again.
 _SAFE_RETRY_STATUSES = frozenset({429, 503})
-_MASK = "***"
 
 # The largest answer the agent API gives is a batch of 1000 results. The emulator's
 # largest (tests/test_identity_bounds.py measures it): 1000 `failed` items whose detail
@@ -58,69 +61,6 @@ DEADLINE_MARGIN = 10.0
 MAX_RESULT_ID_CHARS = 200
 MAX_RESULT_DETAIL_CHARS = 4000
 _RESULT_STATUSES = frozenset({"created", "updated", "unchanged", "failed"})
-
-
-@dataclass(frozen=True, repr=False)
-class ProxyChoice:
-    """How to reach Identity: the system's proxy settings, a given proxy, or directly.
-
-    ``url`` (manual only) may carry credentials, ``http://user:pass@host:port``;
-    they never show in ``repr`` or ``str``.
-    """
-
-    mode: Literal["system", "manual", "none"]
-    url: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("system", "manual", "none"):
-            raise InputError("proxy", _("proxy mode must be system, manual or none, not {mode}").format(mode=repr(self.mode)))
-        if self.mode != "manual":
-            if self.url is not None:
-                raise InputError("proxy", _("a proxy address is only used with the manual proxy mode"))
-            return
-        if not self.url:
-            raise InputError("proxy", _("the manual proxy mode needs the proxy address (host and port)"))
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https"):
-            raise InputError("proxy", _("the proxy address must start with http:// or https://, not {url}").format(
-                url=self.redacted_url))
-        try:
-            port = parts.port
-        except ValueError:
-            raise InputError("proxy", _("the proxy port is not a number in {url}").format(url=self.redacted_url)) from None
-        if not parts.hostname or port is None:
-            raise InputError("proxy", _("the proxy address needs a host and a port: {url}").format(url=self.redacted_url))
-
-    @property
-    def redacted_url(self) -> str | None:
-        """The proxy URL with any credentials replaced by ``***``."""
-        if self.url is None:
-            return None
-        scheme, sep, rest = self.url.partition("://")
-        if not sep:
-            return _MASK if "@" in self.url else self.url
-        authority, slash, path = rest.partition("/")
-        if "@" in authority:
-            authority = _MASK + "@" + authority.rpartition("@")[2]
-        return f"{scheme}://{authority}{slash}{path}"
-
-    def secret_values(self) -> list[str]:
-        """The credentials in ``url`` (as written and decoded), to scrub from any text."""
-        if not self.url or "@" not in self.url:
-            return []
-        userinfo = self.url.partition("://")[2].partition("/")[0].rpartition("@")[0]
-        _user, _sep, password = userinfo.partition(":")
-        values = {userinfo, unquote(userinfo)}
-        if password:
-            values |= {password, unquote(password), quote(unquote(password), safe="")}
-        return [v for v in values if v]
-
-    def __repr__(self) -> str:
-        if self.url is None:
-            return f"ProxyChoice(mode={self.mode!r})"
-        return f"ProxyChoice(mode={self.mode!r}, url={self.redacted_url!r})"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -194,38 +134,6 @@ def _figure(value: float) -> str:
     return number(value, digits)
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    current = time.time() if now is None else now
-    return max(0.0, moment.timestamp() - current)
-
-
-@functools.lru_cache(maxsize=1)
-def _default_ssl_context() -> ssl.SSLContext:
-    """The system's trust store (honours SSL_CERT_FILE / SSL_CERT_DIR) plus the Mozilla bundle."""
-    context = ssl.create_default_context()
-    try:
-        import certifi
-
-        context.load_verify_locations(cafile=certifi.where())
-    except (ImportError, OSError, ssl.SSLError):  # the system store alone is still a verifying store
-        pass
-    return context
-
-
 def _ssl_context(verify: bool | str) -> ssl.SSLContext:
     if verify is True:
         return _default_ssl_context()
@@ -271,15 +179,6 @@ def _normalise_base_url(base_url: str) -> tuple[str, str]:
     if not path.endswith(API_PATH):
         path = path + API_PATH
     return f"{parts.scheme}://{parts.netloc}{path}", shown
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
 
 
 _TOKEN_LIKE = re.compile(r"[A-Za-z0-9._~+/-]+")

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from smartsync_tui.config.settings import AppSettings, DirectorySettings
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.i18n import _
+from smartsync_tui.targets.http_common import proxy_choice
 from smartsync_tui.targets.base import TargetError
 from smartsync_tui.targets.scim.client import ScimClient
 from smartsync_tui.targets.scim.pace import Pace
@@ -46,17 +47,15 @@ def _yes(value: bool | None) -> str:
 
 def check_endpoint(settings: AppSettings, secrets: object, directory: DirectorySettings, token: SecretStr) -> ScimReport:
     """The SCIM endpoint of ``directory``, asked with ``token`` (never stored here)."""
-    from smartsync_tui.targets.identity.access import proxy_choice
-
     scim = directory.scim
     if scim is None:
         return ScimReport(False, error=UserError(_("the directory has no scim section: give --scim-url")))
     try:
         chosen = profile(scim.profile)
-    except UserError as exc:
+        client = ScimClient(scim.base_url, token, directory_id=directory.id, pace=Pace(None), ca_file=scim.ca_file,
+                            proxy=proxy_choice(settings, secrets), retries=1)  # type: ignore[arg-type]
+    except UserError as exc:  # an unknown profile, a CA file that cannot be used
         return ScimReport(False, error=exc)
-    client = ScimClient(scim.base_url, token, directory_id=directory.id, pace=Pace(None), ca_file=scim.ca_file,
-                        proxy=proxy_choice(settings, secrets), retries=1)  # type: ignore[arg-type]
     report = ScimReport(False)
     try:
         config = client.request("GET", "/ServiceProviderConfig")
@@ -66,10 +65,11 @@ def check_endpoint(settings: AppSettings, secrets: object, directory: DirectoryS
             return report
         effective = narrowed(chosen, config.body)
         report.patch = effective.patch
-        report.filter = bool((config.body.get("filter") or {}).get("supported", True))
+        said = config.body.get("filter")
+        report.filter = not (isinstance(said, dict) and said.get("supported") is False)
         types = client.request("GET", "/ResourceTypes")
-        names = {t.get("name") for t in (types.body or {}).get("Resources", []) if isinstance(t, dict)} \
-            if types.status == 200 and isinstance(types.body, dict) else set()
+        listed = types.body.get("Resources") if types.status == 200 and isinstance(types.body, dict) else None
+        names = {t.get("name") for t in listed if isinstance(t, dict)} if isinstance(listed, list) else set()
         report.groups = "Group" in names if names else None
         probe = f"smartsync-probe-{random.token_hex(4)}"
         found = client.request("GET", "/Users", params={"filter": f"userName eq {json.dumps(probe)}", "count": "1"})

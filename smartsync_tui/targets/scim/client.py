@@ -16,7 +16,6 @@ import logging
 import ssl
 import threading
 import zlib
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,20 +27,37 @@ from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.i18n import _, ngettext
 from smartsync_tui.targets import bounded_http
 from smartsync_tui.targets.base import TargetCredentialsRejected, TargetStopped, TargetUnavailable
-from smartsync_tui.targets.identity.network import ProxyChoice, parse_retry_after
+from smartsync_tui.core.text import printable
+from smartsync_tui.targets.http_common import ProxyChoice, chain, default_ssl_context, parse_retry_after
 from smartsync_tui.targets.scim.pace import Pace
 
 log = logging.getLogger("smartsync.scim")
 
 #: A SCIM answer holds one resource or one page of them; larger is not an answer.
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
-#: Sent again this many times after a 5xx, a timeout or a dropped connection.
+#: The answers that say "try again later" (501 Not Implemented and the like never get better).
+RETRIED_STATUSES = frozenset({500, 502, 503, 504})
+#: Sent again this many times after one of those, a timeout or a dropped connection.
 RETRIES = 4
 #: Sent again this many times after a 429 (each after its Retry-After).
 THROTTLED_RETRIES = 8
 #: One request, its answer included, ends within this.
 REQUEST_SECONDS = 60.0
 CONTENT_TYPE = "application/scim+json"
+
+
+def _ssl_context(ca_file: str | None, directory_id: str) -> ssl.SSLContext:
+    """The trust store every target uses, or the CA file given for this provider; a file that
+    cannot be read as a CA is said in words (the run stops before anything is sent)."""
+    if not ca_file:
+        return default_ssl_context()
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise TargetUnavailable(_(
+            "The CA file {path} of the SCIM provider cannot be used ({error}): give a PEM file with the CA "
+            "certificate (`smartsync-tui directory edit {id} --scim-ca-file PEM`).").format(
+                path=ca_file, error=type(exc).__name__, id=directory_id), kind="scim-tls") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +67,6 @@ class Answer:
 
     def problem(self) -> str:
         """A SCIM error's detail and scimType, as the provider wrote them (bounded, printable)."""
-        from smartsync_tui.core.text import printable
-
         if isinstance(self.body, dict):
             detail = self.body.get("detail")
             kind = self.body.get("scimType")
@@ -83,7 +97,7 @@ class ScimClient:
                 "Accept": f"{CONTENT_TYPE}, application/json",
                 "Accept-Encoding": "gzip, deflate",
             },
-            "verify": ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context(),
+            "verify": _ssl_context(ca_file, directory_id),
             "trust_env": proxy.mode == "system",
         }
         if proxy.mode == "manual":
@@ -92,18 +106,11 @@ class ScimClient:
             options["transport"] = transport
         self._http = httpx.Client(**options)
         bounded_http.bound_client(self._http)
-        #: Requests by answer status ("429", "200", "error" for no answer): the tests count the calls.
-        self.calls: Counter[str] = Counter()
-        self._calls_lock = threading.Lock()
 
     def close(self) -> None:
         self._stop.set()
         self.pace.stop()
         self._http.close()
-
-    def _count(self, key: str) -> None:
-        with self._calls_lock:
-            self.calls[key] += 1
 
     def request(self, method: str, path: str, body: Any = None, *, params: dict | None = None) -> Answer:
         """The provider's answer to ``method path`` (a 2xx or a refusal of this object), after the pace,
@@ -118,15 +125,20 @@ class ScimClient:
                 answer, headers = self._send(method, path, body, params)
             except (httpx.TransportError, bounded_http.Cut, bounded_http.TooLarge, bounded_http.UnknownEncoding,
                     zlib.error) as exc:
-                self._count("error")
                 if isinstance(exc, bounded_http.Cut) and exc.why == "stopped":
                     raise TargetStopped(_("the SCIM target was closed during {request}").format(request=what)) from None
+                untrusted = next((e for e in chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
+                if untrusted is not None:  # sending again changes nothing: said at once
+                    raise TargetUnavailable(_(
+                        "The certificate of the SCIM provider at {url} is not trusted ({reason}): give the CA "
+                        "that issued it with `smartsync-tui directory edit {id} --scim-ca-file "
+                        "PEM`.").format(url=self.base_url, reason=printable(untrusted.verify_message or "", 120),
+                                        id=self.directory_id), kind="scim-tls") from None
                 failures += 1
                 if failures > self.retries:
                     raise TargetUnavailable(self._unreachable(what, exc)) from None
                 self._back_off(failures, what, type(exc).__name__)
                 continue
-            self._count(str(answer.status))
             if answer.status == 429:
                 throttled += 1
                 held = self.pace.refused(parse_retry_after(headers.get("Retry-After")))
@@ -142,7 +154,7 @@ class ScimClient:
                     "The SCIM provider refused the bearer token of directory {id} (HTTP {status}): enter a valid "
                     "one with `smartsync-tui directory edit {id} --token-stdin`.").format(
                         id=self.directory_id, status=answer.status), kind="scim-token-rejected")
-            if answer.status >= 500:
+            if answer.status in RETRIED_STATUSES:
                 failures += 1
                 if failures > self.retries:
                     raise TargetUnavailable(ngettext(

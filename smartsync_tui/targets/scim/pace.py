@@ -57,9 +57,10 @@ class Pace:
             if self.rate is not None:
                 self._next = start + 1.0 / self.rate
             self._recent.append(start)
-        delay = start - now
+            delay = start - now
+            if delay > 0:
+                self.seconds_waited += delay
         if delay > 0 and not self._stop.is_set():
-            self.seconds_waited += delay
             self._sleep(delay)
 
     def answered(self) -> None:

@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from smartsync_tui.core.errors import UserError
-from smartsync_tui.i18n import _
+from smartsync_tui.i18n import N_, _
+
+# Why a profile refuses an object before it is sent. Stored with the skipped object in English and
+# translated when shown (ui/screens/details.py reads them back by these templates).
+MISSING_NAMES = N_("missing {attributes} ({provider} requires first name, last name and e-mail)")  # not a count
+LOGIN_TOO_LONG = N_("login longer than {limit} characters ({provider}'s limit)")  # not a count (limits are 21 and up)
+NO_GROUPS = N_("groups are not sent: {provider} has none")
+GROUPS_OFF = N_("groups are not sent to this SCIM provider (scim.groups is off)")
+REFUSALS = (MISSING_NAMES, LOGIN_TOO_LONG, NO_GROUPS, GROUPS_OFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,22 @@ class Profile:
     names_required: bool = False
     #: One e-mail value per user, never a list of several (AWS).
     single_email: bool = True
+
+    def refusal(self, kind: str, payload: dict, *, send_groups: bool = True) -> str | None:
+        """Why this provider would refuse the object (the engine skips it and says why), or None."""
+        if kind == "group":
+            if not self.groups:
+                return NO_GROUPS.format(provider=self.title)
+            return None if send_groups else GROUPS_OFF
+        login = str(payload.get("login") or "")
+        if self.user_name_max and len(login) > self.user_name_max:
+            return LOGIN_TOO_LONG.format(limit=self.user_name_max, provider=self.title)
+        if self.names_required:
+            missing = [attribute for field, attribute in (("first_name", "givenName"), ("last_name", "sn"),
+                                                          ("email", "mail")) if not payload.get(field)]
+            if missing:
+                return MISSING_NAMES.format(attributes=", ".join(missing), provider=self.title)
+        return None
 
     def limits(self) -> list[str]:
         """What this profile will do, one short line each, for ``directory test`` and the docs."""

@@ -22,8 +22,8 @@ What it promises an admin:
 from __future__ import annotations
 
 import json
+import logging
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
@@ -33,12 +33,15 @@ from smartsync_tui.core.errors import UserError
 from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.core.text import printable
 from smartsync_tui.i18n import _
+from smartsync_tui.targets.http_common import proxy_choice
 from smartsync_tui.targets.base import NOTHING_KNOWN, ItemResult, Known, Target
 from smartsync_tui.targets.registry import TargetContext
 from smartsync_tui.targets.scim import resources
 from smartsync_tui.targets.scim.client import Answer, ScimClient
 from smartsync_tui.targets.scim.pace import Pace
 from smartsync_tui.targets.scim.profiles import Profile, profile
+
+log = logging.getLogger("smartsync.scim")
 
 # A SCIM id as this agent accepts it from a provider: it goes into URLs and filters.
 _REMOTE_ID = re.compile(r"[A-Za-z0-9._~:@!$'()*+,;=-]{1,256}")
@@ -65,7 +68,8 @@ class ScimTarget(Target):
         self.client = client
         self.settings = settings
         self.profile = profile
-        self._lock = threading.Lock()
+        # PATCH until the provider answers it 405 or 501 (a generic profile's server without it).
+        self._patch = profile.patch
 
     # -- the contract
 
@@ -81,22 +85,7 @@ class ScimTarget(Target):
         return not self.profile.nested_groups
 
     def refusal(self, kind: str, payload: dict) -> str | None:
-        # Stored with the skipped object and translated when shown, as Identity's refusals.
-        if kind == "group":
-            if not self.profile.groups:
-                return f"groups are not sent: {self.profile.title} has none"
-            if not self.settings.groups:
-                return "groups are not sent to this SCIM provider (scim.groups is off)"
-            return None
-        login = str(payload.get("login") or "")
-        if self.profile.user_name_max and len(login) > self.profile.user_name_max:
-            return f"login longer than {self.profile.user_name_max} characters ({self.profile.title}'s limit)"
-        if self.profile.names_required:
-            missing = [a for f, a in (("first_name", "givenName"), ("last_name", "sn"), ("email", "mail"))
-                       if not payload.get(f)]
-            if missing:
-                return f"missing {', '.join(missing)} ({self.profile.title} requires first name, last name and e-mail)"
-        return None
+        return self.profile.refusal(kind, payload, send_groups=self.settings.groups)
 
     def close(self) -> None:
         self.client.close()
@@ -127,9 +116,13 @@ class ScimTarget(Target):
             "filter": f"{attribute} eq {json.dumps(value)}", "count": "2"})
         if answer.status != 200 or not isinstance(answer.body, dict):
             raise self._refused(answer, _("a search by {attribute}").format(attribute=attribute))
-        found = [r for r in answer.body.get("Resources") or [] if isinstance(r, dict)]
-        # A provider whose filter is loose (or ignored) must not hand over someone else's object.
-        found = [r for r in found if r.get(attribute) == value]
+        listed = answer.body.get("Resources")
+        found = [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
+        # A provider whose filter is loose (or ignored) must not hand over another object; userName is
+        # compared as providers compare it (RFC 7643: case-insensitive), externalId exactly.
+        same = (lambda v: isinstance(v, str) and v.lower() == value.lower()) if attribute == "userName" \
+            else (lambda v: v == value)
+        found = [r for r in found if same(r.get(attribute))]
         if len(found) > 1:
             raise _Refused(_("the SCIM provider holds several {kind} with {attribute} {value}").format(
                 kind=kind, attribute=attribute, value=printable(value, 120)))
@@ -145,42 +138,54 @@ class ScimTarget(Target):
 
     def _update_user(self, remote_id: str, old: dict, new: dict) -> bool:
         """The user brought to ``new``; False when the provider no longer has it (create it again)."""
-        if self.profile.patch:
+        change = _("the change of user {login}").format(login=printable(str(new.get("login")), 120))
+        if self._patch:
             operations = resources.user_operations(old, new)
             if not operations:
                 return True  # nothing SCIM holds changed: no call
             answer = self.client.request("PATCH", _path("Users", remote_id), resources.patch_body(operations))
-        else:
-            answer = self.client.request("PUT", _path("Users", remote_id), {**resources.user_resource(new), "id": remote_id})
+            if answer.status not in (405, 501):
+                return self._answered(answer, change)
+            # The provider has no PATCH after all: the whole user, from now on, for the rest of the run.
+            log.info(_("the SCIM provider answered PATCH with HTTP {status}: users are sent whole (PUT) for the "
+                       "rest of the run").format(status=answer.status))
+            self._patch = False
+        return self._answered(self._put_user(remote_id, new), change)
+
+    def _put_user(self, remote_id: str, payload: dict) -> Answer:
+        return self.client.request("PUT", _path("Users", remote_id), {**resources.user_resource(payload), "id": remote_id})
+
+    def _answered(self, answer: Answer, what: str) -> bool:
+        """True when applied, False when the provider no longer has the object; else it refused it."""
         if answer.status == 404:
             return False
         if answer.status >= 300:
-            raise self._refused(answer, _("the change of user {login}").format(login=printable(str(new.get("login")), 120)))
+            raise self._refused(answer, what)
         return True
 
     def _create_user(self, payload: dict) -> str:
         login = str(payload.get("login") or "")
+        creation = _("the creation of user {login}").format(login=printable(login, 120))
         answer = self.client.request("POST", "/Users", resources.user_resource(payload))
-        if answer.status == 201 or answer.status == 200:
-            return self._checked_id(answer, _("the creation of user {login}").format(login=printable(login, 120)))
+        if answer.status in (200, 201):
+            return self._checked_id(answer, creation)
         if answer.status != 409:
-            raise self._refused(answer, _("the creation of user {login}").format(login=printable(login, 120)))
+            raise self._refused(answer, creation)
         # Taken: the agent's own from a cut run (same externalId), or someone else's (same userName).
         mine = self._find("Users", "externalId", payload["external_id"])
         if mine is None:
-            other = self._find("Users", "userName", login)
-            if other is None:
-                raise self._refused(answer, _("the creation of user {login}").format(login=printable(login, 120)))
+            mine = self._find("Users", "userName", login)
+            if mine is None:
+                raise self._refused(answer, creation)
             if not self.settings.adopt_existing:
                 raise _Refused(_(
                     "the SCIM provider already has a user {login} that this agent did not create; it is left alone "
                     "(set scim.adopt_existing to manage it)").format(login=printable(login, 120)))
-            mine = other
         remote_id = self._checked_id(Answer(200, mine), _("a search"))
         # Its current fields are not known: the whole user is sent.
-        answer = self.client.request("PUT", _path("Users", remote_id), {**resources.user_resource(payload), "id": remote_id})
-        if answer.status >= 300:
-            raise self._refused(answer, _("the change of user {login}").format(login=printable(login, 120)))
+        if not self._answered(self._put_user(remote_id, payload), creation):
+            raise _Refused(_("the user {login} vanished from the SCIM provider during the run").format(
+                login=printable(login, 120)))
         return remote_id
 
     # -- groups
@@ -196,12 +201,11 @@ class ScimTarget(Target):
         return self._create_group(payload, sendable, remote_ids), applied
 
     def _patches(self, remote_id: str, patches: list[list[dict]], name: str) -> bool:
+        change = _("the change of group {name}").format(name=printable(name, 120))
         for operations in patches:
             answer = self.client.request("PATCH", _path("Groups", remote_id), resources.patch_body(operations))
-            if answer.status == 404:
+            if not self._answered(answer, change):
                 return False
-            if answer.status >= 300:
-                raise self._refused(answer, _("the change of group {name}").format(name=printable(name, 120)))
         return True
 
     def _member_patches(self, added: list[str], removed: list[str]) -> list[list[dict]]:
@@ -233,25 +237,24 @@ class ScimTarget(Target):
         if mine is not None:
             remote_id = self._checked_id(Answer(200, mine), _("a search"))
             # Its members when the provider shows them (AWS and Entra never do: then only additions).
-            current = [m.get("value") for m in mine.get("members") or [] if isinstance(m, dict)]
+            current = {m.get("value") for m in mine.get("members") or [] if isinstance(m, dict)}
+            wanted = set(ids)
             patches = self._member_patches([i for i in ids if i not in current],
-                                           [c for c in current if isinstance(c, str) and c not in ids])
+                                           sorted(c for c in current if isinstance(c, str) and c not in wanted))
             if mine.get("displayName") != name:
                 patches.insert(0, [{"op": "replace", "path": "displayName", "value": name}])
-            if not self._patches(remote_id, patches, name):
-                raise _Refused(_("the group {name} vanished from the SCIM provider during the run").format(
-                    name=printable(name, 120)))
-            return remote_id
-        first = ids[:self.profile.members_per_add] if self.profile.members_per_add else ids
-        answer = self.client.request("POST", "/Groups", resources.group_resource(payload, first))
-        if answer.status == 409:
-            raise _Refused(_("the SCIM provider already has a group {name} that this agent did not create; it is "
-                             "left alone").format(name=printable(name, 120)))
-        if answer.status not in (200, 201):
-            raise self._refused(answer, _("the creation of group {name}").format(name=printable(name, 120)))
-        remote_id = self._checked_id(answer, _("the creation of group {name}").format(name=printable(name, 120)))
-        rest = ids[len(first):]
-        if rest and not self._patches(remote_id, self._member_patches(rest, []), name):
+        else:
+            creation = _("the creation of group {name}").format(name=printable(name, 120))
+            first = ids[:self.profile.members_per_add] if self.profile.members_per_add else ids
+            answer = self.client.request("POST", "/Groups", resources.group_resource(payload, first))
+            if answer.status == 409:
+                raise _Refused(_("the SCIM provider already has a group {name} that this agent did not create; it "
+                                 "is left alone").format(name=printable(name, 120)))
+            if answer.status not in (200, 201):
+                raise self._refused(answer, creation)
+            remote_id = self._checked_id(answer, creation)
+            patches = self._member_patches(ids[len(first):], [])
+        if not self._patches(remote_id, patches, name):
             raise _Refused(_("the group {name} vanished from the SCIM provider during the run").format(
                 name=printable(name, 120)))
         return remote_id
@@ -259,8 +262,6 @@ class ScimTarget(Target):
 
 def open_target(context: TargetContext) -> ScimTarget:
     """The directory's SCIM target; says what to enter when its settings or token are missing."""
-    from smartsync_tui.targets.identity.access import proxy_choice
-
     directory: DirectorySettings = context.directory
     settings = directory.scim
     if settings is None:

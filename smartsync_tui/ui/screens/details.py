@@ -20,6 +20,7 @@ from smartsync_tui.config.settings import DirectorySettings, tls_name
 from smartsync_tui.ad.login_check import OUTCOMES
 from smartsync_tui.store.state_store import LoginCheckRecord, StateStore
 from smartsync_tui.ui.advice import in_console
+from smartsync_tui.targets.scim.profiles import REFUSALS
 from smartsync_tui.ui.i18n import N_, _, ngettext, number, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView
@@ -60,7 +61,17 @@ RUN_OUTCOMES = {"ok": N_("ok"), "partial": N_("partial"), "held": N_("held"), "c
 # Why the sync skipped an object (sync_plan, sync_mapping), as stored in English.
 SKIP_REASONS = {"disabled in AD and never synced: not created": N_("disabled in AD and never synced: not created"),
                 "skipped": N_("skipped")}
-_MISSING = re.compile(r"missing (.+) \(Identity requires first name, last name and e-mail\)")
+# The refusals a target stores in English with values in them (Identity's, a SCIM profile's):
+# read back by their template and shown in the console's language.
+REFUSAL_TEMPLATES = (N_("missing {attributes} (Identity requires first name, last name and e-mail)"), *REFUSALS)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)))
+
+
+_REFUSAL_PATTERNS = [(_pattern(t), t) for t in REFUSAL_TEMPLATES]
 
 
 def login_check_summary(checks: list[LoginCheckRecord], now: float, enabled: bool = True) -> str:
@@ -109,10 +120,10 @@ def counts_text(users: int, disabled: int, groups: int, pending: int) -> str:
 
 def skipped_reason(reason: str) -> str:
     """A skipped object's reason as the sync stored it (English), in the console's language."""
-    missing = _MISSING.fullmatch(reason)
-    if missing:
-        return _("missing {attributes} (Identity requires first name, last name and e-mail)").format(
-            attributes=missing.group(1))
+    for pattern, template in _REFUSAL_PATTERNS:
+        found = pattern.fullmatch(reason)
+        if found:
+            return _(template).format(**found.groupdict())
     return _(SKIP_REASONS[reason]) if reason in SKIP_REASONS else reason
 
 
