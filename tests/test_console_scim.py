@@ -66,6 +66,17 @@ async def test_a_scim_directory_added_in_the_console_is_checked_saved_and_synced
         await pilot.pause()
         cells = directory_row(app, 1)
         assert (cells["sync"], cells["target"], cells["users"]) == ("Synced", "SCIM ✓", "1"), cells
+        # Its details speak of the provider, and login checks do not apply to it (only Identity asks).
+        from textual.widgets import Static
+
+        from smartsync_tui.ui.screens.details import DirectoryDetails
+
+        app.push_screen(DirectoryDetails(scim, app.state))
+        await pilot.pause()
+        counts = str(app.screen.query_one("#details-counts", Static).render())
+        assert counts == "1 user (0 disabled) and 0 groups in the SCIM provider; 0 operations pending"
+        assert str(app.screen.query_one("#login-check-summary", Static).render()).startswith(
+            "Login checks do not apply: this directory syncs to a SCIM provider")
     assert [u["userName"] for u in scim_tenant.users().values()] == [ad.login("ana.goncalves")]
 
 

@@ -247,12 +247,15 @@ class Scheduler:
         """The enabled directories, the ones that are scheduled."""
         return [d.id for d in self.settings.directories if d.enabled]
 
-    def run_forever(self) -> None:
-        """Schedule until :meth:`stop`; returns after the runs in flight finished their batch."""
+    def run_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Schedule until :meth:`stop`; returns after the runs in flight finished their batch.
+        ``on_ready`` is called once every directory has its worker (its status can be asked)."""
         with self._lock:
             self._running = True
         try:
             self._reconcile_workers()
+            if on_ready is not None:
+                on_ready()
             next_poll = time.monotonic() + self.settings_poll
             # Polls is_set() rather than wait(): a signal handler that sets the
             # event then never meets its lock held by this very thread.

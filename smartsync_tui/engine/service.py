@@ -72,13 +72,15 @@ class EngineService:
 
     def run_forever(self) -> None:
         """Schedule (and serve the channel) until :meth:`stop`; returns once the runs in flight finished their batch."""
-        if self.serve_channel:
+        def serve() -> None:
             # Served only while the lock is ours (the caller took it): the lock says who the engine is.
+            # And only once the scheduler has every directory: a status asked at once lists them all.
             self.channel = control_channel.serve(self.home, self.handler)
             if self.channel is not None:
                 self._say(_("control channel listening on {path}").format(path=self.channel.path))
+
         try:
-            self.scheduler.run_forever()
+            self.scheduler.run_forever(on_ready=serve if self.serve_channel else None)
         finally:
             if self.channel is not None:
                 self.channel.close()

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from smartsync_tui.core.dn import object_name
-from smartsync_tui.config.settings import DirectorySettings, tls_name
+from smartsync_tui.config.settings import SCIM_TARGET_NAME, DirectorySettings, tls_name
 from smartsync_tui.ad.login_check import OUTCOMES
 from smartsync_tui.store.state_store import LoginCheckRecord, StateStore
 from smartsync_tui.ui.advice import in_console
@@ -74,8 +74,12 @@ def _pattern(template: str) -> re.Pattern[str]:
 _REFUSAL_PATTERNS = [(_pattern(t), t) for t in REFUSAL_TEMPLATES]
 
 
-def login_check_summary(checks: list[LoginCheckRecord], now: float, enabled: bool = True) -> str:
+def login_check_summary(checks: list[LoginCheckRecord], now: float, enabled: bool = True, *,
+                        applies: bool = True) -> str:
     """One line: the last hour's checks, their rate, outcomes and median latency."""
+    if not applies:
+        return _("Login checks do not apply: this directory syncs to a SCIM provider, and only Identity asks "
+                 "the agent to check passwords.")
     if not enabled:
         return _("Login checks are off for this directory (login_checks in appsettings.json).")
     recent = [c for c in checks if c.at >= now - 3600]
@@ -109,9 +113,11 @@ def outcome_count(outcome: str, n: int) -> str:
     return text.format(n=number(n))
 
 
-def counts_text(users: int, disabled: int, groups: int, pending: int) -> str:
-    """The directory's counts in Identity, each in its plural form."""
-    return _("{users} ({disabled}) and {groups} in Identity; {pending}").format(
+def counts_text(users: int, disabled: int, groups: int, pending: int, *, scim: bool = False) -> str:
+    """The directory's counts in its target (Identity, or a SCIM provider), each in its plural form."""
+    text = _("{users} ({disabled}) and {groups} in the SCIM provider; {pending}") if scim else _(
+        "{users} ({disabled}) and {groups} in Identity; {pending}")
+    return text.format(
         users=ngettext("{n} user", "{n} users", users).format(n=number(users)),
         disabled=ngettext("{n} disabled", "{n} disabled", disabled).format(n=number(disabled)),
         groups=ngettext("{n} group", "{n} groups", groups).format(n=number(groups)),
@@ -188,10 +194,10 @@ class DirectoryDetails(ModalScreen[None]):
         counts = self.state.counts(d.id)
         self.query_one("#details-counts", Static).update(literal(
             counts_text(counts["users"] + counts["disabled_users"], counts["disabled_users"], counts["groups"],
-                        len(self.state.pending(d.id)))))
+                        len(self.state.pending(d.id)), scim=d.target == SCIM_TARGET_NAME)))
         self._fill("runs-table", self._run_rows())
         checks = self.state.login_checks(d.id, limit=1000)
-        self.query_one("#login-check-summary", Static).update(literal(login_check_summary(checks, time.time(), d.login_checks and d.target == "identity")))
+        self.query_one("#login-check-summary", Static).update(literal(login_check_summary(checks, time.time(), d.login_checks, applies=d.syncs_to_identity)))
         self._fill("login-checks-table", self._login_check_rows(checks[:50]))
         self._fill("skipped-table", [(guid, (object_name(dn), skipped_reason(reason), dn))
                                      for guid, dn, reason in self.state.skipped(d.id)])
