@@ -26,7 +26,7 @@ from smartsync_tui.config.secret_store import SecretStore, directory_password_ke
 from smartsync_tui.config.settings import AppSettings, DirectorySettings, load_settings, save_settings
 from smartsync_tui.store.state_store import StateStore
 from smartsync_tui.engine.service import EngineService
-from smartsync_tui.targets.base import NOTHING_KNOWN
+from smartsync_tui.targets.base import NO_REMOTE_IDS, NOTHING_KNOWN
 from smartsync_tui.testbed.memory_dc import MemoryDC
 from smartsync_tui.ui.app import SmartSyncApp
 from tests.support.memory_target import MemoryTarget
@@ -48,10 +48,10 @@ class GatedTarget(MemoryTarget):
         self.gate.set()
         self.applying = threading.Event()
 
-    def apply_users(self, users, known=NOTHING_KNOWN):  # type: ignore[no-untyped-def]
+    def apply_users(self, users, known=NOTHING_KNOWN, remote_ids=NO_REMOTE_IDS):  # type: ignore[no-untyped-def]
         self.applying.set()
         assert self.gate.wait(30), "the test never opened the gate"
-        return super().apply_users(users, known)
+        return super().apply_users(users, known, remote_ids)
 
 
 @pytest.fixture(scope="module")

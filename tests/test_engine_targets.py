@@ -158,7 +158,7 @@ def test_a_refused_batch_marks_its_items_failed_and_the_run_goes_on(env):
 
 
 def test_a_stop_while_the_target_answers_is_a_cancel_that_loses_nothing(env, monkeypatch):
-    def stopped(users, known):  # type: ignore[no-untyped-def]
+    def stopped(users, known, remote_ids=None):  # type: ignore[no-untyped-def]
         raise TargetStopped("stopped while waiting for the target's answer")
 
     monkeypatch.setattr(env.target, "apply_users", stopped)
@@ -171,8 +171,8 @@ def test_an_object_missing_from_the_targets_answer_is_refused_by_name(env, monke
     real = env.target.apply_users
     dropped: list[str] = []
 
-    def answers_all_but_one(users, known):  # type: ignore[no-untyped-def]
-        results = real(users, known)
+    def answers_all_but_one(users, known, remote_ids=None):  # type: ignore[no-untyped-def]
+        results = real(users, known, remote_ids or {})
         if not dropped:
             dropped.append(results[0].external_id)
             return results[1:]

@@ -36,8 +36,9 @@ class DirectorySource(ABC):
 
     @abstractmethod
     def users(self, base_dn: str, ldap_filter: str, *, since_usn: int | None, page_size: int,
-              cancel: threading.Event) -> Iterator[AdUser]:
-        """The users under ``base_dn`` matching the filter; changed after ``since_usn`` if given."""
+              cancel: threading.Event, attributes: tuple[str, ...] = ()) -> Iterator[AdUser]:
+        """The users under ``base_dn`` matching the filter; changed after ``since_usn`` if given;
+        ``attributes``: more to read with each (AdUser.attributes)."""
 
     @abstractmethod
     def groups(self, base_dn: str, ldap_filter: str, *, since_usn: int | None, page_size: int,

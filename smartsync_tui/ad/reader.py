@@ -29,6 +29,7 @@ member retrieval; the connection and the paged search are ad/connect.py and ad/s
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -42,6 +43,8 @@ from smartsync_tui.ad.errors import DirectoryError, SearchCancelled
 from smartsync_tui.ad.search import SHOW_DELETED_OID, escape_filter_value, guid_to_str, paged_search
 from smartsync_tui.ad.records import AdGroup, AdUser, DcIdentity, DeletedObject
 from smartsync_tui.i18n import N_, _, ngettext
+
+log = logging.getLogger("smartsync.sync")
 
 __all__ = [
     "DELETED_ATTRIBUTES",
@@ -164,6 +167,24 @@ def _entry_failure(entry: dict[str, Any], kind: str) -> DirectoryError:
     return _bad_entry(dn, _("could not be read as a user") if kind == "user" else _("could not be read as a group"))
 
 
+def _texts(entry: dict[str, Any], names: tuple[str, ...], not_text: set[str]) -> tuple[tuple[str, str], ...]:
+    """The first value of each of ``names`` the entry has, as text; one that is not UTF-8 is
+    left out (said once per read: it must not stop the read as a missing objectGUID does)."""
+    found: list[tuple[str, str]] = []
+    for name in names:
+        values = entry.get(name)
+        if not values:
+            continue
+        try:
+            found.append((name, values[0].decode("utf-8")))
+        except UnicodeDecodeError:
+            if name not in not_text:
+                not_text.add(name)
+                log.warning(_("The AD attribute {attribute} is not text (a binary attribute?): the mapping's "
+                              "default is sent instead; map a text attribute.").format(attribute=name))
+    return tuple(found)
+
+
 # ---------------------------------------------------------------------------
 # The DC
 
@@ -253,8 +274,13 @@ def iter_users(
     since_usn: int | None = None,
     page_size: int = 1000,
     cancel: threading.Event | None = None,
+    attributes: tuple[str, ...] = (),
 ) -> Iterator[AdUser]:
     """Stream the users under ``base_dn`` that match ``ldap_filter`` as :class:`AdUser`.
+
+    ``attributes``: more to read (a target's mapping); each one's first value is
+    in ``AdUser.attributes`` as text. A value that is not UTF-8 text (a binary
+    attribute) is left out and said once per read: the mapping's default applies.
 
     With ``since_usn``, only those changed after it (uSNChanged > since_usn).
     Strings are UTF-8 as AD stores them; attributes an entry does not have are
@@ -262,12 +288,17 @@ def iter_users(
     uSNChanged raises :class:`DirectoryError` (it is not a user account, or
     the account cannot read it): skipping it would disable it in Identity.
     """
+    own = {name.lower() for name in USER_ATTRIBUTES}
+    extra = tuple(dict.fromkeys(a for a in attributes if a.lower() not in own))
     entries = paged_search(
-        conn, base_dn, delta_filter(ldap_filter, since_usn), USER_ATTRIBUTES,
+        conn, base_dn, delta_filter(ldap_filter, since_usn), USER_ATTRIBUTES + extra,
         page_size=page_size, cancel=cancel,
     )
     user = AdUser
     to_guid = guid_to_str
+    # The asked names that are the reader's own (a mapping of "title") come from the entry as well.
+    asked = tuple(dict.fromkeys(attributes))
+    not_text: set[str] = set()
     for e in entries:
         # The hot path of a full sync: plain lookups, no helper calls per attribute.
         get = e.get
@@ -292,6 +323,7 @@ def iter_users(
                 department[0].decode("utf-8") if department else None,
                 int(e["userAccountControl"][0]),
                 int(e["uSNChanged"][0]),
+                _texts(e, asked, not_text) if asked else (),
             )
         except (KeyError, IndexError, ValueError, TypeError):
             failure = _entry_failure(e, "user")

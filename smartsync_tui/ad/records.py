@@ -27,6 +27,9 @@ class AdUser:
     department: str | None
     user_account_control: int
     usn_changed: int
+    #: The attributes a target asked for beyond these (Target.user_attributes), as
+    #: (name as asked, first value as text) for each one the entry has.
+    attributes: tuple[tuple[str, str], ...] = ()
 
     @property
     def disabled(self) -> bool:

@@ -33,8 +33,9 @@ class AdSource(DirectorySource):
         return reader.read_dc_identity(self.conn)
 
     def users(self, base_dn: str, ldap_filter: str, *, since_usn: int | None, page_size: int,
-              cancel: threading.Event) -> Iterator[AdUser]:
-        return reader.iter_users(self.conn, base_dn, ldap_filter, since_usn=since_usn, page_size=page_size, cancel=cancel)
+              cancel: threading.Event, attributes: tuple[str, ...] = ()) -> Iterator[AdUser]:
+        return reader.iter_users(self.conn, base_dn, ldap_filter, since_usn=since_usn, page_size=page_size,
+                                 cancel=cancel, attributes=attributes)
 
     def groups(self, base_dn: str, ldap_filter: str, *, since_usn: int | None, page_size: int,
                cancel: threading.Event) -> Iterator[AdGroup]:

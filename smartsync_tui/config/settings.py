@@ -136,6 +136,26 @@ DEFAULT_TARGET_NAME = "identity"
 SCIM_TARGET_NAME = "scim"
 
 
+class ScimMapping(_Section):
+    """One SCIM path a directory sends from an AD attribute of its choice (docs/scim.md)."""
+
+    path: str
+    # The AD attribute whose value goes there; none: ``default`` always.
+    attribute: str | None = None
+    # Sent when the user has no value for the attribute (none: the path is left out).
+    default: str | None = None
+
+    _check_path = field_validator("path")(lambda cls, v: validation.check_scim_path(v))
+    _check_attribute = field_validator("attribute")(
+        lambda cls, v: None if v is None else validation.check_ad_attribute(v))
+
+    @model_validator(mode="after")
+    def _something(self) -> "ScimMapping":
+        if self.attribute is None and self.default is None:
+            raise ValueError(_("the mapping of {path} needs an attribute, a default, or both").format(path=self.path))  # not a count
+        return self
+
+
 class ScimSettings(_Section):
     """Where a ``scim`` directory's objects go (docs/scim.md); its bearer token is a secret, kept apart."""
 
@@ -149,6 +169,20 @@ class ScimSettings(_Section):
     adopt_existing: bool = False
     # Send the groups (some providers have none, or an admin wants only the users).
     groups: bool = True
+    # Users and groups gone from AD are deleted in the provider (DELETE) instead of deactivated and
+    # emptied: off, so that a wrong filter costs a re-enable, not the users' data in the provider.
+    delete_gone: bool = False
+    # More SCIM paths from AD attributes, or other attributes for the agent's paths (title, userName...).
+    mapping: list[ScimMapping] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_per_path(self) -> "ScimSettings":
+        seen: set[str] = set()
+        for item in self.mapping:
+            if item.path.lower() in seen:
+                raise ValueError(_("the SCIM mapping names {path} twice: keep one").format(path=item.path))
+            seen.add(item.path.lower())
+        return self
 
     _check_url = field_validator("base_url")(lambda cls, v: validation.check_scim_url(v))
     _check_profile = field_validator("profile")(lambda cls, v: validation.check_scim_profile(v))

@@ -184,6 +184,61 @@ def check_scim_url(value: str) -> str:
     return text.rstrip("/")
 
 
+#: What a SCIM mapping may name as its path: ``attr``, ``attr.sub``, or either behind a schema URN
+#: (``urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter``).
+_SCIM_PATH = re.compile(r"(urn:[A-Za-z0-9][A-Za-z0-9:._-]*:)?[A-Za-z][A-Za-z0-9_$-]*(\.[A-Za-z][A-Za-z0-9_$-]*)?")
+#: Paths the agent owns (externalId is how it knows its objects) or that are lists of values, which a
+#: path of one value cannot express; lower-cased (SCIM names are case-insensitive).
+_SCIM_PATHS_NOT_MAPPED = frozenset({
+    "id", "externalid", "schemas", "meta", "active", "members", "groups", "password", "emails", "phonenumbers",
+    "ims", "photos", "addresses", "entitlements", "roles", "x509certificates", "manager",
+})
+#: The engine's own payload fields: a mapped path of the same name would be taken for them.
+_ENGINE_FIELDS = frozenset({
+    "login", "first_name", "last_name", "email", "display_name", "job_title", "department", "external_id",
+    "employee_number", "manager", "gone",
+})
+#: An LDAP attribute name (RFC 4512 descr): a letter, then letters, digits and hyphens.
+_AD_ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
+#: Attributes whose values are bytes, secrets or computed per search: never a SCIM value.
+_AD_ATTRIBUTES_NOT_MAPPED = frozenset({
+    "objectguid", "objectsid", "sidhistory", "jpegphoto", "thumbnailphoto", "usercertificate", "usersmimecertificate",
+    "userpassword", "unicodepwd", "dbcspwd", "ntpwdhistory", "lmpwdhistory", "supplementalcredentials",
+    "msds-managedpassword", "ms-mcs-admpwd", "mslaps-password", "mslaps-encryptedpassword", "logonhours",
+    "tokengroups", "msexchmailboxguid", "msds-keycredentiallink", "member", "memberof",
+})
+
+
+def check_scim_path(value: str) -> str:
+    """A SCIM path a directory's mapping sends a value to."""
+    text = (value or "").strip()
+    if not _SCIM_PATH.fullmatch(text):
+        raise ValueError(_("give the SCIM path as attribute, attribute.subattribute or SCHEMA-URN:attribute "
+                           "(for example title, name.middleName or "
+                           "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter)"))
+    attribute = text.rsplit(":", 1)[-1].split(".", 1)[0].lower()
+    if attribute in _SCIM_PATHS_NOT_MAPPED:
+        raise ValueError(_("the SCIM path {path} cannot be mapped: the agent sets it itself, or it holds a list "
+                           "of values").format(path=text))
+    if text in _ENGINE_FIELDS:
+        raise ValueError(_("{path} is the name of one of the agent's own fields: give the SCIM path "
+                           "(for the enterprise extension's, urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
+                           "{path})").format(path=text))
+    return text
+
+
+def check_ad_attribute(value: str) -> str:
+    """An AD attribute a mapping reads: its LDAP name, one whose values are text."""
+    text = (value or "").strip()
+    if not _AD_ATTRIBUTE.fullmatch(text):
+        raise ValueError(_("give the AD attribute by its LDAP name (for example extensionAttribute1 or "
+                           "physicalDeliveryOfficeName)"))
+    if text.lower() in _AD_ATTRIBUTES_NOT_MAPPED:
+        raise ValueError(_("the AD attribute {attribute} cannot be mapped: its values are binary, secret or "
+                           "links, not text").format(attribute=text))
+    return text
+
+
 #: A CA file holds a few certificates; a system bundle is about 200 KB. Larger is not a CA file.
 MAX_CA_FILE_BYTES = 1024 * 1024
 

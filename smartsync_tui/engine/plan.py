@@ -5,7 +5,7 @@ same plan is printed by a dry run and applied by a real one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from smartsync_tui.store.state_store import PendingOp, StateStore, SyncedObject
@@ -22,6 +22,7 @@ FIELD_LABELS = {
     "login": N_("login"), "first_name": N_("first name"), "last_name": N_("last name"), "email": N_("e-mail"),
     "display_name": N_("display name"), "job_title": N_("job title"), "department": N_("department"),
     "active": N_("active"), "name": N_("name"), "description": N_("description"),
+    "employee_number": N_("employee number"), "manager": N_("manager"), "gone": N_("deleted"),
 }
 # Why a full run disables a user Identity has and AD no longer shows (the preview's "held disable" rows).
 GONE_FROM_SCOPE = N_("gone from AD or out of scope")
@@ -165,10 +166,21 @@ class Planner:
     """Streams AD objects in, keeps only what a plan needs (not the LDAP entries)."""
 
     def __init__(self, directory_id: str, state: StateStore, mode: str, mode_reason: str,
-                 *, refusal: Callable[[str, dict], str | None] = lambda kind, payload: None) -> None:
+                 *, refusal: Callable[[str, dict], str | None] = lambda kind, payload: None,
+                 user_fields: Callable[[dict, Mapping[str, str]], dict] | None = None,
+                 managers: bool = False, mark_gone: bool = False) -> None:
         self.directory_id = directory_id
         # Why the target would refuse an object (Target.refusal): such an object is skipped, not sent.
         self._refusal = refusal
+        # The target's own fields from the attributes it asked for (Target.user_fields); with
+        # ``managers``, a user's ``manager`` DN is handed over as the manager's guid.
+        self._user_fields = user_fields
+        self._managers = managers
+        # Users whose manager was not known yet when they were read (planned once all are read).
+        self._deferred: list[AdUser] = []
+        self._waiting: dict[str, str] = {}
+        # Gone objects are deleted in the target (Target.deletes_gone): their payload says so.
+        self._mark_gone = mark_gone
         self.state = state
         self.full = mode == "full"
         self.plan = SyncPlan(directory_id, mode, mode_reason)
@@ -198,14 +210,28 @@ class Planner:
             self._user_batch(batch)
             if on_progress:
                 on_progress(self.plan.users_read)
+        self._finish_users()
 
-    def _user_batch(self, users: list[AdUser]) -> None:
-        self.plan.users_read += len(users)
+    def _user_batch(self, users: list[AdUser], *, last: bool = False) -> None:
+        """Plan these users; with ``last``, every user has been read (a manager is known or never)."""
+        if not last:
+            self.plan.users_read += len(users)
+        for user in users:
+            self._users_read[user.dn.lower()] = user.guid
+        if self._managers and not last:
+            users = self._with_known_managers(users)
         stored = None if self.full else self.state.get_objects(self.directory_id, [u.guid for u in users])
         for user in users:
             self._seen.add(user.guid)
-            self._users_read[user.dn.lower()] = user.guid
+            attributes = dict(user.attributes)
+            if self._managers:
+                dn = attributes.pop("manager", None)
+                manager = (self.dn_to_guid.get(dn.lower()) or self._waiting.get(dn.lower())) if dn else None
+                if manager is not None:
+                    attributes["manager"] = manager
             payload: dict | None = user_payload(user)
+            if self._user_fields is not None:
+                payload = self._user_fields(payload, attributes)
             reason = self._refusal("user", payload)
             if reason is not None:
                 payload = None
@@ -237,8 +263,52 @@ class Planner:
             elif not old_active and payload["active"]:
                 op = "enable"
             old_payload = (stored or {}).get(user.guid) if not self.full else None
-            changes = field_changes(old_payload.payload, payload) if old_payload else []
+            changes = self._changes(old_payload.payload, payload) if old_payload else []
             self.plan.ops.append(PlannedOp(user.guid, "user", op, user.dn, payload, changes, why=_("changed in AD")))
+
+    def _with_known_managers(self, users: list[AdUser]) -> list[AdUser]:
+        """The users whose manager is known now (planned, or in the state store); the others wait
+        for the end of the read (their manager may come later in it), as do users whose manager
+        A manager that is never found is left out of the payload."""
+        wanted = {
+            dn.lower() for u in users for name, dn in u.attributes if name == "manager"
+        } - self.dn_to_guid.keys()
+        if wanted:
+            # Synced before (a delta reads only what changed; a full run may read the manager later).
+            found = self.state.guids_for_dns(self.directory_id, wanted)
+            self.dn_to_guid.update((dn.lower(), guid) for dn, guid in found.items())
+        ready: list[AdUser] = []
+        for user in users:
+            dn = next((v for name, v in user.attributes if name == "manager"), None)
+            if dn is None or dn.lower() in self.dn_to_guid:
+                ready.append(user)
+            else:
+                self._deferred.append(user)
+        return ready
+
+    def _finish_users(self) -> None:
+        """Plan the users that waited for their manager, managers before their reports."""
+        deferred, self._deferred = self._deferred, []
+        if not deferred:
+            return
+        # A manager that waited too is synced (or refused) in this run like the rest: its guid is
+        # what the report names (not a member link yet: dn_to_guid is what is synced).
+        self._waiting = {user.dn.lower(): user.guid for user in deferred}
+        self._user_batch(deferred, last=True)
+        self._waiting = {}
+
+    def _changes(self, old: dict, new: dict) -> list[tuple[str, object, object]]:
+        """The field diff, with a manager named by its login rather than its guid."""
+        changes = field_changes(old, new)
+        if not self._managers or not any(f == "manager" for f, _a, _b in changes):
+            return changes
+        named = [g for f, a, b in changes if f == "manager" for g in (a, b) if g and g not in self._names]
+        # A manager this run did not read (a delta): its login as the state store holds it.
+        for guid, synced in self.state.get_objects(self.directory_id, named).items():
+            if synced.payload.get("login"):
+                self._names.setdefault(guid, synced.payload["login"])
+        return [(f, self._name_of(a) if a else a, self._name_of(b) if b else b) if f == "manager" else (f, a, b)
+                for f, a, b in changes]
 
     # -- groups
 
@@ -308,7 +378,9 @@ class Planner:
     def add_gone_after_full_read(self) -> None:
         """Full run: whatever Identity has that AD no longer shows in scope is disabled (users)
         or emptied (groups). Only called after a read that completed without error."""
-        gone_users = [g for g, (_h, active, _dn) in self._known_users.items() if active and g not in self._seen]
+        # Deleting: a user disabled before it left is deleted too (once: its payload says gone).
+        gone_users = [g for g, (_h, active, _dn) in self._known_users.items()
+                      if (active or self._mark_gone) and g not in self._seen]
         gone_groups = [g for g in self._known_groups if g not in self._seen]
         self._disable(gone_users, _(GONE_FROM_SCOPE))
         self._empty_groups(gone_groups)
@@ -317,7 +389,8 @@ class Planner:
         """Delta run: deleted objects seen through the show-deleted control."""
         guids = [t.guid for t in tombstones if t.guid not in self._seen]
         stored = self.state.get_objects(self.directory_id, guids)
-        self._disable([g for g, o in stored.items() if o.kind == "user" and o.active], _("deleted in AD"), stored)
+        self._disable([g for g, o in stored.items() if o.kind == "user" and (o.active or self._mark_gone)],
+                      _("deleted in AD"), stored)
         self._empty_groups([g for g, o in stored.items() if o.kind == "group"], stored)
         self._drop_members(set(stored))
 
@@ -347,6 +420,12 @@ class Planner:
         stored = stored if stored is not None else self.state.get_objects(self.directory_id, guids)
         for guid in guids:
             old = stored[guid]
+            if self._mark_gone:
+                if old.payload.get("gone"):
+                    continue  # deleted by an earlier run
+                payload = {**old.payload, "active": False, "gone": True}
+                self.plan.ops.append(PlannedOp(guid, "user", "disable", old.dn, payload, [("gone", False, True)], why))
+                continue
             payload = {**old.payload, "active": False}
             self.plan.ops.append(PlannedOp(guid, "user", "disable", old.dn, payload, [("active", True, False)], why))
 
@@ -356,6 +435,13 @@ class Planner:
         stored = stored if stored is not None else self.state.get_objects(self.directory_id, guids)
         for guid in guids:
             old = stored[guid]
+            if self._mark_gone:
+                if old.payload.get("gone"):
+                    continue  # deleted by an earlier run
+                payload = {**old.payload, "members": [], "gone": True}
+                changes = [("gone", False, True)]
+                self.plan.ops.append(PlannedOp(guid, "group", "group-update", old.dn, payload, changes, _("gone from AD")))
+                continue
             if not old.payload.get("members"):
                 continue
             payload = {**old.payload, "members": []}
@@ -369,7 +455,7 @@ class Planner:
         for op in bare:
             old = stored.get(op.guid)
             if old is not None:
-                op.changes = field_changes(old.payload, op.payload)
+                op.changes = self._changes(old.payload, op.payload)
 
     # -- leftovers and safety
 

@@ -42,8 +42,31 @@ class _Cancelled(Exception):
     pass
 
 
-def filters_hash(user_filter: str, group_filter: str) -> str:
-    return hashlib.sha256(f"{user_filter}\n{group_filter}".encode()).hexdigest()[:16]
+def _managers_first(ops: list[PlannedOp]) -> list[PlannedOp]:
+    """Users in the order a target naming managers by its own ids wants: a manager before the
+    users who report to it (by depth in the chain; a cycle is cut), so that a report's batch
+    usually finds its manager created. Stable: without managers the order is the plan's."""
+    by_guid = {op.guid: op for op in ops}
+    if not any(op.payload.get("manager") in by_guid for op in ops):
+        return ops
+    depth: dict[str, int] = {}
+    for op in ops:
+        chain: list[str] = []
+        guid: str | None = op.guid
+        while guid in by_guid and guid not in depth and guid not in chain:
+            chain.append(guid)
+            guid = by_guid[guid].payload.get("manager")
+        base = depth.get(guid, -1) if guid is not None else -1
+        for n, g in enumerate(reversed(chain), start=1):
+            depth[g] = base + n
+    return sorted(ops, key=lambda op: depth[op.guid])
+
+
+def filters_hash(user_filter: str, group_filter: str, target_key: str = "") -> str:
+    """What the read and the payloads depend on besides AD: a change makes the next run a full one.
+    Without a target key, the hash of the filters alone (what a home written before holds)."""
+    text = f"{user_filter}\n{group_filter}" + (f"\n{target_key}" if target_key else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class SyncEngine:
@@ -145,18 +168,21 @@ class SyncEngine:
             source = open_source(directory, password)
             try:
                 dc = source.read_dc()
-                mode, reason, since = self._mode(did, dc, options, filters_hash(user_filter, group_filter))
+                mode, reason, since = self._mode(did, dc, options, filters_hash(user_filter, group_filter, target.settings_key()))
                 result.mode, result.mode_reason = mode, reason
                 log.info(_("sync {id}: {mode} ({reason}) from {dc}, users {user_filter}, groups {group_filter}").format(
                     id=did, mode=mode_name(mode), reason=reason, dc=dc.dns_host_name,
                     user_filter=user_filter, group_filter=group_filter,
                 ))
-                planner = Planner(did, self.state, mode, reason, refusal=target.refusal)
+                attributes = target.user_attributes()
+                planner = Planner(did, self.state, mode, reason, refusal=target.refusal, user_fields=target.user_fields,
+                                  managers="manager" in attributes, mark_gone=target.deletes_gone())
                 counts = self.state.counts(did)
                 expected = counts["users"] + counts["disabled_users"]
                 report(SyncProgress(did, "reading users", 0, expected))
                 planner.add_users(
-                    source.users(directory.base_dn, user_filter, since_usn=since, page_size=options.page_size, cancel=cancel),
+                    source.users(directory.base_dn, user_filter, since_usn=since, page_size=options.page_size,
+                                 cancel=cancel, attributes=attributes),
                     # No estimate on a first run: no percent rather than a false 100%.
                     on_progress=lambda n: report(SyncProgress(did, "reading users", n, max(n, expected) if expected else 0)),
                 )
@@ -207,7 +233,7 @@ class SyncEngine:
             self.state.set_watermark(
                 did,
                 Watermark(
-                    dc.dns_host_name, dc.invocation_id, dc.highest_committed_usn, filters_hash(user_filter, group_filter),
+                    dc.dns_host_name, dc.invocation_id, dc.highest_committed_usn, filters_hash(user_filter, group_filter, target.settings_key()),
                     time.time() if mode == "full" else (previous.full_at if previous else time.time()),
                 ),
             )
@@ -260,7 +286,7 @@ class SyncEngine:
             return "full", _("the DC's USN went back ({usn} < {previous}: restored?)").format(
                 usn=dc.highest_committed_usn, previous=mark.usn), None
         if mark.filters_hash != fhash:
-            return "full", _("the user or group filter changed"), None
+            return "full", _("the user or group filter, or what the target is sent, changed"), None
         interval = self.settings.sync.full_reconcile_interval_hours * 3600
         if time.time() - mark.full_at >= interval:
             return "full", _("scheduled full reconcile"), None
@@ -277,7 +303,7 @@ class SyncEngine:
         report: Callable[[SyncProgress], None],
         cancel: threading.Event,
     ) -> list[tuple[str, str, str]]:
-        users = [op for op in plan.ops if op.kind == "user"]
+        users = _managers_first([op for op in plan.ops if op.kind == "user"])
         groups = [op for op in plan.ops if op.kind == "group"]
         total = len(plan.ops)
         done = 0
@@ -291,7 +317,14 @@ class SyncEngine:
             return {guid: Known(o.remote_id, o.payload) for guid, o in held.items()}
 
         def send_users(payloads: list[dict]) -> list[ItemResult]:
-            return target.apply_users(payloads, known(payloads))
+            held = known(payloads)
+            if not target.needs_member_ids:
+                return target.apply_users(payloads, held)
+            # Read per batch: a manager created by an earlier batch of this run has its id by now.
+            # The manager named last time too: a change compares the two by their remote ids.
+            managers = {p["manager"] for p in payloads if p.get("manager")}
+            managers.update(k.payload["manager"] for k in held.values() if k.payload.get("manager"))
+            return target.apply_users(payloads, held, self.state.remote_ids(did, managers))
 
         def send_groups(payloads: list[dict]) -> list[ItemResult]:
             held = known(payloads)
@@ -303,7 +336,11 @@ class SyncEngine:
             members.update(m for k in held.values() for m in k.payload.get("members", ()))
             return target.apply_groups(payloads, self.state.remote_ids(did, members), held)
 
-        for kind, ops, send in (("user", users, send_users), ("group", groups, send_groups)):
+        def phase(kind: str, ops: list[PlannedOp], send: Callable[[list[dict]], list[ItemResult]]) -> list[PlannedOp]:
+            """Apply ``ops`` in batches over the engine's threads; the ops the target took only in
+            part (ItemResult.applied) are returned."""
+            nonlocal done, failures
+            partial: list[PlannedOp] = []
             size = min(options.batch_size, target.max_batch_size or options.batch_size)
             batches = [ops[i : i + size] for i in range(0, len(ops), size)]
             with ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix=f"sync-{did}") as pool:
@@ -321,14 +358,27 @@ class SyncEngine:
                     finished, _pending = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
                         batch = running.pop(future)
-                        failures += self._record(did, kind, batch, future, target.display_name)
+                        failed, took_part = self._record(did, kind, batch, future, target.display_name)
+                        failures += failed
+                        partial += took_part
                         done += len(batch)
                         report(SyncProgress(did, "applying", done, total))
+            return partial
+
+        partial = phase("user", users, send_users)
+        # A user sent before its manager had an id (a manager created later in the same run):
+        # once every user landed, the manager is named (one more call each, only for those).
+        retry = [op for op in partial if op.payload.get("manager")]
+        if retry:
+            total += len(retry)
+            phase("user", retry, send_users)
+        phase("group", groups, send_groups)
         return failures
 
     def _record(self, did: str, kind: str, batch: list[PlannedOp], future: Future,
-                target_name: str) -> list[tuple[str, str, str]]:
-        """Commit one batch's outcome to the state store (its own transaction)."""
+                target_name: str) -> tuple[list[tuple[str, str, str]], list[PlannedOp]]:
+        """Commit one batch's outcome to the state store (its own transaction): the objects that
+        failed, and the ops the target took only in part."""
         try:
             results: list[ItemResult] = future.result()
         except TargetStopped:
@@ -337,16 +387,22 @@ class SyncEngine:
             raise  # every later batch would fail the same way; what is left stays pending
         except UserError as exc:  # BatchRefused, or a target's own refusal of the batch
             self.state.mark_failed(did, {op.guid: str(exc) for op in batch})
-            return [(op.guid, op.dn, str(exc)) for op in batch]
+            return [(op.guid, op.dn, str(exc)) for op in batch], []
         by_id = {r.external_id: r for r in results}
         applied: list[SyncedObject] = []
         failed: dict[str, str] = {}
+        for_good: list[tuple[str, str, str]] = []
+        partial: list[PlannedOp] = []
         for op in batch:
             answer = by_id.get(op.guid)
             if answer is None or not answer.ok:
                 failed[op.guid] = (answer.error if answer is not None else None) or _(
                     "{target} returned no result for it").format(target=target_name)
+                if answer is not None and not answer.retry:
+                    for_good.append((op.guid, op.dn, failed[op.guid]))
                 continue
+            if answer.applied is not None:
+                partial.append(op)
             took = op.payload if answer.applied is None else answer.applied
             applied.append(
                 SyncedObject(
@@ -357,7 +413,9 @@ class SyncEngine:
             self.state.record_applied(did, applied)
         if failed:
             self.state.mark_failed(did, failed)
-        return [(op.guid, op.dn, failed[op.guid]) for op in batch if op.guid in failed]
+        if for_good:
+            self.state.refuse(did, for_good)
+        return [(op.guid, op.dn, failed[op.guid]) for op in batch if op.guid in failed], partial
 
     def _log_result(self, result: SyncResult, options: SyncOptions) -> None:
         summary = ", ".join(count_text(k, v) for k, v in result.counts.items() if v)

@@ -458,6 +458,21 @@ class StateStore:
                 [(error, directory_id, guid) for guid, error in failures.items()],
             )
 
+    def refuse(self, directory_id: str, refused: Iterable[tuple[str, str, str]]) -> None:
+        """(guid, dn, reason) the target refused for what they hold (sending them again cannot
+        succeed): no longer pending, listed as skipped with the target's reason, atomically. AD
+        changing one plans it again (and unskips it); so does a full reconcile."""
+        rows = list(refused)
+        now = time.time()
+        with self._tx():
+            self._db.executemany(
+                "DELETE FROM pending WHERE directory_id = ? AND guid = ?", [(directory_id, r[0]) for r in rows]
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?, ?)",
+                [(directory_id, guid, dn, reason, now) for guid, dn, reason in rows],
+            )
+
     def drop_pending(self, directory_id: str, guids: Iterable[str]) -> None:
         with self._tx():
             self._db.executemany(

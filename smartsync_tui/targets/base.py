@@ -77,6 +77,10 @@ class ItemResult:
     #: members that had no remote id yet); the state store keeps this one, so a later run that
     #: can name them sends the rest. None: it took the payload as sent.
     applied: dict | None = None
+    #: False when sending the same payload again cannot succeed (the target refused it for what
+    #: it holds: a value the target rejects, a name someone else has): the object waits, with
+    #: this error, until AD changes it or a full reconcile; True: sent again on the next run.
+    retry: bool = True
 
     @property
     def ok(self) -> bool:
@@ -104,6 +108,8 @@ class Known:
 
 #: No object known (the default of apply_users/apply_groups' ``known``).
 NOTHING_KNOWN: Mapping[str, Known] = MappingProxyType({})
+#: No remote id (the default of apply_users' ``remote_ids``).
+NO_REMOTE_IDS: Mapping[str, str] = MappingProxyType({})
 
 
 class Target(ABC):
@@ -118,8 +124,9 @@ class Target(ABC):
     name: ClassVar[str]
     #: How an admin calls it in a message ("Identity returned no result for it").
     display_name: ClassVar[str]
-    #: Whether apply_groups needs the members' remote ids (looked up in the state store
-    #: for each batch); a target that resolves members by external id leaves it False.
+    #: Whether apply_groups needs the members' remote ids, and apply_users the managers'
+    #: (looked up in the state store for each batch: a group's ``members`` and a user's
+    #: ``manager`` are external ids); a target that resolves them by external id leaves it False.
     needs_member_ids: ClassVar[bool] = False
     #: Whether apply_users/apply_groups need ``known``: what the state store holds of each
     #: object of the batch (a target that updates by its own id and sends only the fields that
@@ -131,7 +138,8 @@ class Target(ABC):
     max_batch_size: ClassVar[int | None] = None
 
     @abstractmethod
-    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
+    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN,
+                    remote_ids: Mapping[str, str] = NO_REMOTE_IDS) -> list[ItemResult]:
         """Create or update each user (``active`` False disables it); one result per user.
 
         Idempotent: applying the same payload again changes nothing. An object
@@ -140,6 +148,10 @@ class Target(ABC):
         the batch's objects applied before to what the state store holds of them;
         an object not in it may still exist in the target (a run cut between the
         target's answer and the store's commit): applying it must not duplicate it.
+        With ``needs_member_ids``, ``remote_ids`` maps the managers named by the
+        batch (``manager``, see user_attributes) that the target holds to its ids.
+        A payload with ``gone`` True (only when deletes_gone) is a user gone from
+        AD: delete it.
 
         Raises: TargetUnavailable, TargetStopped, BatchRefused.
         """
@@ -166,6 +178,30 @@ class Target(ABC):
     def flattens_groups(self) -> bool:
         """Whether a group's members must be users only (the target has no nested groups): the
         engine then sends each group's users at any depth, whatever the directory's setting."""
+        return False
+
+    def user_attributes(self) -> tuple[str, ...]:
+        """AD attributes this target maps beyond the engine's own fields (engine/mapping.py),
+        read with every user and handed to user_fields. ``manager`` is handed over as the
+        external id of the user it names when this sync knows that user (else absent), so
+        that the target can name the manager by its own id."""
+        return ()
+
+    def user_fields(self, payload: dict, attributes: Mapping[str, str]) -> dict:
+        """The payload this target is sent for a user: the engine's, with the fields the target
+        takes from ``attributes`` (the user's values of user_attributes(), absent ones left
+        out). Whatever it returns is what the preview compares and the state store keeps."""
+        return payload
+
+    def settings_key(self) -> str:
+        """The target's settings that change what it is sent or how (a mapping, an adoption rule), as
+        one text: when it changes, the next run is a full one, so that every object is planned again
+        under the new settings. Empty: none (the run depends on the directory's filters alone)."""
+        return ""
+
+    def deletes_gone(self) -> bool:
+        """Whether users and groups gone from AD are deleted in the target (its payload then says
+        ``gone``) instead of disabled and emptied. The deletion threshold holds them all the same."""
         return False
 
     def refusal(self, kind: str, payload: dict) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from smartsync_tui.targets.base import (
     BatchRefused,
+    NO_REMOTE_IDS,
     NOTHING_KNOWN,
     ItemResult,
     Known,
@@ -37,6 +38,7 @@ class MemoryTarget(Target):
         self.closed = 0
         self.member_ids_seen: list[dict[str, str]] = []
         self.known_seen: dict[str, Known] = {}  # every object the engine said it knew, last answer kept
+        self.manager_ids_seen: dict[str, str] = {}  # the managers' remote ids the engine handed over
         self.members_without_id: set[str] = set()  # named by a group but given no remote id
         self._scope = scope
         self._ids = itertools.count(1)
@@ -65,9 +67,11 @@ class MemoryTarget(Target):
                 results.append(ItemResult(key, remote))
         return results
 
-    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
+    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN,
+                    remote_ids: Mapping[str, str] = NO_REMOTE_IDS) -> list[ItemResult]:
         with self._lock:
             self.known_seen.update(known)
+            self.manager_ids_seen.update(remote_ids)
         return self._apply(users, self.users)
 
     def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str],

@@ -179,6 +179,7 @@ class ScimGate:
         self.refuse: dict[str, tuple[int, dict]] = {}  # text in the body -> (status, SCIM error)
         self.max_members_per_patch: int | None = None  # AWS: 100, Entra: 20 to add
         self.no_members_on_get = False  # AWS and Entra: GET never returns members
+        self.members_alone = False  # Entra: member changes in a PATCH of their own, nothing else in it
         self.reject_all = False  # answer 401 to everything (a revoked token)
         self.patch_status: int | None = None  # answer every PATCH with this (501: a server without PATCH)
         self.answers: dict[str, tuple[int, bytes]] = {}  # path (no query) -> what to answer instead
@@ -249,6 +250,11 @@ class ScimGate:
         for needle, (status, answer) in self.refuse.items():
             if needle in text and method in ("POST", "PUT", "PATCH"):
                 return status, {"Content-Type": "application/scim+json"}, json.dumps(answer).encode()
+        if method == "PATCH" and self.members_alone and body:
+            paths = [str(op.get("path", "")) for op in json.loads(body).get("Operations", [])]
+            touching = [p.startswith("members") for p in paths]
+            if any(touching) and not all(touching):
+                return error(400, "member changes must be sent alone", "invalidValue")
         if method == "PATCH" and self.max_members_per_patch is not None and body:
             ops = json.loads(body).get("Operations", [])
             members = sum(len(op.get("value") or []) for op in ops if op.get("path") == "members" and op["op"] == "add")

@@ -105,6 +105,12 @@ class AdEditor:
         self.conn.modify_dn(dn, rdn, new_superior=new_parent)
         return f"{rdn},{new_parent}"
 
+    def rename(self, dn: str, cn: str) -> str:
+        """A new CN (a group's name), same place; the new DN."""
+        rdn = f"CN={rdn_escape(cn)}"
+        self.conn.modify_dn(dn, rdn)
+        return f"{rdn},{dn.split(',', 1)[1]}"
+
     def delete(self, dn: str) -> None:
         self.conn.delete(dn)
 

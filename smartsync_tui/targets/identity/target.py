@@ -19,6 +19,7 @@ from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.config.secret_store import directory_agent_key, directory_token_key
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.base import (
+    NO_REMOTE_IDS,
     NOTHING_KNOWN,
     BatchRefused,
     ItemResult,
@@ -78,7 +79,8 @@ class IdentityTarget(Target):
     def __init__(self, client: IdentityClient) -> None:
         self.client = client
 
-    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
+    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN,
+                    remote_ids: Mapping[str, str] = NO_REMOTE_IDS) -> list[ItemResult]:
         # An upsert by external id: what was applied before is not needed.
         with translated():
             return _results(self.client.upsert_users(list(users)))

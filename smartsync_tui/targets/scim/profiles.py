@@ -20,7 +20,8 @@ MISSING_NAMES = N_("missing {attributes} ({provider} requires first name, last n
 LOGIN_TOO_LONG = N_("login longer than {limit} characters ({provider}'s limit)")  # not a count (limits are 21 and up)
 NO_GROUPS = N_("groups are not sent: {provider} has none")
 GROUPS_OFF = N_("groups are not sent to this SCIM provider (scim.groups is off)")
-REFUSALS = (MISSING_NAMES, LOGIN_TOO_LONG, NO_GROUPS, GROUPS_OFF)
+NO_USER_NAME = N_("no userName: the directory's mapping gives it no value and no default")
+REFUSALS = (MISSING_NAMES, LOGIN_TOO_LONG, NO_GROUPS, GROUPS_OFF, NO_USER_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,8 @@ class Profile:
                 return NO_GROUPS.format(provider=self.title)
             return None if send_groups else GROUPS_OFF
         login = str(payload.get("login") or "")
+        if not login:
+            return NO_USER_NAME
         if self.user_name_max and len(login) > self.user_name_max:
             return LOGIN_TOO_LONG.format(limit=self.user_name_max, provider=self.title)
         if self.names_required:

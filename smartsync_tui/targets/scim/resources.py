@@ -10,6 +10,11 @@ is the same paths nested. Decisions (docs/scim.md):
 - ``displayName`` falls back to "given family", then to the login: several
   providers (AWS) refuse a user without one.
 - One work e-mail, primary; a user without mail has no ``emails``.
+- The enterprise extension's ``employeeNumber`` and ``department``, and its
+  ``manager`` by the manager's SCIM id (left out until the manager has one).
+- A directory's mapping (scim.mapping) adds paths (in the payload under the
+  path itself) or gives one of the agent's paths another attribute (then in the
+  engine's field for it: the preview names it as usual).
 - A group is ``displayName``, ``externalId`` and ``members`` by SCIM id; AD's
   description has no place in SCIM's core Group and is not sent.
 """
@@ -33,8 +38,15 @@ USER_PATHS = {
     "last_name": "name.familyName",
     "job_title": "title",
     "department": f"{ENTERPRISE_USER}:department",
+    "employee_number": f"{ENTERPRISE_USER}:employeeNumber",
     "active": "active",
 }
+MANAGER_PATH = f"{ENTERPRISE_USER}:manager"
+#: The payload's keys that are not SCIM paths: the engine's fields and its markers.
+ENGINE_KEYS = frozenset(USER_PATHS) | {"external_id", "email", "display_name", "manager", "gone"}
+#: A mapped path that is one of the agent's own (lower-cased: SCIM names are case-insensitive) -> the
+#: engine's field that holds it.
+FIELD_OF_PATH = {path.lower(): field for field, path in USER_PATHS.items()} | {"displayname": "display_name"}
 
 
 def display_name(payload: Mapping) -> str:
@@ -42,14 +54,28 @@ def display_name(payload: Mapping) -> str:
     return payload.get("display_name") or given or str(payload.get("login") or "")
 
 
-def user_paths(payload: Mapping) -> dict[str, object]:
-    """The user as SCIM path -> value; a path whose value is None is absent."""
+def user_paths(payload: Mapping, remote_ids: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The user as SCIM path -> value; a path whose value is None is absent. ``remote_ids``: the
+    SCIM ids of the users the payloads name as managers (a manager without one is left out)."""
     flat: dict[str, object] = {path: payload.get(field) for field, path in USER_PATHS.items()}
     flat["displayName"] = display_name(payload)
     email = payload.get("email")
     flat["emails"] = [{"value": email, "type": "work", "primary": True}] if email else None
     flat["externalId"] = payload["external_id"]
+    manager = (remote_ids or {}).get(payload.get("manager") or "")
+    flat[MANAGER_PATH] = {"value": manager} if manager else None
+    for key, value in payload.items():
+        if key not in ENGINE_KEYS:
+            flat[key] = value  # a path of the directory's mapping
     return flat
+
+
+def _split(path: str) -> tuple[str | None, str]:
+    """(schema URN or None for the core schema, attribute[.sub]) of a path."""
+    if path.startswith("urn:"):
+        urn, _sep, attribute = path.rpartition(":")
+        return urn, attribute
+    return None, path
 
 
 def _nest(flat: Mapping[str, object]) -> dict:
@@ -57,31 +83,33 @@ def _nest(flat: Mapping[str, object]) -> dict:
     for path, value in flat.items():
         if value is None:
             continue
-        if path.startswith(ENTERPRISE_USER + ":"):
-            out.setdefault(ENTERPRISE_USER, {})[path[len(ENTERPRISE_USER) + 1:]] = value
-        elif "." in path:
-            parent, child = path.split(".", 1)
-            out.setdefault(parent, {})[child] = value
+        urn, attribute = _split(path)
+        where = out if urn is None else out.setdefault(urn, {})
+        if "." in attribute:
+            parent, child = attribute.split(".", 1)
+            where.setdefault(parent, {})[child] = value
         else:
-            out[path] = value
+            where[attribute] = value
     return out
 
 
 def user_from_paths(flat: Mapping[str, object]) -> dict:
     """A user resource from its SCIM paths (a path whose value is None is left out)."""
     body = _nest(flat)
-    body["schemas"] = [CORE_USER] + ([ENTERPRISE_USER] if ENTERPRISE_USER in body else [])
+    body["schemas"] = [CORE_USER] + sorted(key for key in body if key.startswith("urn:"))
     return body
 
 
-def user_resource(payload: Mapping) -> dict:
+def user_resource(payload: Mapping, remote_ids: Mapping[str, str] | None = None) -> dict:
     """The whole user, for a POST or a PUT."""
-    return user_from_paths(user_paths(payload))
+    return user_from_paths(user_paths(payload, remote_ids))
 
 
-def user_operations(old: Mapping, new: Mapping) -> list[dict]:
+def user_operations(old: Mapping, new: Mapping, remote_ids: Mapping[str, str] | None = None) -> list[dict]:
     """The PATCH operations that turn ``old`` into ``new``: only the paths that changed."""
-    before, after = user_paths(old), user_paths(new)
+    before, after = user_paths(old, remote_ids), user_paths(new, remote_ids)
+    # A mapped path that is no longer mapped (or no longer has a value) is removed.
+    after.update({path: None for path in before if path not in after})
     ops: list[dict] = []
     for path, value in after.items():
         if before.get(path) == value:

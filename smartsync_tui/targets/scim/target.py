@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
@@ -34,7 +35,7 @@ from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.core.text import printable
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.http_common import proxy_choice
-from smartsync_tui.targets.base import NOTHING_KNOWN, ItemResult, Known, Target
+from smartsync_tui.targets.base import NO_REMOTE_IDS, NOTHING_KNOWN, ItemResult, Known, Target
 from smartsync_tui.targets.registry import TargetContext
 from smartsync_tui.targets.scim import resources
 from smartsync_tui.targets.scim.client import Answer, ScimClient
@@ -48,7 +49,17 @@ _REMOTE_ID = re.compile(r"[A-Za-z0-9._~:@!$'()*+,;=-]{1,256}")
 
 
 class _Refused(Exception):
-    """This object cannot be applied now; the text says why (the provider's detail kept)."""
+    """This object cannot be applied now; the text says why (the provider's detail kept).
+    ``retry``: whether sending it again, unchanged, may succeed (ItemResult.retry)."""
+
+    def __init__(self, text: str, *, retry: bool = True) -> None:
+        super().__init__(text)
+        self.retry = retry
+
+
+#: Answers that refuse an object for what it holds: the same payload sent again gets the same answer
+#: (400 invalid value or syntax, 409 uniqueness, 413 too large, 422 unprocessable).
+_FOR_GOOD = frozenset({400, 409, 413, 422})
 
 
 def _path(kind: str, remote_id: str) -> str:
@@ -70,11 +81,22 @@ class ScimTarget(Target):
         self.profile = profile
         # PATCH until the provider answers it 405 or 501 (a generic profile's server without it).
         self._patch = profile.patch
+        # The users this run created or found, by external id: a manager created earlier in the same
+        # batch is named by its id at once (the engine's ids are read before each batch).
+        self._ids: dict[str, str] = {}
 
     # -- the contract
 
-    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
-        return [self._one(payload, known.get(payload["external_id"]), self._user) for payload in users]
+    def apply_users(self, users: Sequence[dict], known: Mapping[str, Known] = NOTHING_KNOWN,
+                    remote_ids: Mapping[str, str] = NO_REMOTE_IDS) -> list[ItemResult]:
+        ids = ChainMap(remote_ids, self._ids)  # type: ignore[arg-type]
+        results = []
+        for payload in users:
+            result = self._one(payload, known.get(payload["external_id"]), lambda p, k: self._user(p, k, ids))
+            if result.remote_id:
+                self._ids[result.external_id] = result.remote_id  # one key per thread's own user: no lock needed
+            results.append(result)
+        return results
 
     def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str],
                      known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
@@ -87,6 +109,36 @@ class ScimTarget(Target):
     def refusal(self, kind: str, payload: dict) -> str | None:
         return self.profile.refusal(kind, payload, send_groups=self.settings.groups)
 
+    def user_attributes(self) -> tuple[str, ...]:
+        mapped = tuple(m.attribute for m in self.settings.mapping if m.attribute)
+        return ("employeeNumber", "manager", *mapped)
+
+    def user_fields(self, payload: dict, attributes: Mapping[str, str]) -> dict:
+        out = dict(payload)
+        # Only when there is a value: a directory synced before these fields existed keeps its hashes.
+        for field, attribute in (("employee_number", "employeeNumber"), ("manager", "manager")):
+            value = (attributes.get(attribute) or "").strip()
+            if value:
+                out[field] = value
+        for item in self.settings.mapping:
+            value = (attributes.get(item.attribute) or "").strip() if item.attribute else ""
+            value = value or item.default
+            field = resources.FIELD_OF_PATH.get(item.path.lower())
+            if field is not None:
+                out[field] = value  # one of the agent's paths from another attribute
+            elif value is not None:
+                out[item.path] = value
+        return out
+
+    def deletes_gone(self) -> bool:
+        return self.settings.delete_gone
+
+    def settings_key(self) -> str:
+        # Not the URL, the CA or the token: where and how to connect changes nothing that is sent.
+        s = self.settings
+        return json.dumps([s.profile, s.adopt_existing, s.groups, s.delete_gone,
+                           [m.model_dump() for m in s.mapping]], sort_keys=True)
+
     def close(self) -> None:
         self.client.close()
 
@@ -97,7 +149,7 @@ class ScimTarget(Target):
         try:
             remote_id, applied = apply(payload, known)
         except _Refused as exc:
-            return ItemResult(guid, None, str(exc))
+            return ItemResult(guid, None, str(exc), retry=exc.retry)
         return ItemResult(guid, remote_id, None, applied)
 
     def _checked_id(self, answer: Answer, what: str) -> str:
@@ -108,7 +160,7 @@ class ScimTarget(Target):
 
     def _refused(self, answer: Answer, what: str) -> _Refused:
         return _Refused(_("the SCIM provider refused {what} (HTTP {status}): {problem}").format(
-            what=what, status=answer.status, problem=answer.problem()))
+            what=what, status=answer.status, problem=answer.problem()), retry=answer.status not in _FOR_GOOD)
 
     def _find(self, kind: str, attribute: str, value: str) -> dict | None:
         """The one resource whose ``attribute`` equals ``value`` (a filtered GET), or None."""
@@ -125,22 +177,36 @@ class ScimTarget(Target):
         found = [r for r in found if same(r.get(attribute))]
         if len(found) > 1:
             raise _Refused(_("the SCIM provider holds several {kind} with {attribute} {value}").format(
-                kind=kind, attribute=attribute, value=printable(value, 120)))
+                kind=kind, attribute=attribute, value=printable(value, 120)), retry=False)
         return found[0] if found else None
 
     # -- users
 
-    def _user(self, payload: dict, known: Known | None) -> tuple[str, None]:
+    def _user(self, payload: dict, known: Known | None, remote_ids: Mapping[str, str]) -> tuple[str | None, dict | None]:
+        # A manager without a SCIM id yet is left out; the engine names it once it has one.
+        manager = payload.get("manager")
+        applied = {k: v for k, v in payload.items() if k != "manager"} if manager and manager not in remote_ids else None
+        if payload.get("gone") and self.settings.delete_gone:
+            if known is not None and known.remote_id:
+                self._delete("Users", known.remote_id, _("the deletion of user {login}").format(
+                    login=printable(str(payload.get("login")), 120)))
+            return None, None
         if known is not None and known.remote_id:
-            if self._update_user(known.remote_id, known.payload, payload):
-                return known.remote_id, None
-        return self._create_user(payload), None
+            if self._update_user(known.remote_id, known.payload, payload, remote_ids):
+                return known.remote_id, applied
+        return self._create_user(payload, remote_ids), applied
 
-    def _update_user(self, remote_id: str, old: dict, new: dict) -> bool:
+    def _delete(self, kind: str, remote_id: str, what: str) -> None:
+        """Only on the directory's opt-in (scim.delete_gone), only an object the store names."""
+        answer = self.client.request("DELETE", _path(kind, remote_id))
+        if answer.status >= 300 and answer.status != 404:  # 404: already gone
+            raise self._refused(answer, what)
+
+    def _update_user(self, remote_id: str, old: dict, new: dict, remote_ids: Mapping[str, str]) -> bool:
         """The user brought to ``new``; False when the provider no longer has it (create it again)."""
         change = _("the change of user {login}").format(login=printable(str(new.get("login")), 120))
         if self._patch:
-            operations = resources.user_operations(old, new)
+            operations = resources.user_operations(old, new, remote_ids)
             if not operations:
                 return True  # nothing SCIM holds changed: no call
             answer = self.client.request("PATCH", _path("Users", remote_id), resources.patch_body(operations))
@@ -150,10 +216,11 @@ class ScimTarget(Target):
             log.info(_("the SCIM provider answered PATCH with HTTP {status}: users are sent whole (PUT) for the "
                        "rest of the run").format(status=answer.status))
             self._patch = False
-        return self._answered(self._put_user(remote_id, new), change)
+        return self._answered(self._put_user(remote_id, new, remote_ids), change)
 
-    def _put_user(self, remote_id: str, payload: dict) -> Answer:
-        return self.client.request("PUT", _path("Users", remote_id), {**resources.user_resource(payload), "id": remote_id})
+    def _put_user(self, remote_id: str, payload: dict, remote_ids: Mapping[str, str]) -> Answer:
+        return self.client.request("PUT", _path("Users", remote_id),
+                                   {**resources.user_resource(payload, remote_ids), "id": remote_id})
 
     def _answered(self, answer: Answer, what: str) -> bool:
         """True when applied, False when the provider no longer has the object; else it refused it."""
@@ -163,10 +230,10 @@ class ScimTarget(Target):
             raise self._refused(answer, what)
         return True
 
-    def _create_user(self, payload: dict) -> str:
+    def _create_user(self, payload: dict, remote_ids: Mapping[str, str]) -> str:
         login = str(payload.get("login") or "")
         creation = _("the creation of user {login}").format(login=printable(login, 120))
-        answer = self.client.request("POST", "/Users", resources.user_resource(payload))
+        answer = self.client.request("POST", "/Users", resources.user_resource(payload, remote_ids))
         if answer.status in (200, 201):
             return self._checked_id(answer, creation)
         if answer.status != 409:
@@ -180,10 +247,10 @@ class ScimTarget(Target):
             if not self.settings.adopt_existing:
                 raise _Refused(_(
                     "the SCIM provider already has a user {login} that this agent did not create; it is left alone "
-                    "(set scim.adopt_existing to manage it)").format(login=printable(login, 120)))
+                    "(set scim.adopt_existing to manage it)").format(login=printable(login, 120)), retry=False)
         remote_id = self._checked_id(Answer(200, mine), _("a search"))
         # Its current fields are not known: the whole user is sent.
-        if not self._answered(self._put_user(remote_id, payload), creation):
+        if not self._answered(self._put_user(remote_id, payload, remote_ids), creation):
             raise _Refused(_("the user {login} vanished from the SCIM provider during the run").format(
                 login=printable(login, 120)))
         return remote_id
@@ -191,6 +258,11 @@ class ScimTarget(Target):
     # -- groups
 
     def _group(self, payload: dict, known: Known | None, remote_ids: Mapping[str, str]) -> tuple[str, dict | None]:
+        if payload.get("gone") and self.settings.delete_gone:
+            if known is not None and known.remote_id:
+                self._delete("Groups", known.remote_id, _("the deletion of group {name}").format(
+                    name=printable(str(payload.get("name") or ""), 120)))
+            return None, None
         members = list(payload.get("members") or [])
         sendable = [m for m in members if m in remote_ids]
         # What the provider will hold: the members with an id; a later run sends the others.
@@ -249,7 +321,7 @@ class ScimTarget(Target):
             answer = self.client.request("POST", "/Groups", resources.group_resource(payload, first))
             if answer.status == 409:
                 raise _Refused(_("the SCIM provider already has a group {name} that this agent did not create; it "
-                                 "is left alone").format(name=printable(name, 120)))
+                                 "is left alone").format(name=printable(name, 120)), retry=False)
             if answer.status not in (200, 201):
                 raise self._refused(answer, creation)
             remote_id = self._checked_id(answer, creation)
