@@ -41,7 +41,8 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 # SCIM options by the scim section's field they set.
-_SCIM_FIELDS = {"scim_url": "base_url", "profile": "profile", "scim_ca_file": "ca_file"}
+_SCIM_FIELDS = {"scim_url": "base_url", "profile": "profile", "scim_ca_file": "ca_file", "scim_auth": "auth",
+                "token_url": "token_url", "client_id": "client_id", "scope": "scope", "delete_gone": "delete_gone"}
 
 
 def _given_fields(args: argparse.Namespace, current: DirectorySettings | None = None) -> dict[str, object]:
@@ -57,7 +58,8 @@ def _given_fields(args: argparse.Namespace, current: DirectorySettings | None = 
         given["target"] = args.target
     target = args.target or (current.target if current is not None else None)
     if scim and target != SCIM_TARGET_NAME:
-        raise InputError("target", _("--scim-url, --profile and --scim-ca-file are for a SCIM directory: add --target scim"))
+        raise InputError("target", _("--scim-url, --profile, --scim-ca-file, --scim-auth, --token-url, --client-id, --scope "
+                                     "and --delete-gone are for a SCIM directory: add --target scim"))
     if scim:
         if "profile" in scim:
             from smartsync_tui.targets.scim.profiles import profile
@@ -74,7 +76,9 @@ def _secret_input(args: argparse.Namespace) -> SecretInput:
 
 def _read_token(reader: SecretInput, directory: DirectorySettings) -> SecretStr:
     scim = directory.target == SCIM_TARGET_NAME
-    token = reader.read("token", _("bearer token of the SCIM provider") if scim else _("directory token from Identity"))
+    oauth = scim and directory.scim is not None and directory.scim.auth == "oauth2"
+    token = reader.read("token", _("client secret of the SCIM provider's OAuth2 client") if oauth
+                        else _("bearer token of the SCIM provider") if scim else _("directory token from Identity"))
     try:
         check = validation.check_bearer_token if scim else validation.check_token
         return SecretStr(check(token.get_secret_value()))
@@ -147,6 +151,10 @@ def _edit(ctx: CliContext, args: argparse.Namespace) -> int:
     )
     if directory.target != current.target and not args.token_stdin:
         raise InputError("token", _("a directory that changes its target needs that target's token: add --token-stdin"))
+    if directory.scim is not None and current.scim is not None and directory.scim.auth != current.scim.auth \
+            and not args.token_stdin:
+        raise InputError("token", _("a directory that changes how it signs in to the SCIM provider needs the new "
+                                    "secret (the bearer token or the OAuth2 client secret): add --token-stdin"))
     token = _read_token(reader, directory) if args.token_stdin else _stored(ctx.secrets, directory.id, "token")
     return _check_and_save(
         ctx, args, editable, directory, password, token,

@@ -81,6 +81,15 @@ def _add_directory_fields(parser: argparse.ArgumentParser, *, required: bool) ->
     parser.add_argument("--profile", help=_("the SCIM provider's profile: generic, aws-identity-center, entra-id, "
                                             "zitadel, slack or github-emu (see docs/scim.md)"))
     parser.add_argument("--scim-ca-file", help=_("PEM file of the CA that issued the SCIM provider's certificate"))
+    parser.add_argument("--scim-auth", choices=["bearer", "oauth2"],
+                        help=_("how the agent signs in to the SCIM provider: a bearer token (default) or OAuth2 client "
+                               "credentials (then --token-stdin reads the client secret)"))
+    parser.add_argument("--token-url", help=_("the OAuth2 token URL (https) of the SCIM provider's client"))
+    parser.add_argument("--client-id", help=_("the OAuth2 client id"))
+    parser.add_argument("--scope", help=_("the OAuth2 scope to ask for, if the provider wants one"))
+    parser.add_argument("--delete-gone", action=argparse.BooleanOptionalAction, default=None,
+                        help=_("SCIM: delete users and groups gone from AD instead of deactivating them "
+                               "(--no-delete-gone: deactivate, the default)"))
     parser.add_argument("--password-stdin", action="store_true", help=_("read the AD password from standard input"))
     parser.add_argument(
         "--token-stdin",

@@ -164,6 +164,12 @@ class ScimSettings(_Section):
     # targets/scim/profiles.py; ``generic`` reads what it can from /ServiceProviderConfig.
     profile: str = "generic"
     ca_file: str | None = None
+    # ``bearer``: the secret is the provider's token. ``oauth2``: it is the secret of an OAuth2 client
+    # (client credentials grant) whose access tokens are bought from ``token_url``.
+    auth: Literal["bearer", "oauth2"] = "bearer"
+    token_url: str | None = None
+    client_id: str | None = None
+    scope: str | None = None
     # Manage a user the provider already has under the same userName (one this agent did not
     # create): off, so that nothing the agent did not create is ever changed.
     adopt_existing: bool = False
@@ -176,6 +182,12 @@ class ScimSettings(_Section):
     mapping: list[ScimMapping] = Field(default_factory=list)
 
     @model_validator(mode="after")
+    def _oauth_complete(self) -> "ScimSettings":
+        if self.auth == "oauth2" and not (self.token_url and self.client_id):
+            raise ValueError(_("OAuth2 needs the token URL and the client id: give --token-url URL and --client-id ID"))
+        return self
+
+    @model_validator(mode="after")
     def _one_per_path(self) -> "ScimSettings":
         seen: set[str] = set()
         for item in self.mapping:
@@ -185,6 +197,10 @@ class ScimSettings(_Section):
         return self
 
     _check_url = field_validator("base_url")(lambda cls, v: validation.check_scim_url(v))
+    _check_token_url = field_validator("token_url")(
+        lambda cls, v: None if v is None else validation.check_scim_url(v, what=_("the OAuth2 token URL")))
+    _check_client_id = field_validator("client_id", "scope")(
+        lambda cls, v: None if v is None else validation.check_oauth_text(v))
     _check_profile = field_validator("profile")(lambda cls, v: validation.check_scim_profile(v))
 
 

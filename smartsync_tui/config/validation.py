@@ -161,9 +161,23 @@ def check_web_url(value: str) -> str:
     return value.strip()
 
 
-def check_scim_url(value: str) -> str:
+def check_oauth_text(value: str) -> str:
+    """An OAuth2 client id or scope: printable, one line, bounded."""
+    text = (value or "").strip()
+    if not text or len(text) > 1024 or not text.isprintable():
+        raise ValueError(_("give the OAuth2 client id and scope as one line of printable text"))
+    return text
+
+
+def check_scim_url(value: str, *, what: str | None = None) -> str:
     """A SCIM service provider's base URL: https (plain http only to this machine's loopback, where a
-    test server listens), a host, an optional path; no query, no fragment, no user or password in it."""
+    test server listens), a host, an optional path; no query, no fragment, no user or password in it.
+    ``what``: another URL held to the same rule (the OAuth2 token URL), named so in the messages."""
+    if what is not None:
+        try:
+            return check_scim_url(value)
+        except ValueError as exc:
+            raise ValueError(_("{what}: {problem}").format(what=what, problem=exc)) from None
     text = (value or "").strip()
     parsed = urlsplit(text)
     try:

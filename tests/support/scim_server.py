@@ -162,6 +162,51 @@ class ScimTenant:
         return answer.json()
 
 
+class OAuthIssuer:
+    """An OAuth2 token endpoint (client credentials) in front of the real server: the gate then takes
+    only the access tokens it issued and still live, and forwards with the server's own token."""
+
+    def __init__(self, client_id: str, secret: str, upstream_token: str, *, lifetime: int = 3600) -> None:
+        self.client_id, self.secret, self.upstream_token, self.lifetime = client_id, secret, upstream_token, lifetime
+        self.live: dict[str, float] = {}  # access token -> when it expires
+        self.issued = 0
+        self.fail_next = 0  # answer 503 to the next N token requests
+        self.scopes: list[str | None] = []
+
+    def token(self, headers: dict, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        import base64
+        from urllib.parse import parse_qs, unquote_plus
+
+        json_type = {"Content-Type": "application/json"}
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return 503, json_type, b'{"error": "temporarily_unavailable"}'
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        try:
+            who, _sep, secret = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+        except ValueError:
+            who = secret = ""
+        if (unquote_plus(who), unquote_plus(secret)) != (self.client_id, self.secret):
+            return 401, json_type, b'{"error": "invalid_client", "error_description": "bad client credentials"}'
+        if form.get("grant_type") != "client_credentials":
+            return 400, json_type, b'{"error": "unsupported_grant_type"}'
+        self.scopes.append(form.get("scope"))
+        token = secrets.token_urlsafe(24)
+        self.live[token] = time.monotonic() + self.lifetime
+        self.issued += 1
+        return 200, json_type, json.dumps({"access_token": token, "token_type": "Bearer",
+                                           "expires_in": self.lifetime}).encode()
+
+    def accepts(self, headers: dict) -> bool:
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        expires = self.live.get(auth.removeprefix("Bearer "))
+        return expires is not None and time.monotonic() < expires
+
+    def revoke_all(self) -> None:
+        self.live.clear()
+
+
 class ScimGate:
     """A proxy to ``upstream`` that counts the calls and answers the faults it is told to."""
 
@@ -183,6 +228,7 @@ class ScimGate:
         self.reject_all = False  # answer 401 to everything (a revoked token)
         self.patch_status: int | None = None  # answer every PATCH with this (501: a server without PATCH)
         self.answers: dict[str, tuple[int, bytes]] = {}  # path (no query) -> what to answer instead
+        self.oauth: OAuthIssuer | None = None  # an OAuth2 token endpoint at /oauth/token, and only its tokens
         self._times: list[float] = []
         gate = self
 
@@ -268,9 +314,17 @@ class ScimGate:
                      if f"/{k}" in path), path)
         with self._lock:
             self.calls[f"{method} {kind}"] += 1
+        if self.oauth is not None and path.split("?")[0] == "/oauth/token":
+            with self._lock:
+                return self.oauth.token(headers, body)
+        if self.oauth is not None and not self.oauth.accepts(headers):
+            return 401, {"Content-Type": "application/scim+json"}, b'{"detail": "unknown or expired token"}'
         answer = self._fault(method, path, body)
         if answer is None:
             forward = {k: v for k, v in headers.items() if k.lower() in ("authorization", "content-type", "accept")}
+            if self.oauth is not None:
+                forward = {k: v for k, v in forward.items() if k.lower() != "authorization"}
+                forward["Authorization"] = f"Bearer {self.oauth.upstream_token}"
             response = self._client.request(method, f"{self.upstream}{path}", headers=forward, content=body)
             content = response.content
             if self.no_members_on_get and method == "GET" and "Groups" in path and content:

@@ -20,7 +20,7 @@ from smartsync_tui.core.errors import UserError
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.http_common import proxy_choice
 from smartsync_tui.targets.base import TargetError
-from smartsync_tui.targets.scim.client import ScimClient
+from smartsync_tui.targets.scim.client import ScimClient, oauth_of
 from smartsync_tui.targets.scim.pace import Pace
 from smartsync_tui.targets.scim.profiles import narrowed, profile
 
@@ -53,7 +53,8 @@ def check_endpoint(settings: AppSettings, secrets: object, directory: DirectoryS
     try:
         chosen = profile(scim.profile)
         client = ScimClient(scim.base_url, token, directory_id=directory.id, pace=Pace(None), ca_file=scim.ca_file,
-                            proxy=proxy_choice(settings, secrets), retries=1)  # type: ignore[arg-type]
+                            proxy=proxy_choice(settings, secrets), retries=1,  # type: ignore[arg-type]
+                            oauth=oauth_of(scim))
     except UserError as exc:  # an unknown profile, a CA file that cannot be used
         return ScimReport(False, error=exc)
     report = ScimReport(False)

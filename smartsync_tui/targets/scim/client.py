@@ -1,4 +1,5 @@
-"""HTTP to one SCIM service provider: bearer token, TLS, the agent's proxy, the pace, retries.
+"""HTTP to one SCIM service provider: bearer token (or OAuth2 client credentials, oauth.py), TLS,
+the agent's proxy, the pace, retries.
 
 Every request waits its turn at the :class:`~smartsync_tui.targets.scim.pace.Pace`;
 a 429 slows the pace and is sent again after its ``Retry-After``; a 5xx, a
@@ -11,6 +12,7 @@ to the caller, which decides what they mean for its object.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import ssl
@@ -18,6 +20,7 @@ import threading
 import zlib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import httpx
 from pydantic import SecretStr
@@ -29,6 +32,7 @@ from smartsync_tui.targets import bounded_http
 from smartsync_tui.targets.base import TargetCredentialsRejected, TargetStopped, TargetUnavailable
 from smartsync_tui.core.text import printable
 from smartsync_tui.targets.http_common import ProxyChoice, chain, default_ssl_context, parse_retry_after
+from smartsync_tui.targets.scim.oauth import MAX_TOKEN_ANSWER_BYTES, ClientCredentials, Grant
 from smartsync_tui.targets.scim.pace import Pace
 
 log = logging.getLogger("smartsync.scim")
@@ -60,6 +64,13 @@ def _ssl_context(ca_file: str | None, directory_id: str) -> ssl.SSLContext:
                 path=ca_file, error=type(exc).__name__, id=directory_id), kind="scim-tls") from None
 
 
+def oauth_of(settings: Any) -> tuple[str, str, str | None] | None:
+    """A directory's ScimSettings as ScimClient's ``oauth`` (None: a bearer token)."""
+    if settings.auth != "oauth2":
+        return None
+    return settings.token_url, settings.client_id, settings.scope
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
@@ -79,7 +90,9 @@ class Answer:
 class ScimClient:
     def __init__(self, base_url: str, token: SecretStr, *, directory_id: str, pace: Pace, ca_file: str | None = None,
                  proxy: ProxyChoice | None = None, transport: httpx.BaseTransport | None = None,
-                 sleep: Any = None, retries: int = RETRIES) -> None:
+                 sleep: Any = None, retries: int = RETRIES, oauth: tuple[str, str, str | None] | None = None) -> None:
+        """``token``: the bearer token; with ``oauth`` (token URL, client id, scope), the OAuth2
+        client's secret, which buys the access tokens sent instead."""
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.directory_id = directory_id
@@ -88,15 +101,22 @@ class ScimClient:
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait
         proxy = proxy or ProxyChoice("none")
+        headers = {
+            "User-Agent": f"smartsync-tui/{__version__}",
+            "Accept": f"{CONTENT_TYPE}, application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        self._oauth: ClientCredentials | None = None
+        if oauth is None:
+            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        else:
+            token_url, client_id, scope = oauth
+            self._oauth = ClientCredentials(Grant(token_url, client_id, token, scope), self._post_form,
+                                            directory_id=directory_id)
         options: dict[str, Any] = {
             "timeout": httpx.Timeout(30.0, connect=10.0),
             "follow_redirects": False,  # a redirect would carry the token elsewhere
-            "headers": {
-                "Authorization": f"Bearer {token.get_secret_value()}",
-                "User-Agent": f"smartsync-tui/{__version__}",
-                "Accept": f"{CONTENT_TYPE}, application/json",
-                "Accept-Encoding": "gzip, deflate",
-            },
+            "headers": headers,
             "verify": _ssl_context(ca_file, directory_id),
             "trust_env": proxy.mode == "system",
         }
@@ -117,12 +137,14 @@ class ScimClient:
         the retries and the 429s. Raises TargetCredentialsRejected, TargetUnavailable, TargetStopped."""
         what = f"{method} {path}"
         failures = throttled = 0
+        renewed = False
         while True:
             if self._stop.is_set():
                 raise TargetStopped(_("the SCIM target was closed during {request}").format(request=what))
+            auth = self._oauth.header() if self._oauth is not None else None
             self.pace.wait()
             try:
-                answer, headers = self._send(method, path, body, params)
+                answer, headers = self._send(method, path, body, params, auth)
             except (httpx.TransportError, bounded_http.Cut, bounded_http.TooLarge, bounded_http.UnknownEncoding,
                     zlib.error) as exc:
                 if isinstance(exc, bounded_http.Cut) and exc.why == "stopped":
@@ -149,6 +171,19 @@ class ScimClient:
                 log.info(_("SCIM provider throttled {request}: waiting {seconds} s").format(request=what, seconds=round(held, 1)))
                 continue
             self.pace.answered()
+            if answer.status == 401 and self._oauth is not None and auth is not None and not renewed:
+                # Revoked or expired early: one new access token, then the same request once more.
+                self._oauth.refused(auth)
+                renewed = True
+                continue
+            if answer.status in (401, 403) and self._oauth is not None:
+                raise TargetCredentialsRejected(_(
+                    "The SCIM provider refused the OAuth2 access token of directory {id} (HTTP {status}), one the "
+                    "token endpoint had just given: check what the client {client} may do in the provider (its "
+                    "scope), or enter another client's secret with `smartsync-tui directory edit {id} "
+                    "--token-stdin`.").format(id=self.directory_id, status=answer.status,
+                                              client=printable(self._oauth.grant.client_id, 120)),
+                    kind="scim-token-rejected")
             if answer.status in (401, 403):
                 raise TargetCredentialsRejected(_(
                     "The SCIM provider refused the bearer token of directory {id} (HTTP {status}): enter a valid "
@@ -177,9 +212,53 @@ class ScimClient:
                  "sent on the next one. Check the URL, the network and the proxy.").format(
                      url=self.base_url, request=what, error=type(exc).__name__)
 
-    def _send(self, method: str, path: str, body: Any, params: dict | None) -> tuple[Answer, httpx.Headers]:
+    def _post_form(self, url: str, fields: dict[str, str], client_id: str, secret: str) -> tuple[int, Any]:
+        """One token request (client authentication by HTTP Basic, RFC 6749 2.3.1), through the same
+        TLS, proxy and bounds as the SCIM requests; a dropped connection or a 5xx is sent again."""
+        failures = 0
+        while True:
+            if self._stop.is_set():
+                raise TargetStopped(_("the SCIM target was closed during {request}").format(request="POST " + url))
+            try:
+                with bounded_http.budget(REQUEST_SECONDS, self._stop):
+                    # RFC 6749 2.3.1: the id and the secret form-encoded, then Basic.
+                    basic = base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()).decode()
+                    register_secret(basic)
+                    request = self._http.build_request(
+                        "POST", url, data=fields, headers={"Accept": "application/json", "Authorization": f"Basic {basic}"})
+                    response = self._http.send(request, stream=True)
+                    try:
+                        raw = bounded_http.read_body(response, MAX_TOKEN_ANSWER_BYTES)
+                    finally:
+                        response.close()
+            except (httpx.TransportError, bounded_http.Cut, bounded_http.TooLarge, bounded_http.UnknownEncoding,
+                    zlib.error) as exc:
+                if isinstance(exc, bounded_http.Cut) and exc.why == "stopped":
+                    raise TargetStopped(_("the SCIM target was closed during {request}").format(
+                        request="POST " + url)) from None
+                failures += 1
+                if failures > self.retries:
+                    raise TargetUnavailable(_(
+                        "The OAuth2 token endpoint {url} did not answer ({error}); the run stops and the rest is sent "
+                        "on the next one. Check the token URL, the network and the proxy.").format(
+                            url=url, error=type(exc).__name__), kind="scim-oauth") from None
+                self._back_off(failures, "POST " + url, type(exc).__name__)
+                continue
+            if response.status_code in RETRIED_STATUSES and failures < self.retries:
+                failures += 1
+                self._back_off(failures, "POST " + url, f"HTTP {response.status_code}")
+                continue
+            try:
+                return response.status_code, json.loads(raw) if raw.strip() else None
+            except ValueError:
+                return response.status_code, None
+
+    def _send(self, method: str, path: str, body: Any, params: dict | None,
+              auth: str | None = None) -> tuple[Answer, httpx.Headers]:
         content = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": CONTENT_TYPE} if content is not None else {}
+        if auth is not None:
+            headers["Authorization"] = auth
         with bounded_http.budget(REQUEST_SECONDS, self._stop):
             request = self._http.build_request(method, self.base_url + path, content=content, headers=headers,
                                                params=params)

@@ -38,7 +38,7 @@ from smartsync_tui.targets.http_common import proxy_choice
 from smartsync_tui.targets.base import NO_REMOTE_IDS, NOTHING_KNOWN, ItemResult, Known, Target
 from smartsync_tui.targets.registry import TargetContext
 from smartsync_tui.targets.scim import resources
-from smartsync_tui.targets.scim.client import Answer, ScimClient
+from smartsync_tui.targets.scim.client import Answer, ScimClient, oauth_of
 from smartsync_tui.targets.scim.pace import Pace
 from smartsync_tui.targets.scim.profiles import Profile, profile
 
@@ -344,7 +344,8 @@ def open_target(context: TargetContext) -> ScimTarget:
         raise SecretMissing("token", directory.id, "token")  # type: ignore[arg-type]
     chosen = profile(settings.profile)
     client = ScimClient(settings.base_url, token, directory_id=directory.id, pace=Pace(chosen.rate_per_second),
-                        ca_file=settings.ca_file, proxy=proxy_choice(context.settings, context.secrets))
+                        ca_file=settings.ca_file, proxy=proxy_choice(context.settings, context.secrets),
+                        oauth=oauth_of(settings))
     return ScimTarget(client, settings, chosen)
 
 
