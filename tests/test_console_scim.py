@@ -88,3 +88,38 @@ def test_the_add_dialog_with_scim_chosen_snapshot(snap_compare):
         await pilot.pause()
 
     assert snap_compare(_snapshot_app(), terminal_size=(80, 24), run_before=scim_chosen)
+
+
+async def test_the_wizard_sets_up_a_scim_directory_without_asking_for_identity(home, samba_dc, scim_gate,  # noqa: F811
+                                                                              scim_tenant):
+    from smartsync_tui.ui.screens.wizard import SetupWizard
+    from tests.test_console_wizard import open_wizard
+
+    before = load_settings(home.settings_file).identity
+    ou = samba_dc.make_ou()
+    app = console(home)
+    results: list = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = await open_wizard(app, pilot, results)
+        assert isinstance(wizard, SetupWizard) and app.focused is wizard.query_one("#wizard-target")
+        await pilot.press("enter", "down", "enter")  # a SCIM 2.0 provider, by keyboard
+        await pilot.pause()
+        assert not wizard.query_one("#wizard-identity").display and wizard.query_one("#wizard-scim-note").display
+        await pilot.press("ctrl+n")  # nothing of Identity's to check
+        assert wizard.query_one("#wizard-switcher").current == "step-proxy"
+        assert not wizard.query_one("#proxy-test-line").display
+        wizard.query_one("#proxy-none").value = True
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        assert wizard.query_one("#wizard-switcher").current == "step-directory"
+        assert wizard.query_one("#target", Select).value == "scim"  # step 1's choice
+        assert "SCIM provider" in str(wizard.query_one("#directory-intro").render())
+        await _fill(pilot, wizard, samba_dc, ou, scim_gate.url, scim_tenant.server.token)
+        await pilot.press("ctrl+n")  # Finish
+        await settle(app)
+        assert results == [True], str(wizard.query_one("#wizard-status").render())
+    saved = load_settings(home.settings_file)
+    assert saved.identity == before  # not asked, not changed
+    [scim] = [d for d in saved.directories if d.target == "scim"]
+    assert (scim.scim.base_url, scim.scim.profile) == (scim_gate.url, "entra-id")
+    assert json.loads(home.secrets_file.read_text())[f"directory/{scim.id}/token"] == scim_tenant.server.token

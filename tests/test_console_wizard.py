@@ -147,6 +147,10 @@ async def test_first_run_through_the_wizard_saves_the_directory(samba_dc, emulat
     results: list = []
     async with app.run_test(size=size) as pilot:
         wizard = await open_wizard(app, pilot, results)
+        # Step 1 asks first where the users go (TOTVS Identity, already chosen), then Identity's fields.
+        assert app.focused is wizard.query_one("#wizard-target")
+        assert wizard.query_one("#wizard-target", Select).value == "identity"
+        await pilot.press("tab")
         assert app.focused is wizard.query_one("#identity-protocol")
 
         # Step 1 by keyboard: protocol, environment, host, then Test.
@@ -511,3 +515,13 @@ def test_add_directory_dialog_snapshot(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_edit_directory_dialog_snapshot(snap_compare, size):
     assert snap_compare(_snapshot_app(), terminal_size=size, run_before=_showing(lambda: DirectoryFormDialog(EXISTING)))
+
+
+# SCIM chosen in step 1 (the Select opened, one down, chosen), then the same wizard at step 3.
+SCIM_KEYS = ["enter", "down", "enter"]
+
+
+@pytest.mark.parametrize("then", [[], ["ctrl+n", "ctrl+n"]], ids=["target", "directory"])
+def test_wizard_scim_snapshot(snap_compare, then):
+    assert snap_compare(_snapshot_app(), terminal_size=(80, 24),
+                        run_before=_showing(SetupWizard, *SCIM_KEYS, *then))

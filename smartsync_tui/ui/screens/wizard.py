@@ -1,4 +1,4 @@
-"""The setup wizard: Identity, proxy, then the first Active Directory.
+"""The setup wizard: where the users go (Identity or a SCIM provider), proxy, then the first Active Directory.
 
 One Screen with a ContentSwitcher of three steps; Back and Next keep what
 was typed. Finish checks the directory for real (AD bind and the token with
@@ -42,6 +42,7 @@ from smartsync_tui.targets.identity.environment import forget_credentials
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.config.secret_store import PROXY_PASSWORD_KEY
 from smartsync_tui.config.settings import (
+    SCIM_TARGET_NAME,
     AppSettings,
     DirectorySettings,
     IdentitySettings,
@@ -56,6 +57,7 @@ from smartsync_tui.ui.widgets.directory_fields import (
     CheckOutcome,
     DirectoryFields,
     FieldCheck,
+    TARGET_CHOICES,
     FieldRow,
     SaveGuard,
     check_and_save,
@@ -69,6 +71,13 @@ from smartsync_tui.ui.widgets.directory_fields import (
 from smartsync_tui.ui.console_context import console
 
 STEPS = ("step-identity", "step-proxy", "step-directory")
+# What step 3 says above the fields, by the target chosen in step 1.
+DIRECTORY_INTROS = {
+    "identity": N_("The Active Directory to sync, as registered in Identity; the token is copied from that "
+                   "directory in Identity."),
+    SCIM_TARGET_NAME: N_("The Active Directory to sync and the SCIM provider it goes to: its base URL, the profile "
+                         "for what it accepts, and the bearer token it issued for this agent."),
+}
 
 
 class DiscardDialog(ModalScreen[bool]):
@@ -144,14 +153,26 @@ class SetupWizard(Screen[bool]):
         with VerticalScroll(id="wizard-form"):
             with ContentSwitcher(initial=STEPS[0], id="wizard-switcher"):
                 with Vertical(id="step-identity", classes="wizard-step"):
+                    # The first question is where this directory's users go: Identity's settings are asked
+                    # only for Identity; a SCIM provider's URL and token belong to the directory (step 3).
+                    yield FieldRow(_("Users go to"), Select(
+                        [(label if name == "identity" else _(label), name) for name, label in TARGET_CHOICES],
+                        value="identity", allow_blank=False, id="wizard-target", compact=True))
+                    with Vertical(id="wizard-identity"):
+                        yield Static(
+                            _("Where is TOTVS Identity? Production suits most companies; the test environment "
+                              "is your company's host under customerfi.com."),
+                            classes="wizard-intro",
+                        )
+                        yield IdentityFields(identity, id="identity-fields")
                     yield Static(
-                        _("Where is TOTVS Identity? Production suits most companies; the test environment "
-                          "is your company's host under customerfi.com."),
-                        classes="wizard-intro",
+                        _("The SCIM provider's URL, its profile and the bearer token it issued are given with the "
+                          "directory in step 3 (AWS IAM Identity Center, Entra ID, Okta or any SCIM 2.0 server). "
+                          "The Identity settings are left as they are."),
+                        id="wizard-scim-note", classes="wizard-intro",
                     )
-                    yield IdentityFields(identity, id="identity-fields")
                 with Vertical(id="step-proxy", classes="wizard-step"):
-                    yield Static(_("How this computer reaches Identity."), classes="wizard-intro")
+                    yield Static(_("How this computer reaches Identity."), id="proxy-intro", classes="wizard-intro")
                     yield FieldRow(_("Proxy"), RadioSet(
                         RadioButton(_("System default (HTTPS_PROXY, NO_PROXY)"), id="proxy-system",
                                     value=proxy.mode == "system"),
@@ -183,11 +204,7 @@ class SetupWizard(Screen[bool]):
                         ))
                     yield TestLine("proxy", tooltip=_("Reach Identity through this proxy"))
                 with Vertical(id="step-directory", classes="wizard-step"):
-                    yield Static(
-                        _("The Active Directory to sync, as registered in Identity; the token is copied from "
-                          "that directory in Identity."),
-                        classes="wizard-intro",
-                    )
+                    yield Static(_(DIRECTORY_INTROS["identity"]), id="directory-intro", classes="wizard-intro")
                     yield DirectoryFields(id="directory-fields")
         with Horizontal(id="wizard-status-bar"):
             yield LoadingIndicator(id="wizard-busy")
@@ -211,6 +228,7 @@ class SetupWizard(Screen[bool]):
         space_rows(self, self.app.size.height)
         self.query_one("#wizard-busy").display = False
         self._proxy_mode_changed()
+        self._follow_target("identity")
         self._show_step(0)
 
     # -- steps
@@ -218,7 +236,7 @@ class SetupWizard(Screen[bool]):
     def _show_step(self, index: int) -> None:
         self._step = index
         self.query_one(ContentSwitcher).current = STEPS[index]
-        names = [_("Identity"), _("Proxy"), _("Active Directory")]
+        names = [_("Identity or SCIM"), _("Proxy"), _("Active Directory")]
         # Styled spans, not markup: a translation with a bracket in it must not break the line.
         steps = Text(_("Setup")).append("  ")
         for n, name in enumerate(names, 1):
@@ -246,7 +264,7 @@ class SetupWizard(Screen[bool]):
         if action == "finish":
             return self._step == len(STEPS) - 1
         if action == "test":
-            return self._step < len(STEPS) - 1
+            return self._step < len(STEPS) - 1 and not self._scim()
         if action == "back":
             return None if self._busy else self._step > 0
         return True
@@ -290,13 +308,39 @@ class SetupWizard(Screen[bool]):
         else:
             following.focus()
 
-    # -- step 1: Identity
+    # -- step 1: Identity or SCIM
+
+    def _scim(self) -> bool:
+        return self.query_one("#wizard-target", Select).value == SCIM_TARGET_NAME
+
+    @on(Select.Changed, "#wizard-target")
+    @on(Select.Changed, "#directory-fields #target")
+    def _target_chosen(self, event: Select.Changed) -> None:
+        # Step 1 and step 3's Target say the same: either one may be changed, the other follows.
+        event.stop()
+        self._follow_target(str(event.value))
+
+    def _follow_target(self, target: str) -> None:
+        scim = target == SCIM_TARGET_NAME
+        for selector in ("#wizard-target", "#directory-fields #target"):
+            choice = self.query_one(selector, Select)
+            if choice.value != target:
+                choice.value = target
+        self.query_one("#wizard-identity").display = not scim
+        self.query_one("#wizard-scim-note").display = scim
+        # Its test reaches Identity; for SCIM, Finish checks the provider through the proxy typed here.
+        self.query_one("#proxy-test-line").display = not scim
+        self.query_one("#proxy-intro", Static).update(
+            _("How this computer reaches the SCIM provider.") if scim else _("How this computer reaches Identity."))
+        self.query_one("#directory-intro", Static).update(_(DIRECTORY_INTROS[target]))
+        self.refresh_bindings()
 
     def _check_identity_step(self) -> bool:
-        return self.query_one(IdentityFields).check()
+        return True if self._scim() else self.query_one(IdentityFields).check()
 
     def _identity(self) -> IdentitySettings:
-        return self.query_one(IdentityFields).identity(console(self.app).settings.identity.ca_file)
+        current = console(self.app).settings.identity
+        return current if self._scim() else self.query_one(IdentityFields).identity(current.ca_file)
 
     # -- step 2: proxy
 
@@ -377,7 +421,7 @@ class SetupWizard(Screen[bool]):
     # -- Test (steps 1 and 2)
 
     def action_test(self) -> None:
-        if self._step < 2 and not self._busy:
+        if self._step < 2 and not self._busy and not self._scim():
             self._test(on_identity=self._step == 0)
 
     @on(Button.Pressed, "#identity-test, #proxy-test")
@@ -429,8 +473,13 @@ class SetupWizard(Screen[bool]):
         password, token = fields.typed_password(), fields.typed_token()
         assert password is not None and token is not None  # check_fields requires both when adding
         identity, proxy = candidate.identity, candidate.proxy
+        scim = self._scim()
 
         def change(editable: AppSettings, saved: DirectorySettings) -> None:
+            if scim:  # Identity's settings are not asked for a SCIM directory: left as they are
+                editable.proxy = proxy
+                editable.put_directory(saved)
+                return
             # Directories set up before keep no token for another environment (docs/security.md);
             # the one added here is not in ``editable`` yet, so its new token stays.
             dropped = forget_credentials(editable, console(self.app).secrets, identity)
@@ -441,7 +490,8 @@ class SetupWizard(Screen[bool]):
             editable.proxy = proxy
             editable.put_directory(saved)
 
-        self._set_busy(True, _("Checking the bind to AD and the token with Identity…"))
+        self._set_busy(True, _("Checking the bind to AD and the SCIM provider…") if scim
+                       else _("Checking the bind to AD and the token with Identity…"))
         self._check_and_save(candidate, directory, password, token, change, pending, proxy_password)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="setup-wizard-finish", name="finish")
