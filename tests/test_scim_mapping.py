@@ -195,6 +195,7 @@ def test_entra_member_changes_travel_alone_and_one_removal_per_patch(env, scim_g
     scim_gate.members_alone = True  # what Entra refuses: members with other changes in one PATCH
     scim_gate.max_members_per_patch = 20
     scim_gate.no_members_on_get = True
+    scim_gate.only_eq_filters = True
     ad = scim.ad
     users = [ad.add_user(f"m{i:02d}", "Membro", f"Número {i}") for i in range(30)]
     group = ad.add_group("Equipe", users[:25])

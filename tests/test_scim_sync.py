@@ -217,6 +217,7 @@ def test_aws_limits_a_2000_member_group_is_sent_in_patches_of_100(samba_dc, scim
     env = ScimEnv(samba_dc, scim_gate, scim_tenant, tmp_path, profile="aws-identity-center")
     scim_gate.max_members_per_patch = 100  # what AWS refuses past
     scim_gate.no_members_on_get = True  # and AWS never shows members on a GET
+    scim_gate.only_eq_filters = True  # and takes no filter but `eq`
     try:
         members = [env.ad.add_user(f"m{i:04d}", "Membro", f"Número {i}") for i in range(2000)]
         big = env.ad.add_group("Grupo Grande", members)

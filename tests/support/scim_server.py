@@ -21,6 +21,7 @@ real server's.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import signal
@@ -225,6 +226,7 @@ class ScimGate:
         self.max_members_per_patch: int | None = None  # AWS: 100, Entra: 20 to add
         self.no_members_on_get = False  # AWS and Entra: GET never returns members
         self.members_alone = False  # Entra: member changes in a PATCH of their own, nothing else in it
+        self.only_eq_filters = False  # AWS and Entra: a filter is `attribute eq "value"` (AWS: joined by and)
         self.reject_all = False  # answer 401 to everything (a revoked token)
         self.patch_status: int | None = None  # answer every PATCH with this (501: a server without PATCH)
         self.answers: dict[str, tuple[int, bytes]] = {}  # path (no query) -> what to answer instead
@@ -296,6 +298,13 @@ class ScimGate:
         for needle, (status, answer) in self.refuse.items():
             if needle in text and method in ("POST", "PUT", "PATCH"):
                 return status, {"Content-Type": "application/scim+json"}, json.dumps(answer).encode()
+        if method == "GET" and self.only_eq_filters and "filter=" in path:
+            from urllib.parse import parse_qs, urlsplit
+
+            for text in parse_qs(urlsplit(path).query).get("filter", []):
+                terms = [t.strip() for t in text.split(" and ")]
+                if not all(re.fullmatch(r'[A-Za-z][\w.:-]* eq "(?:[^"\\]|\\.)*"', t) for t in terms):
+                    return error(400, f"unsupported filter: {text}", "invalidFilter")
         if method == "PATCH" and self.members_alone and body:
             paths = [str(op.get("path", "")) for op in json.loads(body).get("Operations", [])]
             touching = [p.startswith("members") for p in paths]
