@@ -4,7 +4,6 @@ handling of a report read before its manager."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -23,39 +22,11 @@ from smartsync_tui.targets.scim import resources
 from smartsync_tui.targets.scim.profiles import profile
 from smartsync_tui.targets.scim.target import ScimTarget
 from tests.test_planner import user
+from tests.test_scim_units import apply_operations
 
 ENTERPRISE = resources.ENTERPRISE_USER
 MAPPED = ("name.middleName", f"{ENTERPRISE}:costCenter", "urn:example:params:scim:schemas:badge:1.0:User:badge",
           "nickName")
-
-
-def _flatten(resource: Mapping) -> dict[str, object]:
-    """A resource as path -> value (the inverse of resources.user_from_paths)."""
-    flat: dict[str, object] = {}
-    for key, value in resource.items():
-        if key == "schemas":
-            continue
-        if key.startswith("urn:") and isinstance(value, Mapping):
-            for k, v in value.items():
-                if isinstance(v, Mapping) and k != "manager":
-                    flat.update({f"{key}:{k}.{kk}": vv for kk, vv in v.items()})
-                else:
-                    flat[f"{key}:{k}"] = v
-        elif key == "name" and isinstance(value, Mapping):
-            flat.update({f"name.{k}": v for k, v in value.items()})
-        else:
-            flat[key] = value
-    return flat
-
-
-def apply_operations(resource: Mapping, operations: Iterable[dict]) -> dict:
-    flat = _flatten(resource)
-    for operation in operations:
-        if operation["op"] == "remove":
-            flat.pop(operation["path"], None)
-        else:
-            flat[operation["path"]] = operation["value"]
-    return resources.user_from_paths(flat)
 
 
 text = st.one_of(st.none(), st.text(min_size=1, max_size=12))

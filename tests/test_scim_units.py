@@ -29,12 +29,18 @@ def apply_operations(resource: Mapping, operations: Iterable[dict]) -> dict:
 
 
 def _flatten(resource: Mapping) -> dict[str, object]:
+    """A resource as path -> value (the inverse of resources.user_from_paths); an extension's
+    attributes behind its URN, a manager as the one complex value it is."""
     flat: dict[str, object] = {}
     for key, value in resource.items():
         if key == "schemas":
             continue
-        if key == resources.ENTERPRISE_USER and isinstance(value, Mapping):
-            flat.update({f"{resources.ENTERPRISE_USER}:{k}": v for k, v in value.items()})
+        if key.startswith("urn:") and isinstance(value, Mapping):
+            for k, v in value.items():
+                if isinstance(v, Mapping) and k != "manager":
+                    flat.update({f"{key}:{k}.{kk}": vv for kk, vv in v.items()})
+                else:
+                    flat[f"{key}:{k}"] = v
         elif key == "name" and isinstance(value, Mapping):
             flat.update({f"name.{k}": v for k, v in value.items()})
         else:
