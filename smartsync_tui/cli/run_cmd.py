@@ -43,6 +43,7 @@ from smartsync_tui.cli.context import CliContext
 from smartsync_tui.cli.exit_codes import INTERRUPTED, OK
 from smartsync_tui.cli.output import say
 from smartsync_tui.engine import lock as engine_lock
+from smartsync_tui.engine.notify import NO_MANAGER, ServiceNotifier
 from smartsync_tui.targets.identity import network as identity_network
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.logs.setup import LOG_DATE_FORMAT, LOG_FORMAT
@@ -78,14 +79,19 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
 def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.EngineLock) -> int:
     stop = threading.Event()
     # Loads appsettings.json: a broken file refuses the start (exit 2) rather than guessing.
+    # systemd's notifications (Type=notify, docs/service.md); nothing without a service manager.
+    notifier = ServiceNotifier.from_environment() if not args.once else NO_MANAGER
     service = EngineService(ctx.home, secrets=ctx.secrets, stop_event=stop, serve_channel=not args.once,
-                            say=_say)
+                            say=_say, notifier=notifier)
     settings = service.scheduler.settings
     directories = service.scheduler.directory_ids
     if args.once and not directories:
         raise InputError("directory", _("no enabled directory to sync: add one with `smartsync-tui directory add`"))
     signals: list[int] = []
-    previous = _install_signal_handlers(stop, signals)
+    previous = _install_signal_handlers(stop, signals, on_stop=notifier.stopping)
+    if hasattr(signal, "SIGHUP") and not args.once:
+        # SIGHUP (systemctl reload): the settings read again from the scheduler's loop.
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: service.request_reload())
     finished = threading.Event()
     threading.Thread(target=_cut_reads_after_stop, args=(stop, finished), name="stop-cuts-reads",
                      daemon=True).start()
@@ -155,7 +161,8 @@ def _warnings_to_stderr() -> logging.Handler:
     return handler
 
 
-def _install_signal_handlers(stop: threading.Event, signals: list[int]) -> dict[int, Callable | int | None]:
+def _install_signal_handlers(stop: threading.Event, signals: list[int], *,
+                             on_stop: Callable[[], None] = lambda: None) -> dict[int, Callable | int | None]:
     """First SIGTERM/SIGINT: stop after the batches in flight. Second (a second or more
     later): exit 130 at once.
 
@@ -171,6 +178,7 @@ def _install_signal_handlers(stop: threading.Event, signals: list[int]) -> dict[
             first_at.append(now)
             signals.append(signum)
             stop.set()
+            on_stop()  # systemd's STOPPING=1: one datagram, no lock
             return
         if now - first_at[0] < _SAME_STOP_SECONDS:
             return  # the same stop delivered twice (a process-group kill plus a wrapper forwarding it)

@@ -247,9 +247,12 @@ class Scheduler:
         """The enabled directories, the ones that are scheduled."""
         return [d.id for d in self.settings.directories if d.enabled]
 
-    def run_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+    def run_forever(self, on_ready: Callable[[], None] | None = None,
+                    on_tick: Callable[[], None] | None = None) -> None:
         """Schedule until :meth:`stop`; returns after the runs in flight finished their batch.
-        ``on_ready`` is called once every directory has its worker (its status can be asked)."""
+        ``on_ready`` is called once every directory has its worker (its status can be asked);
+        ``on_tick`` at each turn of this loop, from its thread (the service manager's watchdog:
+        a loop that wedges stops calling it)."""
         with self._lock:
             self._running = True
         try:
@@ -261,6 +264,8 @@ class Scheduler:
             # event then never meets its lock held by this very thread.
             while not self.stop_event.is_set():
                 time.sleep(_TICK_SECONDS)
+                if on_tick is not None:
+                    on_tick()
                 if time.monotonic() >= next_poll and not self.stop_event.is_set():
                     try:
                         self.reload_settings_if_changed()

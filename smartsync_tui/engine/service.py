@@ -32,7 +32,8 @@ from smartsync_tui.store.state_store import StateStore
 from smartsync_tui.engine.results import SyncResult
 from smartsync_tui.engine.events import ChannelRequest, DirectoryState, EngineEvent, RunFinished, RunStarted
 from smartsync_tui.engine.scheduler import Scheduler
-from smartsync_tui.i18n import _, number
+from smartsync_tui.engine.notify import NO_MANAGER, ServiceNotifier
+from smartsync_tui.i18n import _, ngettext, number
 
 log = logging.getLogger("smartsync.engine")
 
@@ -51,8 +52,12 @@ class EngineService:
 
     def __init__(self, home: Home, *, secrets: SecretStore | None = None, serve_channel: bool = True,
                  stop_event: threading.Event | None = None, forget_timeout: float = FORGET_TIMEOUT,
-                 say: Callable[[str], None] | None = None, **scheduler_options: Any) -> None:
+                 say: Callable[[str], None] | None = None, notifier: ServiceNotifier = NO_MANAGER,
+                 **scheduler_options: Any) -> None:
         self.home = home
+        # The service manager (systemd's notifications; engine/notify.py): a no-op without one.
+        self.notifier = notifier
+        self._reload_asked = threading.Event()
         self._say = say or (lambda line: log.info("%s", line))
         self._listeners: list[Callable[[EngineEvent], None]] = []
         # Loads appsettings.json: a broken file refuses the start rather than guessing.
@@ -75,15 +80,37 @@ class EngineService:
         def serve() -> None:
             # Served only while the lock is ours (the caller took it): the lock says who the engine is.
             # And only once the scheduler has every directory: a status asked at once lists them all.
-            self.channel = control_channel.serve(self.home, self.handler)
-            if self.channel is not None:
-                self._say(_("control channel listening on {path}").format(path=self.channel.path))
+            if self.serve_channel:
+                self.channel = control_channel.serve(self.home, self.handler)
+                if self.channel is not None:
+                    self._say(_("control channel listening on {path}").format(path=self.channel.path))
+            ids = self.scheduler.directory_ids
+            self.notifier.ready(ngettext("syncing {n} directory", "syncing {n} directories", len(ids)).format(
+                n=len(ids)))
+
+        def tick() -> None:
+            if self.scheduler.stop_event.is_set():
+                return  # stopping (STOPPING=1 said): the stop's own timeout governs now
+            self.notifier.watchdog()
+            if self._reload_asked.is_set():
+                self._reload_asked.clear()
+                self.notifier.reloading()
+                try:
+                    self.reload()
+                except Exception:  # the engine keeps running with the settings it has
+                    log.exception(_("the settings could not be read again"))
+                finally:
+                    self.notifier.ready()
 
         try:
-            self.scheduler.run_forever(on_ready=serve if self.serve_channel else None)
+            self.scheduler.run_forever(on_ready=serve, on_tick=tick)
         finally:
             if self.channel is not None:
                 self.channel.close()
+
+    def request_reload(self) -> None:
+        """Read the settings again from the scheduler's loop (SIGHUP: safe from a signal handler)."""
+        self._reload_asked.set()
 
     def run_once(self) -> list[SyncResult]:
         """One run of every enabled directory, in parallel, with no channel (``run --once``)."""
@@ -148,6 +175,10 @@ class EngineService:
     def emit(self, event: EngineEvent) -> None:
         """Tell every listener (the scheduler's events, and the channel's requests)."""
         self.handler.on_event(event)
+        if isinstance(event, RunFinished) and self.notifier.enabled:
+            result = event.result
+            self.notifier.status(_("{id}: {outcome} at {time}").format(  # systemctl status's line
+                id=result.directory_id, outcome=result.outcome, time=time.strftime("%H:%M:%S")))
         for listener in list(self._listeners):
             try:
                 listener(event)
