@@ -179,10 +179,12 @@ async def test_first_run_through_the_wizard_saves_the_directory(samba_dc, emulat
         assert app.focused is wizard.query_one("#server")
         for text, how, skip in ((samba_dc.host, type_text, 3), (str(samba_dc.ca_file), paste, 1),
                                 (samba_dc.tls_server_name, type_text, 1), (samba_dc.admin_user, type_text, 1),
-                                (samba_dc.admin_password, type_text, 1), (samba_dc.base_dn, type_text, 2),
+                                (samba_dc.admin_password, type_text, 1), (samba_dc.base_dn, type_text, 1),
                                 (token, paste, 1)):
             await how(pilot, text)
             await pilot.press(*["tab"] * skip)
+        # Tab passed Target by: step 1's choice, read-only here.
+        assert wizard.query_one("#target", Select).value == "identity" and wizard.query_one("#target").disabled
         assert app.focused is wizard.query_one("#display-name")
         emulator.faults(latency_ms=700)  # slow enough to see the busy state
         await pilot.press("ctrl+n")  # Finish

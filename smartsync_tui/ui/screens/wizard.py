@@ -1,11 +1,12 @@
 """The setup wizard: where the users go (Identity or a SCIM provider), proxy, then the first Active Directory.
 
 One Screen with a ContentSwitcher of three steps; Back and Next keep what
-was typed. Finish checks the directory for real (AD bind and the token with
-Identity) in a thread worker and saves only when both pass, settings and
-secrets together. Dismisses True once saved, False when the admin leaves.
+was typed. Finish checks the directory for real (AD bind, and the token with
+Identity or the SCIM endpoint) in a thread worker and saves only when both
+pass, settings and secrets together. Dismisses True once saved, False when
+the admin leaves.
 
-Why one module (~510 lines): the wizard's steps share its pending values and its
+Why one module (~550 lines): the wizard's steps share its pending values and its
 focus rules; the fields themselves are ui/widgets/identity_fields.py and directory_fields.py.
 """
 
@@ -75,8 +76,8 @@ STEPS = ("step-identity", "step-proxy", "step-directory")
 DIRECTORY_INTROS = {
     "identity": N_("The Active Directory to sync, as registered in Identity; the token is copied from that "
                    "directory in Identity."),
-    SCIM_TARGET_NAME: N_("The Active Directory to sync and the SCIM provider it goes to: its base URL, the profile "
-                         "for what it accepts, and the bearer token it issued for this agent."),
+    SCIM_TARGET_NAME: N_("The Active Directory to sync, and the SCIM provider's base URL, profile and bearer token "
+                         "(the target is chosen in step 1)."),
 }
 
 
@@ -165,12 +166,8 @@ class SetupWizard(Screen[bool]):
                             classes="wizard-intro",
                         )
                         yield IdentityFields(identity, id="identity-fields")
-                    yield Static(
-                        _("The SCIM provider's URL, its profile and the bearer token it issued are given with the "
-                          "directory in step 3 (AWS IAM Identity Center, Entra ID, Okta or any SCIM 2.0 server). "
-                          "The Identity settings are left as they are."),
-                        id="wizard-scim-note", classes="wizard-intro",
-                    )
+                    yield Static(_("The SCIM provider's URL and token are given with the directory, in step 3."),
+                                 id="wizard-scim-note", classes="wizard-intro")
                 with Vertical(id="step-proxy", classes="wizard-step"):
                     yield Static(_("How this computer reaches Identity."), id="proxy-intro", classes="wizard-intro")
                     yield FieldRow(_("Proxy"), RadioSet(
@@ -228,6 +225,10 @@ class SetupWizard(Screen[bool]):
         space_rows(self, self.app.size.height)
         self.query_one("#wizard-busy").display = False
         self._proxy_mode_changed()
+        # Step 3's Target shows step 1's choice and cannot be changed there (Back to change it): Tab passes
+        # it by, and Finish never meets an Identity whose step 1 was skipped, so never checks (or sends the
+        # token to) settings step 1 would have refused, such as plain HTTP to another host.
+        self.query_one("#directory-fields #target", Select).disabled = True
         self._follow_target("identity")
         self._show_step(0)
 
@@ -314,18 +315,13 @@ class SetupWizard(Screen[bool]):
         return self.query_one("#wizard-target", Select).value == SCIM_TARGET_NAME
 
     @on(Select.Changed, "#wizard-target")
-    @on(Select.Changed, "#directory-fields #target")
     def _target_chosen(self, event: Select.Changed) -> None:
-        # Step 1 and step 3's Target say the same: either one may be changed, the other follows.
-        event.stop()
         self._follow_target(str(event.value))
 
     def _follow_target(self, target: str) -> None:
         scim = target == SCIM_TARGET_NAME
-        for selector in ("#wizard-target", "#directory-fields #target"):
-            choice = self.query_one(selector, Select)
-            if choice.value != target:
-                choice.value = target
+        # Setting it posts its Changed: DirectoryFields then shows the SCIM fields and the token's rule.
+        self.query_one("#directory-fields #target", Select).value = target
         self.query_one("#wizard-identity").display = not scim
         self.query_one("#wizard-scim-note").display = scim
         # Its test reaches Identity; for SCIM, Finish checks the provider through the proxy typed here.
