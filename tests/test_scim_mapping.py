@@ -214,3 +214,44 @@ def test_entra_member_changes_travel_alone_and_one_removal_per_patch(env, scim_g
     assert scim.member_guids(held) == {ad.guid(dn) for dn in users[3:]}
     # The rename alone, 5 additions in one PATCH, 3 removals one per PATCH (Entra's limit).
     assert calls == Counter({"PATCH Groups": 1 + 1 + 3}), calls
+
+
+def test_a_mapped_attribute_that_is_not_text_sends_its_default_and_is_said_once(env, caplog):
+    import logging
+    import os
+
+    caplog.set_level(logging.WARNING)
+    scim = env(mapping=[ScimMapping(path="nickName", attribute="mS-DS-ConsistencyGuid", default="sem apelido")])
+    ad = scim.ad
+    users = [ad.add_user(f"b{i}", "Binária", f"Número {i}") for i in range(2)]
+    for dn in users:
+        ad.modify(dn, **{"mS-DS-ConsistencyGuid": b"\xff\xfe" + os.urandom(14)})  # bytes, not UTF-8
+    result = scim.sync()
+    assert result.outcome == "ok", result.error  # the read is not stopped for it
+    assert {u["nickName"] for u in scim.users().values()} == {"sem apelido"}
+    said = [r for r in caplog.records if "mS-DS-ConsistencyGuid is not text" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
+
+
+def test_a_deletion_the_provider_refuses_waits_and_the_user_stays(env, scim_gate):
+    scim = env(delete_gone=True)
+    ad = scim.ad
+    dn = ad.add_user("ana.goncalves", "Ana", "Gonçalves")
+    ad.add_user("ivan.petrov", "Иван", "Петров")  # a full read that finds nobody is held, not a deletion
+    assert scim.sync().outcome == "ok"
+    guid = ad.guid(dn)
+    remote_id = scim.users()[guid]["id"]
+    scim_gate.answers = {f"/Users/{remote_id}": (400, b'{"detail": "users with licences cannot be deleted", '
+                                                       b'"scimType": "mutability"}')}
+    ad.delete(dn)
+    refused = scim.sync()
+    assert refused.outcome == "partial"
+    [(failed, _dn, why)] = refused.failures
+    assert failed == guid and "users with licences cannot be deleted" in why and "deletion of user" in why
+    assert guid in scim.users()  # not deleted, and not sent again on every run
+    quiet, calls = scim.calls_of(scim.sync)
+    assert quiet.outcome == "ok" and calls == Counter(), calls
+    scim_gate.answers = {}
+    again, calls = scim.calls_of(lambda: scim.sync(full=True))  # a full reconcile tries once more
+    assert again.outcome == "ok" and calls == Counter({"DELETE Users": 1}), calls
+    assert guid not in scim.users()

@@ -147,3 +147,20 @@ def test_any_token_endpoint_answer_is_a_token_or_a_refusal_in_words(status, body
         assert str(exc) and SECRET not in str(exc) and "\x00" not in str(exc)
     else:
         assert status == 200 and header.startswith("Bearer ") and header[7:].isprintable()
+
+
+@pytest.mark.samba
+def test_a_token_endpoint_that_does_not_answer_stops_the_run_in_words(oauth_env):
+    import socket as sockets
+
+    with sockets.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = oauth_env
+    env.settings.directories[0].scim.token_url = f"http://127.0.0.1:{port}/token"
+    env.ad.add_user("ana.goncalves", "Ana", "Gonçalves")
+    result = env.sync()
+    assert result.outcome == "failed"
+    assert f"The OAuth2 token endpoint http://127.0.0.1:{port}/token did not answer" in result.error
+    assert "Check the token URL, the network and the proxy" in result.error and SECRET not in result.error
+    assert env.users() == {}

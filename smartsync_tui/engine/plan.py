@@ -268,8 +268,8 @@ class Planner:
 
     def _with_known_managers(self, users: list[AdUser]) -> list[AdUser]:
         """The users whose manager is known now (planned, or in the state store); the others wait
-        for the end of the read (their manager may come later in it), as do users whose manager
-        A manager that is never found is left out of the payload."""
+        for the end of the read (their manager may come later in it). A manager that is never
+        found is left out of the payload."""
         wanted = {
             dn.lower() for u in users for name, dn in u.attributes if name == "manager"
         } - self.dn_to_guid.keys()
@@ -304,9 +304,10 @@ class Planner:
             return changes
         named = [g for f, a, b in changes if f == "manager" for g in (a, b) if g and g not in self._names]
         # A manager this run did not read (a delta): its login as the state store holds it.
-        for guid, synced in self.state.get_objects(self.directory_id, named).items():
-            if synced.payload.get("login"):
-                self._names.setdefault(guid, synced.payload["login"])
+        found = self.state.get_objects(self.directory_id, named)
+        for guid in named:  # asked once each: one not found keeps its guid as its name
+            synced = found.get(guid)
+            self._names.setdefault(guid, (synced.payload.get("login") if synced else None) or guid)
         return [(f, self._name_of(a) if a else a, self._name_of(b) if b else b) if f == "manager" else (f, a, b)
                 for f, a, b in changes]
 

@@ -168,7 +168,8 @@ class SyncEngine:
             source = open_source(directory, password)
             try:
                 dc = source.read_dc()
-                mode, reason, since = self._mode(did, dc, options, filters_hash(user_filter, group_filter, target.settings_key()))
+                fhash = filters_hash(user_filter, group_filter, target.settings_key())
+                mode, reason, since = self._mode(did, dc, options, fhash)
                 result.mode, result.mode_reason = mode, reason
                 log.info(_("sync {id}: {mode} ({reason}) from {dc}, users {user_filter}, groups {group_filter}").format(
                     id=did, mode=mode_name(mode), reason=reason, dc=dc.dns_host_name,
@@ -233,7 +234,7 @@ class SyncEngine:
             self.state.set_watermark(
                 did,
                 Watermark(
-                    dc.dns_host_name, dc.invocation_id, dc.highest_committed_usn, filters_hash(user_filter, group_filter, target.settings_key()),
+                    dc.dns_host_name, dc.invocation_id, dc.highest_committed_usn, fhash,
                     time.time() if mode == "full" else (previous.full_at if previous else time.time()),
                 ),
             )
@@ -411,10 +412,12 @@ class SyncEngine:
             )
         if applied:
             self.state.record_applied(did, applied)
-        if failed:
-            self.state.mark_failed(did, failed)
-        if for_good:
+        if for_good:  # no longer pending: listed as skipped with the target's reason
             self.state.refuse(did, for_good)
+        waiting = {guid for guid, _dn, _error in for_good}
+        retried = {guid: error for guid, error in failed.items() if guid not in waiting}
+        if retried:
+            self.state.mark_failed(did, retried)
         return [(op.guid, op.dn, failed[op.guid]) for op in batch if op.guid in failed], partial
 
     def _log_result(self, result: SyncResult, options: SyncOptions) -> None:

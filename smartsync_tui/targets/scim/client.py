@@ -48,6 +48,9 @@ THROTTLED_RETRIES = 8
 #: One request, its answer included, ends within this.
 REQUEST_SECONDS = 60.0
 CONTENT_TYPE = "application/scim+json"
+#: What a request that got no (whole) answer raises: sent again, or said (ScimClient._failed).
+_TRANSPORT_ERRORS = (httpx.TransportError, bounded_http.Cut, bounded_http.TooLarge, bounded_http.UnknownEncoding,
+                     zlib.error)
 
 
 def _ssl_context(ca_file: str | None, directory_id: str) -> ssl.SSLContext:
@@ -145,21 +148,9 @@ class ScimClient:
             self.pace.wait()
             try:
                 answer, headers = self._send(method, path, body, params, auth)
-            except (httpx.TransportError, bounded_http.Cut, bounded_http.TooLarge, bounded_http.UnknownEncoding,
-                    zlib.error) as exc:
-                if isinstance(exc, bounded_http.Cut) and exc.why == "stopped":
-                    raise TargetStopped(_("the SCIM target was closed during {request}").format(request=what)) from None
-                untrusted = next((e for e in chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
-                if untrusted is not None:  # sending again changes nothing: said at once
-                    raise TargetUnavailable(_(
-                        "The certificate of the SCIM provider at {url} is not trusted ({reason}): give the CA "
-                        "that issued it with `smartsync-tui directory edit {id} --scim-ca-file "
-                        "PEM`.").format(url=self.base_url, reason=printable(untrusted.verify_message or "", 120),
-                                        id=self.directory_id), kind="scim-tls") from None
+            except _TRANSPORT_ERRORS as exc:
                 failures += 1
-                if failures > self.retries:
-                    raise TargetUnavailable(self._unreachable(what, exc)) from None
-                self._back_off(failures, what, type(exc).__name__)
+                self._failed(exc, what, self.base_url, failures, self._unreachable(what, exc))
                 continue
             if answer.status == 429:
                 throttled += 1
@@ -201,6 +192,22 @@ class ScimClient:
                 continue
             return answer
 
+    def _failed(self, exc: BaseException, what: str, url: str, failures: int, unreachable: str) -> None:
+        """A request that got no answer: raised at once when sending again changes nothing (a stop,
+        an untrusted certificate), as ``unreachable`` past the retries, else after a backoff."""
+        if isinstance(exc, bounded_http.Cut) and exc.why == "stopped":
+            raise TargetStopped(_("the SCIM target was closed during {request}").format(request=what)) from None
+        untrusted = next((e for e in chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
+        if untrusted is not None:
+            raise TargetUnavailable(_(
+                "The certificate of the SCIM provider at {url} is not trusted ({reason}): give the CA "
+                "that issued it with `smartsync-tui directory edit {id} --scim-ca-file "
+                "PEM`.").format(url=url, reason=printable(untrusted.verify_message or "", 120),
+                                id=self.directory_id), kind="scim-tls") from None
+        if failures > self.retries:
+            raise TargetUnavailable(unreachable) from None
+        self._back_off(failures, what, type(exc).__name__)
+
     def _back_off(self, failures: int, what: str, why: str) -> None:
         seconds = 0.5 * 2 ** (failures - 1)
         log.info(_("SCIM request {request} failed ({why}); again in {seconds} s").format(
@@ -215,43 +222,30 @@ class ScimClient:
     def _post_form(self, url: str, fields: dict[str, str], client_id: str, secret: str) -> tuple[int, Any]:
         """One token request (client authentication by HTTP Basic, RFC 6749 2.3.1), through the same
         TLS, proxy and bounds as the SCIM requests; a dropped connection or a 5xx is sent again."""
+        what = "POST " + url
+        # RFC 6749 2.3.1: the id and the secret form-encoded, then Basic.
+        basic = base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()).decode()
+        register_secret(basic)
+        headers = {"Accept": "application/json", "Authorization": f"Basic {basic}"}
         failures = 0
         while True:
             if self._stop.is_set():
-                raise TargetStopped(_("the SCIM target was closed during {request}").format(request="POST " + url))
+                raise TargetStopped(_("the SCIM target was closed during {request}").format(request=what))
             try:
-                with bounded_http.budget(REQUEST_SECONDS, self._stop):
-                    # RFC 6749 2.3.1: the id and the secret form-encoded, then Basic.
-                    basic = base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()).decode()
-                    register_secret(basic)
-                    request = self._http.build_request(
-                        "POST", url, data=fields, headers={"Accept": "application/json", "Authorization": f"Basic {basic}"})
-                    response = self._http.send(request, stream=True)
-                    try:
-                        raw = bounded_http.read_body(response, MAX_TOKEN_ANSWER_BYTES)
-                    finally:
-                        response.close()
-            except (httpx.TransportError, bounded_http.Cut, bounded_http.TooLarge, bounded_http.UnknownEncoding,
-                    zlib.error) as exc:
-                if isinstance(exc, bounded_http.Cut) and exc.why == "stopped":
-                    raise TargetStopped(_("the SCIM target was closed during {request}").format(
-                        request="POST " + url)) from None
+                answer, _headers = self._exchange(self._http.build_request("POST", url, data=fields, headers=headers),
+                                                  MAX_TOKEN_ANSWER_BYTES)
+            except _TRANSPORT_ERRORS as exc:
                 failures += 1
-                if failures > self.retries:
-                    raise TargetUnavailable(_(
-                        "The OAuth2 token endpoint {url} did not answer ({error}); the run stops and the rest is sent "
-                        "on the next one. Check the token URL, the network and the proxy.").format(
-                            url=url, error=type(exc).__name__), kind="scim-oauth") from None
-                self._back_off(failures, "POST " + url, type(exc).__name__)
+                self._failed(exc, what, url, failures, _(
+                    "The OAuth2 token endpoint {url} did not answer ({error}); the run stops and the rest is sent "
+                    "on the next one. Check the token URL, the network and the proxy.").format(
+                        url=url, error=type(exc).__name__))
                 continue
-            if response.status_code in RETRIED_STATUSES and failures < self.retries:
+            if answer.status in RETRIED_STATUSES and failures < self.retries:
                 failures += 1
-                self._back_off(failures, "POST " + url, f"HTTP {response.status_code}")
+                self._back_off(failures, what, f"HTTP {answer.status}")
                 continue
-            try:
-                return response.status_code, json.loads(raw) if raw.strip() else None
-            except ValueError:
-                return response.status_code, None
+            return answer.status, answer.body
 
     def _send(self, method: str, path: str, body: Any, params: dict | None,
               auth: str | None = None) -> tuple[Answer, httpx.Headers]:
@@ -259,12 +253,16 @@ class ScimClient:
         headers = {"Content-Type": CONTENT_TYPE} if content is not None else {}
         if auth is not None:
             headers["Authorization"] = auth
+        request = self._http.build_request(method, self.base_url + path, content=content, headers=headers,
+                                           params=params)
+        return self._exchange(request, MAX_ANSWER_BYTES)
+
+    def _exchange(self, request: httpx.Request, cap: int) -> tuple[Answer, httpx.Headers]:
+        """One request and its answer, read within ``cap`` bytes and the request's deadline."""
         with bounded_http.budget(REQUEST_SECONDS, self._stop):
-            request = self._http.build_request(method, self.base_url + path, content=content, headers=headers,
-                                               params=params)
             response = self._http.send(request, stream=True)
             try:
-                raw = bounded_http.read_body(response, MAX_ANSWER_BYTES)
+                raw = bounded_http.read_body(response, cap)
             finally:
                 response.close()
         parsed = None

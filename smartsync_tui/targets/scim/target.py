@@ -92,7 +92,7 @@ class ScimTarget(Target):
         ids = ChainMap(remote_ids, self._ids)  # type: ignore[arg-type]
         results = []
         for payload in users:
-            result = self._one(payload, known.get(payload["external_id"]), lambda p, k: self._user(p, k, ids))
+            result = self._one("Users", payload, known.get(payload["external_id"]), lambda p, k: self._user(p, k, ids))
             if result.remote_id:
                 self._ids[result.external_id] = result.remote_id  # one key per thread's own user: no lock needed
             results.append(result)
@@ -100,7 +100,7 @@ class ScimTarget(Target):
 
     def apply_groups(self, groups: Sequence[dict], remote_ids: Mapping[str, str],
                      known: Mapping[str, Known] = NOTHING_KNOWN) -> list[ItemResult]:
-        return [self._one(payload, known.get(payload["external_id"]),
+        return [self._one("Groups", payload, known.get(payload["external_id"]),
                           lambda p, k: self._group(p, k, remote_ids)) for payload in groups]
 
     def flattens_groups(self) -> bool:
@@ -144,9 +144,12 @@ class ScimTarget(Target):
 
     # -- one object
 
-    def _one(self, payload: dict, known: Known | None, apply) -> ItemResult:  # type: ignore[no-untyped-def]
+    def _one(self, kind: str, payload: dict, known: Known | None, apply) -> ItemResult:  # type: ignore[no-untyped-def]
         guid = payload["external_id"]
         try:
+            if payload.get("gone") and self.settings.delete_gone:
+                self._delete_gone(kind, payload, known)
+                return ItemResult(guid, None, None)
             remote_id, applied = apply(payload, known)
         except _Refused as exc:
             return ItemResult(guid, None, str(exc), retry=exc.retry)
@@ -182,23 +185,24 @@ class ScimTarget(Target):
 
     # -- users
 
-    def _user(self, payload: dict, known: Known | None, remote_ids: Mapping[str, str]) -> tuple[str | None, dict | None]:
+    def _user(self, payload: dict, known: Known | None, remote_ids: Mapping[str, str]) -> tuple[str, dict | None]:
         # A manager without a SCIM id yet is left out; the engine names it once it has one.
         manager = payload.get("manager")
         applied = {k: v for k, v in payload.items() if k != "manager"} if manager and manager not in remote_ids else None
-        if payload.get("gone") and self.settings.delete_gone:
-            if known is not None and known.remote_id:
-                self._delete("Users", known.remote_id, _("the deletion of user {login}").format(
-                    login=printable(str(payload.get("login")), 120)))
-            return None, None
         if known is not None and known.remote_id:
             if self._update_user(known.remote_id, known.payload, payload, remote_ids):
                 return known.remote_id, applied
         return self._create_user(payload, remote_ids), applied
 
-    def _delete(self, kind: str, remote_id: str, what: str) -> None:
-        """Only on the directory's opt-in (scim.delete_gone), only an object the store names."""
-        answer = self.client.request("DELETE", _path(kind, remote_id))
+    def _delete_gone(self, kind: str, payload: dict, known: Known | None) -> None:
+        """A user or group gone from AD, deleted: only on the directory's opt-in (scim.delete_gone),
+        only an object whose id the store holds (one it never sent has nothing to delete)."""
+        if known is None or not known.remote_id:
+            return
+        what = (_("the deletion of group {name}").format(name=printable(str(payload.get("name") or ""), 120))
+                if kind == "Groups" else
+                _("the deletion of user {login}").format(login=printable(str(payload.get("login")), 120)))
+        answer = self.client.request("DELETE", _path(kind, known.remote_id))
         if answer.status >= 300 and answer.status != 404:  # 404: already gone
             raise self._refused(answer, what)
 
@@ -258,11 +262,6 @@ class ScimTarget(Target):
     # -- groups
 
     def _group(self, payload: dict, known: Known | None, remote_ids: Mapping[str, str]) -> tuple[str, dict | None]:
-        if payload.get("gone") and self.settings.delete_gone:
-            if known is not None and known.remote_id:
-                self._delete("Groups", known.remote_id, _("the deletion of group {name}").format(
-                    name=printable(str(payload.get("name") or ""), 120)))
-            return None, None
         members = list(payload.get("members") or [])
         sendable = [m for m in members if m in remote_ids]
         # What the provider will hold: the members with an id; a later run sends the others.

@@ -1,6 +1,6 @@
 """Add or edit a directory: the wizard's Active Directory step as a dialog.
 
-Save checks the directory for real (AD bind and the token with Identity) in
+Save checks the directory for real (AD bind, and the token with Identity or the SCIM endpoint) in
 a thread worker, then saves settings and secrets together. Dismisses with the
 directory's id, or None when cancelled.
 """
@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 from smartsync_tui.checks.directory_setup import unique_directory_id
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.config.secret_store import directory_password_key, directory_token_key
-from smartsync_tui.config.settings import AppSettings, DirectorySettings
+from smartsync_tui.config.settings import SCIM_TARGET_NAME, AppSettings, DirectorySettings
 from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
@@ -145,6 +145,7 @@ class DirectoryFormDialog(ModalScreen[str | None]):
             message.update(literal(sentence(str(exc)), multiline=True))
             return
         typed_password, typed_token = fields.typed_password(), fields.typed_token()
+        scim = directory.target == SCIM_TARGET_NAME
         reason = fields.password_needed(directory)
         if typed_password is None and reason:  # the stored password never follows a changed destination
             fields.row("password").show_error(reason)
@@ -161,7 +162,8 @@ class DirectoryFormDialog(ModalScreen[str | None]):
             (field_id, text)
             for field_id, value, text in (
                 ("password", password, _("The stored password is missing: type it.")),
-                ("token", token, _("The stored token is missing: paste the directory's token from Identity.")),
+                ("token", token, _("The stored token is missing: paste the bearer token the SCIM provider issued.")
+                 if scim else _("The stored token is missing: paste the directory's token from Identity.")),
             )
             if value is None
         ]
@@ -175,7 +177,8 @@ class DirectoryFormDialog(ModalScreen[str | None]):
         def change(editable: AppSettings, saved: DirectorySettings) -> None:
             editable.put_directory(saved)
 
-        self._set_busy(True, _("Checking the bind to AD and the token with Identity…"))
+        self._set_busy(True, _("Checking the bind to AD and the SCIM provider…") if scim
+                       else _("Checking the bind to AD and the token with Identity…"))
         self._check_and_save(settings, directory, password, token, typed_password is not None,
                              typed_token is not None, change)
 
