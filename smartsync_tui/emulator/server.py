@@ -727,6 +727,7 @@ def _fault_problem(status: int, retry_after: float | None) -> Problem:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "EmulatorHTTPServer"
+    _tally: list[Any] | None = None  # the request being answered, until its answer is counted
 
     # Every socket operation (a write to a client that never reads, too) gives up after this.
     timeout = REQUEST_SECONDS
@@ -798,7 +799,9 @@ class Handler(BaseHTTPRequestHandler):
         is_agent = path == API_PREFIX or path.startswith(API_PREFIX + "/")
         is_admin = path == "/admin" or path.startswith("/admin/")
         endpoint = f"{method} {path}"
-        fault = False
+        # Counted by _send just before the answer goes out: a client that reads the stats right
+        # after its answer must find its request in them.
+        self._tally: list[Any] = [endpoint, is_agent, is_admin, False]
         try:
             if is_admin and not emulator.admin_allowed(self.headers.get(ADMIN_KEY_HEADER)):
                 # Before the body is read: a caller without the key gets nothing more than this.
@@ -816,7 +819,7 @@ class Handler(BaseHTTPRequestHandler):
                 if m:
                     if route_method == method:
                         matched = (func, m.groupdict())
-                        endpoint = f"{method} {template}"
+                        endpoint = self._tally[0] = f"{method} {template}"
                         break
                     allowed.append(route_method)
             if is_agent:
@@ -824,7 +827,7 @@ class Handler(BaseHTTPRequestHandler):
                 if latency:
                     time.sleep(latency)
                 if failure is not None:
-                    fault = True
+                    self._tally[3] = True
                     raise _fault_problem(*failure)
             if matched is None:
                 if allowed:
@@ -844,22 +847,23 @@ class Handler(BaseHTTPRequestHandler):
                 raise _not_found("There is no such object.") from None
             self._send_json(status, payload)
         except Problem as problem:
-            status = problem.status
             self._send_problem(problem, path)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True  # the client went away, or sends too slowly: nobody to answer
             return
         except Exception:  # a bug in the emulator: answer 500, never a stack trace
-            status = 500
             self.close_connection = True
             self._send_problem(
                 Problem(500, "server-error", "Internal server error", "The emulator failed on this request."), path
             )
             # One line, the exception's type only: a message could quote request data.
             print(f"emulator: internal error on {endpoint}: {type(sys.exc_info()[1]).__name__}", file=sys.stderr, flush=True)
-        emulator.stats.count(endpoint, status, agent=is_agent, admin=is_admin, fault=fault)
 
     def _send(self, status: int, content_type: str | None, data: bytes, headers: dict[str, str] | None = None) -> None:
+        tally, self._tally = self._tally, None
+        if tally is not None:
+            endpoint, agent, admin, fault = tally
+            self.server.emulator.stats.count(endpoint, status, agent=agent, admin=admin, fault=fault)
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)
