@@ -4,12 +4,14 @@ the settings are read and the channel is up, STATUS after a run, WATCHDOG from t
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from smartsync_tui.config.paths import resolve_home
@@ -69,14 +71,18 @@ def test_run_says_ready_pings_reloads_on_sighup_and_says_stopping_in_order(tmp_p
     home = resolve_home(tmp_path / "home").ensure()
     save_settings(home.settings_file, AppSettings())
     engine = Engine(tmp_path / "home", tmp_path, extra_env={
-        "NOTIFY_SOCKET": str(manager.path), "WATCHDOG_USEC": "400000"})
+        "NOTIFY_SOCKET": str(manager.path), "WATCHDOG_USEC": "400000", "SMARTSYNC_STATUS__LISTEN": "127.0.0.1:0"})
     try:
         engine.started()
         wait_until(lambda: "READY" in manager.kinds(), 30, "READY=1")
         ready = next(m for m in manager.messages if "READY" in m)
         assert ready == {"READY": "1", "STATUS": "syncing 0 directories"}
-        # The channel is served before READY: an attached console finds the engine at once.
+        # The channel and the status endpoints are served before READY: an attached console and
+        # a monitoring check find the engine at once.
         assert (home.data_dir / "engine.sock").exists()
+        url = re.search(r"status endpoints on (http://127\.0\.0\.1:\d+)/health", engine.stdout())
+        assert url is not None, engine.output()
+        assert httpx.get(url.group(1) + "/health", timeout=5).json()["status"] == "pass"
         wait_until(lambda: sum("WATCHDOG" in m for m in manager.messages) >= 3, 10, "watchdog pings")
         pings = [m for m in manager.messages if "WATCHDOG" in m]
         assert all(p == {"WATCHDOG": "1"} for p in pings)

@@ -152,3 +152,35 @@ def test_login_checks_are_trimmed_per_directory(store, monkeypatch):
         # The newest, in order, none missing.
         step = 4 if directory_id == "c" else 1
         assert [r.login for r in kept] == [f"user{n}" for n in range(total * step - step, -1, -step)][:len(kept)]
+
+
+def test_the_summary_counts_pending_and_held_and_finds_the_last_success(store):
+    assert store.summary("corp") == state_store.StoreSummary(0, 0, None, None, None)
+    ok = store.start_run("corp", "full", dry_run=False)
+    store.finish_run(ok, outcome="ok", counts={})
+    (success_at,) = [r.ended_at for r in store.runs("corp")]
+    failed = store.start_run("corp", "delta", dry_run=False)
+    store.finish_run(failed, outcome="failed", counts={}, error="AD away")
+    store.start_run("corp", "delta", dry_run=False)  # in flight: not a last run yet
+    store.add_pending("corp", [PendingOp("g1", "user", "create", "cn=a", {}), PendingOp("g2", "user", "update", "cn=b", {})])
+    store.hold("corp", [PendingOp("g3", "user", "disable", "cn=c", {})])
+    store.add_pending("other", [PendingOp("g9", "user", "create", "cn=z", {})])
+    summary = store.summary("corp")
+    assert (summary.pending, summary.held, summary.last_success_at, summary.last_outcome) == (2, 1, success_at, "failed")
+    assert summary.last_run_at >= success_at
+
+
+def test_runs_are_trimmed_but_the_last_success_is_kept(store, monkeypatch):
+    monkeypatch.setattr(state_store, "RUNS_KEPT", 30)
+    monkeypatch.setattr(state_store, "_RUNS_SLACK", 10)
+    first = store.start_run("corp", "full", dry_run=False)
+    store.finish_run(first, outcome="ok", counts={})
+    for n in range(200):  # a long outage, interleaved with another directory's good runs
+        for directory_id, outcome in (("corp", "failed"), ("other", "ok")):
+            run_id = store.start_run(directory_id, "delta", dry_run=False)
+            store.finish_run(run_id, outcome=outcome, counts={})
+    corp = store.runs("corp", limit=10_000)
+    assert len(corp) <= 30 + 10 + 1
+    assert corp[-1].id == first and corp[-1].outcome == "ok"  # still there: /health still knows when
+    assert store.summary("corp").last_success_at == corp[-1].ended_at
+    assert len(store.runs("other", limit=10_000)) <= 30 + 10

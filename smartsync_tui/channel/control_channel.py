@@ -28,6 +28,11 @@ line (UTF-8, at most 64 KiB), reads one reply line, and closes::
                                           state-store rows and its secrets directory/<id>/ go)
     {"op": "reload"}
         -> {"ok": true, "changed": true} (appsettings.json re-read if it changed)
+    {"op": "health"}
+        -> {"ok": true, "health": {...}, "directories": {"corp": {"status": "pass", "state": "idle",
+            "last_success_at": ..., "pending": 0, "held": 0, ...}}}
+                                         (what `smartsync-tui status` shows: the /health document
+                                          of docs/monitoring.md and each directory's figures)
 
 Any failure is a reply, never a dropped connection: ``{"ok": false, "error":
 "<a sentence for the admin>", "kind": "input"|"refused"|"protocol"|"error"}``
@@ -107,6 +112,8 @@ class ChannelHandler(Protocol):
     def forget(self, directory: str) -> None: ...
 
     def reload(self) -> bool: ...
+
+    def health(self) -> dict[str, Any]: ...
 
 
 # -- the server
@@ -253,7 +260,10 @@ class ControlServer:
             return {}
         if op == "reload":
             return {"changed": bool(self.handler.reload())}
-        raise _ProtocolError(_("unknown op {op!r}: ping, status, sync, forget and reload are known").format(op=op))
+        if op == "health":
+            return self.handler.health()
+        raise _ProtocolError(_("unknown op {op!r}: ping, status, health, sync, forget and reload are known").format(
+            op=op))
 
 
 def _asked(full: bool, allow_deletes: bool) -> str:

@@ -295,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: a new random token at each start)"))
     _refuse_secret_flags(p, "token")
 
+    # -- the engine's status (smartsync_tui/cli/status_cmd.py)
+    p = commands.add_parser(
+        "status", help=_("what the engine is doing; exit 0 all well, 1 warn, 2 fail or no engine"),
+        examples=["smartsync-tui status", ("smartsync-tui status --json  ", _("the /health document and each directory"))],
+    )
+    _add_json(p)
+
     # -- headless engine (smartsync_tui/cli/run_cmd.py)
     p = commands.add_parser(
         "run", help=_("the engine, headless: syncs every enabled directory on schedule until stopped"),
@@ -401,6 +408,10 @@ def _run(args: argparse.Namespace) -> int:
         from smartsync_tui.cli import logs_cmd
 
         return logs_cmd.run(ctx, args)
+    if args.command == "status":
+        from smartsync_tui.cli import status_cmd
+
+        return status_cmd.run(ctx, args)
     # -- headless engine
     if args.command == "run":
         from smartsync_tui.cli import run_cmd

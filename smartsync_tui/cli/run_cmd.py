@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from types import FrameType
 
 from smartsync_tui import __version__
@@ -51,6 +52,9 @@ from smartsync_tui.core.redaction import install_log_redaction
 from smartsync_tui.engine.service import EngineService
 from smartsync_tui.i18n import _
 
+if TYPE_CHECKING:
+    from smartsync_tui.status.server import StatusServer
+
 log = logging.getLogger("smartsync.engine")
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -60,6 +64,15 @@ _SAME_STOP_SECONDS = 1.0
 # TimeoutStopSec is 90 s by default; an admin's Ctrl-C expects less).
 STOP_GRACE_SECONDS = identity_network.STOP_GRACE_SECONDS
 # ...and again this often, for a request started after the cut (a login check's result).
+
+
+def _status_server(say_line: Callable[[str], None]) -> Callable[[EngineService], StatusServer | None]:
+    """The health and metrics endpoints (status/server.py), started once the channel is up."""
+    def start(service: EngineService) -> StatusServer | None:
+        from smartsync_tui.status import server  # prometheus_client only for an engine that serves it
+
+        return server.serve(service, say_line)
+    return start
 
 
 def run(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -82,7 +95,7 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
     # systemd's notifications (Type=notify, docs/service.md); nothing without a service manager.
     notifier = ServiceNotifier.from_environment() if not args.once else NO_MANAGER
     service = EngineService(ctx.home, secrets=ctx.secrets, stop_event=stop, serve_channel=not args.once,
-                            say=_say, notifier=notifier)
+                            say=_say, notifier=notifier, status_server=None if args.once else _status_server(_say))
     settings = service.scheduler.settings
     directories = service.scheduler.directory_ids
     if args.once and not directories:

@@ -313,6 +313,27 @@ class SyncSettings(_Section):
     concurrency: int = Field(4, ge=1, le=16)
 
 
+class StatusSettings(_Section):
+    """The engine's health and metrics endpoints (docs/monitoring.md)."""
+
+    # HOST:PORT; empty: off. Loopback unless an admin says otherwise.
+    listen: str = "127.0.0.1:9325"
+    # /health's rules: warn once a directory failed this many runs in a row, fail at this many.
+    warn_after_failures: int = Field(1, ge=1, le=1000)
+    fail_after_failures: int = Field(3, ge=1, le=1000)
+    # ...and by the age of its last successful sync, in delta intervals (its cadence).
+    warn_after_intervals: float = Field(3, gt=0, le=10000)
+    fail_after_intervals: float = Field(10, gt=0, le=10000)
+
+    _check_listen = field_validator("listen")(lambda cls, v: validation.check_status_listen(v))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "StatusSettings":
+        if self.fail_after_failures < self.warn_after_failures or self.fail_after_intervals < self.warn_after_intervals:
+            raise ValueError(_("status: a fail_after_* figure must not be below its warn_after_* figure"))
+        return self
+
+
 class LogSettings(_Section):
     """How much of each event log (application.log, console.log) stays on disk.
 
@@ -361,6 +382,7 @@ class AppSettings(BaseSettings):
     login_checks: LoginCheckSettings = LoginCheckSettings()
     deletion_threshold: DeletionThreshold = DeletionThreshold()
     logs: LogSettings = LogSettings()
+    status: StatusSettings = StatusSettings()
     # Where `smartsync-tui web` serves the console (the original's default port).
     url: str = "http://127.0.0.1:5325"
     # None: from the locale.

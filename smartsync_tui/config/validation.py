@@ -161,6 +161,31 @@ def check_web_url(value: str) -> str:
     return value.strip()
 
 
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """Where the status endpoints listen: ``HOST:PORT`` (an IPv6 address in brackets,
+    ``[::1]:9325``; port 0 picks a free one); empty: nowhere (the listener is off)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            host = ""
+    if not sep or not host or not port.isascii() or not port.isdigit() or int(port) > 65535 or not host.isprintable() \
+            or any(c in host for c in " /[]@"):
+        raise ValueError(_("give the status address as HOST:PORT, for example 127.0.0.1:9325 "
+                           "(empty turns the status endpoints off)"))
+    return host, int(port)
+
+
+def check_status_listen(value: str) -> str:
+    parse_listen(value)
+    return (value or "").strip()
+
+
 def check_oauth_text(value: str) -> str:
     """An OAuth2 client id or scope: printable, one line, bounded."""
     text = (value or "").strip()

@@ -57,6 +57,8 @@ class SyncResult:
     # or "unexpected"; None when the run did not fail.
     error_kind: str | None = None
     duration: float = 0.0
+    # Of which reading AD (connecting, users, groups, deletions): the metrics' LDAP read seconds.
+    read_seconds: float = 0.0
     # Whether the target answered in this run: True once a call to it succeeded, False when it
     # could not be reached or refused the credentials, None when the run never got to ask it.
     target_connected: bool | None = None

@@ -52,7 +52,7 @@ from smartsync_tui.engine.events import DirectoryState, RunFinished, RunProgress
 from smartsync_tui.engine.results import SyncOptions, SyncResult
 from smartsync_tui.engine.jobs import CancelSignal, JobHost, ThreadHost, run_sync_job
 from smartsync_tui.i18n import _, ngettext, number
-from smartsync_tui.targets.base import Companion
+from smartsync_tui.targets.base import Companion, CompanionReport
 from smartsync_tui.targets.registry import TargetFactory, open_companions
 
 log = logging.getLogger("smartsync.scheduler")
@@ -241,6 +241,13 @@ class Scheduler:
     def companion_busy(self, directory_id: str) -> bool:
         """Whether a companion (a login check) still works for this directory."""
         return any(companion.busy(directory_id) for companion in self.companions)
+
+    def companion_reports(self) -> dict[str, CompanionReport]:
+        """What the companions show monitoring, per directory (Identity's login checks)."""
+        out: dict[str, CompanionReport] = {}
+        for companion in self.companions:
+            out.update(companion.report())
+        return out
 
     @property
     def directory_ids(self) -> list[str]:

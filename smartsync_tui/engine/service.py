@@ -22,20 +22,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
 from smartsync_tui.channel import control_channel
 from smartsync_tui.core.errors import InputError, UserError
 from smartsync_tui.config.paths import Home
 from smartsync_tui.config.secret_store import SecretStore
+from smartsync_tui.config.settings import AppSettings
 from smartsync_tui.store.state_store import StateStore
 from smartsync_tui.engine.results import SyncResult
 from smartsync_tui.engine.events import ChannelRequest, DirectoryState, EngineEvent, RunFinished, RunStarted
+from smartsync_tui.engine.health import DirectoryHealth, assess, directory_json, health_document
 from smartsync_tui.engine.scheduler import Scheduler
 from smartsync_tui.engine.notify import NO_MANAGER, ServiceNotifier
 from smartsync_tui.i18n import _, ngettext, number
 
 log = logging.getLogger("smartsync.engine")
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
 
 # A forget waits for the batch in flight; it answers before the channel's client gives up.
 FORGET_TIMEOUT = control_channel.FORGET_TIMEOUT - 10
@@ -53,8 +59,17 @@ class EngineService:
     def __init__(self, home: Home, *, secrets: SecretStore | None = None, serve_channel: bool = True,
                  stop_event: threading.Event | None = None, forget_timeout: float = FORGET_TIMEOUT,
                  say: Callable[[str], None] | None = None, notifier: ServiceNotifier = NO_MANAGER,
+                 status_server: Callable[["EngineService"], Closable | None] | None = None,
                  **scheduler_options: Any) -> None:
         self.home = home
+        self.started_at = time.time()
+        # The health and metrics endpoints (status/server.py), started with the channel: the
+        # composition (run, a console that is the engine) passes them in, the engine knows them
+        # only as something to close.
+        self._status_server = status_server
+        self.status_endpoint: Closable | None = None
+        # Whether each directory's last run reached its target (for /health).
+        self._target_connected: dict[str, bool | None] = {}
         # The service manager (systemd's notifications; engine/notify.py): a no-op without one.
         self.notifier = notifier
         self._reload_asked = threading.Event()
@@ -84,6 +99,8 @@ class EngineService:
                 self.channel = control_channel.serve(self.home, self.handler)
                 if self.channel is not None:
                     self._say(_("control channel listening on {path}").format(path=self.channel.path))
+            if self._status_server is not None:
+                self.status_endpoint = self._status_server(self)
             ids = self.scheduler.directory_ids
             self.notifier.ready(ngettext("syncing {n} directory", "syncing {n} directories", len(ids)).format(
                 n=len(ids)))
@@ -105,6 +122,8 @@ class EngineService:
         try:
             self.scheduler.run_forever(on_ready=serve, on_tick=tick)
         finally:
+            if self.status_endpoint is not None:
+                self.status_endpoint.close()
             if self.channel is not None:
                 self.channel.close()
 
@@ -141,6 +160,26 @@ class EngineService:
     def status(self) -> dict[str, DirectoryState]:
         return self.scheduler.status()
 
+    @property
+    def settings(self) -> AppSettings:
+        return self.scheduler.settings
+
+    def health(self) -> list[DirectoryHealth]:
+        """Every enabled directory against docs/monitoring.md's rules (from any thread)."""
+        settings = self.scheduler.settings
+        states = self.scheduler.status()
+        reports = self.scheduler.companion_reports()
+        out = []
+        # A connection of its own: this runs in the status endpoint's or the channel's threads.
+        with StateStore(self.home.state_db) as state:
+            for directory in settings.directories:
+                if directory.enabled:
+                    out.append(assess(directory, settings, states.get(directory.id), state.summary(directory.id),
+                                      started_at=self.started_at,
+                                      target_connected=self._target_connected.get(directory.id),
+                                      login_checks=reports.get(directory.id)))
+        return out
+
     def sync(self, directory_id: str, *, full: bool = False, allow_deletes: bool = False) -> bool:
         """A run now, or right after the one in flight; True when it is queued behind that one."""
         queued = bool((state := self.scheduler.status().get(directory_id)) and state.running)
@@ -175,6 +214,9 @@ class EngineService:
     def emit(self, event: EngineEvent) -> None:
         """Tell every listener (the scheduler's events, and the channel's requests)."""
         self.handler.on_event(event)
+        if isinstance(event, RunFinished) and event.result.target_connected is not None:
+            # The last run that asked the target says (one that failed on AD first did not ask).
+            self._target_connected[event.directory_id] = event.result.target_connected
         if isinstance(event, RunFinished) and self.notifier.enabled:
             result = event.result
             self.notifier.status(_("{id}: {outcome} at {time}").format(  # systemctl status's line
@@ -219,6 +261,11 @@ class ChannelHandler:
 
     def reload(self) -> bool:
         return self.service.reload()
+
+    def health(self) -> dict[str, Any]:
+        directories = self.service.health()
+        return {"health": health_document(directories),
+                "directories": {d.directory_id: directory_json(d) for d in directories}}
 
     def forget(self, directory: str) -> None:
         self.service.forget(directory)

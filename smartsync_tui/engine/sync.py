@@ -165,6 +165,7 @@ class SyncEngine:
         target = self._target(directory)
         try:
             user_filter, group_filter = self._filters(directory, target, result)
+            read_started = time.monotonic()
             source = open_source(directory, password)
             try:
                 dc = source.read_dc()
@@ -207,6 +208,7 @@ class SyncEngine:
                     )
             finally:
                 source.close()
+                result.read_seconds = time.monotonic() - read_started
             report(SyncProgress(did, "planning"))
             planner.add_leftovers(self.state.pending(did))
             held_before = self.state.held(did)

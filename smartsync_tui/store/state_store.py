@@ -112,6 +112,12 @@ LOGIN_CHECKS_KEPT = 1000
 # A directory's history is trimmed back to LOGIN_CHECKS_KEPT when it is this many rows over.
 _LOGIN_CHECKS_SLACK = 100
 SCHEMA_VERSION = len(_MIGRATIONS)
+# Runs kept per directory (a delta every 30 s makes 2,880 a day): the history screens and /health
+# read the most recent ones. Trimmed back when _RUNS_SLACK over; the last successful run is kept.
+RUNS_KEPT = 5000
+_RUNS_SLACK = 100
+# A run that reached its end: the sync worked, even if it held disables or the target refused some objects.
+SUCCESS_OUTCOMES = ("ok", "partial", "held")
 
 
 class StateStoreError(UserError):
@@ -215,6 +221,17 @@ class LoginCheckRecord:
     outcome: str
     reason: str | None
     latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSummary:
+    """What monitoring reads of one directory (engine/health.py): counts and times, never a row's content."""
+
+    pending: int
+    held: int
+    last_success_at: float | None  # time.time() the last successful (not dry) run ended
+    last_run_at: float | None  # ...and the last run that ended, whatever its outcome
+    last_outcome: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,6 +559,41 @@ class StateStore:
                 "UPDATE run SET ended_at = ?, outcome = ?, counts = ?, error = ?, mode = coalesce(?, mode) WHERE id = ?",
                 (time.time(), outcome, json.dumps(counts), error, mode, run_id),
             )
+            row = self._db.execute("SELECT directory_id FROM run WHERE id = ?", (run_id,)).fetchone()
+            if row is not None:
+                # Counted on the (directory_id, id) index: the global ids say nothing of one directory.
+                (count,) = self._db.execute("SELECT count(*) FROM run WHERE directory_id = ?", row).fetchone()
+                if count > RUNS_KEPT + _RUNS_SLACK:
+                    self._trim_runs(row[0])
+
+    def _trim_runs(self, directory_id: str) -> None:
+        keep = self._last_success_id(directory_id)
+        self._db.execute(
+            "DELETE FROM run WHERE directory_id = ? AND id != ? AND id <= (SELECT id FROM run"
+            " WHERE directory_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (directory_id, keep if keep is not None else -1, directory_id, RUNS_KEPT),
+        )
+
+    def _last_success_id(self, directory_id: str) -> int | None:
+        row = self._db.execute(
+            f"SELECT max(id) FROM run WHERE directory_id = ? AND dry_run = 0 AND ended_at IS NOT NULL"
+            f" AND outcome IN ({', '.join('?' * len(SUCCESS_OUTCOMES))})", (directory_id, *SUCCESS_OUTCOMES),
+        ).fetchone()
+        return row[0] if row else None
+
+    def summary(self, directory_id: str) -> StoreSummary:
+        """Counts on the primary keys and two rows of the run index: cheap at 100,000 objects."""
+        (pending,) = self._db.execute("SELECT count(*) FROM pending WHERE directory_id = ?", (directory_id,)).fetchone()
+        (held,) = self._db.execute("SELECT count(*) FROM held WHERE directory_id = ?", (directory_id,)).fetchone()
+        success_id = self._last_success_id(directory_id)
+        success_at = None
+        if success_id is not None:
+            (success_at,) = self._db.execute("SELECT ended_at FROM run WHERE id = ?", (success_id,)).fetchone()
+        last = self._db.execute(
+            "SELECT ended_at, outcome FROM run WHERE directory_id = ? AND dry_run = 0 AND ended_at IS NOT NULL"
+            " ORDER BY id DESC LIMIT 1", (directory_id,),
+        ).fetchone()
+        return StoreSummary(pending, held, success_at, last[0] if last else None, last[1] if last else None)
 
     def runs(self, directory_id: str, limit: int = 20) -> list[RunRecord]:
         return [

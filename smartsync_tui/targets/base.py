@@ -240,3 +240,16 @@ class Companion(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop, letting what is in flight finish; called once, from the engine's thread."""
+
+    def report(self) -> dict[str, "CompanionReport"]:
+        """What monitoring shows of it (/health, ``smartsync-tui status``), per directory it works
+        for. Called from the status endpoint's threads: quick, counts and flags only."""
+        return {}
+
+
+@dataclass(frozen=True)
+class CompanionReport:
+    """A companion's link with its target and the work it has in hand for one directory."""
+
+    connected: bool  # its link with the target is up (Identity's long poll answers)
+    in_flight: int  # requests taken and not answered yet (login checks being checked)

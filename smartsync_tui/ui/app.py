@@ -91,6 +91,14 @@ FILTER_HINTS = (("submit", N_("done")), ("clear_filter", N_("clear")))
 # What the help screen's title calls a screen, by class name (most are imported only when first opened).
 
 
+def _status_server(service: Any) -> Any:
+    """The health and metrics endpoints of a console that is the engine (status/server.py).
+    Imported when the engine starts, in its thread: nothing of it is needed to paint."""
+    from smartsync_tui.status import server
+
+    return server.serve(service)
+
+
 def _form_changed(screen: Screen) -> bool:
     """Whether a screen holds typing that quitting would lose: a screen with a form says so itself
     (``has_unsaved_changes``: the setup wizard, the directory dialog)."""
@@ -159,9 +167,12 @@ class SmartSyncApp(App[None]):
         if attached_pid is not None:
             self.engine = RemoteEngine(home, attached_pid)
         else:
+            options = dict(self._engine_options)
+            if self._serve_channel:  # the engine of its home: it serves /health and /metrics as `run` does
+                options.setdefault("status_server", _status_server)
             self.engine = LocalEngine(home, lambda: self.settings, self.secrets, paused=not self._scheduler,
                                       serve_channel=self._serve_channel, host=ConsoleHost(self),
-                                      listener=self._engine_event, options=self._engine_options)
+                                      listener=self._engine_event, options=options)
         self._bridge: Callable[[Any], None] | None = None
         self._initial_tab = initial_tab
         self._show_log = show_log

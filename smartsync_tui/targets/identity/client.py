@@ -36,6 +36,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import SecretStr
 
 from smartsync_tui import __version__
+from smartsync_tui.core import telemetry
 from smartsync_tui.core.redaction import register_secret
 from smartsync_tui.core.text import printable
 from smartsync_tui.i18n import _, ngettext, number
@@ -371,6 +372,8 @@ class IdentityClient(Diagnosis):
             except _Failed as failed:
                 elapsed = (time.perf_counter() - started) * 1000
                 log.debug("%s %s -> %s in %.0f ms", method, log_path, failed.what, elapsed)
+                if failed.what != "stopped":
+                    telemetry.request("identity", None)
                 if failed.retryable and attempt < self.max_retries:
                     self._sleep(self._backoff(attempt, None))
                     attempt += 1
@@ -378,12 +381,16 @@ class IdentityClient(Diagnosis):
                 raise failed.error from None
             elapsed = (time.perf_counter() - started) * 1000
             status = answer.status_code
+            telemetry.request("identity", status)
             log.debug("%s %s -> %d in %.0f ms", method, log_path, status, elapsed)
             if status < 300:
                 return answer
             allowed = RETRY_STATUSES if retry == "all" else _SAFE_RETRY_STATUSES
             if status in allowed and attempt < self.max_retries:
-                self._sleep(self._backoff(attempt, answer))
+                pause = self._backoff(attempt, answer)
+                if status == 429:
+                    telemetry.waited("identity", pause)
+                self._sleep(pause)
                 attempt += 1
                 continue
             raise self._status_error(method, log_path, answer, attempts=attempt + 1, gone=gone)

@@ -79,7 +79,7 @@ from smartsync_tui.config.settings import (
     DirectorySettings,
 )
 from smartsync_tui.store.state_store import LoginCheckRecord, StateStore
-from smartsync_tui.targets.base import Companion
+from smartsync_tui.targets.base import Companion, CompanionReport
 from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.login")
@@ -389,6 +389,11 @@ class CommandLoop:
             )
         return self._pool
 
+    @property
+    def in_flight(self) -> int:
+        """Checks taken from Identity and not answered yet."""
+        return self._backlog()
+
     def _backlog(self) -> int:
         with self._lock:
             return len(self._in_flight)
@@ -605,6 +610,11 @@ class LoginCheckService(Companion):
     def connected(self) -> dict[str, bool]:
         with self._lock:
             return {directory_id: loop.connected for directory_id, (_d, loop) in self._loops.items()}
+
+    def report(self) -> dict[str, CompanionReport]:
+        with self._lock:
+            loops = [loop for _d, loop in self._loops.values()]
+        return {loop.directory_id: CompanionReport(loop.connected, loop.in_flight) for loop in loops}
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every loop; waits up to ``timeout`` for the checks in flight (a long poll is not waited for)."""

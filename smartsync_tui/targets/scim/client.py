@@ -31,6 +31,7 @@ from smartsync_tui.i18n import _, ngettext
 from smartsync_tui.targets import bounded_http
 from smartsync_tui.targets.base import TargetCredentialsRejected, TargetStopped, TargetUnavailable
 from smartsync_tui.core.text import printable
+from smartsync_tui.core import telemetry
 from smartsync_tui.targets.http_common import ProxyChoice, chain, default_ssl_context, parse_retry_after
 from smartsync_tui.targets.scim.oauth import MAX_TOKEN_ANSWER_BYTES, ClientCredentials, Grant
 from smartsync_tui.targets.scim.pace import Pace
@@ -259,12 +260,18 @@ class ScimClient:
 
     def _exchange(self, request: httpx.Request, cap: int) -> tuple[Answer, httpx.Headers]:
         """One request and its answer, read within ``cap`` bytes and the request's deadline."""
-        with bounded_http.budget(REQUEST_SECONDS, self._stop):
-            response = self._http.send(request, stream=True)
-            try:
-                raw = bounded_http.read_body(response, cap)
-            finally:
-                response.close()
+        try:
+            with bounded_http.budget(REQUEST_SECONDS, self._stop):
+                response = self._http.send(request, stream=True)
+                try:
+                    raw = bounded_http.read_body(response, cap)
+                finally:
+                    response.close()
+        except _TRANSPORT_ERRORS as exc:
+            if not (isinstance(exc, bounded_http.Cut) and exc.why == "stopped"):
+                telemetry.request("scim", None)
+            raise
+        telemetry.request("scim", response.status_code)
         parsed = None
         if raw.strip():
             try:

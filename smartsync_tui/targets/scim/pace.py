@@ -19,6 +19,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from smartsync_tui.core import telemetry
+
 #: Never slower than this (one request every ten seconds) and never faster than this.
 MIN_RATE = 0.1
 MAX_RATE = 1000.0
@@ -60,6 +62,7 @@ class Pace:
             delay = start - now
             if delay > 0:
                 self.seconds_waited += delay
+                telemetry.waited("scim", delay)
         if delay > 0 and not self._stop.is_set():
             self._sleep(delay)
 

@@ -1,0 +1,1 @@
+"""The engine's health and metrics endpoints (docs/monitoring.md): the only importer of prometheus_client."""
