@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from smartsync_tui.channel import control_channel
+from smartsync_tui.channel import control_channel, transport as channel_transport
 from smartsync_tui.targets.identity.pass_through import CommandLoop
 from smartsync_tui.channel.control_channel import (
     ChannelError,
@@ -168,7 +168,7 @@ def test_a_request_too_long_is_refused(served):
 def test_another_uid_is_refused(served, monkeypatch):
     home, engine, _server = served
     # Simulated: the kernel's answer to SO_PEERCRED, as if another user connected.
-    monkeypatch.setattr(control_channel, "peer_uid", lambda conn: os.geteuid() + 1)
+    monkeypatch.setattr(channel_transport, "peer_uid", lambda conn: os.geteuid() + 1)
     with pytest.raises(ChannelError, match="refused this user .*open the console as the user the engine runs as"):
         request(home, {"op": "sync", "directory": "corp"}, engine_pid=9)
     assert engine.calls == []
@@ -243,7 +243,7 @@ def test_an_engine_that_does_not_answer(home):
 
 
 def test_no_unix_sockets(home, monkeypatch):
-    monkeypatch.setattr(control_channel, "available", lambda: False)
+    monkeypatch.setattr(channel_transport.UnixSocketTransport, "available", lambda self: False)
     with pytest.raises(control_channel.ChannelUnavailable, match="not available on this system"):
         ControlServer(home, FakeEngine()).start()
     with pytest.raises(control_channel.ChannelUnavailable, match="not available on this system"):

@@ -39,35 +39,42 @@ Any failure is a reply, never a dropped connection: ``{"ok": false, "error":
 (bad JSON, an unknown op, a missing field, a refused uid, an error of the
 engine). Several requests may be sent on one connection, one line each.
 
-Where ``socket.AF_UNIX`` does not exist (Windows before the Unix-socket port
-of CPython), :meth:`ControlServer.start` raises :class:`ChannelUnavailable`
-(the engine runs without the channel and logs why) and :func:`request`
-raises it too: an attached console then only watches.
+The bytes go over a transport (channel/transport.py, the platform's seam): a Unix
+socket on Linux and macOS. Where the system offers none (a Windows whose Python has
+no ``AF_UNIX``; docs/windows.md), :meth:`ControlServer.start` raises
+:class:`ChannelUnavailable` (the engine runs without the channel and logs why) and
+:func:`request` raises it too: an attached console then only watches.
 
 Nothing here imports textual.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
-import socket
-import stat
-import struct
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 from smartsync_tui import __version__
+from smartsync_tui.channel import transport
+from smartsync_tui.channel.transport import (  # noqa: F401 (ChannelError, ChannelUnavailable, peer_uid: the channel's API)
+    ChannelError,
+    ChannelUnavailable,
+    Connection,
+    Listener,
+    NoChannel,
+    Transport,
+    for_this_system,
+    peer_uid,
+)
 from smartsync_tui.core.errors import UserError
 from smartsync_tui.config.paths import Home
 from smartsync_tui.i18n import _, number
 
 log = logging.getLogger("smartsync.channel")
 
-SOCKET_NAME = "engine.sock"
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 64 * 1024
 # A client that connects and says nothing does not hold a server thread for long.
@@ -75,27 +82,16 @@ IDLE_SECONDS = 10.0
 # What a request may take: a forget waits for the batch in flight, the others answer at once.
 DEFAULT_TIMEOUT = 10.0
 FORGET_TIMEOUT = 120.0
-# Linux's sun_path is 108 bytes with the terminating NUL.
-_MAX_PATH_BYTES = 107
 
 
 def socket_path(home: Home) -> Path:
-    return home.data_dir / SOCKET_NAME
+    """Where this system's transport listens for ``home``'s engine (the Unix socket's path)."""
+    return transport.for_this_system().address(home)
 
 
 def available() -> bool:
-    """Whether this system has Unix sockets (every Linux and macOS; Windows may not)."""
-    return hasattr(socket, "AF_UNIX")
-
-
-class ChannelError(UserError):
-    """The channel could not carry a request (the engine is away, refused it, or failed on it)."""
-
-    kind = "channel"
-
-
-class ChannelUnavailable(ChannelError):
-    """No Unix sockets on this system, or the socket's path cannot be used."""
+    """Whether this system has a transport for the channel (Unix sockets: every Linux and macOS)."""
+    return transport.for_this_system().available()
 
 
 class ChannelHandler(Protocol):
@@ -120,56 +116,36 @@ class ChannelHandler(Protocol):
 
 
 class ControlServer:
-    """Serves ``handler`` on the home's socket from a daemon thread; :meth:`close` stops it."""
+    """Serves ``handler`` on the home's channel from a daemon thread; :meth:`close` stops it.
 
-    def __init__(self, home: Home, handler: ChannelHandler) -> None:
+    ``transport``: where the bytes go (channel/transport.py), this system's by default.
+    """
+
+    def __init__(self, home: Home, handler: ChannelHandler, *, transport: Transport | None = None) -> None:
         self.home = home
-        self.path = socket_path(home)
+        self.transport = transport or for_this_system()
+        self.path = self.transport.address(home)
         self.handler = handler
-        self._sock: socket.socket | None = None
+        self._listener: Listener | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
 
     def start(self) -> Path:
-        """Create the socket and start answering; raises :class:`ChannelError` when it cannot."""
-        if not available():
+        """Start listening and answering; raises :class:`ChannelError` when it cannot."""
+        if not self.transport.available():
             raise ChannelUnavailable(_("the control channel is not available on this system (no Unix sockets)"))
-        _check_path_length(self.path)
-        self.home.ensure()
-        _make_private(self.home.data_dir)
-        _remove_if_stale(self.path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(str(self.path))
-            # Before listen(): nobody can connect until the mode is ours alone.
-            os.chmod(self.path, 0o600)
-            sock.listen(16)
-        except OSError as exc:
-            sock.close()
-            raise ChannelError(_("cannot create the control channel at {path}: {reason}").format(
-                path=self.path, reason=exc.strerror or exc)) from None
-        self._sock = sock
+        self._listener = self.transport.listen(self.home)
         self._thread = threading.Thread(target=self._accept_loop, name="control-channel", daemon=True)
         self._thread.start()
         return self.path
 
     def close(self) -> None:
-        """Stop answering and remove the socket file (idempotent)."""
-        sock, self._sock = self._sock, None
-        if sock is None:
+        """Stop answering and remove what the transport created (idempotent)."""
+        listener, self._listener = self._listener, None
+        if listener is None:
             return
         self._closing.set()
-        try:
-            # Remove before closing: a new engine's socket of the same name is never ours to remove.
-            if _same_socket(self.path, sock):
-                self.path.unlink()
-        except OSError:
-            pass
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        sock.close()
+        listener.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
 
@@ -181,11 +157,11 @@ class ControlServer:
 
     def _accept_loop(self) -> None:
         while not self._closing.is_set():
-            sock = self._sock
-            if sock is None:
+            listener = self._listener
+            if listener is None:
                 return
             try:
-                conn, _address = sock.accept()
+                conn = listener.accept()
             except OSError:
                 if self._closing.is_set():
                     return
@@ -193,13 +169,12 @@ class ControlServer:
                 return
             threading.Thread(target=self._serve, args=(conn,), name="control-channel-client", daemon=True).start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: Connection) -> None:
         with conn:
             conn.settimeout(IDLE_SECONDS)
-            uid = peer_uid(conn)
-            if uid is not None and uid != os.geteuid():
-                log.warning(_("control channel: refused a connection from uid {uid} (only uid {me} may use it)").format(
-                    uid=uid, me=os.geteuid()))
+            refusal = self.transport.refusal(conn)
+            if refusal is not None:
+                log.warning("%s", refusal)
                 # The request line is read (and ignored) first: closing with it unread could
                 # reset the connection before the caller reads why it was refused.
                 conn.settimeout(1.0)
@@ -297,7 +272,7 @@ def _error(kind: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": message, "kind": kind}
 
 
-def _send(conn: socket.socket, reply: dict[str, Any]) -> bool:
+def _send(conn: Connection, reply: dict[str, Any]) -> bool:
     try:
         conn.sendall((json.dumps(reply) + "\n").encode("utf-8"))
     except OSError:
@@ -305,122 +280,54 @@ def _send(conn: socket.socket, reply: dict[str, Any]) -> bool:
     return True
 
 
-def peer_uid(conn: socket.socket) -> int | None:
-    """The uid of the process on the other end (Linux: SO_PEERCRED); None where it cannot be asked."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
-        return None  # macOS and the BSDs: the socket's 0600 mode is the only check
-    try:
-        _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
-    except OSError:
-        return None
-    return uid
-
-
-def _check_path_length(path: Path) -> None:
-    if len(os.fsencode(path)) > _MAX_PATH_BYTES:
-        raise ChannelUnavailable(
-            _("the control channel's path {path} is longer than Unix sockets allow ({limit} bytes): "  # not a count
-              "use a shorter --home (or SMARTSYNC_HOME)").format(path=path, limit=_MAX_PATH_BYTES)
-        )
-
-
-def _make_private(folder: Path) -> None:
-    """The data dir holds the state store and the socket: the user's alone."""
-    mode = stat.S_IMODE(folder.stat().st_mode)
-    if mode & 0o077:
-        os.chmod(folder, mode & 0o700)
-        log.info(_("control channel: {path} was open to other users (mode {mode}); it is now {new}").format(
-            path=folder, mode=f"{mode:o}", new=f"{mode & 0o700:o}"))
-
-
-def _remove_if_stale(path: Path) -> None:
-    """Remove a socket file nobody answers on; refuse when someone does, or when it is not a socket."""
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(info.st_mode):
-        raise ChannelError(_("{path} exists and is not a socket: move it away, then restart the engine").format(path=path))  # not a count
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(1.0)
-    try:
-        probe.connect(str(path))
-    except OSError as exc:
-        if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
-            raise ChannelError(_("cannot check the old control channel at {path}: {reason}").format(
-                path=path, reason=exc.strerror or exc)) from None
-    else:
-        raise ChannelError(
-            _("another process answers on {path}: is a second engine running for this home?").format(path=path)
-        )
-    finally:
-        probe.close()
-    try:
-        path.unlink()
-        log.info(_("control channel: removed the stale socket {path} (its engine is gone)").format(path=path))
-    except FileNotFoundError:
-        pass
-
-
-def _same_socket(path: Path, sock: socket.socket) -> bool:
-    """Whether the file at ``path`` is still the one ``sock`` is bound to."""
-    try:
-        return path.is_socket() and sock.getsockname() == str(path)
-    except OSError:
-        return False
-
-
 # -- the client
 
 
 def request(home: Home, message: dict[str, Any], *, engine_pid: int | None = None,
-            timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+            timeout: float = DEFAULT_TIMEOUT, transport: Transport | None = None) -> dict[str, Any]:
     """Send one request to the home's engine and return its reply (``"ok": true``).
 
     Every failure is a :class:`ChannelError` whose message says what to do.
     """
-    path = socket_path(home)
+    via = transport or for_this_system()
+    path = via.address(home)
     who = _("the engine (pid {pid})").format(pid=engine_pid) if engine_pid else _("the engine")
-    if not available():
+    if not via.available():
         raise ChannelUnavailable(
             _("the control channel is not available on this system (no Unix sockets): {who} syncs on its "  # not a count
               "schedule; use smartsync-tui sync --directory ID to sync now").format(who=who)
         )
-    _check_path_length(path)
-    if not path.exists():
-        raise ChannelError(
-            _("{who} has no control channel at {path}: is it still running? (an engine of an older version, "
-              "or a `run --once` pass, serves none)").format(who=who, path=path)
-        )
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
     try:
         try:
-            sock.connect(str(path))
+            conn = via.connect(home, timeout)
+        except NoChannel:
+            raise ChannelError(
+                _("{who} has no control channel at {path}: is it still running? (an engine of an older version, "
+                  "or a `run --once` pass, serves none)").format(who=who, path=path)
+            ) from None
+        with conn:
+            conn.settimeout(timeout)
             try:
-                sock.sendall((json.dumps(message) + "\n").encode("utf-8"))
+                conn.sendall((json.dumps(message) + "\n").encode("utf-8"))
             except (BrokenPipeError, ConnectionResetError):
                 pass  # an engine that refuses this user answers and closes without reading: its answer is there
-            raw = sock.makefile("rb").readline(MAX_LINE_BYTES + 1)
-        except PermissionError:
-            raise ChannelError(
-                _("{who} refused this user on {path}: open the console as the user the engine runs as "
-                  "(e.g. sudo -u smartsync smartsync-tui)").format(who=who, path=path)
-            ) from None
-        except TimeoutError:
-            raise ChannelError(
-                _("{who} does not answer on {path} (no reply in {seconds} s): is it still running? "
-                  "Look at its application log, or restart it").format(who=who, path=path, seconds=number(timeout, None))
-            ) from None
-        except OSError as exc:
-            raise ChannelError(
-                _("{who} does not answer on {path}: is it still running? ({reason}); "
-                  "start it again (systemctl start smartsync-tui) or reopen the console").format(
-                    who=who, path=path, reason=exc.strerror or exc)
-            ) from None
-    finally:
-        sock.close()
+            raw = conn.makefile("rb").readline(MAX_LINE_BYTES + 1)
+    except PermissionError:
+        raise ChannelError(
+            _("{who} refused this user on {path}: open the console as the user the engine runs as "
+              "(e.g. sudo -u smartsync smartsync-tui)").format(who=who, path=path)
+        ) from None
+    except TimeoutError:
+        raise ChannelError(
+            _("{who} does not answer on {path} (no reply in {seconds} s): is it still running? "
+              "Look at its application log, or restart it").format(who=who, path=path, seconds=number(timeout, None))
+        ) from None
+    except OSError as exc:
+        raise ChannelError(
+            _("{who} does not answer on {path}: is it still running? ({reason}); "
+              "start it again (systemctl start smartsync-tui) or reopen the console").format(
+                who=who, path=path, reason=exc.strerror or exc)
+        ) from None
     try:
         reply = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from types import FrameType
 
 from smartsync_tui import __version__
@@ -44,7 +44,7 @@ from smartsync_tui.cli.context import CliContext
 from smartsync_tui.cli.exit_codes import INTERRUPTED, OK
 from smartsync_tui.cli.output import say
 from smartsync_tui.engine import lock as engine_lock
-from smartsync_tui.engine.notify import NO_MANAGER, ServiceNotifier
+from smartsync_tui.engine.notify import ServiceNotifier
 from smartsync_tui.targets.identity import network as identity_network
 from smartsync_tui.core.errors import InputError
 from smartsync_tui.logs.setup import LOG_DATE_FORMAT, LOG_FORMAT
@@ -91,55 +91,94 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
 
 def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.EngineLock) -> int:
     stop = threading.Event()
+    if not args.once:
+        # systemd's notifications (Type=notify, docs/service.md); nothing without a service manager.
+        notifier = ServiceNotifier.from_environment()
+        signals: list[int] = []
+        previous = _install_signal_handlers(stop, signals, on_stop=notifier.stopping)
+        try:
+            code = serve_engine(ctx, stop, notifier, lock=lock,
+                                on_service=lambda service: _reload_on_sighup(service, previous))
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        _say(_("engine stopped ({signal})").format(signal=signal.Signals(signals[0]).name) if signals
+             else _("engine stopped"))
+        return code
     # Loads appsettings.json: a broken file refuses the start (exit 2) rather than guessing.
-    # systemd's notifications (Type=notify, docs/service.md); nothing without a service manager.
-    notifier = ServiceNotifier.from_environment() if not args.once else NO_MANAGER
-    service = EngineService(ctx.home, secrets=ctx.secrets, stop_event=stop, serve_channel=not args.once,
-                            say=_say, notifier=notifier, status_server=None if args.once else _status_server(_say))
-    settings = service.scheduler.settings
+    service = EngineService(ctx.home, secrets=ctx.secrets, stop_event=stop, serve_channel=False, say=_say)
     directories = service.scheduler.directory_ids
-    if args.once and not directories:
+    if not directories:
         raise InputError("directory", _("no enabled directory to sync: add one with `smartsync-tui directory add`"))
-    signals: list[int] = []
-    previous = _install_signal_handlers(stop, signals, on_stop=notifier.stopping)
-    if hasattr(signal, "SIGHUP") and not args.once:
-        # SIGHUP (systemctl reload): the settings read again from the scheduler's loop.
-        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: service.request_reload())
+    signals = []
+    previous = _install_signal_handlers(stop, signals)
     finished = threading.Event()
     threading.Thread(target=_cut_reads_after_stop, args=(stop, finished), name="stop-cuts-reads",
                      daemon=True).start()
     try:
-        started = {"pid": lock.pid, "home": _home_text(ctx), "directories": ", ".join(directories) or _("none"),
-                   "version": __version__}
-        if args.once:
-            _say(_("engine started (pid {pid}, home {home}, directories: {directories}, version {version}, once)"
-                   ).format(**started))
-        else:
-            _say(_("engine started (pid {pid}, home {home}, directories: {directories}, version {version})"
-                   ).format(**started))
-            say(
-                _("syncing every {seconds} s; stop with SIGTERM or Ctrl-C "  # not a count
-                  "(the batches in flight finish first)").format(seconds=settings.sync.delta_interval_seconds),
-                flush=True,
-            )
-            if not directories:  # the scheduler logs it too
-                say(_("no enabled directory yet: waiting for one (smartsync-tui directory add, or the console)"),
-                    flush=True)
-        if args.once:
-            results = service.run_once()
-            code = max((r.exit_code for r in results), default=OK)
-        else:
-            service.run_forever()
-            code = OK
+        _say(_("engine started (pid {pid}, home {home}, directories: {directories}, version {version}, once)"
+               ).format(**_started(ctx, lock, directories)))
+        results = service.run_once()
+        code = max((r.exit_code for r in results), default=OK)
     finally:
         finished.set()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if signals:
-        _say(_("engine stopped ({signal})").format(signal=signal.Signals(signals[0]).name))
-    else:
-        _say(_("engine stopped"))
+    _say(_("engine stopped ({signal})").format(signal=signal.Signals(signals[0]).name) if signals
+         else _("engine stopped"))
     return code
+
+
+def serve_engine(ctx: CliContext, stop: threading.Event, manager: ServiceNotifier, *,
+                 lock: engine_lock.EngineLock | None = None,
+                 on_service: Callable[[EngineService], None] | None = None) -> int:
+    """The engine, until ``stop`` is set: the service entry point (docs/windows.md).
+
+    ``run`` calls it with systemd's notifier and its signal handlers setting ``stop``; a
+    Windows service's ``SvcDoRun`` calls it with the Service Control Manager's, ``SvcStop``
+    setting ``stop``. ``manager`` hears ready, status, watchdog, reloading (engine/notify.py);
+    saying ``stopping`` is the caller's, when it decides to stop. Without ``lock`` it takes the
+    home's engine lock itself (:class:`~smartsync_tui.engine.lock.EngineRunning` if another
+    engine holds it) and releases it on return. Returns the exit code (0).
+    """
+    if lock is None:
+        with engine_lock.acquire(ctx.home, "run") as own:
+            return serve_engine(ctx, stop, manager, lock=own, on_service=on_service)
+    # Loads appsettings.json: a broken file refuses the start (exit 2) rather than guessing.
+    service = EngineService(ctx.home, secrets=ctx.secrets, stop_event=stop, serve_channel=True, say=_say,
+                            notifier=manager, status_server=_status_server(_say))
+    if on_service is not None:
+        on_service(service)
+    directories = service.scheduler.directory_ids
+    finished = threading.Event()
+    threading.Thread(target=_cut_reads_after_stop, args=(stop, finished), name="stop-cuts-reads",
+                     daemon=True).start()
+    try:
+        _say(_("engine started (pid {pid}, home {home}, directories: {directories}, version {version})"
+               ).format(**_started(ctx, lock, directories)))
+        say(
+            _("syncing every {seconds} s; stop with SIGTERM or Ctrl-C "  # not a count
+              "(the batches in flight finish first)").format(seconds=service.settings.sync.delta_interval_seconds),
+            flush=True,
+        )
+        if not directories:  # the scheduler logs it too
+            say(_("no enabled directory yet: waiting for one (smartsync-tui directory add, or the console)"),
+                flush=True)
+        service.run_forever()
+    finally:
+        finished.set()
+    return OK
+
+
+def _reload_on_sighup(service: EngineService, previous: dict[int, Any]) -> None:
+    if hasattr(signal, "SIGHUP"):
+        # SIGHUP (systemctl reload): the settings read again from the scheduler's loop.
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: service.request_reload())
+
+
+def _started(ctx: CliContext, lock: engine_lock.EngineLock, directories: list[str]) -> dict[str, Any]:
+    return {"pid": lock.pid, "home": _home_text(ctx), "directories": ", ".join(directories) or _("none"),
+            "version": __version__}
 
 
 def _cut_reads_after_stop(stop: threading.Event, finished: threading.Event) -> None:

@@ -41,7 +41,7 @@ def run(ctx: CliContext, args: argparse.Namespace) -> int:
         print_json({"status": status, "engine": {"pid": pid, "mode": holder.get("mode")},
                     "directories": directories, "health": health})
     else:
-        _print(pid, str(holder.get("mode") or ""), status, directories)
+        _show(pid, str(holder.get("mode") or ""), status, directories)
     return exit_code(status)
 
 
@@ -51,7 +51,7 @@ def _ago(at: Any, now: float) -> str:
     return _("{seconds} s ago").format(seconds=number(max(0, round(now - at))))
 
 
-def _print(pid: int | None, mode: str, status: str, directories: dict[str, Any]) -> None:
+def _show(pid: int | None, mode: str, status: str, directories: dict[str, Any]) -> None:
     now = time.time()
     say(_("engine pid {pid} ({mode}): {status}").format(pid=pid, mode=mode or "?", status=_STATUS_WORDS[status]))
     if not directories:

@@ -51,6 +51,8 @@ LOCK_FILE = "engine.lock"
 _BODY_WAIT_SECONDS = 1.0
 # Windows only: the byte that is locked, far past the JSON body so the body stays readable.
 _WINDOWS_LOCK_OFFSET = 1 << 30
+# Without shared locks: how long a reader keeps trying before it takes the lock for an engine's.
+_READER_RETRY_SECONDS = 0.2
 
 
 def lock_path(home: Home) -> Path:
@@ -166,8 +168,10 @@ def acquire(home: Home, mode: EngineMode = "run") -> EngineLock:
         holder = _read_body(fd)
         os.close(fd)
         # An empty body: the holder is writing it, or a reader (read_holder)
-        # holds the lock for an instant. Try again for a short while.
-        if holder is None and time.monotonic() < deadline:
+        # holds the lock for an instant. Try again for a short while. Without shared
+        # locks (Windows) any reader holds it exclusively for an instant, whatever the
+        # file says (a dead engine's body stays in it): try again in every case.
+        if (holder is None or not PRIMITIVES.shared) and time.monotonic() < deadline:
             time.sleep(0.05)
             continue
         raise EngineRunning(holder or {}, path)
@@ -206,8 +210,15 @@ def read_holder(home: Home) -> dict[str, Any] | None:
     except OSError:
         return None
     try:
-        # A shared lock: two readers at once do not see each other as an engine.
-        if _try_lock(fd, exclusive=False):
+        # A shared lock: two readers at once do not see each other as an engine. Without
+        # shared locks, another reader holds it for an instant: tried again for a moment
+        # before the lock is taken as an engine's.
+        tries_until = time.monotonic() + (0 if PRIMITIVES.shared else _READER_RETRY_SECONDS)
+        while not _try_lock(fd, exclusive=False):
+            if time.monotonic() >= tries_until:
+                break
+            time.sleep(0.005)
+        else:
             _unlock(fd)
             return None
         deadline = time.monotonic() + _BODY_WAIT_SECONDS
@@ -230,31 +241,64 @@ def _open(path: Path) -> int:
     return open_private(path, os.O_RDWR | os.O_CREAT)
 
 
-def _try_lock(fd: int, *, exclusive: bool) -> bool:
-    if fcntl is not None:
+class LockPrimitives:
+    """The platform's seam (docs/windows.md): try a lock on an open file without waiting, and release it.
+
+    POSIX has shared and exclusive ``flock`` locks; Windows' ``msvcrt.locking`` has only an
+    exclusive one, so there a reader takes it for an instant and :func:`acquire` retries for a
+    short while when it meets one (the same code runs on both; tests/test_platform_seams.py
+    runs it with exclusive-only primitives).
+    """
+
+    shared: bool = True  # whether a reader's lock lets other readers in
+
+    def try_lock(self, fd: int, *, exclusive: bool) -> bool:
+        raise NotImplementedError
+
+    def unlock(self, fd: int) -> None:
+        raise NotImplementedError
+
+
+class FlockPrimitives(LockPrimitives):
+    def try_lock(self, fd: int, *, exclusive: bool) -> bool:
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
         return True
-    # Windows has no shared mode here; a reader's lock lasts an instant (acquire retries).
-    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-    try:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-    except OSError:
-        return False
-    return True
+
+    def unlock(self, fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class MsvcrtPrimitives(LockPrimitives):
+    shared = False
+
+    def try_lock(self, fd: int, *, exclusive: bool) -> bool:
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def unlock(self, fd: int) -> None:
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass
+
+
+PRIMITIVES: LockPrimitives = FlockPrimitives() if fcntl is not None else MsvcrtPrimitives()
+
+
+def _try_lock(fd: int, *, exclusive: bool) -> bool:
+    return PRIMITIVES.try_lock(fd, exclusive=exclusive)
 
 
 def _unlock(fd: int) -> None:
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return
-    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-    try:
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-    except OSError:
-        pass
+    PRIMITIVES.unlock(fd)
 
 
 def _read_body(fd: int) -> dict[str, Any] | None:

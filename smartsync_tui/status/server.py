@@ -102,6 +102,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method
 
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # "GET /" alone: its answer would have no status line
+            self.send_error(400)
+            return False
+        return True
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # The library's page is HTML, quotes the request and, for a request it cannot read, has
         # no status line (HTTP/0.9): a short fixed text with a status line instead.
