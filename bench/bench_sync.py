@@ -185,6 +185,7 @@ def child_sync(job: dict) -> dict:
     seconds = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     state.close()
+    store_bytes = sum(p.stat().st_size for p in home.state_db.parent.glob(home.state_db.name + "*"))
     if profiler is not None:
         profiler.dump_stats(job["profile"])
     # Phase durations: from one phase's first report to the next one's.
@@ -203,9 +204,40 @@ def child_sync(job: dict) -> dict:
         "failures": [list(f) for f in result.failures[:5]],
         "phases": phase_seconds,
         "import_seconds": imported - t_start,
+        "store_bytes": store_bytes,
         "cpu_seconds": (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime),
         "peak_rss_bytes": _peak_rss_bytes(),
     }
+
+
+def child_resident(job: dict) -> dict:
+    """A resident engine's no-change deltas: one SyncEngine with a SourcePool, run after run."""
+    os.environ["SMARTSYNC_HOME"] = job["home"]
+    from smartsync_tui.config.paths import resolve_home
+    from smartsync_tui.config.secret_store import SecretStore
+    from smartsync_tui.config.settings import load_settings
+    from smartsync_tui.engine.results import SyncOptions
+    from smartsync_tui.engine.sources import SourcePool
+    from smartsync_tui.engine.sync import SyncEngine
+    from smartsync_tui.store.state_store import StateStore
+
+    home = resolve_home(job["home"])
+    settings = load_settings(home.settings_file)
+    pool = SourcePool()
+    options = SyncOptions(full=False, batch_size=job["batch_size"], concurrency=job["concurrency"],
+                          page_size=job["page_size"])
+    times = []
+    with StateStore(home.state_db) as state:
+        engine = SyncEngine(settings, SecretStore(home.secrets_file), state, sources=pool)
+        for _ in range(job["runs"] + 1):
+            t0 = time.perf_counter()
+            result = engine.run(DIRECTORY_ID, options)
+            times.append(time.perf_counter() - t0)
+            if result.outcome != "ok" or result.mode != "delta":
+                raise SystemExit(f"resident delta: {result.outcome} {result.mode} {result.error}")
+    pool.close()
+    return {"first_seconds": times[0], "median_seconds": statistics.median(times[1:]), "runs": len(times) - 1,
+            "opened": pool.opened, "reused": pool.reused}
 
 
 def run_child(kind: str, job: dict) -> dict:
@@ -329,24 +361,26 @@ def make_home(root: Path, facts: dict, emulator: Emulator, name: str) -> tuple[P
 SEED_MARK = "bench-seeded.json"
 
 
-def prepare_dc(dc, workdir: Path, users: int) -> tuple[Any, dict | None]:  # type: ignore[no-untyped-def]
+def prepare_dc(dc, workdir: Path, users: int, big_group: int) -> tuple[Any, dict | None]:  # type: ignore[no-untyped-def]
     mark = workdir / SEED_MARK
     if (workdir / dc.INFO_FILE).exists() and mark.exists():
         seeded = json.loads(mark.read_text())
-        if seeded.get("users") == users:
+        if seeded.get("users") == users and seeded.get("big_group", 2000) == big_group:
             return dc.DCInfo.load(workdir), None
     if workdir.exists():  # half-seeded or seeded for another size: start again
         shutil.rmtree(workdir)
     info = dc.provision(workdir)
     t0 = time.perf_counter()
-    summary = dc.seed(workdir, users)
+    # Straight into sam.ldb with the DC stopped: Samba's fastest way (testbed/samba_dc.py).
+    summary = dc.seed(workdir, users, big_group=big_group, batch=1000)
     seconds = time.perf_counter() - t0
-    mark.write_text(json.dumps({"users": users, "seeded_at": time.time()}))
+    mark.write_text(json.dumps({"users": users, "big_group": big_group, "seeded_at": time.time()}))
     return info, {"users": len(summary["users"]), "groups": len(summary["groups"]), "seconds": seconds}
 
 
-def ensure_groups(conn, base_dn: str, groups_ou: str, staff_ou: str, wanted: int) -> dict:  # type: ignore[no-untyped-def]
-    """OU=Groups holds ``wanted`` groups: the seeded ones plus 'Bench Group NNN' of 50 users each."""
+def ensure_groups(conn, base_dn: str, groups_ou: str, staff_ou: str, wanted: int,  # type: ignore[no-untyped-def]
+                  members_per_group: int = 50) -> dict:
+    """OU=Groups holds ``wanted`` groups: the seeded ones plus 'Bench Group NNN' of ``members_per_group`` users each."""
     from ldap3 import SUBTREE
 
     existing = conn.extend.standard.paged_search(
@@ -369,8 +403,8 @@ def ensure_groups(conn, base_dn: str, groups_ou: str, staff_ou: str, wanted: int
         n += 1
         if name in names:
             continue
-        start = (n - 1) * MEMBERS_PER_BENCH_GROUP
-        members = [user_dns[(start + k) % len(user_dns)] for k in range(MEMBERS_PER_BENCH_GROUP)]
+        start = (n - 1) * members_per_group
+        members = [user_dns[(start + k) % len(user_dns)] for k in range(members_per_group)]
         conn.add(f"CN={name},{groups_ou}", ["top", "group"],
                  {"sAMAccountName": f"bench-g{n - 1:03d}", "description": f"benchmark group {n - 1}",
                   "member": members})
@@ -444,14 +478,64 @@ def one_round(facts: dict, workroot: Path, r: int, args: argparse.Namespace, con
             if out[key]["outcome"] not in ("ok",):
                 raise SystemExit(f"{key}: the sync did not succeed: {out[key]['outcome']} {out[key]['error']} "
                                  f"{out[key]['failures']}")
-        out["check"] = verify(emulator, identity_directory, expected, changed, out)
+        out["check"] = verify(emulator, identity_directory, expected, changed, out, args.members_per_group,
+                              args.big_group)
+        if profile_steps is None and r == args.runs - 1:  # with this round's Identity still up
+            out["resident"] = run_child("resident", {**job_base, "runs": 7})
     finally:
         emulator.stop()
     return out
 
 
+def crash_round(facts: dict, workroot: Path, args: argparse.Namespace, expected: dict, clean_seconds: float) -> dict:
+    """A full sync killed (-9) mid-apply, then the full sync that follows: nothing lost, nothing
+    twice, and its time against a clean full sync of the same data (``clean_seconds``)."""
+    import sqlite3
+
+    round_dir = workroot / "crash"
+    (round_dir / "emulator").mkdir(parents=True)
+    emulator = Emulator(round_dir / "emulator")
+    try:
+        home, identity_directory = make_home(round_dir / "home", facts, emulator, "bench crash")
+        job = {"home": str(home), "batch_size": args.batch_size, "concurrency": args.concurrency,
+               "page_size": PAGE_SIZE, "full": True}
+        child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", "sync"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert child.stdin is not None
+        child.stdin.write(json.dumps(job))
+        child.stdin.close()
+        db = Path(home) / "data" / "state.sqlite3"
+        landed = 0
+        deadline = time.monotonic() + 1800
+        while child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as ro:
+                    (landed,) = ro.execute("SELECT count(*) FROM object WHERE directory_id = ?", (DIRECTORY_ID,)).fetchone()
+            except sqlite3.Error:
+                continue
+            if landed >= 0.3 * len(expected):
+                break
+        if child.poll() is not None:
+            return {"ok": None, "note": "the full sync ended before it could be killed mid-apply (too small)"}
+        child.kill()  # -9, our own child by its Popen handle
+        child.wait(timeout=30)
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as ro:
+            (pending,) = ro.execute("SELECT count(*) FROM pending WHERE directory_id = ?", (DIRECTORY_ID,)).fetchone()
+        after = run_child("sync", job)
+        users = emulator.users(identity_directory)
+        ids = [u["external_id"] for u in users]
+        ok = after["outcome"] == "ok" and set(ids) == set(expected) and len(ids) == len(set(ids))
+        return {"killed_at_users": landed, "pending_after_kill": pending, "after": after,
+                "ratio_to_clean": after["seconds"] / clean_seconds, "identity_users": len(users),
+                "duplicates": len(ids) - len(set(ids)), "ok": ok}
+    finally:
+        emulator.stop()
+
+
 def verify(emulator: Emulator, identity_directory: str, expected: dict, changed: dict[str, str],
-           steps: dict) -> dict:
+           steps: dict, members_per_group: int = 50, big_group: int = 0) -> dict:
     users = {u["external_id"]: u for u in emulator.users(identity_directory)}
     groups = emulator.groups(identity_directory)
     problems: list[str] = []
@@ -473,10 +557,13 @@ def verify(emulator: Emulator, identity_directory: str, expected: dict, changed:
     # A member Identity does not hold (a skipped user) is not sent: at most 50, all of them held users.
     thin = []
     for g in bench_groups:
-        if len(g["members"]) > MEMBERS_PER_BENCH_GROUP or not set(g["members"]) <= set(users):
+        if len(g["members"]) > members_per_group or not set(g["members"]) <= set(users):
             thin.append(g["name"])
     if thin:
         problems.append(f"bench groups with wrong members: {thin[:5]}")
+    largest = max((len(g["members"]) for g in groups), default=0)
+    if big_group and largest < min(big_group, len(expected)) * 0.99:  # a few seeded users may be skipped
+        problems.append(f"the largest group in Identity has {largest} members, AD's has {big_group}")
     def applied(counts: dict) -> int:
         return sum(counts.get(k, 0) for k in ("create", "update", "disable", "enable", "group_create", "group_update"))
 
@@ -497,6 +584,8 @@ def verify(emulator: Emulator, identity_directory: str, expected: dict, changed:
         "identity_groups": len(groups),
         "bench_groups": len(bench_groups),
         "bench_group_members": sum(len(g["members"]) for g in bench_groups),
+        "identity_links": sum(len(g["members"]) for g in groups),
+        "largest_group_members": largest,
         "changed_sn_arrived": len(changed) - len(wrong_sn),
     }
 
@@ -671,6 +760,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=200, help="groups in OU=Groups (seeded + 'Bench Group NNN')")
+    parser.add_argument("--big-group", type=int, default=None,
+                        help="members of the seeded big group, read by range retrieval (default 2000; 50000 from 100,000 users)")
+    parser.add_argument("--members-per-group", type=int, default=None,
+                        help="users in each 'Bench Group NNN' (default 50; 200 from 100,000 users: 250,000 links)")
+    parser.add_argument("--crash", action="store_true",
+                        help="also kill -9 a full sync mid-apply and time the full sync that follows (against a clean one)")
     parser.add_argument("--runs", type=int, default=3, help="rounds (fresh emulator, fresh home) and floor runs")
     parser.add_argument("--keep-dc", action="store_true", help="keep the seeded DC folder for the next invocation")
     parser.add_argument("--dc-dir", help="the seeded DC's folder (default /tmp/smartsync-bench-dc-<N>)")
@@ -684,10 +779,16 @@ def main() -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the JSON result to FILE")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    large = args.users >= 100_000
+    if args.big_group is None:
+        args.big_group = 50_000 if large else 2000
+    if args.members_per_group is None:
+        args.members_per_group = 200 if large else MEMBERS_PER_BENCH_GROUP
 
     if args.child:
         job = json.loads(sys.stdin.read())
-        result = child_floor(job) if args.child == "floor" else child_sync(job)
+        result = (child_floor(job) if args.child == "floor" else child_resident(job) if args.child == "resident"
+                  else child_sync(job))
         result.setdefault("peak_rss_bytes", _peak_rss_bytes())
         print(json.dumps(result))
         return 0
@@ -704,7 +805,7 @@ def main() -> int:
     exit_code = 0
     try:
         t0 = time.perf_counter()
-        info, seeded = prepare_dc(dc, workdir, args.users)
+        info, seeded = prepare_dc(dc, workdir, args.users, args.big_group)
         if seeded:
             print(f"provisioned and seeded {workdir}: {seeded['users']} users, {seeded['groups']} groups "
                   f"in {time.perf_counter() - t0:.1f} s")
@@ -717,9 +818,9 @@ def main() -> int:
         facts = info.facts()
         conn = _ldap_conn(facts)
         grouping = ensure_groups(conn, info.base_dn, f"OU={dc.GROUPS_OU},{info.base_dn}",
-                                 f"OU={dc.STAFF_OU},{info.base_dn}", args.groups)
+                                 f"OU={dc.STAFF_OU},{info.base_dn}", args.groups, args.members_per_group)
         if grouping["added"]:
-            print(f"added {grouping['added']} groups of {MEMBERS_PER_BENCH_GROUP} members over LDAP "
+            print(f"added {grouping['added']} groups of {args.members_per_group} members over LDAP "
                   f"in {grouping['seconds']:.1f} s")
         expected = read_expected(conn, info.base_dn)
         machine = machine_facts(info)
@@ -745,6 +846,36 @@ def main() -> int:
             "dc_dir": str(workdir), "dc_reused": seeded is None,
         }
         result = report(machine, floor, floor_groups, floor_delta, rounds, args, setup)
+        stores = [r["full1"].get("store_bytes", 0) for r in rounds]
+        print(f"state store after a full sync: {_mb(max(stores)):.1f} MB on disk "
+              f"({max(stores) / max(1, len(expected)):.0f} bytes a user); links in Identity "
+              f"{rounds[-1]['check']['identity_links']}, largest group {rounds[-1]['check']['largest_group_members']} "
+              "members")
+        result["store_bytes"] = max(stores)
+        resident = rounds[-1]["resident"]
+        bare = min(f["seconds"] for f in floor_delta)
+        result["resident"] = resident | {"bare_delta_seconds": bare}
+        ratio = resident["median_seconds"] / bare
+        print(f"resident engine, no-change delta on its kept connection: median {resident['median_seconds']:.4f} s "
+              f"of {resident['runs']} (first, connecting: {resident['first_seconds']:.3f} s; {resident['opened']} "
+              f"connection opened, {resident['reused']} reuses) = {ratio:.2f}x the bare uSNChanged search "
+              f"({bare:.4f} s; target <= 1.20x: {'PASS' if ratio <= 1.2 else 'MISS'})")
+        if args.crash:
+            clean = statistics.median(r["full1"]["seconds"] for r in rounds)
+            crash = crash_round(facts, workroot, args, expected, clean)
+            if crash["ok"] is None:
+                print(f"crash mid-apply: not measured: {crash['note']}")
+                crash = {}
+        if args.crash and crash:
+            result["crash"] = {k: v for k, v in crash.items() if k != "after"} | {"after_seconds": crash["after"]["seconds"]}
+            clean = statistics.median(r["full1"]["seconds"] for r in rounds)
+            print(f"crash mid-apply: killed at {crash['killed_at_users']} users applied ({crash['pending_after_kill']} "
+                  f"pending); the next full sync took {crash['after']['seconds']:.2f} s = "
+                  f"{crash['ratio_to_clean']:.2f}x a clean one ({clean:.2f} s; target <= 1.30x: "
+                  f"{'PASS' if crash['ratio_to_clean'] <= 1.3 else 'MISS'}); Identity holds {crash['identity_users']} "
+                  f"users, {crash['duplicates']} twice: " + ("OK" if crash["ok"] else "FAILED"))
+            if not crash["ok"]:
+                exit_code = 1
         samba_rss = _rss_of(pid)
 
         checks = [r["check"] for r in rounds]

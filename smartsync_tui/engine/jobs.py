@@ -23,6 +23,7 @@ from smartsync_tui.config.secret_store import SecretStore
 from smartsync_tui.config.settings import AppSettings
 from smartsync_tui.store.state_store import StateStore
 from smartsync_tui.engine.results import SyncOptions, SyncProgress, SyncResult
+from smartsync_tui.engine.sources import SourcePool
 from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.registry import TargetFactory
@@ -68,12 +69,14 @@ def run_sync_job(
     progress: Callable[[SyncProgress], None] | None = None,
     cancel: CancelSignal | None = None,
     target_factory: TargetFactory | None = None,
+    sources: SourcePool | None = None,
 ) -> SyncResult:
-    """One run of one directory; its result, never an exception (the failure is the result)."""
+    """One run of one directory; its result, never an exception (the failure is the result).
+    ``sources``: a resident engine's AD connections, kept between runs (engine/sources.py)."""
     try:
         # A connection of its own: SQLite connections are not shared between threads.
         with StateStore(home.state_db) as state:
-            engine = SyncEngine(settings, secrets, state, target_factory=target_factory)
+            engine = SyncEngine(settings, secrets, state, target_factory=target_factory, sources=sources)
             return engine.run(directory_id, options, progress=progress, cancel=cancel)  # type: ignore[arg-type]
     except UserError as exc:  # the state store cannot be opened
         log.error(_("sync {id} could not run: {error}").format(id=directory_id, error=exc))

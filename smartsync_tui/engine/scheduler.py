@@ -52,6 +52,7 @@ from smartsync_tui.engine.events import DirectoryState, RunFinished, RunProgress
 from smartsync_tui.engine.results import SyncOptions, SyncResult
 from smartsync_tui.engine.jobs import CancelSignal, JobHost, ThreadHost, run_sync_job
 from smartsync_tui.i18n import _, ngettext, number
+from smartsync_tui.engine.sources import SourcePool
 from smartsync_tui.targets.base import Companion, CompanionReport
 from smartsync_tui.targets.registry import TargetFactory, open_companions
 
@@ -231,6 +232,8 @@ class Scheduler:
         self._said_idle = False
         # The targets' companions beside the syncs (Identity's login checks), on the same
         # settings; started by run_forever only.
+        # Each directory's AD connection, kept from one run to the next (engine/sources.py).
+        self.sources = SourcePool()
         self.companions: list[Companion] = (
             open_companions(lambda: self.settings, self.secrets, home.state_db, self._emit)
             if login_checks and not paused else []
@@ -403,6 +406,7 @@ class Scheduler:
                     worker = self._workers.pop(directory_id)
                     worker.retire()
                     self._retired.append(worker)
+                    self.sources.discard(directory_id)
             busy = {w.directory_id for w in self._retired}
             for directory_id in wanted:
                 # Re-added while its old thread still finishes a batch: next time round.
@@ -436,6 +440,7 @@ class Scheduler:
             self._workers = {}
             self._retired = []
             self._running = False
+        self.sources.close()
 
     def _run_one(self, directory_id: str, request: _Request, manual: bool, cancel: threading.Event) -> SyncResult:
         settings = self.settings  # one snapshot for the whole run
@@ -448,7 +453,7 @@ class Scheduler:
         def job(signal: CancelSignal) -> SyncResult:
             return run_sync_job(self.home, settings, self.secrets, directory_id, options,
                                 progress=lambda p: self._emit(RunProgress(p)), cancel=signal,
-                                target_factory=self.target_factory)
+                                target_factory=self.target_factory, sources=self.sources)
 
         try:
             return self.host.run(directory_id, job, cancel)

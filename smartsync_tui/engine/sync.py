@@ -31,6 +31,7 @@ from smartsync_tui.store.state_store import StateStore, SyncedObject, Watermark
 from smartsync_tui.engine.mapping import content_hash
 from smartsync_tui.engine.plan import PlannedOp, Planner, SyncPlan, mode_name
 from smartsync_tui.ad.base import open_source
+from smartsync_tui.engine.sources import SourcePool
 from smartsync_tui.engine.results import OUTCOME_LINES, SyncOptions, SyncProgress, SyncResult, count_text
 from smartsync_tui.i18n import _, number
 from smartsync_tui.targets.base import ItemResult, Known, Target, TargetError, TargetStopped, TargetUnavailable
@@ -77,10 +78,13 @@ class SyncEngine:
         state: StateStore,
         *,
         target_factory: TargetFactory | None = None,
+        sources: SourcePool | None = None,
     ) -> None:
         self.settings = settings
         self.secrets = secrets
         self.state = state
+        # A resident engine's connections, kept between runs (engine/sources.py); None: one per run.
+        self._sources = sources
         self._target_factory = target_factory
 
     # -- entry point
@@ -166,9 +170,22 @@ class SyncEngine:
         try:
             user_filter, group_filter = self._filters(directory, target, result)
             read_started = time.monotonic()
-            source = open_source(directory, password)
+            source, reused = (self._sources.take(directory, password) if self._sources is not None
+                              else (open_source(directory, password), False))
+            read_all = False
             try:
-                dc = source.read_dc()
+                try:
+                    dc = source.read_dc()
+                except (SearchCancelled, _Cancelled):
+                    raise
+                except Exception:
+                    if not reused or self._sources is None:
+                        raise
+                    # A kept connection the DC or a firewall dropped while idle: once more, on a new one.
+                    log.info(_("sync {id}: the kept AD connection no longer answers; connecting again").format(id=did))
+                    source.close()
+                    source = self._sources.open(directory, password)
+                    dc = source.read_dc()
                 fhash = filters_hash(user_filter, group_filter, target.settings_key())
                 mode, reason, since = self._mode(did, dc, options, fhash)
                 result.mode, result.mode_reason = mode, reason
@@ -206,8 +223,12 @@ class SyncEngine:
                     planner.add_tombstones(
                         source.deleted(since_usn=since, cancel=cancel)
                     )
+                read_all = True
             finally:
-                source.close()
+                if read_all and self._sources is not None:
+                    self._sources.give_back(directory, password, source)
+                else:
+                    source.close()  # a read that failed or was cancelled: the connection is not trusted again
                 result.read_seconds = time.monotonic() - read_started
             report(SyncProgress(did, "planning"))
             planner.add_leftovers(self.state.pending(did))

@@ -33,6 +33,10 @@ class Relay:
         """The server is gone: the port refuses connections and every relayed one is cut."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked on it: the port is free at once
+            except OSError:
+                pass
             listener.close()
         with self._lock:
             sockets, self._open = self._open, set()
