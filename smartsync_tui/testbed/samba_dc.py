@@ -575,8 +575,10 @@ def start(
     owner_pid: int | None = None,
     keep_lock: bool = False,
     wait_ports: Iterable[int] = (LDAP_PORT, LDAPS_PORT),
+    process_model: str = "single",
 ) -> int:
-    """Start samba for DIR (``-M single``), wait until LDAP and LDAPS answer; return its PID.
+    """Start samba for DIR (``-M single`` unless ``process_model`` says ``prefork`` or
+    ``standard``), wait until LDAP and LDAPS answer; return its PID.
 
     Samba's ports are fixed (389, 636, 3268, 3269 on 127.0.0.1): they cannot be
     chosen, ``wait_ports`` only says which must answer before returning.
@@ -587,6 +589,8 @@ def start(
     :func:`release_lock` after the last ``stop``.
     """
     global _held_lock_fd
+    if process_model not in ("single", "prefork", "standard"):
+        raise ValueError(f"unknown samba process model {process_model!r}")
     info = DCInfo.load(dir)
     binary = _which("samba")
     if not binary:
@@ -606,7 +610,7 @@ def start(
         stdout = open(Path(info.dir, "log", "samba.stdout"), "ab")
         try:
             process = subprocess.Popen(
-                [binary, "-s", info.smb_conf, "-F", "--no-process-group", "-M", "single"],
+                [binary, "-s", info.smb_conf, "-F", "--no-process-group", "-M", process_model],
                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
                 pass_fds=(lock_fd,), start_new_session=True,
                 preexec_fn=_preexec_die_with_parent if die_with_parent else None,
