@@ -256,13 +256,9 @@ def test_run_answers_login_checks_beside_its_syncs_and_a_long_poll_does_not_dela
         engine.started()
         wait_until(lambda: "waiting for login checks from Identity" in engine.log(), 30, "the login-check loop")
 
-        def ask() -> dict | None:  # Identity can ask once the agent published its key
-            response = emulator.admin.post(f"/admin/directories/{env.identity_directory}/login-checks",
-                                           json={"login": samba_dc.upn("maria.silva"),
-                                                 "password": samba_dc.passwords["maria.silva"]})
-            return response.json() if response.status_code == 201 else None
-
-        command = wait_until(ask, 30, "the agent's public key", every=0.2)
+        command = wait_until(lambda: emulator.try_login_check(env.identity_directory, samba_dc.upn("maria.silva"),
+                                                             samba_dc.passwords["maria.silva"]),
+                             30, "the agent's public key", every=0.2)
         assert emulator.wait_for_result(command["id"])["result"]["outcome"] == "allowed"
         wait_until(lambda: f"login check corp: {samba_dc.upn('maria.silva')} allowed in" in engine.log(), 10,
               "the check's log line")

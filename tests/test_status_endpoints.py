@@ -64,13 +64,9 @@ def test_health_and_metrics_follow_a_real_sync_login_checks_and_a_dc_that_goes_a
                    "the first full sync")
 
         # A login check answered beside the syncs.
-        def ask() -> dict | None:
-            response = emulator.admin.post(f"/admin/directories/{env.identity_directory}/login-checks",
-                                           json={"login": samba_dc.upn("maria.silva"),
-                                                 "password": samba_dc.passwords["maria.silva"]})
-            return response.json() if response.status_code == 201 else None
-
-        command = wait_until(ask, 30, "the agent's public key", every=0.2)
+        command = wait_until(lambda: emulator.try_login_check(env.identity_directory, samba_dc.upn("maria.silva"),
+                                                             samba_dc.passwords["maria.silva"]),
+                             30, "the agent's public key", every=0.2)
         assert emulator.wait_for_result(command["id"])["result"]["outcome"] == "allowed"
 
         answer = http.get("/metrics")

@@ -100,21 +100,16 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
             code = serve_engine(ctx, stop, notifier, lock=lock,
                                 on_service=lambda service: _reload_on_sighup(service, previous))
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-        _say(_("engine stopped ({signal})").format(signal=signal.Signals(signals[0]).name) if signals
-             else _("engine stopped"))
+            _stopped(previous, signals)
         return code
     # Loads appsettings.json: a broken file refuses the start (exit 2) rather than guessing.
     service = EngineService(ctx.home, secrets=ctx.secrets, stop_event=stop, serve_channel=False, say=_say)
     directories = service.scheduler.directory_ids
     if not directories:
         raise InputError("directory", _("no enabled directory to sync: add one with `smartsync-tui directory add`"))
-    signals = []
+    signals: list[int] = []
     previous = _install_signal_handlers(stop, signals)
-    finished = threading.Event()
-    threading.Thread(target=_cut_reads_after_stop, args=(stop, finished), name="stop-cuts-reads",
-                     daemon=True).start()
+    finished = _cut_reads_once_stopped(stop)
     try:
         _say(_("engine started (pid {pid}, home {home}, directories: {directories}, version {version}, once)"
                ).format(**_started(ctx, lock, directories)))
@@ -122,11 +117,16 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
         code = max((r.exit_code for r in results), default=OK)
     finally:
         finished.set()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        _stopped(previous, signals)
+    return code
+
+
+def _stopped(previous: dict[int, Any], signals: list[int]) -> None:
+    """The signal handlers as they were, and the engine's last line (which signal stopped it)."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
     _say(_("engine stopped ({signal})").format(signal=signal.Signals(signals[0]).name) if signals
          else _("engine stopped"))
-    return code
 
 
 def serve_engine(ctx: CliContext, stop: threading.Event, manager: ServiceNotifier, *,
@@ -150,9 +150,7 @@ def serve_engine(ctx: CliContext, stop: threading.Event, manager: ServiceNotifie
     if on_service is not None:
         on_service(service)
     directories = service.scheduler.directory_ids
-    finished = threading.Event()
-    threading.Thread(target=_cut_reads_after_stop, args=(stop, finished), name="stop-cuts-reads",
-                     daemon=True).start()
+    finished = _cut_reads_once_stopped(stop)
     try:
         _say(_("engine started (pid {pid}, home {home}, directories: {directories}, version {version})"
                ).format(**_started(ctx, lock, directories)))
@@ -179,6 +177,14 @@ def _reload_on_sighup(service: EngineService, previous: dict[int, Any]) -> None:
 def _started(ctx: CliContext, lock: engine_lock.EngineLock, directories: list[str]) -> dict[str, Any]:
     return {"pid": lock.pid, "home": _home_text(ctx), "directories": ", ".join(directories) or _("none"),
             "version": __version__}
+
+
+def _cut_reads_once_stopped(stop: threading.Event) -> threading.Event:
+    """Start the thread that cuts the reads still awaited after a stop; set the event it returns when done."""
+    finished = threading.Event()
+    threading.Thread(target=_cut_reads_after_stop, args=(stop, finished), name="stop-cuts-reads",
+                     daemon=True).start()
+    return finished
 
 
 def _cut_reads_after_stop(stop: threading.Event, finished: threading.Event) -> None:

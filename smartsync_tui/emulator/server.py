@@ -48,12 +48,13 @@ import time
 import uuid
 from collections import Counter
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from smartsync_tui import __version__
+from smartsync_tui.core.bounded_server import BoundedThreadingServer
 from smartsync_tui.targets.identity import agent_keys
 from smartsync_tui.emulator.store import (
     DEFAULT_COMMAND_TTL,
@@ -924,50 +925,29 @@ _BUSY = (
 )
 
 
-class EmulatorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class EmulatorHTTPServer(BoundedThreadingServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: Emulator, family: int,
                  ssl_context: ssl.SSLContext | None = None) -> None:
-        self.address_family = family
         self.emulator = emulator
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, family=family, max_connections=MAX_CONNECTIONS)
         if ssl_context is not None:
             # The handshake happens in Handler.setup, on the connection's own thread.
             self.socket = ssl_context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """A thread per connection, up to MAX_CONNECTIONS; past that a short 503 and the connection closed."""
-        if not self._slots.acquire(blocking=False):
-            body = json.dumps({
-                "type": PROBLEM_BASE + "busy", "title": "Too many connections", "status": 503,
-                "detail": f"The emulator serves at most {MAX_CONNECTIONS} connections at once; try again.",
-            }).encode("utf-8")
-            try:
-                if not isinstance(request, ssl.SSLSocket):  # no handshake on this thread: TLS clients just see a close
-                    request.settimeout(1.0)
-                    request.sendall(_BUSY % (len(body), body))
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
+    def refuse(self, request: Any) -> None:
+        """Past MAX_CONNECTIONS: a short 503 before the connection is closed."""
+        body = json.dumps({
+            "type": PROBLEM_BASE + "busy", "title": "Too many connections", "status": 503,
+            "detail": f"The emulator serves at most {MAX_CONNECTIONS} connections at once; try again.",
+        }).encode("utf-8")
         try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Broken connections are normal (a client went away); say nothing."""
+            if not isinstance(request, ssl.SSLSocket):  # no handshake on this thread: TLS clients just see a close
+                request.settimeout(1.0)
+                request.sendall(_BUSY % (len(body), body))
+        except OSError:
+            pass
 
 
 # --------------------------------------------------------------------------- running it

@@ -16,12 +16,13 @@ import logging
 import socket
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from smartsync_tui.config.validation import parse_listen
+from smartsync_tui.core.bounded_server import BoundedThreadingServer
 from smartsync_tui.engine import health as engine_health
 from smartsync_tui.i18n import _
 from smartsync_tui.status.metrics import EngineMetrics
@@ -37,34 +38,11 @@ MAX_CONNECTIONS = 16
 CONNECTION_SECONDS = 10.0
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True  # a restart binds again at once (no TIME_WAIT refusal)
-
+class _Server(BoundedThreadingServer):
     def __init__(self, address: tuple[str, int], family: int, endpoints: "StatusServer") -> None:
-        self.address_family = family
         self.endpoints = endpoints
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)  # full: the next scrape comes in seconds
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("status endpoint: a request failed", exc_info=True)  # a client gone; never a traceback on stderr
+        # Full: closed at once, the next scrape comes in seconds.
+        super().__init__(address, _Handler, family=family, max_connections=MAX_CONNECTIONS)
 
 
 class _Handler(BaseHTTPRequestHandler):

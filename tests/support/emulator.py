@@ -167,6 +167,12 @@ class EmulatorProcess:
         response.raise_for_status()
         return response.json()
 
+    def try_login_check(self, directory_id: str, login: str, password: str) -> dict[str, Any] | None:
+        """:meth:`login_check`, or None while the agent has not published its key yet (poll it)."""
+        response = self.admin.post(f"/admin/directories/{directory_id}/login-checks",
+                                   json={"login": login, "password": password})
+        return response.json() if response.status_code == 201 else None
+
     def agents(self) -> list[dict[str, Any]]:
         response = self.admin.get("/admin/agents")
         response.raise_for_status()
