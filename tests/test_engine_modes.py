@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from smartsync_tui.channel import control_channel
@@ -198,3 +199,23 @@ async def test_a_console_that_is_the_engine_backs_off_queues_and_says_so_the_sam
     assert rows["running"].startswith("Syncing") and rows["worker"] == "True"
     assert rows["both ran"] == "Synced"
     assert sent_all(setup)
+
+
+async def test_a_console_that_is_the_engine_serves_health_and_metrics_as_run_does(setup):
+    settings = load_settings(setup.home.settings_file, environment=False)
+    settings.status.listen = "127.0.0.1:0"
+    save_settings(setup.home.settings_file, settings)
+    app = SmartSyncApp(setup.home, load_settings(setup.home.settings_file), secrets=setup.secrets,
+                       serve_channel=True, engine_options=setup.options)
+    async with app.run_test(size=(120, 40)):
+        await wait_until_async(lambda: app.engine.started and app.engine.service.status_endpoint is not None, 10,
+                               "the status endpoints")
+        url = app.engine.service.status_endpoint.url
+        await wait_until_async(lambda: directory_row(app)["sync"] == "Synced", 20, "the first run")
+        health = await asyncio.to_thread(httpx.get, url + "/health", timeout=5)
+        assert health.status_code == 200 and health.json()["status"] == "pass"
+        assert {e["componentId"] for e in health.json()["checks"]["sync:lastSuccessAge"]} == {"m"}
+        metrics = (await asyncio.to_thread(httpx.get, url + "/metrics", timeout=5)).text
+        assert 'smartsync_sync_runs_total{directory="m",mode="full",outcome="ok"} 1.0' in metrics
+        # The same assessment over the channel (what `smartsync-tui status` shows).
+        assert (await setup.ask({"op": "health"}))["health"]["status"] == "pass"

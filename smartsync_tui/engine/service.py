@@ -99,8 +99,6 @@ class EngineService:
                 self.channel = control_channel.serve(self.home, self.handler)
                 if self.channel is not None:
                     self._say(_("control channel listening on {path}").format(path=self.channel.path))
-            if self._status_server is not None:
-                self.status_endpoint = self._status_server(self)
             ids = self.scheduler.directory_ids
             self.notifier.ready(ngettext("syncing {n} directory", "syncing {n} directories", len(ids)).format(
                 n=len(ids)))
@@ -119,6 +117,9 @@ class EngineService:
                 finally:
                     self.notifier.ready()
 
+        # The status endpoints before the first run starts: their metrics count every run.
+        if self._status_server is not None:
+            self.status_endpoint = self._status_server(self)
         try:
             self.scheduler.run_forever(on_ready=serve, on_tick=tick)
         finally:
