@@ -100,7 +100,8 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
             code = serve_engine(ctx, stop, notifier, lock=lock,
                                 on_service=lambda service: _reload_on_sighup(service, previous))
         finally:
-            _stopped(previous, signals)
+            _restore(previous)
+        _say_stopped(signals)
         return code
     # Loads appsettings.json: a broken file refuses the start (exit 2) rather than guessing.
     service = EngineService(ctx.home, secrets=ctx.secrets, stop_event=stop, serve_channel=False, say=_say)
@@ -117,14 +118,18 @@ def _run_locked(ctx: CliContext, args: argparse.Namespace, lock: engine_lock.Eng
         code = max((r.exit_code for r in results), default=OK)
     finally:
         finished.set()
-        _stopped(previous, signals)
+        _restore(previous)
+    _say_stopped(signals)
     return code
 
 
-def _stopped(previous: dict[int, Any], signals: list[int]) -> None:
-    """The signal handlers as they were, and the engine's last line (which signal stopped it)."""
+def _restore(previous: dict[int, Any]) -> None:
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+
+
+def _say_stopped(signals: list[int]) -> None:
+    """The engine's last line, once it ran (which signal stopped it)."""
     _say(_("engine stopped ({signal})").format(signal=signal.Signals(signals[0]).name) if signals
          else _("engine stopped"))
 
