@@ -126,7 +126,7 @@ def child_floor(job: dict) -> dict:
     if kind == "delta":  # what a no-change delta asks the DC: users changed after its highestCommittedUSN
         conn.search("", "(objectClass=*)", search_scope="BASE", attributes=["highestCommittedUSN"])
         usn = int(conn.response[0]["raw_attributes"]["highestCommittedUSN"][0])
-        ldap_filter = f"(&{USER_FILTER}(uSNChanged>={usn + 1}))"
+        ldap_filter = f"(&(uSNChanged>={usn + 1}){USER_FILTER})"  # the engine's order (ad/reader.py's delta_filter)
     count = values = 0
     for entry in conn.extend.standard.paged_search(
         facts["base_dn"], ldap_filter, attributes=attributes, paged_size=PAGE_SIZE, generator=True

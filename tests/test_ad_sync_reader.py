@@ -96,8 +96,8 @@ class FakeAd:
 
 def test_delta_filter():
     assert delta_filter("(objectClass=user)", None) == "(objectClass=user)"
-    assert delta_filter("(objectClass=user)", 41) == "(&(objectClass=user)(uSNChanged>=42))"
-    assert delta_filter(" objectClass=user ", 0) == "(&(objectClass=user)(uSNChanged>=1))"
+    assert delta_filter("(objectClass=user)", 41) == "(&(uSNChanged>=42)(objectClass=user))"
+    assert delta_filter(" objectClass=user ", 0) == "(&(uSNChanged>=1)(objectClass=user))"
     for bad in (-1, "5", True, 1.5):
         with pytest.raises(ValueError):
             delta_filter("(a=b)", bad)
