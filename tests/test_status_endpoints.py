@@ -141,3 +141,35 @@ def test_health_and_metrics_follow_a_real_sync_login_checks_and_a_dc_that_goes_a
         relay.stop()
         env.ad.close()
         env.state.close()
+
+
+def test_status_without_an_engine_says_so_and_exits_2(tmp_path):
+    root = tmp_path / "home"
+    for args in ((), ("--json",)):
+        done = _status(root, *args)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Traceback" not in done.stdout + done.stderr
+    assert "error: no engine runs for this home: start it" in _status(root).stderr
+    assert json.loads(_status(root, "--json").stdout)["kind"] == "unreachable"
+
+
+def test_run_on_a_taken_status_address_says_what_to_change_and_syncs_on(tmp_path):
+    import socket
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    engine = Engine(tmp_path / "home", tmp_path, extra_env={"SMARTSYNC_STATUS__LISTEN": f"127.0.0.1:{port}"})
+    try:
+        engine.started()
+        wait_until(lambda: "could not listen" in engine.stderr_path.read_text(), 10, "the refusal on stderr")
+        said = engine.stderr_path.read_text()
+        assert f"127.0.0.1:{port}" in said and "set status.listen in appsettings.json" in said
+        # The engine itself goes on: its channel answers, and `status` reports it.
+        assert _status(tmp_path / "home").returncode == 0
+        assert engine.stop() == 0
+        assert "Traceback" not in engine.output()
+    finally:
+        engine.kill()
+        blocker.close()
