@@ -33,7 +33,7 @@ from textual.command import CommandPalette
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from smartsync_tui.core.errors import UserError
@@ -71,6 +71,7 @@ from smartsync_tui.ui.resources import stylesheets
 from smartsync_tui.ui.widgets.directory_table import DirectoryTable
 from smartsync_tui.ui.widgets.home_tab import HomeTab
 from smartsync_tui.ui.widgets.log_pane import LogPane
+from smartsync_tui.ui.widgets.footer import ConsoleFooter
 
 log = logging.getLogger("smartsync.console")
 
@@ -225,7 +226,7 @@ class SmartSyncApp(App[None]):
                     # Filled once mounted: which keys work depends on the focus (see _directory_hint).
                     yield Static(id="directory-hint", markup=False)
         yield LogPane()
-        yield Footer()
+        yield ConsoleFooter(keys_at_once=True)
 
     def _directory_hint(self) -> str:
         """The keys that work where the focus is, for the line under the directory table."""

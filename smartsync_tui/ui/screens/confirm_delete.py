@@ -7,11 +7,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Footer, Static
+from textual.widgets import Button, Checkbox, Static
 
 from smartsync_tui.config.settings import DirectorySettings
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import filled
+from smartsync_tui.ui.widgets.footer import ConsoleFooter
 
 
 class TickBox(Checkbox):
@@ -49,7 +50,7 @@ class ConfirmDeleteDialog(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(_("Delete"), id="delete", variant="error", disabled=True)
                 yield Button(_("Cancel"), id="cancel")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one("#understood", Checkbox).focus()

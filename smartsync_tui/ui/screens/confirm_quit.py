@@ -7,10 +7,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Static
 
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
 from smartsync_tui.ui.literal import literal
+from smartsync_tui.ui.widgets.footer import ConsoleFooter
 
 
 class ConfirmQuitDialog(ModalScreen[bool]):
@@ -36,7 +37,7 @@ class ConfirmQuitDialog(ModalScreen[bool]):
             with Horizontal(id="quit-buttons"):
                 yield Button(_("Stay"), id="stay", variant="primary")
                 yield Button(_("Quit"), id="quit", variant="error")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from smartsync_tui.core.dn import object_name
 from smartsync_tui.config.settings import SCIM_TARGET_NAME, DirectorySettings, tls_name
@@ -24,6 +24,7 @@ from smartsync_tui.targets.scim.profiles import REFUSALS
 from smartsync_tui.ui.i18n import N_, _, ngettext, number, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView
+from smartsync_tui.ui.widgets.footer import ConsoleFooter
 
 
 def _when(ts: float | None, *, short: bool = False) -> str:
@@ -182,7 +183,7 @@ class DirectoryDetails(ModalScreen[None]):
                     skipped = DataTable(id="skipped-table", cursor_type="row", zebra_stripes=True)
                     skipped.add_columns(_("Object"), _("Reason"), _("DN"))
                     yield skipped
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.reload()

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, LoadingIndicator, Static
+from textual.widgets import Button, Input, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from smartsync_tui.checks.directory_setup import unique_directory_id
@@ -35,6 +35,7 @@ from smartsync_tui.ui.widgets.directory_fields import (
     sentence,
 )
 from smartsync_tui.ui.console_context import console
+from smartsync_tui.ui.widgets.footer import ConsoleFooter
 
 
 class DirectoryFormDialog(ModalScreen[str | None]):
@@ -79,7 +80,7 @@ class DirectoryFormDialog(ModalScreen[str | None]):
             with Horizontal(id="directory-dialog-buttons"):
                 yield Button(_("Save") if d else _("Add"), id="save", variant="primary")
                 yield Button(_("Cancel"), id="cancel")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         space_rows(self, event.size.height)

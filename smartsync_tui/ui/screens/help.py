@@ -20,7 +20,6 @@ from textual.widgets import (
     Button,
     Checkbox,
     DataTable,
-    Footer,
     Input,
     RadioSet,
     Static,
@@ -29,6 +28,7 @@ from textual.widgets import (
 )
 
 from smartsync_tui.ui.i18n import N_, _, translate_bindings
+from smartsync_tui.ui.widgets.footer import ConsoleFooter
 
 
 @dataclass
@@ -125,7 +125,7 @@ class HelpScreen(ModalScreen[None]):
                 for group in self._groups:
                     yield Static(Text(group.title, end=""), classes="help-group")
                     yield Static(self._table(group, key_width), classes="help-table")
-        yield Footer()
+        yield ConsoleFooter()
 
     def _table(self, group: KeyGroup, key_width: int) -> Table:
         table = Table(show_header=False, box=None, padding=(0, 1), expand=True)

@@ -7,12 +7,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from smartsync_tui.engine.client import PlannedOp, SyncResult, describe_change
 from smartsync_tui.ui.i18n import N_, _, number, translate_bindings
 from smartsync_tui.ui.literal import literal, filled
 from smartsync_tui.ui.screens.row_view import RowView
+from smartsync_tui.ui.widgets.footer import ConsoleFooter
 
 # A cell shows this much of a value (a 3 MB attribute would freeze the table); Enter shows the row whole.
 CELL_LIMIT = 120
@@ -83,7 +84,7 @@ class PreviewScreen(ModalScreen[None]):
             if not plan.ops and not plan.held:
                 table.add_row("-", literal(_("Nothing to change")), "", "")
             yield table
-        yield Footer()
+        yield ConsoleFooter()
 
     @on(DataTable.RowSelected, "#plan-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

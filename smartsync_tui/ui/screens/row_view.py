@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from smartsync_tui.ui.i18n import N_, translate_bindings
 from smartsync_tui.ui.literal import literal
+from smartsync_tui.ui.widgets.footer import ConsoleFooter
 
 #: Characters of one value shown here at most (a 3 MB attribute must not freeze the screen).
 FULL_LIMIT = 20_000
@@ -39,7 +40,7 @@ class RowView(ModalScreen[None]):
                 for heading, value in self._fields:
                     yield Static(literal(heading), classes="row-view-heading")
                     yield Static(literal(value, FULL_LIMIT, multiline=True), classes="row-view-value")
-        yield Footer()
+        yield ConsoleFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -24,7 +24,6 @@ from textual.widget import Widget
 from textual.widgets import (
     Button,
     ContentSwitcher,
-    Footer,
     Header,
     Input,
     LoadingIndicator,
@@ -70,6 +69,7 @@ from smartsync_tui.ui.widgets.directory_fields import (
     validate_input,
 )
 from smartsync_tui.ui.console_context import console
+from smartsync_tui.ui.widgets.footer import ConsoleFooter
 
 STEPS = ("step-identity", "step-proxy", "step-directory")
 # What step 3 says above the fields, by the target chosen in step 1.
@@ -210,7 +210,7 @@ class SetupWizard(Screen[bool]):
             yield Button(_("Back"), id="back")
             yield Button(_("Next"), id="next", variant="primary")
             yield Button(_("Cancel"), id="cancel")
-        yield Footer()
+        yield ConsoleFooter()
 
     def _proxy_password_stored(self) -> bool:
         try:

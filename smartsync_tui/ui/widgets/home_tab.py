@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -56,13 +56,12 @@ from smartsync_tui.config.settings import (
 from smartsync_tui.ui.advice import in_console
 from smartsync_tui.ui.i18n import N_, _, day_first, ngettext, number
 from smartsync_tui.ui.literal import literal
-from smartsync_tui.ui.widgets.identity_fields import check_text
-from smartsync_tui.ui.screens.identity_edit import IdentityEditScreen
-from smartsync_tui.ui.screens.proxy_edit import ProxyEdit, ProxyEditScreen
-from smartsync_tui.ui.screens.replace_file import ReplaceFileScreen
 from smartsync_tui.ui.widgets.choices import Choices
 from smartsync_tui.ui.widgets.text_input import TextInput
 from smartsync_tui.ui.console_context import Console, console
+
+if TYPE_CHECKING:
+    from smartsync_tui.ui.screens.proxy_edit import ProxyEdit
 
 log = logging.getLogger("smartsync.console")
 
@@ -400,6 +399,10 @@ class HomeTab(VerticalScroll):
                 self._result("#identity-result", " ".join([_("Saved: {url}").format(url=chosen.base_url), *removed]), "ok")
             self.refresh_view()
 
+        # Each dialog's module (its fields, their checks) is loaded when it first opens: the
+        # first screen paints without them.
+        from smartsync_tui.ui.screens.identity_edit import IdentityEditScreen
+
         self.app.push_screen(IdentityEditScreen(current), done)
 
     @on(Button.Pressed, "#identity-test")
@@ -434,6 +437,8 @@ class HomeTab(VerticalScroll):
             self._result("#proxy-result", _("Saved."), "ok")
             self.refresh_view()
 
+        from smartsync_tui.ui.screens.proxy_edit import ProxyEditScreen
+
         self.app.push_screen(ProxyEditScreen(console.settings, password_stored=stored), done)
 
     @on(Button.Pressed, "#proxy-test")
@@ -459,6 +464,8 @@ class HomeTab(VerticalScroll):
     def _show_tested(self, message: ConnectionTested) -> None:
         if f"{message.target}-result" not in self._tested:
             return  # the settings changed while it ran: it tested what is no longer there
+        from smartsync_tui.ui.widgets.identity_fields import check_text
+
         ok = all(c.ok for c in message.checks)
         self._result(f"#{message.target}-result", "\n".join(check_text(c) for c in message.checks), "ok" if ok else "error",
                      test=True)
@@ -518,6 +525,8 @@ class HomeTab(VerticalScroll):
             def replace(yes: bool | None) -> None:
                 if yes:
                     self._start_export(log_name, since, until, path, overwrite=True)
+
+            from smartsync_tui.ui.screens.replace_file import ReplaceFileScreen
 
             self.app.push_screen(ReplaceFileScreen(path), replace)
             return
