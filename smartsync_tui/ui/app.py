@@ -275,9 +275,7 @@ class SmartSyncApp(App[None]):
             # client and the key code of login checks, ~0.25 s) held the footer's first paint on the
             # event loop. (A paused console starts it on its first request.)
             self.call_after_refresh(self._start_engine)
-        # Long-lived objects (widgets, styles, caches) out of the collector's way:
-        # full collections of them were the console's worst key latencies.
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(_collector_after_first_screen)
         if self._show_log:
             self.query_one(LogPane).toggle()
         if self._initial_tab != "home":
@@ -863,6 +861,14 @@ class SmartSyncApp(App[None]):
 # After the console closed, how long a thread may hold up the process (a sync thread finishing
 # its batch); then it exits without it (ui/exit_watchdog.py).
 EXIT_GRACE_SECONDS = 20.0
+
+
+def _collector_after_first_screen() -> None:
+    # Long-lived objects (widgets, styles, caches) out of the collector's way: full collections
+    # of them were the console's worst key latencies. Then collection goes on (the console's
+    # start turned it off until now: cli/main.py).
+    gc.freeze()
+    gc.enable()
 
 
 def _run_app(app: SmartSyncApp) -> None:
