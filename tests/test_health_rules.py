@@ -163,3 +163,18 @@ def test_runs_and_login_checks_become_counters_and_histograms():
     assert "maria" not in metrics.exposition(None)[0].decode()
     openmetrics, kind = metrics.exposition("application/openmetrics-text; version=1.0.0")
     assert kind.startswith("application/openmetrics-text") and openmetrics.endswith(b"# EOF\n")
+
+
+def test_status_says_for_each_directory_whether_login_checks_apply(capsys, english):
+    from smartsync_tui.cli import status_cmd
+
+    base = {"status": "pass", "state": "idle", "pending": 0, "held": 0, "failures_in_a_row": 0}
+    status_cmd._show(4242, "run", "pass", {
+        "corp": {**base, "target": "identity", "login_checks": {"connected": True, "in_flight": 2}},
+        "lab": {**base, "target": "identity", "login_checks": None},
+        "aws": {**base, "target": "scim", "login_checks": None},
+    })
+    lines = capsys.readouterr().out.splitlines()
+    after = {line.split(" [")[0]: lines[i + 2].strip() for i, line in enumerate(lines) if " [" in line}
+    assert after == {"aws": "login checks: do not apply (this directory syncs to scim)",
+                     "corp": "login checks: connected, 2 in flight", "lab": "login checks: off for this directory"}

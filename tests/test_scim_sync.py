@@ -3,6 +3,7 @@ after each change in AD, and the calls it cost (counted by the gate in front of 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from smartsync_tui.config.settings import AppSettings, ProxySettings, ScimSettin
 from smartsync_tui.engine.results import SyncOptions, SyncResult
 from smartsync_tui.engine.sync import SyncEngine
 from smartsync_tui.store.state_store import StateStore
+from smartsync_tui.targets.scim import resources
 from tests.support.sync_env import AdEditor
 from tests.test_sync_engine import seed_basic
 
@@ -87,7 +89,7 @@ def test_a_first_sync_lands_users_and_flattened_groups_and_the_next_runs_cost_no
     # SCIM needs no e-mail: the user without one is sent; the disabled one never synced is not.
     assert first.counts["create"] == 4 and first.counts["group_create"] == 2
     # One call per object created, and the lookups of the groups' externalIds (a cut run's leftovers).
-    assert calls == Counter({"POST Users": 4, "POST Groups": 2, "GET Groups": 2}), calls
+    assert calls == Counter({"POST Users": 4, "POST Groups": 2, "GET Groups": 2}) + ASKED, calls
     users = scim_env.users()
     assert set(users) == {guid["ana"], guid["ivan"], guid["li"], guid["nomail"]}
     ana = users[guid["ana"]]
@@ -126,7 +128,7 @@ def test_each_change_in_ad_is_one_patch_of_what_changed(scim_env):
     assert delta.outcome == "ok" and delta.mode == "delta", delta.error
     # ana and li: one PATCH each; TI lost ana: one PATCH; Gestores (flattened) lost nobody... but li is
     # disabled, still a member. joão: one POST. The moved user costs nothing.
-    assert calls == Counter({"PATCH Users": 2, "PATCH Groups": 1, "POST Users": 1}), calls
+    assert calls == Counter({"PATCH Users": 2, "PATCH Groups": 1, "POST Users": 1}) + ASKED, calls
     users = scim_env.users()
     ana = users[guid["ana"]]
     assert (ana["name"]["givenName"], ana["name"]["familyName"], ana["emails"][0]["value"]) == (
@@ -215,7 +217,7 @@ def test_a_user_the_agent_did_not_create_is_left_alone_unless_adoption_is_asked(
 
 def test_aws_limits_a_2000_member_group_is_sent_in_patches_of_100(samba_dc, scim_gate, scim_tenant, tmp_path):
     env = ScimEnv(samba_dc, scim_gate, scim_tenant, tmp_path, profile="aws-identity-center")
-    scim_gate.max_members_per_patch = 100  # what AWS refuses past
+    scim_gate.max_members_per_add = scim_gate.max_members_per_remove = 100  # what AWS refuses past
     scim_gate.no_members_on_get = True  # and AWS never shows members on a GET
     scim_gate.only_eq_filters = True  # and takes no filter but `eq`
     try:
@@ -236,19 +238,25 @@ def test_aws_limits_a_2000_member_group_is_sent_in_patches_of_100(samba_dc, scim
         env.close()
 
 
-def test_an_agent_killed_mid_apply_loses_nothing_and_duplicates_nothing(scim_env):
-    for i in range(60):
-        scim_env.ad.add_user(f"u{i:03d}", "Usuária", f"Número {i}")
-    group = scim_env.ad.add_group("Todos", [])
+def kill_a_sync_after(scim_env: ScimEnv, call: str, count: int) -> None:
+    """`smartsync-tui sync` of the directory in a process of its own, killed with SIGKILL once the
+    provider has had ``count`` requests of ``call`` ("POST Users")."""
     env = {**os.environ, "SMARTSYNC_HOME": str(scim_env.home.root), "PYTHONUNBUFFERED": "1"}
     agent = subprocess.Popen([sys.executable, "-m", "smartsync_tui", "sync", "--directory", "corp"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while scim_env.gate.calls["POST Users"] < 25 and time.monotonic() < deadline and agent.poll() is None:
-        time.sleep(0.01)
+    while scim_env.gate.calls[call] < count and time.monotonic() < deadline and agent.poll() is None:
+        time.sleep(0.005)
     agent.send_signal(signal.SIGKILL)
     out = agent.communicate()[0].decode()
     assert agent.returncode == -signal.SIGKILL, out
+
+
+def test_an_agent_killed_mid_apply_loses_nothing_and_duplicates_nothing(scim_env):
+    for i in range(60):
+        scim_env.ad.add_user(f"u{i:03d}", "Usuária", f"Número {i}")
+    group = scim_env.ad.add_group("Todos", [])
+    kill_a_sync_after(scim_env, "POST Users", 25)
     landed = len(scim_env.users())
     assert 0 < landed < 60
     scim_env.ad.add_member(group, *[f"CN=Usuária Número {i},{scim_env.ou}" for i in range(60)])
@@ -291,3 +299,107 @@ def test_a_long_run_against_a_rate_limit_settles_under_it_instead_of_hammering_i
     refused = statuses.count(429)
     assert len(scim_env.users()) == 240
     assert 0 < refused <= 12, f"{refused} answers of 429 for {len(statuses)} requests"
+
+
+#: What a run costs on a generic profile before its first write: what the provider supports.
+ASKED = Counter({"GET ServiceProviderConfig": 1, "GET ResourceTypes": 1})
+
+
+def test_a_renamed_login_is_one_patch_and_a_login_someone_else_holds_is_refused_once(scim_env):
+    ad = scim_env.ad
+    ana = ad.add_user("ana.goncalves", "Ana", "Gonçalves")
+    bia = ad.add_user("bia.lima", "Bia", "Lima")
+    assert scim_env.sync().outcome == "ok"
+    renamed = ad.login("ana.beatriz")
+    ad.modify(ana, userPrincipalName=renamed)
+    delta, calls = scim_env.calls_of(scim_env.sync)
+    assert delta.outcome == "ok", delta.error
+    assert calls == Counter({"PATCH Users": 1}) + ASKED, calls
+    assert scim_env.users()[ad.guid(ana)]["userName"] == renamed
+
+    taken = ad.login("someone.else")
+    theirs = scim_env.tenant.create("Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                              "userName": taken, "externalId": "not-the-agents"})
+    ad.modify(bia, userPrincipalName=taken)
+    refused, calls = scim_env.calls_of(scim_env.sync)
+    assert refused.outcome == "partial" and calls == Counter({"PATCH Users": 1}) + ASKED, calls
+    [(guid, _dn, why)] = refused.failures
+    assert guid == ad.guid(bia) and "HTTP 409" in why and "uniqueness" in why, why
+    users = scim_env.users()
+    assert users[ad.guid(bia)]["userName"] == ad.login("bia.lima")  # kept its login
+    assert users["not-the-agents"]["id"] == theirs["id"] and users["not-the-agents"]["userName"] == taken
+    # The same login again gets the same answer: not sent until AD changes it.
+    again, calls = scim_env.calls_of(scim_env.sync)
+    assert calls == Counter(), calls
+    ad.modify(bia, userPrincipalName=ad.login("bia.lima2"))
+    fixed, calls = scim_env.calls_of(scim_env.sync)
+    assert fixed.outcome == "ok" and calls == Counter({"PATCH Users": 1}) + ASKED, calls
+    assert scim_env.users()[ad.guid(bia)]["userName"] == ad.login("bia.lima2")
+
+
+def test_a_generic_provider_is_asked_what_it_serves_once_a_run_has_something_to_send(scim_env):
+    """A server whose /ResourceTypes lists Users without the enterprise extension and no Groups: users
+    go without department, groups are not sent and say why; a run with nothing to send asks nothing."""
+    ad = scim_env.ad
+    users_only = {"Resources": [{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], "id": "User",
+                                 "name": "User", "endpoint": "/Users", "schemaExtensions": [],
+                                 "schema": "urn:ietf:params:scim:schemas:core:2.0:User"}]}
+    scim_env.gate.answers["/ResourceTypes"] = (200, json.dumps(users_only).encode())
+    ana = ad.add_user("ana.goncalves", "Ana", "Gonçalves", department="TI")
+    group = ad.add_group("Equipe", [ana])
+    first, calls = scim_env.calls_of(scim_env.sync)
+    assert first.outcome == "partial", first.error
+    assert calls == Counter({"POST Users": 1}) + ASKED, calls
+    held = scim_env.users()[ad.guid(ana)]
+    assert held["userName"] == ad.login("ana.goncalves") and resources.ENTERPRISE_USER not in held
+    [(guid, _dn, why)] = first.failures
+    assert guid == ad.guid(group) and "serves no Groups" in why, why
+    assert scim_env.tenant.groups() == {}
+    quiet, calls = scim_env.calls_of(scim_env.sync)
+    assert calls == Counter(), calls
+
+
+def test_a_provider_that_goes_away_mid_run_keeps_the_rest_pending_and_the_next_run_heals(scim_env):
+    for i in range(40):
+        scim_env.ad.add_user(f"v{i:02d}", "Volta", f"Número {i}")
+    gate = scim_env.gate
+
+    def cut() -> None:
+        deadline = time.monotonic() + 60
+        while gate.calls["POST Users"] < 10 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        gate.go_down()
+
+    import threading
+
+    cutter = threading.Thread(target=cut)
+    cutter.start()
+    down = scim_env.sync()
+    cutter.join()
+    assert down.outcome == "failed" and down.error_kind, down.error
+    landed = len(scim_env.users())
+    assert 10 <= landed < 40 and scim_env.state.pending("corp")
+    gate.come_back()
+    back = scim_env.sync()
+    assert back.outcome == "ok", back.error
+    users = scim_env.users()
+    logins = [u["userName"] for u in users.values()]
+    assert len(users) == len(set(logins)) == 40 and scim_env.state.pending("corp") == []
+
+
+def test_an_agent_killed_while_it_sends_groups_duplicates_no_group(scim_env):
+    """Groups' names need not be unique, so a POST sent again after a cut would make a second one: the
+    next run finds the agent's own by externalId instead."""
+    ad = scim_env.ad
+    members = [ad.add_user(f"g{i:02d}", "Grupo", f"Membro {i}") for i in range(10)]
+    groups = [ad.add_group(f"Equipe {i:02d}", members[: 1 + i % 10]) for i in range(40)]
+    kill_a_sync_after(scim_env, "POST Groups", 8)
+    assert 0 < len(scim_env.tenant.groups()) < 40
+    healed = scim_env.sync()
+    assert healed.outcome == "ok", healed.error
+    held = scim_env.tenant.groups()
+    names = [g["displayName"] for g in held.values()]
+    assert len(held) == len(set(names)) == 40
+    for i, dn in enumerate(groups):
+        assert scim_env.member_guids(held[ad.guid(dn)]) == {ad.guid(m) for m in members[: 1 + i % 10]}
+    assert scim_env.sync().plan.ops == []

@@ -154,6 +154,65 @@ def test_profiles_are_known_by_name_and_an_unknown_one_names_the_others():
     assert all(p.limits() for p in PROFILES.values())
 
 
+ENTERPRISE = resources.ENTERPRISE_USER
+TYPES_WITH_GROUPS = {"Resources": [
+    {"name": "User", "endpoint": "/Users", "schemaExtensions": [{"schema": ENTERPRISE, "required": False}]},
+    {"name": "Group", "endpoint": "/Groups"}]}
+
+
+def test_what_a_provider_says_it_lacks_narrows_the_profile_and_nothing_else_does():
+    generic = PROFILES["generic"]
+    config = {"patch": {"supported": True}, "filter": {"supported": True}, "bulk": {"supported": True, "maxOperations": 1000}}
+    same = narrowed(generic, config, TYPES_WITH_GROUPS)
+    assert (same.patch, same.groups, same.enterprise, "eq" in same.filter_operators) == (True, True, True, True)
+    assert same.bulk_operations == 1000  # recorded, not used
+    users_only = {"Resources": [{"name": "User", "endpoint": "/Users", "schemaExtensions": []}]}
+    less = narrowed(generic, {"patch": {"supported": False}, "filter": {"supported": False}}, users_only)
+    assert (less.patch, less.groups, less.enterprise, less.filter_operators) == (False, False, False, frozenset())
+    # A profile's own limits stay: a provider that says it can does not widen them.
+    entra = narrowed(PROFILES["entra-id"], config, TYPES_WITH_GROUPS)
+    assert (entra.members_per_remove, entra.members_on_get) == (1, False)
+    # User without a word on extensions: the extension stays (the RFC makes the list optional).
+    assert narrowed(generic, {}, {"Resources": [{"name": "User"}, {"name": "Group"}]}).enterprise is True
+
+
+@settings(max_examples=200, deadline=None)
+@given(config=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+                               ["patch", "filter", "bulk", "supported", "maxOperations", "Resources", "name",
+                                "schemaExtensions", "schema"]), inner, max_size=4), max_leaves=12),
+       types=st.recursive(st.none() | st.text(max_size=5),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+                              ["Resources", "name", "schemaExtensions", "schema"]), inner, max_size=3), max_leaves=12))
+def test_an_answer_of_any_shape_only_ever_narrows(config, types):
+    for base in PROFILES.values():
+        got = narrowed(base, config, types)
+        assert got.patch <= base.patch and got.groups <= base.groups and got.enterprise <= base.enterprise
+        assert got.filter_operators <= base.filter_operators
+        assert (got.members_per_add, got.members_per_remove, got.rate_per_second) == (
+            base.members_per_add, base.members_per_remove, base.rate_per_second)
+
+
+def test_only_the_generic_profile_asks_the_provider_and_atlassian_wants_an_email():
+    assert [p.name for p in PROFILES.values() if p.discover] == ["generic"]
+    atlassian = PROFILES["atlassian"]
+    assert "requires an e-mail" in atlassian.refusal("user", {"login": "ana", "first_name": "Ana"})
+    assert atlassian.refusal("user", {"login": "ana", "email": "ana@corp.example"}) is None
+    assert not atlassian.delete_removes and any("only deactivates" in line for line in atlassian.limits())
+    assert {PROFILES[n].paging for n in ("aws-identity-center", "entra-id", "google-cloud-identity")} == {"cursor", "none"}
+
+
+def test_without_the_enterprise_extension_no_enterprise_path_is_sent():
+    payload = {"external_id": "g1", "login": "ana", "department": "Sales", "employee_number": "7",
+               "manager": "g0", f"{ENTERPRISE}:costCenter": "12"}
+    whole = resources.user_resource(payload, {"g0": "m0"})
+    assert whole[ENTERPRISE] == {"department": "Sales", "employeeNumber": "7", "manager": {"value": "m0"},
+                                 "costCenter": "12"}
+    bare = resources.user_resource(payload, {"g0": "m0"}, enterprise=False)
+    assert ENTERPRISE not in bare and bare["schemas"] == [resources.CORE_USER]
+    assert resources.user_operations(payload, {**payload, "department": "HR"}, enterprise=False) == []
+
+
 @pytest.mark.parametrize("url, fine", [
     ("https://scim.example.com/scim/v2", True), ("https://scim.example.com/", True),
     ("http://127.0.0.1:8080/t1", True), ("http://localhost/scim", True),
@@ -207,3 +266,83 @@ def test_a_profiles_refusals_are_shown_in_the_consoles_language(portuguese):
     assert skipped_reason(zitadel.refusal("group", {})) == "os grupos não são enviados: Zitadel não tem grupos"
     assert skipped_reason("missing mail (Identity requires first name, last name and e-mail)") == (
         "faltam mail (o Identity exige nome, sobrenome e e-mail)")
+
+
+class _Recorder:
+    """A SCIM client that answers every request 200 and records it (what the target asks, not how)."""
+
+    def __init__(self, types: dict | None = None) -> None:
+        import threading
+
+        self.sent: list[tuple[str, str, object]] = []
+        self._lock = threading.Lock()
+        self.types = TYPES_WITH_GROUPS if types is None else types
+
+    def request(self, method: str, path: str, body: object = None, *, params: dict | None = None):  # type: ignore[no-untyped-def]
+        from smartsync_tui.targets.scim.client import Answer
+
+        with self._lock:
+            self.sent.append((method, path, body))
+        if path == "/ServiceProviderConfig":
+            return Answer(200, {"patch": {"supported": True}, "filter": {"supported": True}})
+        if path == "/ResourceTypes":
+            return Answer(200, self.types)
+        return Answer(200, {"id": "x1", "Resources": []})
+
+    def close(self) -> None:
+        pass
+
+
+def _scim_target(name: str, client: _Recorder):  # type: ignore[no-untyped-def]
+    from smartsync_tui.targets.scim.target import ScimTarget
+
+    return ScimTarget(client, ScimSettings(base_url="https://scim.example.com/v2"), profile(name))  # type: ignore[arg-type]
+
+
+def test_a_group_whose_members_came_and_went_is_one_patch_without_limits_and_several_with():
+    from smartsync_tui.targets.base import Known
+
+    ids = {f"u{i}": f"r{i}" for i in range(6)}
+    old = {"external_id": "g1", "name": "TI", "members": ["u0", "u1", "u2"]}
+    new = {"external_id": "g1", "name": "TI", "members": ["u1", "u2", "u3", "u4"]}
+    for name, patches in (("generic", 1), ("aws-identity-center", 2), ("entra-id", 2)):
+        client = _Recorder()
+        [result] = _scim_target(name, client).apply_groups([new], ids, {"g1": Known("remote-g1", old)})
+        assert result.ok, result.error
+        sent = [(m, p) for m, p, _b in client.sent if m == "PATCH"]
+        assert sent == [("PATCH", "/Groups/remote-g1")] * patches, (name, client.sent)
+    # Nothing changed that SCIM holds: no request at all, not even the questions of a generic profile.
+    client = _Recorder()
+    [same] = _scim_target("generic", client).apply_groups([old], ids, {"g1": Known("remote-g1", old)})
+    assert same.ok and client.sent == []
+
+
+def test_a_generic_target_asks_once_however_many_threads_send():
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = _Recorder()
+    target = _scim_target("generic", client)
+    users = [{"external_id": f"g{i}", "login": f"u{i}@corp.example", "active": True} for i in range(40)]
+    with ThreadPoolExecutor(4) as pool:
+        results = [r for batch in pool.map(lambda u: target.apply_users([u]), users) for r in batch]
+    assert all(r.ok for r in results)
+    asked = [p for _m, p, _b in client.sent if p in ("/ServiceProviderConfig", "/ResourceTypes")]
+    assert asked == ["/ServiceProviderConfig", "/ResourceTypes"]
+    assert [p for _m, p, _b in client.sent[:2]] == asked  # before any write
+    # A named profile asks nothing.
+    named = _Recorder()
+    _scim_target("aws-identity-center", named).apply_users(users[:1])
+    assert [m for m, _p, _b in named.sent] == ["POST"]
+
+
+def test_a_provider_that_serves_no_groups_gets_none_and_each_says_why():
+    client = _Recorder(types={"Resources": [{"name": "User", "schemaExtensions": []}]})
+    target = _scim_target("generic", client)
+    [user] = target.apply_users([{"external_id": "g0", "login": "ana@corp.example", "department": "TI",
+                                  "active": True}])
+    assert user.ok
+    posted = next(b for m, p, b in client.sent if m == "POST")
+    assert resources.ENTERPRISE_USER not in posted  # no extension listed: none sent
+    [group] = target.apply_groups([{"external_id": "g1", "name": "TI", "members": ["g0"]}], {"g0": "x1"})
+    assert not group.ok and "serves no Groups" in group.error and group.retry is False
+    assert not any(p.startswith("/Groups") for _m, p, _b in client.sent)

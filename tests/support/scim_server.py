@@ -223,7 +223,8 @@ class ScimGate:
         self.fail_status = 503
         self.drop_next = 0  # close the connection without an answer, N times
         self.refuse: dict[str, tuple[int, dict]] = {}  # text in the body -> (status, SCIM error)
-        self.max_members_per_patch: int | None = None  # AWS: 100, Entra: 20 to add
+        self.max_members_per_add: int | None = None  # members one PATCH may add (AWS: 100, Entra: 20)
+        self.max_members_per_remove: int | None = None  # members one PATCH may remove (AWS: 100, Entra: 1)
         self.no_members_on_get = False  # AWS and Entra: GET never returns members
         self.members_alone = False  # Entra: member changes in a PATCH of their own, nothing else in it
         self.only_eq_filters = False  # AWS and Entra: a filter is `attribute eq "value"` (AWS: joined by and)
@@ -231,6 +232,7 @@ class ScimGate:
         self.patch_status: int | None = None  # answer every PATCH with this (501: a server without PATCH)
         self.answers: dict[str, tuple[int, bytes]] = {}  # path (no query) -> what to answer instead
         self.oauth: OAuthIssuer | None = None  # an OAuth2 token endpoint at /oauth/token, and only its tokens
+        self.down = False  # go_down(): no connection is answered, new or kept open
         self._times: list[float] = []
         gate = self
 
@@ -241,6 +243,10 @@ class ScimGate:
                 pass
 
             def _handle(self) -> None:
+                if gate.down:  # a connection kept open from before: it breaks too
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, headers, content = gate._answer(self.command, self.path, dict(self.headers), body)
@@ -263,6 +269,21 @@ class ScimGate:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
         self._client = httpx.Client(timeout=60)
+
+    def go_down(self) -> None:
+        """Stop listening: a request now meets a refused connection, as at a provider that went away."""
+        self.down = True
+        self.server.shutdown()
+        self.server.server_close()
+
+    def come_back(self) -> None:
+        """Listen again on the same port."""
+        self.down = False
+        port = self.server.server_address[1]
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self.server.RequestHandlerClass)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
 
     def writes(self) -> int:
         return sum(n for key, n in self.calls.items() if not key.startswith("GET"))
@@ -310,12 +331,15 @@ class ScimGate:
             touching = [p.startswith("members") for p in paths]
             if any(touching) and not all(touching):
                 return error(400, "member changes must be sent alone", "invalidValue")
-        if method == "PATCH" and self.max_members_per_patch is not None and body:
+        if method == "PATCH" and body and (self.max_members_per_add is not None
+                                           or self.max_members_per_remove is not None):
             ops = json.loads(body).get("Operations", [])
-            members = sum(len(op.get("value") or []) for op in ops if op.get("path") == "members" and op["op"] == "add")
+            adds = sum(len(op.get("value") or []) for op in ops if op.get("path") == "members" and op["op"] == "add")
             removes = sum(1 for op in ops if str(op.get("path", "")).startswith("members["))
-            if members > self.max_members_per_patch or removes > self.max_members_per_patch:
-                return error(400, f"at most {self.max_members_per_patch} member changes per request", "invalidValue")
+            if self.max_members_per_add is not None and adds > self.max_members_per_add:
+                return error(400, f"at most {self.max_members_per_add} members added per request", "invalidValue")
+            if self.max_members_per_remove is not None and removes > self.max_members_per_remove:
+                return error(400, f"at most {self.max_members_per_remove} members removed per request", "invalidValue")
         return None
 
     def _answer(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict[str, str], bytes]:

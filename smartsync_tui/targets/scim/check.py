@@ -64,11 +64,11 @@ def check_endpoint(settings: AppSettings, secrets: object, directory: DirectoryS
             report.error = UserError(_("{url}/ServiceProviderConfig answered HTTP {status}: is this the SCIM base "
                                        "URL (often ending in /scim/v2)?").format(url=scim.base_url, status=config.status))
             return report
-        effective = narrowed(chosen, config.body)
-        report.patch = effective.patch
-        said = config.body.get("filter")
-        report.filter = not (isinstance(said, dict) and said.get("supported") is False)
         types = client.request("GET", "/ResourceTypes")
+        # What a run learns too before its first write (ScimTarget._learn), by the same rules.
+        effective = narrowed(chosen, config.body, types.body if types.status == 200 else None)
+        report.patch = effective.patch
+        report.filter = "eq" in effective.filter_operators
         listed = types.body.get("Resources") if types.status == 200 and isinstance(types.body, dict) else None
         names = {t.get("name") for t in listed if isinstance(t, dict)} if isinstance(listed, list) else set()
         report.groups = "Group" in names if names else None

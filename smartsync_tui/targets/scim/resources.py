@@ -54,9 +54,11 @@ def display_name(payload: Mapping) -> str:
     return payload.get("display_name") or given or str(payload.get("login") or "")
 
 
-def user_paths(payload: Mapping, remote_ids: Mapping[str, str] | None = None) -> dict[str, object]:
+def user_paths(payload: Mapping, remote_ids: Mapping[str, str] | None = None, *,
+               enterprise: bool = True) -> dict[str, object]:
     """The user as SCIM path -> value; a path whose value is None is absent. ``remote_ids``: the
-    SCIM ids of the users the payloads name as managers (a manager without one is left out)."""
+    SCIM ids of the users the payloads name as managers (a manager without one is left out).
+    ``enterprise=False``: without the enterprise extension's paths (a provider that has none)."""
     flat: dict[str, object] = {path: payload.get(field) for field, path in USER_PATHS.items()}
     flat["displayName"] = display_name(payload)
     email = payload.get("email")
@@ -67,6 +69,8 @@ def user_paths(payload: Mapping, remote_ids: Mapping[str, str] | None = None) ->
     for key, value in payload.items():
         if key not in ENGINE_KEYS:
             flat[key] = value  # a path of the directory's mapping
+    if not enterprise:
+        flat = {path: value for path, value in flat.items() if not path.startswith(ENTERPRISE_USER + ":")}
     return flat
 
 
@@ -100,14 +104,16 @@ def user_from_paths(flat: Mapping[str, object]) -> dict:
     return body
 
 
-def user_resource(payload: Mapping, remote_ids: Mapping[str, str] | None = None) -> dict:
+def user_resource(payload: Mapping, remote_ids: Mapping[str, str] | None = None, *, enterprise: bool = True) -> dict:
     """The whole user, for a POST or a PUT."""
-    return user_from_paths(user_paths(payload, remote_ids))
+    return user_from_paths(user_paths(payload, remote_ids, enterprise=enterprise))
 
 
-def user_operations(old: Mapping, new: Mapping, remote_ids: Mapping[str, str] | None = None) -> list[dict]:
+def user_operations(old: Mapping, new: Mapping, remote_ids: Mapping[str, str] | None = None, *,
+                    enterprise: bool = True) -> list[dict]:
     """The PATCH operations that turn ``old`` into ``new``: only the paths that changed."""
-    before, after = user_paths(old, remote_ids), user_paths(new, remote_ids)
+    before = user_paths(old, remote_ids, enterprise=enterprise)
+    after = user_paths(new, remote_ids, enterprise=enterprise)
     # A mapped path that is no longer mapped (or no longer has a value) is removed.
     after.update({path: None for path in before if path not in after})
     ops: list[dict] = []

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
@@ -40,7 +41,7 @@ from smartsync_tui.targets.registry import TargetContext
 from smartsync_tui.targets.scim import resources
 from smartsync_tui.targets.scim.client import Answer, ScimClient, oauth_of
 from smartsync_tui.targets.scim.pace import Pace
-from smartsync_tui.targets.scim.profiles import Profile, profile
+from smartsync_tui.targets.scim.profiles import NO_GROUPS_SERVED, Profile, narrowed, profile
 
 log = logging.getLogger("smartsync.scim")
 
@@ -81,6 +82,10 @@ class ScimTarget(Target):
         self.profile = profile
         # PATCH until the provider answers it 405 or 501 (a generic profile's server without it).
         self._patch = profile.patch
+        # A profile that knows nothing of its provider (generic) asks it before the run's first
+        # request: a run with nothing to send asks nothing.
+        self._learned = not profile.discover
+        self._learning = threading.Lock()
         # The users this run created or found, by external id: a manager created earlier in the same
         # batch is named by its id at once (the engine's ids are read before each batch).
         self._ids: dict[str, str] = {}
@@ -142,6 +147,35 @@ class ScimTarget(Target):
     def close(self) -> None:
         self.client.close()
 
+    # -- what the provider says it supports
+
+    def _request(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> Answer:
+        """Every request of the target: the provider is asked what it supports first (a body built
+        before that asks too: :meth:`_ready`, so that what it holds follows the answer)."""
+        self._ready()
+        return self.client.request(method, path, body, params=params)
+
+    def _ready(self) -> None:
+        if not self._learned:
+            self._learn()
+
+    def _learn(self) -> None:
+        with self._learning:  # the engine's threads: one of them asks, the others wait for its answer
+            if self._learned:
+                return
+            config = self.client.request("GET", "/ServiceProviderConfig")
+            types = self.client.request("GET", "/ResourceTypes")
+            # An answer that is not 200 says nothing: the profile stays as it is, and what the provider
+            # refuses is said object by object, as without asking.
+            learned = narrowed(self.profile, config.body if config.status == 200 else None,
+                               types.body if types.status == 200 else None)
+            if learned != self.profile:
+                log.info(_("the SCIM provider says what it supports: {limits}").format(
+                    limits="; ".join(learned.limits())))
+            self.profile = learned
+            self._patch = self._patch and learned.patch
+            self._learned = True
+
     # -- one object
 
     def _one(self, kind: str, payload: dict, known: Known | None, apply) -> ItemResult:  # type: ignore[no-untyped-def]
@@ -167,7 +201,10 @@ class ScimTarget(Target):
 
     def _find(self, kind: str, attribute: str, value: str) -> dict | None:
         """The one resource whose ``attribute`` equals ``value`` (a filtered GET), or None."""
-        answer = self.client.request("GET", f"/{kind}", params={
+        if "eq" not in self.profile.filter_operators:
+            raise _Refused(_("the SCIM provider takes no filter, so the agent cannot find its own {kind} again "
+                             "(a search by {attribute})").format(kind=kind, attribute=attribute), retry=False)
+        answer = self._request("GET", f"/{kind}", params={
             "filter": f"{attribute} eq {json.dumps(value)}", "count": "2"})
         if answer.status != 200 or not isinstance(answer.body, dict):
             raise self._refused(answer, _("a search by {attribute}").format(attribute=attribute))
@@ -202,7 +239,7 @@ class ScimTarget(Target):
         what = (_("the deletion of group {name}").format(name=printable(str(payload.get("name") or ""), 120))
                 if kind == "Groups" else
                 _("the deletion of user {login}").format(login=printable(str(payload.get("login")), 120)))
-        answer = self.client.request("DELETE", _path(kind, known.remote_id))
+        answer = self._request("DELETE", _path(kind, known.remote_id))
         if answer.status >= 300 and answer.status != 404:  # 404: already gone
             raise self._refused(answer, what)
 
@@ -210,10 +247,13 @@ class ScimTarget(Target):
         """The user brought to ``new``; False when the provider no longer has it (create it again)."""
         change = _("the change of user {login}").format(login=printable(str(new.get("login")), 120))
         if self._patch:
-            operations = resources.user_operations(old, new, remote_ids)
+            operations = resources.user_operations(old, new, remote_ids, enterprise=self.profile.enterprise)
+            if operations and not self._learned:  # something to send: what the provider holds may be less
+                self._ready()
+                operations = resources.user_operations(old, new, remote_ids, enterprise=self.profile.enterprise)
             if not operations:
                 return True  # nothing SCIM holds changed: no call
-            answer = self.client.request("PATCH", _path("Users", remote_id), resources.patch_body(operations))
+            answer = self._request("PATCH", _path("Users", remote_id), resources.patch_body(operations))
             if answer.status not in (405, 501):
                 return self._answered(answer, change)
             # The provider has no PATCH after all: the whole user, from now on, for the rest of the run.
@@ -223,8 +263,10 @@ class ScimTarget(Target):
         return self._answered(self._put_user(remote_id, new, remote_ids), change)
 
     def _put_user(self, remote_id: str, payload: dict, remote_ids: Mapping[str, str]) -> Answer:
-        return self.client.request("PUT", _path("Users", remote_id),
-                                   {**resources.user_resource(payload, remote_ids), "id": remote_id})
+        self._ready()
+        return self._request("PUT", _path("Users", remote_id),
+                             {**resources.user_resource(payload, remote_ids, enterprise=self.profile.enterprise),
+                              "id": remote_id})
 
     def _answered(self, answer: Answer, what: str) -> bool:
         """True when applied, False when the provider no longer has the object; else it refused it."""
@@ -237,7 +279,9 @@ class ScimTarget(Target):
     def _create_user(self, payload: dict, remote_ids: Mapping[str, str]) -> str:
         login = str(payload.get("login") or "")
         creation = _("the creation of user {login}").format(login=printable(login, 120))
-        answer = self.client.request("POST", "/Users", resources.user_resource(payload, remote_ids))
+        self._ready()
+        answer = self._request("POST", "/Users",
+                               resources.user_resource(payload, remote_ids, enterprise=self.profile.enterprise))
         if answer.status in (200, 201):
             return self._checked_id(answer, creation)
         if answer.status != 409:
@@ -271,18 +315,30 @@ class ScimTarget(Target):
                 return known.remote_id, applied
         return self._create_group(payload, sendable, remote_ids), applied
 
+    def _groups_served(self) -> None:
+        """Before a group's first request: refused when the provider, asked, said it has no Groups (a
+        profile's own "no groups" is the engine's refusal, before anything is sent)."""
+        self._ready()
+        if not self.profile.groups:
+            raise _Refused(_(NO_GROUPS_SERVED), retry=False)
+
     def _patches(self, remote_id: str, patches: list[list[dict]], name: str) -> bool:
         change = _("the change of group {name}").format(name=printable(name, 120))
+        if patches:
+            self._groups_served()
         for operations in patches:
-            answer = self.client.request("PATCH", _path("Groups", remote_id), resources.patch_body(operations))
+            answer = self._request("PATCH", _path("Groups", remote_id), resources.patch_body(operations))
             if not self._answered(answer, change):
                 return False
         return True
 
     def _member_patches(self, added: list[str], removed: list[str]) -> list[list[dict]]:
         p = self.profile
-        return (resources.member_operations("add", added, p.members_per_add)
-                + resources.member_operations("remove", removed, p.members_per_remove))
+        adds = resources.member_operations("add", added, p.members_per_add)
+        removes = resources.member_operations("remove", removed, p.members_per_remove)
+        if p.members_per_add is None and p.members_per_remove is None and adds and removes:
+            return [adds[0] + removes[0]]  # no limit: both in one PATCH
+        return adds + removes
 
     def _update_group(self, remote_id: str, old: dict, new: dict, sendable: list[str],
                       remote_ids: Mapping[str, str]) -> bool:
@@ -304,11 +360,13 @@ class ScimTarget(Target):
         externalId (a group's name need not be unique, so a POST alone could duplicate it), else new."""
         name = str(payload.get("name") or "")
         ids = [remote_ids[m] for m in sendable]
+        self._groups_served()
         mine = self._find("Groups", "externalId", payload["external_id"])
         if mine is not None:
             remote_id = self._checked_id(Answer(200, mine), _("a search"))
             # Its members when the provider shows them (AWS and Entra never do: then only additions).
-            current = {m.get("value") for m in mine.get("members") or [] if isinstance(m, dict)}
+            listed = mine.get("members") if self.profile.members_on_get else None
+            current = {m.get("value") for m in listed or [] if isinstance(m, dict)}
             wanted = set(ids)
             patches = self._member_patches([i for i in ids if i not in current],
                                            sorted(c for c in current if isinstance(c, str) and c not in wanted))
@@ -317,10 +375,11 @@ class ScimTarget(Target):
         else:
             creation = _("the creation of group {name}").format(name=printable(name, 120))
             first = ids[:self.profile.members_per_add] if self.profile.members_per_add else ids
-            answer = self.client.request("POST", "/Groups", resources.group_resource(payload, first))
+            answer = self._request("POST", "/Groups", resources.group_resource(payload, first))
             if answer.status == 409:
                 raise _Refused(_("the SCIM provider already has a group {name} that this agent did not create; it "
-                                 "is left alone").format(name=printable(name, 120)), retry=False)
+                                 "is left alone ({problem})").format(name=printable(name, 120),
+                                                                    problem=answer.problem()), retry=False)
             if answer.status not in (200, 201):
                 raise self._refused(answer, creation)
             remote_id = self._checked_id(answer, creation)
