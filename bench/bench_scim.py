@@ -196,10 +196,10 @@ def child_sync(job: dict) -> dict:
     lock = threading.Lock()
     send = scim_client.ScimClient._send
 
-    def counted(self, method, path, body, params):  # type: ignore[no-untyped-def]
+    def counted(self, method, path, *args, **kwargs):  # type: ignore[no-untyped-def]
         with lock:
             calls[f"{method} {path.split('/')[1] if '/' in path else path}"] += 1
-        return send(self, method, path, body, params)
+        return send(self, method, path, *args, **kwargs)
 
     scim_client.ScimClient._send = counted  # type: ignore[method-assign]
     home = resolve_home(job["home"])

@@ -361,7 +361,14 @@ def make_home(root: Path, facts: dict, emulator: Emulator, name: str) -> tuple[P
 SEED_MARK = "bench-seeded.json"
 
 
-def prepare_dc(dc, workdir: Path, users: int, big_group: int) -> tuple[Any, dict | None]:  # type: ignore[no-untyped-def]
+def default_big_group(users: int) -> int:
+    """The seeded big group's members: 2,000, or 50,000 from 100,000 users."""
+    return 50_000 if users >= 100_000 else 2000
+
+
+def prepare_dc(dc, workdir: Path, users: int, big_group: int | None = None) -> tuple[Any, dict | None]:  # type: ignore[no-untyped-def]
+    # The other benchmarks (bench_scim, bench_console) reuse the DC this one seeds, with its defaults.
+    big_group = default_big_group(users) if big_group is None else big_group
     mark = workdir / SEED_MARK
     if (workdir / dc.INFO_FILE).exists() and mark.exists():
         seeded = json.loads(mark.read_text())
@@ -792,7 +799,7 @@ def main() -> int:
     args = parser.parse_args()
     large = args.users >= 100_000
     if args.big_group is None:
-        args.big_group = 50_000 if large else 2000
+        args.big_group = default_big_group(args.users)
     if args.members_per_group is None:
         args.members_per_group = 200 if large else MEMBERS_PER_BENCH_GROUP
 
