@@ -546,3 +546,29 @@ async def test_in_portuguese_the_home_dialogs_keys_are_portuguese(console_home):
             assert not {"Cancel (escape)", "Theme", "Keys", "Quit"} & set(commands)
     finally:
         set_language("en")
+
+
+@pytest.mark.parametrize("tab, sync_key", [("home", False), ("directories", True)])
+async def test_the_footers_first_frame_lists_the_keys_of_the_tab_it_opens_on(tmp_path, monkeypatch, tab, sync_key):
+    """The main screen's footer lists its keys in its first compose (ui/widgets/footer.py), before the
+    tabs exist: what it lists then must already be true (no "s Sync now" on the Home tab)."""
+    from smartsync_tui.ui.widgets.footer import ConsoleFooter
+
+    frames: list[list[str]] = []
+    compose = ConsoleFooter.compose
+
+    def recorded(self):  # type: ignore[no-untyped-def]
+        shown = list(compose(self))
+        if shown:
+            frames.append([getattr(key, "action", "") for key in shown])
+        return iter(shown)
+
+    monkeypatch.setattr(ConsoleFooter, "compose", recorded)
+    home = _home(tmp_path / "home", _settings("127.0.0.1:9"))
+    app = CONSOLE(home, load_settings(home.settings_file), scheduler=False, initial_tab=tab)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(pilot)
+        assert frames, "the footer listed no key"
+        first, last = frames[0], frames[-1]
+        assert {"show_tab('home')", "quit"} <= set(first)
+        assert ("sync_now" in first) is sync_key and ("sync_now" in last) is sync_key, frames

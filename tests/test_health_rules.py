@@ -177,4 +177,4 @@ def test_status_says_for_each_directory_whether_login_checks_apply(capsys, engli
     lines = capsys.readouterr().out.splitlines()
     after = {line.split(" [")[0]: lines[i + 2].strip() for i, line in enumerate(lines) if " [" in line}
     assert after == {"aws": "login checks: do not apply (this directory syncs to scim)",
-                     "corp": "login checks: connected, 2 in flight", "lab": "login checks: off for this directory"}
+                     "corp": "login checks: connected, 2 in flight", "lab": "login checks: none running for this directory"}

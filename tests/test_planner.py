@@ -266,3 +266,21 @@ def test_a_read_applied_is_a_fixed_point_and_the_next_full_read_plans_exactly_th
             + [("update", f"{n}@corp.example") for n in (first & second) & renamed]
         )
         assert ops(plan) == expected
+
+
+def test_a_target_that_refuses_groups_gets_none_and_each_is_listed_with_why(state):
+    """A SCIM directory with scim.groups off, or a provider without groups (Zitadel): the planner asks
+    the target about groups as about users, so nothing is sent for them and each says why."""
+    from smartsync_tui.targets.scim.profiles import PROFILES
+
+    zitadel = PROFILES["zitadel"]
+    ana = user("ana")
+    planner = Planner("corp", state, "full", "test", refusal=lambda kind, payload: zitadel.refusal(kind, payload))
+    planner.add_users([ana])
+    planner.add_groups([group("TI", ana)])
+    plan = planner.plan
+    assert ops(plan) == [("create", "ana@corp.example")]
+    [(skipped_guid, dn, why)] = plan.skipped
+    assert skipped_guid == guid("group:TI") and dn == f"CN=TI,{GROUPS}" and "Zitadel has none" in why
+    # Identity takes every group: nothing changes for it.
+    assert ("group-create", "TI") in ops(plan_of(state, [ana], [group("TI", ana)]))

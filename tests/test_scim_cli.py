@@ -76,3 +76,45 @@ def test_a_refused_token_or_a_bad_scim_option_saves_nothing_and_says_what_to_fix
                 "--base-dn", ou, "--scim-url", scim_gate.url, stdin="")
     assert stray.returncode != 0 and "add --target scim" in stray.stderr, stray.stderr
     assert settings_of(home).get("directories", []) == []
+
+
+def test_an_identity_directory_edited_into_a_scim_one_is_checked_then_syncs_there(samba_dc, emulator, scim_gate,
+                                                                                  scim_tenant, tmp_path):
+    from tests.test_cli_directory import add_args, cli as run
+    from urllib.parse import urlparse
+
+    home = tmp_path / "home"
+    assert run(home, "identity", "set", "--protocol", "http", "--environment",
+               urlparse(emulator.url).netloc).returncode == 0
+    _id, identity_token = emulator.create_directory("Corp")
+    added = run(home, *add_args(samba_dc, "ldaps"), stdin=f"{samba_dc.admin_password}\n{identity_token}\n")
+    assert added.returncode == 0, added.stdout + added.stderr
+    # A new target needs its own token: refused without one, nothing changed.
+    alone = run(home, "directory", "edit", "corp-ldaps", "--target", "scim", "--scim-url", scim_gate.url)
+    assert alone.returncode != 0 and "--token-stdin" in alone.stdout + alone.stderr
+    assert settings_of(home)["directories"][0].get("target", "identity") == "identity"
+    # A wrong one: refused by the provider, nothing changed either.
+    wrong = run(home, "directory", "edit", "corp-ldaps", "--target", "scim", "--scim-url", scim_gate.url,
+                "--token-stdin", stdin="not-the-token-at-all\n")
+    assert wrong.returncode != 0 and settings_of(home)["directories"][0].get("target", "identity") == "identity"
+    token = scim_tenant.server.token
+    ou = samba_dc.make_ou()
+    from tests.support.sync_env import AdEditor
+
+    ad = AdEditor(samba_dc, ou)
+    try:
+        ad.add_user("ana.goncalves", "Ana", "Gonçalves")
+    finally:
+        ad.close()
+    moved = run(home, "directory", "edit", "corp-ldaps", "--target", "scim", "--scim-url", scim_gate.url,
+                "--base-dn", ou, "--token-stdin", stdin=f"{token}\n")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert "the token is accepted" in moved.stdout
+    [saved] = settings_of(home)["directories"]
+    assert (saved["target"], saved["scim"]["base_url"], saved["scim"]["profile"]) == ("scim", scim_gate.url, "generic")
+    assert json.loads((home / "config" / "secrets.json").read_text())["directory/corp-ldaps/token"] == token
+    assert secrets_in(moved.stdout + moved.stderr + everything_written(home), samba_dc.admin_password, token,
+                      identity_token) == []
+    synced = run(home, "sync", "--directory", "corp-ldaps", "--json")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert [u["userName"] for u in scim_tenant.users().values()] == [ad.login("ana.goncalves")]

@@ -4,6 +4,7 @@ the pace, the profiles, the settings' URL rule and the refusals."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 
 import pytest
@@ -277,14 +278,18 @@ class _Recorder:
         self.sent: list[tuple[str, str, object]] = []
         self._lock = threading.Lock()
         self.types = TYPES_WITH_GROUPS if types is None else types
+        self.config_delay = 0.0
+        self.patch = True
 
-    def request(self, method: str, path: str, body: object = None, *, params: dict | None = None):  # type: ignore[no-untyped-def]
+    def request(self, method: str, path: str, body: object = None, *, params: dict | None = None,  # type: ignore[no-untyped-def]
+                retries: int | None = None):
         from smartsync_tui.targets.scim.client import Answer
 
         with self._lock:
             self.sent.append((method, path, body))
         if path == "/ServiceProviderConfig":
-            return Answer(200, {"patch": {"supported": True}, "filter": {"supported": True}})
+            time.sleep(self.config_delay)  # a slow answer: the other threads arrive while it is asked
+            return Answer(200, {"patch": {"supported": self.patch}, "filter": {"supported": True}})
         if path == "/ResourceTypes":
             return Answer(200, self.types)
         return Answer(200, {"id": "x1", "Resources": []})
@@ -317,18 +322,29 @@ def test_a_group_whose_members_came_and_went_is_one_patch_without_limits_and_sev
     assert same.ok and client.sent == []
 
 
-def test_a_generic_target_asks_once_however_many_threads_send():
+@pytest.mark.parametrize("patch", [False, True], ids=["no-patch", "patch"])
+def test_a_generic_target_asks_once_however_many_threads_send(patch):
     from concurrent.futures import ThreadPoolExecutor
 
-    client = _Recorder()
+    from smartsync_tui.targets.base import Known
+
+    client = _Recorder(types={"Resources": [{"name": "User", "schemaExtensions": []}, {"name": "Group"}]})
+    client.config_delay, client.patch = 0.05, patch
     target = _scim_target("generic", client)
-    users = [{"external_id": f"g{i}", "login": f"u{i}@corp.example", "active": True} for i in range(40)]
+    users = [{"external_id": f"g{i}", "login": f"u{i}@corp.example", "department": "TI", "active": True}
+             for i in range(40)]
+    # Updates (what a delta sends): each thread computes its change before the provider was asked.
+    known = {u["external_id"]: Known(f"r{i}", {**u, "department": "RH", "login": "old"}) for i, u in enumerate(users)}
     with ThreadPoolExecutor(4) as pool:
-        results = [r for batch in pool.map(lambda u: target.apply_users([u]), users) for r in batch]
+        results = [r for batch in pool.map(lambda u: target.apply_users([u], known), users) for r in batch]
     assert all(r.ok for r in results)
     asked = [p for _m, p, _b in client.sent if p in ("/ServiceProviderConfig", "/ResourceTypes")]
     assert asked == ["/ServiceProviderConfig", "/ResourceTypes"]
     assert [p for _m, p, _b in client.sent[:2]] == asked  # before any write
+    # What the provider said holds for every thread's request: no PATCH (it has none), no department.
+    writes = [(m, b) for m, p, b in client.sent if p.startswith("/Users")]
+    assert len(writes) == 40 and {m for m, _b in writes} == {"PATCH" if patch else "PUT"}
+    assert not any(resources.ENTERPRISE_USER in json.dumps(b) for _m, b in writes)
     # A named profile asks nothing.
     named = _Recorder()
     _scim_target("aws-identity-center", named).apply_users(users[:1])

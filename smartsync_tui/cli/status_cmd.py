@@ -79,7 +79,8 @@ def _show(pid: int | None, mode: str, status: str, directories: dict[str, Any]) 
                     ngettext("login checks: not connected, {n} in flight", "login checks: not connected, {n} in flight", n))
             say(f"  {line.format(n=number(n))}")
         else:
-            line = (_("login checks: off for this directory") if d.get("target") == "identity" else
+            # Off in the settings, or an engine that is paused: none runs.
+            line = (_("login checks: none running for this directory") if d.get("target") == "identity" else
                     # Identity's feature: another target has no login checks to answer.
                     _("login checks: do not apply (this directory syncs to {target})").format(
                         target=printable(str(d.get("target")), 16)))

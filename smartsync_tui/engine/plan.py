@@ -359,6 +359,10 @@ class Planner:
             else:
                 members = [self.dn_to_guid[dn.lower()] for dn in group.member_dns if dn.lower() in self.dn_to_guid]
             payload = group_payload(group, members)
+            reason = self._refusal("group", payload)
+            if reason is not None:  # a target without groups (Zitadel), or with groups turned off
+                self.plan.skipped.append((group.guid, group.dn, reason))
+                continue
             old = stored.get(group.guid)
             if old is None:
                 self.plan.ops.append(PlannedOp(group.guid, "group", "group-create", group.dn, payload))

@@ -436,7 +436,9 @@ class SmartSyncApp(App[None]):
         if action in DIRECTORY_TAB_ACTIONS and self.screen_stack:
             # The main screen's tabs (a dialog in front may have tabs of its own).
             tabs = self.screen_stack[0].query(TabbedContent)
-            return not tabs or tabs.first().active != "home"  # not composed yet: as before
+            # Not composed, or no tab active yet (the footer's first frame asks): the tab it opens on.
+            active = (tabs.first().active if tabs else "") or self._initial_tab
+            return active != "home"
         return True
 
     # -- help, quitting, screenshots

@@ -65,8 +65,10 @@ def check_endpoint(settings: AppSettings, secrets: object, directory: DirectoryS
                                        "URL (often ending in /scim/v2)?").format(url=scim.base_url, status=config.status))
             return report
         types = client.request("GET", "/ResourceTypes")
-        # What a run learns too before its first write (ScimTarget._learn), by the same rules.
-        effective = narrowed(chosen, config.body, types.body if types.status == 200 else None)
+        # What a generic profile's run learns too before its first write (ScimTarget._learn), by the
+        # same rules; a named profile's runs follow the profile, so it is described as it is.
+        effective = narrowed(chosen, config.body, types.body if types.status == 200 else None) \
+            if chosen.discover else chosen
         report.patch = effective.patch
         report.filter = "eq" in effective.filter_operators
         listed = types.body.get("Resources") if types.status == 200 and isinstance(types.body, dict) else None

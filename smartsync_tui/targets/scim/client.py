@@ -136,10 +136,13 @@ class ScimClient:
         self.pace.stop()
         self._http.close()
 
-    def request(self, method: str, path: str, body: Any = None, *, params: dict | None = None) -> Answer:
+    def request(self, method: str, path: str, body: Any = None, *, params: dict | None = None,
+                retries: int | None = None) -> Answer:
         """The provider's answer to ``method path`` (a 2xx or a refusal of this object), after the pace,
-        the retries and the 429s. Raises TargetCredentialsRejected, TargetUnavailable, TargetStopped."""
+        the retries (``retries``: this request's own count, else the client's) and the 429s. Raises
+        TargetCredentialsRejected, TargetUnavailable, TargetStopped."""
         what = f"{method} {path}"
+        limit = self.retries if retries is None else retries
         failures = throttled = 0
         renewed = False
         while True:
@@ -151,7 +154,7 @@ class ScimClient:
                 answer, headers = self._send(method, path, body, params, auth)
             except _TRANSPORT_ERRORS as exc:
                 failures += 1
-                self._failed(exc, what, self.base_url, failures, self._unreachable(what, exc))
+                self._failed(exc, what, self.base_url, failures, self._unreachable(what, exc), limit)
                 continue
             if answer.status == 429:
                 throttled += 1
@@ -183,7 +186,7 @@ class ScimClient:
                         id=self.directory_id, status=answer.status), kind="scim-token-rejected")
             if answer.status in RETRIED_STATUSES:
                 failures += 1
-                if failures > self.retries:
+                if failures > limit:
                     raise TargetUnavailable(ngettext(
                         "The SCIM provider answered HTTP {status} to {request} {n} time; the run stops and the "
                         "rest is sent on the next one.",
@@ -193,7 +196,8 @@ class ScimClient:
                 continue
             return answer
 
-    def _failed(self, exc: BaseException, what: str, url: str, failures: int, unreachable: str) -> None:
+    def _failed(self, exc: BaseException, what: str, url: str, failures: int, unreachable: str,
+                retries: int | None = None) -> None:
         """A request that got no answer: raised at once when sending again changes nothing (a stop,
         an untrusted certificate), as ``unreachable`` past the retries, else after a backoff."""
         if isinstance(exc, bounded_http.Cut) and exc.why == "stopped":
@@ -205,7 +209,7 @@ class ScimClient:
                 "that issued it with `smartsync-tui directory edit {id} --scim-ca-file "
                 "PEM`.").format(url=url, reason=printable(untrusted.verify_message or "", 120),
                                 id=self.directory_id), kind="scim-tls") from None
-        if failures > self.retries:
+        if failures > (self.retries if retries is None else retries):
             raise TargetUnavailable(unreachable) from None
         self._back_off(failures, what, type(exc).__name__)
 

@@ -164,7 +164,8 @@ def narrowed(base: Profile, config: object, resource_types: object = None) -> Pr
         changes["filter_operators"] = frozenset()
     bulk = config.get("bulk")
     if isinstance(bulk, dict) and bulk.get("supported") is True and isinstance(bulk.get("maxOperations"), int):
-        changes["bulk_operations"] = bulk["maxOperations"]  # recorded; not used (docs/scim.md)
+        said_most = bulk["maxOperations"]  # recorded; not used (docs/scim.md)
+        changes["bulk_operations"] = said_most if base.bulk_operations is None else min(said_most, base.bulk_operations)
     types = resource_types.get("Resources") if isinstance(resource_types, dict) else None
     if isinstance(types, list):
         kinds = {t.get("name"): t for t in types if isinstance(t, dict) and isinstance(t.get("name"), str)}

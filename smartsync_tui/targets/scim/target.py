@@ -36,7 +36,15 @@ from smartsync_tui.core.remedy import SecretMissing
 from smartsync_tui.core.text import printable
 from smartsync_tui.i18n import _
 from smartsync_tui.targets.http_common import proxy_choice
-from smartsync_tui.targets.base import NO_REMOTE_IDS, NOTHING_KNOWN, ItemResult, Known, Target
+from smartsync_tui.targets.base import (
+    NO_REMOTE_IDS,
+    NOTHING_KNOWN,
+    ItemResult,
+    Known,
+    Target,
+    TargetStopped,
+    TargetUnavailable,
+)
 from smartsync_tui.targets.registry import TargetContext
 from smartsync_tui.targets.scim import resources
 from smartsync_tui.targets.scim.client import Answer, ScimClient, oauth_of
@@ -163,18 +171,28 @@ class ScimTarget(Target):
         with self._learning:  # the engine's threads: one of them asks, the others wait for its answer
             if self._learned:
                 return
-            config = self.client.request("GET", "/ServiceProviderConfig")
-            types = self.client.request("GET", "/ResourceTypes")
-            # An answer that is not 200 says nothing: the profile stays as it is, and what the provider
-            # refuses is said object by object, as without asking.
-            learned = narrowed(self.profile, config.body if config.status == 200 else None,
-                               types.body if types.status == 200 else None)
+            # An answer that is not 200, or none (a 5xx past the retries, a token that may read Users but
+            # not these), says nothing: the profile stays as it is, and what the provider refuses is said
+            # object by object, as without asking. A run stopped meanwhile stops here too.
+            said = [self._ask(path) for path in ("/ServiceProviderConfig", "/ResourceTypes")]
+            learned = narrowed(self.profile, *said)
             if learned != self.profile:
                 log.info(_("the SCIM provider says what it supports: {limits}").format(
                     limits="; ".join(learned.limits())))
             self.profile = learned
             self._patch = self._patch and learned.patch
             self._learned = True
+
+    def _ask(self, path: str) -> object:
+        """What the provider answers at ``path`` (asked once, not retried), None when it says nothing."""
+        try:
+            answer = self.client.request("GET", path, retries=0)
+        except TargetStopped:
+            raise
+        except TargetUnavailable as exc:  # and credentials refused for this path: the run's requests say the rest
+            log.info(_("the SCIM provider did not say what it supports ({path}): {error}").format(path=path, error=exc))
+            return None
+        return answer.body if answer.status == 200 else None
 
     # -- one object
 
@@ -246,13 +264,13 @@ class ScimTarget(Target):
     def _update_user(self, remote_id: str, old: dict, new: dict, remote_ids: Mapping[str, str]) -> bool:
         """The user brought to ``new``; False when the provider no longer has it (create it again)."""
         change = _("the change of user {login}").format(login=printable(str(new.get("login")), 120))
+        if not resources.user_operations(old, new, remote_ids, enterprise=self.profile.enterprise):
+            return True  # nothing SCIM holds changed: no call (and no question to a generic provider)
+        self._ready()  # then what is sent, and how, follows what the provider said
+        operations = resources.user_operations(old, new, remote_ids, enterprise=self.profile.enterprise)
+        if not operations:
+            return True
         if self._patch:
-            operations = resources.user_operations(old, new, remote_ids, enterprise=self.profile.enterprise)
-            if operations and not self._learned:  # something to send: what the provider holds may be less
-                self._ready()
-                operations = resources.user_operations(old, new, remote_ids, enterprise=self.profile.enterprise)
-            if not operations:
-                return True  # nothing SCIM holds changed: no call
             answer = self._request("PATCH", _path("Users", remote_id), resources.patch_body(operations))
             if answer.status not in (405, 501):
                 return self._answered(answer, change)
@@ -320,7 +338,7 @@ class ScimTarget(Target):
         profile's own "no groups" is the engine's refusal, before anything is sent)."""
         self._ready()
         if not self.profile.groups:
-            raise _Refused(_(NO_GROUPS_SERVED), retry=False)
+            raise _Refused(NO_GROUPS_SERVED, retry=False)  # in English, as the profile's refusals: shown translated
 
     def _patches(self, remote_id: str, patches: list[list[dict]], name: str) -> bool:
         change = _("the change of group {name}").format(name=printable(name, 120))
@@ -361,7 +379,10 @@ class ScimTarget(Target):
         name = str(payload.get("name") or "")
         ids = [remote_ids[m] for m in sendable]
         self._groups_served()
-        mine = self._find("Groups", "externalId", payload["external_id"])
+        # A provider without filters cannot be asked: the POST goes alone (a cut run may then leave a
+        # group the next run creates again: docs/scim.md).
+        mine = self._find("Groups", "externalId", payload["external_id"]) \
+            if "eq" in self.profile.filter_operators else None
         if mine is not None:
             remote_id = self._checked_id(Answer(200, mine), _("a search"))
             # Its members when the provider shows them (AWS and Entra never do: then only additions).
