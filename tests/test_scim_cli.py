@@ -18,16 +18,22 @@ def scim_args(samba_dc, ou: str, url: str, *extra: str) -> list[str]:
             "--target", "scim", "--scim-url", url, "--password-stdin", "--token-stdin", *extra]
 
 
-def test_a_scim_directory_is_checked_saved_listed_tested_and_synced(samba_dc, scim_gate, scim_tenant, tmp_path):
-    home = tmp_path / "home"
-    ou = samba_dc.make_ou()
+def ou_with_ana(samba_dc):  # type: ignore[no-untyped-def]
+    """A fresh OU holding one user, ana.goncalves: (its DN, the editor that made it, closed)."""
     from tests.support.sync_env import AdEditor
 
+    ou = samba_dc.make_ou()
     ad = AdEditor(samba_dc, ou)
     try:
         ad.add_user("ana.goncalves", "Ana", "Gonçalves")
     finally:
         ad.close()
+    return ou, ad
+
+
+def test_a_scim_directory_is_checked_saved_listed_tested_and_synced(samba_dc, scim_gate, scim_tenant, tmp_path):
+    home = tmp_path / "home"
+    ou, ad = ou_with_ana(samba_dc)
     token = scim_tenant.server.token
     done = cli(home, *scim_args(samba_dc, ou, scim_gate.url, "--profile", "aws-identity-center"),
                stdin=f"{samba_dc.admin_password}\n{token}\n")
@@ -98,14 +104,7 @@ def test_an_identity_directory_edited_into_a_scim_one_is_checked_then_syncs_ther
                 "--token-stdin", stdin="not-the-token-at-all\n")
     assert wrong.returncode != 0 and settings_of(home)["directories"][0].get("target", "identity") == "identity"
     token = scim_tenant.server.token
-    ou = samba_dc.make_ou()
-    from tests.support.sync_env import AdEditor
-
-    ad = AdEditor(samba_dc, ou)
-    try:
-        ad.add_user("ana.goncalves", "Ana", "Gonçalves")
-    finally:
-        ad.close()
+    ou, ad = ou_with_ana(samba_dc)
     moved = run(home, "directory", "edit", "corp-ldaps", "--target", "scim", "--scim-url", scim_gate.url,
                 "--base-dn", ou, "--token-stdin", stdin=f"{token}\n")
     assert moved.returncode == 0, moved.stdout + moved.stderr
