@@ -572,3 +572,19 @@ async def test_the_footers_first_frame_lists_the_keys_of_the_tab_it_opens_on(tmp
         first, last = frames[0], frames[-1]
         assert {"show_tab('home')", "quit"} <= set(first)
         assert ("sync_now" in first) is sync_key and ("sync_now" in last) is sync_key, frames
+
+
+def test_a_console_that_cannot_start_leaves_garbage_collection_on(tmp_path, capsys):
+    """The console turns the collector off until its first frame (cli/main.py): a settings file that
+    does not load stops it before any frame, and the collector is on again for what follows."""
+    import gc
+
+    from smartsync_tui.cli.main import main
+
+    home = resolve_home(tmp_path / "home").ensure()
+    home.settings_file.write_text('{"identity": {"protocol": "gopher"}}\n')
+    assert gc.isenabled()
+    assert main(["--home", str(home.root), "console"]) == 2
+    assert gc.isenabled()
+    said = capsys.readouterr().out
+    assert said.startswith("error: ") and "protocol" in said and "Traceback" not in said

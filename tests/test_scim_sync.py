@@ -359,6 +359,28 @@ def test_a_generic_provider_is_asked_what_it_serves_once_a_run_has_something_to_
     assert calls == Counter(), calls
 
 
+def test_questions_answered_badly_are_asked_once_and_a_provider_without_filters_still_gets_its_groups(scim_env):
+    """/ResourceTypes failing (503) says nothing and is not asked again; /ServiceProviderConfig saying there
+    is no filter: groups are created without their externalId lookup, users as usual, and the run is ok."""
+    ad = scim_env.ad
+    gate = scim_env.gate
+    gate.answers["/ServiceProviderConfig"] = (200, json.dumps({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": True}, "filter": {"supported": False}, "bulk": {"supported": False}}).encode())
+    gate.answers["/ResourceTypes"] = (503, b'{"detail": "down for maintenance"}')
+    ana = ad.add_user("ana.goncalves", "Ana", "Gonçalves", department="TI")
+    group = ad.add_group("Equipe", [ana])
+    first, calls = scim_env.calls_of(scim_env.sync)
+    assert first.outcome == "ok", first.error
+    assert calls == Counter({"POST Users": 1, "POST Groups": 1}) + ASKED, calls  # no GET Groups, no retry
+    held = scim_env.users()[ad.guid(ana)]
+    assert held[resources.ENTERPRISE_USER] == {"department": "TI"}  # /ResourceTypes said nothing: still sent
+    assert scim_env.member_guids(scim_env.tenant.groups()[ad.guid(group)]) == {ad.guid(ana)}
+    ad.modify(ana, sn="Lima")
+    renamed, calls = scim_env.calls_of(scim_env.sync)
+    assert renamed.outcome == "ok" and calls == Counter({"PATCH Users": 1}) + ASKED, calls
+
+
 def test_a_provider_that_goes_away_mid_run_keeps_the_rest_pending_and_the_next_run_heals(scim_env):
     for i in range(40):
         scim_env.ad.add_user(f"v{i:02d}", "Volta", f"Número {i}")

@@ -362,3 +362,25 @@ def test_a_provider_that_serves_no_groups_gets_none_and_each_says_why():
     [group] = target.apply_groups([{"external_id": "g1", "name": "TI", "members": ["g0"]}], {"g0": "x1"})
     assert not group.ok and "serves no Groups" in group.error and group.retry is False
     assert not any(p.startswith("/Groups") for _m, p, _b in client.sent)
+
+
+def test_a_taken_user_at_a_provider_without_filters_is_left_alone_and_says_why():
+    from smartsync_tui.targets.scim.client import Answer
+
+    class Taken(_Recorder):
+        def request(self, method, path, body=None, *, params=None, retries=None):  # type: ignore[no-untyped-def]
+            if method == "POST":
+                self.sent.append((method, path, body))
+                return Answer(409, {"detail": "userName is already in use", "scimType": "uniqueness"})
+            if path == "/ServiceProviderConfig":
+                self.sent.append((method, path, body))
+                return Answer(200, {"filter": {"supported": False}})
+            return super().request(method, path, body, params=params, retries=retries)
+
+    client = Taken()
+    [result] = _scim_target("generic", client).apply_users([{"external_id": "g0", "login": "ana@corp.example",
+                                                             "active": True}])
+    assert not result.ok and result.retry is False
+    assert result.error == ("the SCIM provider already has this user and takes no filter, so the agent cannot "
+                            "tell whether it made it; it is left alone")
+    assert [m for m, _p, _b in client.sent if m != "GET"] == ["POST"]  # nothing changed at the provider

@@ -219,9 +219,11 @@ class ScimTarget(Target):
 
     def _find(self, kind: str, attribute: str, value: str) -> dict | None:
         """The one resource whose ``attribute`` equals ``value`` (a filtered GET), or None."""
-        if "eq" not in self.profile.filter_operators:
-            raise _Refused(_("the SCIM provider takes no filter, so the agent cannot find its own {kind} again "
-                             "(a search by {attribute})").format(kind=kind, attribute=attribute), retry=False)
+        if "eq" not in self.profile.filter_operators:  # asked after a 409: who holds it cannot be told
+            raise _Refused((_("the SCIM provider already has this user and takes no filter, so the agent cannot "
+                              "tell whether it made it; it is left alone") if kind == "Users" else
+                            _("the SCIM provider already has this group and takes no filter, so the agent cannot "
+                              "tell whether it made it; it is left alone")), retry=False)
         answer = self._request("GET", f"/{kind}", params={
             "filter": f"{attribute} eq {json.dumps(value)}", "count": "2"})
         if answer.status != 200 or not isinstance(answer.body, dict):
@@ -264,12 +266,15 @@ class ScimTarget(Target):
     def _update_user(self, remote_id: str, old: dict, new: dict, remote_ids: Mapping[str, str]) -> bool:
         """The user brought to ``new``; False when the provider no longer has it (create it again)."""
         change = _("the change of user {login}").format(login=printable(str(new.get("login")), 120))
-        if not resources.user_operations(old, new, remote_ids, enterprise=self.profile.enterprise):
+        asked = self.profile
+        operations = resources.user_operations(old, new, remote_ids, enterprise=asked.enterprise)
+        if not operations:
             return True  # nothing SCIM holds changed: no call (and no question to a generic provider)
         self._ready()  # then what is sent, and how, follows what the provider said
-        operations = resources.user_operations(old, new, remote_ids, enterprise=self.profile.enterprise)
-        if not operations:
-            return True
+        if self.profile is not asked:  # it said something (here or on another thread): computed again
+            operations = resources.user_operations(old, new, remote_ids, enterprise=self.profile.enterprise)
+            if not operations:
+                return True
         if self._patch:
             answer = self._request("PATCH", _path("Users", remote_id), resources.patch_body(operations))
             if answer.status not in (405, 501):
