@@ -269,6 +269,17 @@ def test_a_profiles_refusals_are_shown_in_the_consoles_language(portuguese):
         "faltam mail (o Identity exige nome, sobrenome e e-mail)")
 
 
+def test_the_profile_options_help_names_every_profile():
+    from smartsync_tui.cli.main import build_parser
+
+    directory = next(a for a in build_parser()._actions if a.dest == "command").choices["directory"]
+    for verb in ("add", "edit"):
+        command = next(a for a in directory._actions if a.dest == "action").choices[verb]
+        (option,) = [a for a in command._actions if "--profile" in a.option_strings]
+        named = set(option.help.split(": ", 1)[1].split(" (see")[0].replace(" or ", ", ").split(", "))
+        assert named == set(PROFILES), verb
+
+
 class _Recorder:
     """A SCIM client that answers every request 200 and records it (what the target asks, not how)."""
 

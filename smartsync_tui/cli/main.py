@@ -79,8 +79,11 @@ def _add_directory_fields(parser: argparse.ArgumentParser, *, required: bool) ->
     parser.add_argument("--target", choices=["identity", "scim"],
                         help=_("where the directory syncs to: TOTVS Identity (default) or a SCIM 2.0 provider"))
     parser.add_argument("--scim-url", help=_("the SCIM provider's base URL (https), e.g. https://scim.example.com/scim/v2"))
+    # Named here, not read from targets.scim.profiles: every command builds this parser, and the console
+    # starts faster without that import (tests/test_scim_cli.py checks the two lists agree).
     parser.add_argument("--profile", help=_("the SCIM provider's profile: generic, aws-identity-center, entra-id, "
-                                            "zitadel, slack or github-emu (see docs/scim.md)"))
+                                            "zitadel, slack, github-emu, atlassian or google-cloud-identity "
+                                            "(see docs/scim.md)"))
     parser.add_argument("--scim-ca-file", help=_("PEM file of the CA that issued the SCIM provider's certificate"))
     parser.add_argument("--scim-auth", choices=["bearer", "oauth2"],
                         help=_("how the agent signs in to the SCIM provider: a bearer token (default) or OAuth2 client "
