@@ -49,6 +49,30 @@ async def test_tabs_switch_by_key_and_list_directories(tmp_path, size):
         assert tabs.active == "home"
 
 
+def _scim(directory_id: str, url: str) -> DirectorySettings:
+    return DirectorySettings(id=directory_id, server="dc1.corp.example", bind_user="svc@corp.example",
+                             base_dn="DC=corp,DC=example", target="scim", scim={"base_url": url})
+
+
+async def test_the_header_names_where_the_directories_sync_to(tmp_path):
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.sub_title == "engine paused · Identity: app.fluigidentity.com"
+        # A SCIM directory beside an Identity one: both named.
+        app.change_settings(lambda s: s.put_directory(_scim("aws", "https://scim.us-east-1.amazonaws.com/x/scim/v2")))
+        await pilot.pause()
+        assert app.sub_title == "engine paused · Identity: app.fluigidentity.com + SCIM: scim.us-east-1.amazonaws.com"
+        # Every directory syncs to SCIM: there is no Identity to name, and two providers are counted.
+        app.change_settings(lambda s: setattr(s, "directories", [d for d in s.directories if d.id != "corp"]))
+        app.change_settings(lambda s: s.put_directory(_scim("okta", "https://acme.okta.com/scim/v2")))
+        await pilot.pause()
+        assert app.sub_title == "engine paused · SCIM: 2 providers"
+        app.change_settings(lambda s: setattr(s, "directories", [d for d in s.directories if d.id != "okta"]))
+        await pilot.pause()
+        assert app.sub_title == "engine paused · SCIM: scim.us-east-1.amazonaws.com"
+        assert "SCIM: scim.us-east-1.amazonaws.com" in str(app.screen.query_one("HeaderTitle").render())
+
+
 def test_home_tab_snapshot(tmp_path, snap_compare, monkeypatch):
     monkeypatch.setattr(HomeTab, "default_clock", lambda: 1_800_000_000.0)
     assert snap_compare(_app(tmp_path), terminal_size=(80, 24))

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from platformdirs import user_downloads_path
 from textual import events, on
@@ -61,6 +62,7 @@ from smartsync_tui.ui.i18n import (
     N_,
     _,
     detect_language,
+    ngettext,
     set_language,
     translate_bindings,
 )
@@ -196,14 +198,27 @@ class SmartSyncApp(App[None]):
 
     def _update_sub_title(self) -> None:
         """The header: what the engine is doing first (its pid must stay visible at 80 columns), then
-        the Identity environment."""
+        where the directories sync to."""
         if self.attached_pid is not None:
             engine = _("attached to engine (pid {pid})").format(pid=self.attached_pid)
         else:
             engine = _("engine running here") if self._scheduler else _("engine paused")
+        self.sub_title = clean(_("{engine} · {targets}").format(engine=engine, targets=self._targets_text()), 200)
+
+    def _targets_text(self) -> str:
+        """Where the directories sync to. Identity's environment, unless every directory goes to a SCIM
+        provider: a home set up for SCIM alone has no Identity to name."""
         identity = self.settings.identity
-        where = identity.environment if identity.protocol == "https" else identity.base_url
-        self.sub_title = clean(_("{engine} · Identity: {environment}").format(engine=engine, environment=where), 200)
+        environment = identity.environment if identity.protocol == "https" else identity.base_url
+        scim = [d.scim for d in self.settings.directories if not d.syncs_to_identity and d.scim is not None]
+        if not scim:
+            return _("Identity: {environment}").format(environment=environment)
+        hosts = sorted({urlsplit(s.base_url).hostname or s.base_url for s in scim})
+        provider = hosts[0] if len(hosts) == 1 else ngettext(
+            "{count} provider", "{count} providers", len(hosts)).format(count=len(hosts))
+        if len(scim) == len(self.settings.directories):
+            return _("SCIM: {provider}").format(provider=provider)
+        return _("Identity: {environment} + SCIM: {provider}").format(environment=environment, provider=provider)
 
     def notify(self, message: str, *, title: str = "", severity: str = "information",  # type: ignore[override]
                timeout: float | None = None, markup: bool = True) -> None:
