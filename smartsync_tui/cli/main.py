@@ -80,7 +80,7 @@ def _add_directory_fields(parser: argparse.ArgumentParser, *, required: bool) ->
                         help=_("where the directory syncs to: TOTVS Identity (default) or a SCIM 2.0 provider"))
     parser.add_argument("--scim-url", help=_("the SCIM provider's base URL (https), e.g. https://scim.example.com/scim/v2"))
     # Named here, not read from targets.scim.profiles: every command builds this parser, and the console
-    # starts faster without that import (tests/test_scim_cli.py checks the two lists agree).
+    # starts faster without that import (tests/test_scim_units.py checks the two lists agree).
     parser.add_argument("--profile", help=_("the SCIM provider's profile: generic, aws-identity-center, entra-id, "
                                             "zitadel, slack, github-emu, atlassian or google-cloud-identity "
                                             "(see docs/scim.md)"))
