@@ -125,6 +125,11 @@ class ScimMachine(RuleBasedStateMachine):
     @rule(full=st.booleans())
     def sync(self, full: bool) -> None:
         result = self.env.sync(full=full)
+        if full and not self.users and result.outcome == "held":
+            # A full read that finds nobody is held, never taken as "everyone left" (a wrong filter or
+            # base DN reads the same): the admin allows it, and then it goes.
+            assert "AD returned no user at all" in (result.plan.threshold_note if result.plan else ""), result
+            result = self.env.sync(full=True, allow_deletes=True)
         assert result.outcome == "ok", result.error
         self.in_sync = True
 
